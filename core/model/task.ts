@@ -1,0 +1,120 @@
+import { z } from 'zod';
+
+/** Kubernetes-style object name: what a ScheduledTask's metadata.name may be. */
+export const NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+export const TaskName = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(63, 'must be at most 63 characters')
+  .regex(NAME_RE, 'must be lower-case letters, digits and "-", starting and ending with a letter or digit');
+
+export const ShellSpec = z
+  .strictObject({
+    command: z.array(z.string()).min(1, 'must hold at least the program to run').describe('argv; use ["sh","-c","..."] for a shell line'),
+    env: z.record(z.string(), z.string()).default({}).describe('extra environment variables for the process'),
+    workingDir: z.string().optional().describe('working directory of the process'),
+  })
+  .describe('a process run by the worker in its own process group');
+
+export const HttpSpec = z
+  .strictObject({
+    method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD']).default('GET').describe('HTTP method'),
+    url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).describe('target URL'),
+    headers: z.record(z.string(), z.string()).default({}).describe('request headers'),
+    body: z.string().optional().describe('request body'),
+    expectedStatus: z
+      .array(z.number().int().min(100).max(599))
+      .min(1)
+      .default([200, 201, 202, 204])
+      .describe('statuses that count as success'),
+  })
+  .describe('an HTTP request made by the worker');
+
+export const RetryBackoff = z.strictObject({
+  initialSeconds: z.number().min(0).default(10).describe('delay before the first retry'),
+  factor: z.number().min(1).default(2).describe('multiplier per further retry'),
+  maxSeconds: z.number().min(0).default(3600).describe('upper bound of one delay'),
+  jitter: z.number().min(0).max(1).default(0.1).describe('random fraction added to or taken from each delay'),
+});
+
+export const RetryPolicy = z.strictObject({
+  limit: z.number().int().min(0).max(100).default(0).describe('retries after the first attempt fails'),
+  backoff: RetryBackoff.prefault({}),
+});
+
+export const HistoryLimits = z.strictObject({
+  successfulRunsLimit: z.number().int().min(0).default(100).describe('successful runs kept'),
+  failedRunsLimit: z.number().int().min(0).default(100).describe('failed runs kept'),
+});
+
+export const ConcurrencyPolicy = z.enum(['Allow', 'Forbid', 'Replace']);
+export const CatchUpPolicy = z.enum(['None', 'Latest', 'All']);
+
+const TaskSpecFields = z.strictObject({
+  type: z
+    .string({ error: 'is required: shell, http, or a registered executor type' })
+    .regex(/^[a-z][a-z0-9-]*$/, 'must be shell, http, or a registered executor type (lower-case)')
+    .describe('executor that runs the task; exactly the block of the same name must be given'),
+  shell: ShellSpec.optional(),
+  http: HttpSpec.optional(),
+  params: z.record(z.string(), z.unknown()).optional().describe('parameters for a custom executor type'),
+  schedule: z.string().min(1).optional().describe('cron (5 or 6 fields), @hourly-style macro, or @every <duration>; absent = on demand only'),
+  timeZone: z.string().default('UTC').describe('IANA time zone of the schedule'),
+  suspend: z.boolean().default(false).describe('when true, no scheduled fires (manual triggers still run)'),
+  concurrencyPolicy: ConcurrencyPolicy.default('Allow').describe('what to do when a fire comes while a run is active'),
+  startingDeadlineSeconds: z.number().int().min(0).optional().describe('a fire later than this is recorded as missed'),
+  catchUp: CatchUpPolicy.default('Latest').describe('which fires missed during downtime are run'),
+  maxCatchUp: z.number().int().min(1).max(10_000).default(100).describe('with catchUp All, at most this many missed fires run'),
+  jitterSeconds: z.number().int().min(0).max(86_400).default(0).describe('random delay added to each fire'),
+  pool: TaskName.default('default').describe('WorkerPool that runs the task'),
+  priority: z.number().int().min(-100).max(100).default(0).describe('higher runs first within a pool'),
+  timeoutSeconds: z.number().int().positive('must be a positive number of seconds').max(604_800).default(300).describe('the run is killed after this'),
+  retry: RetryPolicy.prefault({}),
+  dependsOn: z.array(TaskName).max(50).default([]).describe('fire only when the latest run of each of these succeeded'),
+  shards: z.number().int().min(1).max(1000).default(1).describe('fan out this many runs per fire'),
+  history: HistoryLimits.prefault({}),
+});
+
+function checkTypeBlock(spec: { type: string; shell?: unknown; http?: unknown }, ctx: z.RefinementCtx): void {
+  for (const block of ['shell', 'http'] as const) {
+    const present = spec[block] !== undefined;
+    if (spec.type === block && !present) {
+      ctx.addIssue({ code: 'custom', path: [block], message: `is required when type is "${block}"` });
+    }
+    if (spec.type !== block && present) {
+      ctx.addIssue({ code: 'custom', path: [block], message: `must not be set when type is "${spec.type}"` });
+    }
+  }
+}
+
+/** The one task spec: CRD, REST API, `scheduler-cli apply -f` and the database all use it. */
+export const TaskSpec = TaskSpecFields.superRefine(checkTypeBlock);
+export type TaskSpec = z.output<typeof TaskSpec>;
+export type TaskSpecInput = z.input<typeof TaskSpec>;
+
+export const TaskLabels = z.record(z.string().max(63), z.string().max(63)).default({});
+
+/** REST input: the spec's fields at the top level plus name and labels. */
+export const TaskInput = TaskSpecFields.extend({ name: TaskName, labels: TaskLabels }).superRefine(checkTypeBlock);
+export type TaskInput = z.output<typeof TaskInput>;
+
+export const TaskSource = z.enum(['api', 'kubernetes']);
+
+export const Task = z.object({
+  id: z.string(),
+  name: z.string(),
+  namespace: z.string(),
+  labels: z.record(z.string(), z.string()),
+  source: TaskSource,
+  spec: TaskSpecFields,
+  generation: z.number().int(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type Task = { id: string; name: string; namespace: string; labels: Record<string, string>; source: z.infer<typeof TaskSource>; spec: TaskSpec; generation: number; createdAt: string; updatedAt: string };
+
+/** Splits a REST task body into identity and spec. */
+export function splitTaskInput(input: TaskInput): { name: string; labels: Record<string, string>; spec: TaskSpec } {
+  const { name, labels, ...spec } = input;
+  return { name, labels, spec: spec as TaskSpec };
+}

@@ -1,0 +1,122 @@
+/**
+ * The queue port. The core (dispatcher, API) is the producer of run messages and the consumer of
+ * status events; workers are the reverse. Three adapters implement it: postgres, redis_stream, rabbitmq.
+ *
+ * Invariants every adapter keeps (the contract suite in test/integration/queue-contract.test.ts checks them):
+ * - publish() resolves only once the broker holds the messages durably (publisher confirms, XADD reply).
+ * - Delivery is at least once. A worker executes an attempt only after delivery.claim() returned true,
+ *   and claim() returns true to at most one caller per (runId, attempt), ever.
+ * - claim() settles the broker message (acked) whatever it returns; if claim() throws, the message stays
+ *   with the broker and is delivered again (to this or another worker).
+ * - A message that cannot be parsed is dead-lettered with a reason and never reaches the worker.
+ * - Within a pool, higher priority is received first when both are waiting.
+ */
+
+/** Everything a worker needs to execute one attempt; workers of broker backends never read the database. */
+export interface RunMessage {
+  runId: string;
+  attempt: number;
+  taskId: string;
+  taskName: string;
+  pool: string;
+  priority: number;
+  type: string;
+  /** the executor block of the task spec: { shell } | { http } | { params } */
+  spec: { shell?: unknown; http?: unknown; params?: Record<string, unknown> };
+  timeoutSeconds: number;
+  shard: number;
+  shardTotal: number;
+  scheduledTime: string;
+}
+
+export type FinishedStatus = 'succeeded' | 'failed' | 'timed_out' | 'cancelled';
+
+export type StatusEvent =
+  | { kind: 'started'; runId: string; attempt: number; workerId: string; at: string }
+  | {
+      kind: 'finished';
+      runId: string;
+      attempt: number;
+      workerId: string;
+      at: string;
+      status: FinishedStatus;
+      exitCode?: number | null;
+      httpStatus?: number | null;
+      error?: string | null;
+      output?: string | null;
+    }
+  | { kind: 'log'; runId: string; attempt: number; seq: number; stream: 'stdout' | 'stderr'; chunk: string }
+  | {
+      kind: 'heartbeat';
+      workerId: string;
+      pool: string;
+      taskTypes: string[];
+      concurrency: number;
+      activeRuns: number;
+      status: 'ALIVE' | 'DRAINING' | 'DOWN';
+      hostname: string;
+      version: string;
+      startedAt: string;
+      at: string;
+    };
+
+export interface Claim {
+  runId: string;
+  attempt: number;
+  workerId: string;
+}
+
+export interface Delivery {
+  readonly message: RunMessage;
+  /** true when this worker now owns the attempt; the broker message is settled either way */
+  claim(workerId: string): Promise<boolean>;
+}
+
+export interface ReceiveOptions {
+  /** most messages to return */
+  max: number;
+  /** how long to block when nothing is waiting */
+  waitMs: number;
+  signal?: AbortSignal;
+}
+
+export interface Subscription {
+  close(): Promise<void>;
+}
+
+/** What the core uses. */
+export interface QueueProducer {
+  readonly kind: QueueKind;
+  publish(messages: RunMessage[]): Promise<void>;
+  /** runs waiting in a pool's queue, not yet handed to a worker */
+  backlog(pool: string): Promise<number>;
+  /** delivers status and heartbeat events in batches; they are acked only after the handler resolved */
+  consumeStatus(handler: (events: StatusEvent[]) => Promise<void>): Promise<Subscription>;
+  /** answers workers' claims where the broker cannot decide them itself (rabbitmq); a no-op elsewhere */
+  serveClaims(decide: (claims: Claim[]) => Promise<boolean[]>): Promise<Subscription>;
+  /** asks every worker to cancel these attempts */
+  publishCancel(runIds: string[]): Promise<void>;
+  /** reachability check for /ready and health */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What a worker uses. */
+export interface QueueConsumer {
+  readonly kind: QueueKind;
+  receive(pool: string, options: ReceiveOptions): Promise<Delivery[]>;
+  publishStatus(events: StatusEvent[]): Promise<void>;
+  onCancel(handler: (runIds: string[]) => void): Promise<Subscription>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type QueueKind = 'postgres' | 'redis_stream' | 'rabbitmq';
+
+/** Names of the broker objects; `namespace` keeps tests and installations apart. */
+export interface QueueNames {
+  namespace: string;
+  taskQueue: string;
+  statusQueue: string;
+  heartbeatQueue: string;
+}
