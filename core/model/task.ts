@@ -58,7 +58,7 @@ const TaskSpecFields = z.strictObject({
   shell: ShellSpec.optional(),
   http: HttpSpec.optional(),
   params: z.record(z.string(), z.unknown()).optional().describe('parameters for a custom executor type'),
-  schedule: z.string().min(1).optional().describe('cron (5 or 6 fields), @hourly-style macro, or @every <duration>; absent = on demand only'),
+  schedule: z.string().min(1).optional().describe('cron (5 fields, 6 with seconds first, 7 with a year last), @hourly-style macro, or @every <duration>; absent = on demand only'),
   timeZone: z.string().default('UTC').describe('IANA time zone of the schedule'),
   suspend: z.boolean().default(false).describe('when true, no scheduled fires (manual triggers still run)'),
   concurrencyPolicy: ConcurrencyPolicy.default('Allow').describe('what to do when a fire comes while a run is active'),

@@ -1,0 +1,183 @@
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { loadConfig, parseBindAddress, type Config } from '../core/config/index.ts';
+import type { CoreContext } from '../core/dispatch/context.ts';
+import { Dispatcher } from '../core/dispatch/dispatcher.ts';
+import { holdLeadership } from '../core/dispatch/leadership.ts';
+import { reap } from '../core/dispatch/reaper.ts';
+import { applyStatusEvents, decideClaims } from '../core/dispatch/status.ts';
+import { createConsumer, createProducer, queueKind } from '../core/queue/factory.ts';
+import type { StatusEvent, Subscription } from '../core/queue/port.ts';
+import type { Db } from '../core/store/db.ts';
+import { migrate } from '../core/store/migrate.ts';
+import { openPgDb } from '../core/store/pg-db.ts';
+import { openPgliteDb } from '../core/store/pglite-db.ts';
+import { createLogger, type LogLevel } from '../core/telemetry/logger.ts';
+import { createMetrics } from '../core/telemetry/metrics.ts';
+import { buildApi } from '../api/server.ts';
+import { defaultRegistry } from '../worker/executors/index.ts';
+import { Worker } from '../worker/worker.ts';
+import { isSecretEnvName } from '../core/config/index.ts';
+import { VERSION } from './version.ts';
+
+export const MODES = ['all', 'api', 'dispatcher', 'worker'] as const;
+export type Mode = (typeof MODES)[number];
+
+export interface StartOptions {
+  mode: Mode;
+  configFiles?: string[];
+  workerId?: string;
+  pool?: string;
+  dataDir?: string;
+  logLevel?: LogLevel;
+  logFormat?: 'json' | 'pretty';
+  env?: Record<string, string | undefined>;
+}
+
+export interface Running {
+  config: Config;
+  logger: Logger;
+  /** where the API listens, when this mode serves it */
+  apiUrl?: string;
+  stop(): Promise<void>;
+}
+
+/** Loads the config chain, opens what the mode needs, and starts its parts. stop() undoes it in reverse. */
+export async function startScheduler(options: StartOptions): Promise<Running> {
+  const env = options.env ?? process.env;
+  const { config, warnings } = loadConfig({ extraFiles: options.configFiles ?? [], env });
+  if (options.workerId) config.worker.worker_id = options.workerId;
+  if (options.pool) config.worker.pool = options.pool;
+  const logger = createLogger({
+    level: options.logLevel ?? config.observability.log_level,
+    format: options.logFormat ?? config.observability.log_format,
+    fields: { environment: config.environment, mode: options.mode },
+  });
+  for (const warning of warnings) logger.warn(warning);
+  const stops: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const stop of stops.splice(0).reverse()) {
+      await stop().catch((error: Error) => logger.error({ err: error.message }, 'error during shutdown'));
+    }
+  };
+  try {
+    return await startParts(options, config, logger, stops, stopAll);
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+async function startParts(options: StartOptions, config: Config, logger: Logger, stops: Array<() => Promise<void>>, stopAll: () => Promise<void>): Promise<Running> {
+  const { mode } = options;
+  if (config.embedded && mode !== 'all') {
+    throw new Error(`--mode ${mode} needs a shared database: set DATABASE_URL (or database.url); the embedded database serves --mode all only`);
+  }
+  const kind = queueKind(config);
+  const needsDb = mode !== 'worker' || kind === 'postgres';
+  let db: Db | undefined;
+  if (needsDb) {
+    db = config.embedded
+      ? await openPgliteDb(path.resolve(options.dataDir ?? 'data'))
+      : await openPgDb({
+          url: config.database.url,
+          maxConnections: config.database.max_connections,
+          minConnections: config.database.min_connections,
+          connectionTimeoutMs: config.database.connection_timeout_seconds * 1000,
+          idleTimeoutMs: config.database.idle_timeout_seconds * 1000,
+          statementTimeoutMs: config.database.statement_timeout_seconds * 1000,
+          logger,
+        });
+    const opened = db;
+    stops.push(() => opened.close());
+    const applied = await migrate(db);
+    if (applied.length > 0) logger.info({ migrations: applied }, 'database migrated');
+  }
+  logger.info({ mode, queue: kind, database: config.embedded ? `embedded (${path.resolve(options.dataDir ?? 'data')})` : 'postgres' }, 'starting');
+
+  const metrics = createMetrics();
+  let ctx: CoreContext | undefined;
+  const applyStatus = async (events: StatusEvent[]) => applyStatusEvents(ctx as CoreContext, events);
+  if (db) {
+    const producer = createProducer(config, db, applyStatus);
+    stops.push(() => producer.close());
+    ctx = { db, queue: producer, logger, now: Date.now };
+  }
+
+  if (ctx && (mode === 'all' || mode === 'dispatcher')) await startDispatcher(ctx, config, metrics, stops);
+  if (mode === 'worker' || (mode === 'all' && (config.worker.enabled || config.embedded))) {
+    await startWorker(config, db, applyStatus, logger, stops);
+  }
+  let apiUrl: string | undefined;
+  if (ctx && (mode === 'all' || mode === 'api')) {
+    const app = await buildApi({ ctx, logger, version: VERSION, metrics: metrics.registry, bodyLimitBytes: config.api.security.max_json_payload_size_mb * 1024 * 1024 });
+    const { host, port } = parseBindAddress(config.api.bind_address);
+    await app.listen({ host, port });
+    const address = app.server.address();
+    const actualPort = typeof address === 'object' && address ? address.port : port;
+    apiUrl = `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`;
+    stops.push(() => app.close());
+    logger.info({ url: apiUrl }, 'API listening');
+  }
+  return { config, logger, ...(apiUrl ? { apiUrl } : {}), stop: stopAll };
+}
+
+async function startDispatcher(ctx: CoreContext, config: Config, metrics: ReturnType<typeof createMetrics>, stops: Array<() => Promise<void>>): Promise<void> {
+  // Every dispatcher replica writes status events and answers claims; only the leader schedules.
+  const subscriptions: Subscription[] = [
+    await ctx.queue.consumeStatus((events) => applyStatusEvents(ctx, events)),
+    await ctx.queue.serveClaims((claims) => decideClaims(ctx, claims)),
+  ];
+  stops.push(async () => {
+    for (const sub of subscriptions) await sub.close();
+  });
+  const leadership = holdLeadership(ctx.db, ctx.logger, async () => {
+    metrics.isLeader.set(1);
+    const dispatcher = new Dispatcher(ctx, {
+      syncIntervalMs: config.dispatcher.schedule_interval_seconds * 1000,
+      maxBatch: Math.max(100, config.dispatcher.max_concurrent_dispatches * 20),
+    });
+    await dispatcher.start();
+    const timeout = config.dispatcher.worker_timeout_seconds;
+    const reaper = setInterval(() => {
+      reap(ctx, { workerTimeoutSeconds: timeout }).catch((error: Error) => ctx.logger.warn({ err: error.message }, 'reaper pass failed'));
+    }, Math.max(500, (timeout * 1000) / 4));
+    return async () => {
+      clearInterval(reaper);
+      await dispatcher.stop();
+      metrics.isLeader.set(0);
+    };
+  });
+  stops.push(() => leadership.stop());
+}
+
+async function startWorker(
+  config: Config,
+  db: Db | undefined,
+  applyStatus: (events: StatusEvent[]) => Promise<void>,
+  logger: Logger,
+  stops: Array<() => Promise<void>>,
+): Promise<void> {
+  const workerId = config.worker.worker_id;
+  const consumer = createConsumer(config, workerId, db, applyStatus);
+  const registry = defaultRegistry({ shell: { secretEnvNames: isSecretEnvName } });
+  const worker = new Worker(
+    consumer,
+    registry,
+    {
+      workerId,
+      pool: config.worker.pool,
+      concurrency: config.worker.max_concurrent_tasks,
+      heartbeatIntervalMs: config.worker.heartbeat_interval_seconds * 1000,
+      drainTimeoutMs: config.worker.drain_timeout_seconds * 1000,
+      outputLimitBytes: config.worker.output_limit_kb * 1024,
+      version: VERSION,
+    },
+    logger,
+  );
+  await worker.start();
+  stops.push(async () => {
+    await worker.stop();
+    await consumer.close();
+  });
+}

@@ -1,0 +1,119 @@
+import type { FieldProblem } from '../model/errors.ts';
+import type { Config } from './schema.ts';
+import { sourceOf, type Provenance } from './tree.ts';
+
+/**
+ * Checks that span keys or depend on the environment, run after the schema. Problems refuse to
+ * start; warnings are logged by the caller.
+ */
+
+/** Environments where auth may be off and secrets weak. Every other name (staging, production, custom) is strict. */
+export const RELAXED_ENVIRONMENTS: readonly string[] = ['development', 'test'];
+export const MIN_JWT_SECRET_LENGTH = 32;
+
+export interface RuleContext {
+  provenance: Provenance;
+  /** Label of the selected environment file, e.g. "config/production.toml". */
+  environmentFile: string;
+}
+
+export interface RuleResult {
+  problems: FieldProblem[];
+  warnings: string[];
+}
+
+function where(ctx: RuleContext, key: string): string {
+  return sourceOf(ctx.provenance, key.split('.')) ?? 'the defaults';
+}
+
+function checkAuth(config: Config, ctx: RuleContext, out: RuleResult): void {
+  const { auth } = config.api;
+  const env = config.environment;
+  if (RELAXED_ENVIRONMENTS.includes(env)) {
+    if (!auth.enabled && config.api.enabled) {
+      out.warnings.push(`api.auth.enabled is false (${where(ctx, 'api.auth.enabled')}): the API accepts requests without authentication; acceptable only in ${env}`);
+    }
+    return;
+  }
+  if (!auth.enabled) {
+    out.problems.push({
+      path: 'api.auth.enabled',
+      message: `in ${where(ctx, 'api.auth.enabled')}: authentication must be enabled in the ${env} environment`,
+    });
+  }
+  if (auth.jwt_secret.length < MIN_JWT_SECRET_LENGTH) {
+    const source = sourceOf(ctx.provenance, ['api', 'auth', 'jwt_secret']);
+    const state = auth.jwt_secret === '' ? 'is not set' : `is too weak (${auth.jwt_secret.length} characters)`;
+    out.problems.push({
+      path: 'api.auth.jwt_secret',
+      message: `in ${source ?? ctx.environmentFile}: ${state}; the ${env} environment needs at least ${MIN_JWT_SECRET_LENGTH} characters (set JWT_SECRET)`,
+    });
+  }
+}
+
+function checkMinMax(min: number, max: number, minKey: string, maxKey: string, ctx: RuleContext, out: RuleResult): void {
+  if (min <= max) return;
+  out.problems.push({
+    path: minKey,
+    message: `in ${where(ctx, minKey)}: ${minKey} (${min}) must not exceed ${maxKey} (${max}, from ${where(ctx, maxKey)})`,
+  });
+}
+
+function checkQueue(config: Config, ctx: RuleContext, out: RuleResult): void {
+  const mq = config.message_queue;
+  if (config.embedded) return;
+  if (mq.type === 'rabbitmq' && !/^amqps?:\/\//.test(mq.url)) {
+    out.problems.push({
+      path: 'message_queue.url',
+      message: `in ${where(ctx, 'message_queue.url')}: the rabbitmq queue needs an amqp:// or amqps:// URL (set MESSAGE_QUEUE_URL)`,
+    });
+  }
+  if (mq.type === 'redis_stream' && mq.url !== '' && !/^rediss?:\/\//.test(mq.url)) {
+    out.problems.push({
+      path: 'message_queue.url',
+      message: `in ${where(ctx, 'message_queue.url')}: the redis_stream queue needs a redis:// or rediss:// URL, or an empty url and [message_queue.redis] host/port`,
+    });
+  }
+}
+
+export function checkRules(config: Config, ctx: RuleContext): RuleResult {
+  const out: RuleResult = { problems: [], warnings: [] };
+  checkAuth(config, ctx, out);
+  const db = config.database;
+  checkMinMax(db.min_connections, db.max_connections, 'database.min_connections', 'database.max_connections', ctx, out);
+  checkMinMax(db.pool.min_connections, db.pool.max_connections, 'database.pool.min_connections', 'database.pool.max_connections', ctx, out);
+  checkQueue(config, ctx, out);
+  if (config.worker.heartbeat_interval_seconds >= config.dispatcher.worker_timeout_seconds) {
+    out.problems.push({
+      path: 'dispatcher.worker_timeout_seconds',
+      message: `in ${where(ctx, 'dispatcher.worker_timeout_seconds')}: must exceed worker.heartbeat_interval_seconds (${config.worker.heartbeat_interval_seconds}), or every worker is declared dead between heartbeats`,
+    });
+  }
+  const tls = config.api.tls;
+  for (const key of ['cert_file', 'key_file'] as const) {
+    if (tls.enabled && tls[key] === '') {
+      out.problems.push({ path: `api.tls.${key}`, message: `in ${where(ctx, 'api.tls.enabled')}: required when api.tls.enabled is true` });
+    }
+  }
+  return out;
+}
+
+/**
+ * The embedded default: with no database url anywhere in the chain, Hourglass runs on PGlite, and
+ * only the postgres queue can work without a broker, so the effective queue type is postgres.
+ */
+export function applyEmbedded(config: Config, ctx: RuleContext): string[] {
+  if (!config.embedded) return [];
+  const warnings: string[] = [];
+  if (config.message_queue.type !== 'postgres') {
+    warnings.push(
+      `message_queue.type "${config.message_queue.type}" (${where(ctx, 'message_queue.type')}) is replaced by "postgres": no database url is configured, ` +
+        'so Hourglass runs on the embedded PGlite database with its built-in queue; set DATABASE_URL to use another queue',
+    );
+    config.message_queue.type = 'postgres';
+  }
+  if (!RELAXED_ENVIRONMENTS.includes(config.environment)) {
+    warnings.push(`no database url is configured in the ${config.environment} environment: running on the embedded PGlite database under ./data`);
+  }
+  return warnings;
+}

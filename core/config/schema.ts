@@ -1,0 +1,271 @@
+import os from 'node:os';
+import { z } from 'zod';
+import {
+  bindAddressMessage, bool, int, oneOf, optionalBool, optionalInt, optionalStringList, parseBindAddress, str,
+  stringList, stringType, urlWithScheme,
+} from './fields.ts';
+
+/**
+ * The whole Hourglass configuration: the single place where every key, its description and its
+ * default live. Keys are snake_case as in the seed deployment guide. Tables are strict: an unknown
+ * key is an error (the loader reports it with a suggestion before zod sees it), except the
+ * free-form tables `database.read_replicas`, `api.auth.api_keys` and `observability.log_fields`.
+ */
+
+export const PERMISSIONS = [
+  'TaskRead', 'TaskWrite', 'TaskDelete', 'WorkerRead', 'WorkerWrite', 'SystemRead', 'SystemWrite', 'Admin',
+] as const;
+export const QUEUE_TYPES = ['postgres', 'redis_stream', 'rabbitmq'] as const;
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+
+const Pool = z
+  .strictObject({
+    max_connections: optionalInt('Pool size ceiling. Unset: database.max_connections.', 1),
+    min_connections: optionalInt('Connections kept open when idle. Unset: database.min_connections.'),
+    acquire_timeout_seconds: optionalInt('How long a query waits for a free connection. Unset: database.connection_timeout_seconds.', 1),
+    max_lifetime_seconds: int(0, 'A connection is closed after this many seconds of use (0: never).'),
+    idle_timeout_seconds: optionalInt('An idle connection above min_connections is closed after this. Unset: database.idle_timeout_seconds.'),
+  })
+  .prefault({})
+  .describe('Connection pool; each key falls back to the matching [database] key.');
+
+const Database = z
+  .strictObject({
+    url: urlWithScheme(['postgres:', 'postgresql:'], 'Postgres URL. Empty: the embedded PGlite database under ./data with the postgres queue (top-level alias: database_url).'),
+    max_connections: int(10, 'Maximum open connections per process.', 1),
+    min_connections: int(1, 'Connections kept open when idle; must not exceed max_connections.'),
+    connection_timeout_seconds: int(30, 'Timeout for opening a connection.', 1),
+    idle_timeout_seconds: int(600, 'An idle connection above min_connections is closed after this (0: never).'),
+    statement_timeout_seconds: int(30, 'Postgres statement_timeout for every session (0: no limit).'),
+    query_cache_size: int(0, 'Accepted for compatibility with the seed guide; has no effect (see NO_EFFECT_KEYS).'),
+    read_only: bool(false, 'Accepted for compatibility with the seed guide; true has no effect (see NO_EFFECT_KEYS).'),
+    read_replicas: z
+      .record(z.string(), urlWithScheme(['postgres:', 'postgresql:'], 'Replica URL.'))
+      .default({})
+      .describe('Name -> Postgres URL of a read replica. Accepted; not used yet (see NO_EFFECT_KEYS).'),
+    pool: Pool,
+  })
+  .transform((db) => ({
+    ...db,
+    // The effective pool settings: [database.pool] wins over [database], key by key.
+    pool: {
+      max_connections: db.pool.max_connections ?? db.max_connections,
+      min_connections: db.pool.min_connections ?? db.min_connections,
+      acquire_timeout_seconds: db.pool.acquire_timeout_seconds ?? db.connection_timeout_seconds,
+      max_lifetime_seconds: db.pool.max_lifetime_seconds,
+      idle_timeout_seconds: db.pool.idle_timeout_seconds ?? db.idle_timeout_seconds,
+    },
+  }))
+  .prefault({})
+  .describe('PostgreSQL: task definitions, run history, and the postgres queue.');
+
+const Redis = z
+  .strictObject({
+    host: str('localhost', 'Redis host (used when message_queue.url is empty).'),
+    port: int(6379, 'Redis port.', 1, 65535),
+    database: int(0, 'Redis logical database number.'),
+    password: str('', 'Redis password (secret; prefer REDIS_PASSWORD).'),
+    connection_timeout_seconds: int(30, 'Timeout for connecting to Redis.', 1),
+    max_stream_length: int(10000, 'Approximate MAXLEN per stream on XADD (0: unbounded).'),
+    consumer_group_size: int(0, 'Accepted for compatibility with the seed guide; has no effect (see NO_EFFECT_KEYS).'),
+    read_timeout_seconds: int(5, 'XREADGROUP BLOCK time; bounds how fast a worker notices shutdown, not latency.', 1),
+  })
+  .prefault({})
+  .describe('redis_stream queue settings.');
+
+const MessageQueue = z
+  .strictObject({
+    type: oneOf(QUEUE_TYPES, 'redis_stream', 'Queue backend. Forced to postgres when no database url is configured (embedded mode).'),
+    url: urlWithScheme(['amqp:', 'amqps:', 'redis:', 'rediss:'], 'Broker URL: amqp(s):// for rabbitmq, redis(s):// for redis_stream (overrides [message_queue.redis] host/port). Unused by postgres.'),
+    task_queue: str('tasks', 'Name (prefix) of the task queue/stream; one per pool is derived from it.'),
+    status_queue: str('status_updates', 'Queue/stream carrying run status from workers to the core.'),
+    heartbeat_queue: str('heartbeats', 'Queue/stream carrying worker heartbeats.'),
+    max_retries: int(3, 'Redeliveries of one queue message before it is dead-lettered (run retries are per task: retry.limit).'),
+    retry_delay_seconds: int(60, 'Delay before a rejected message is redelivered.'),
+    prefetch_count: int(10, 'Messages a worker holds unacknowledged (RabbitMQ prefetch, Redis COUNT).', 1),
+    consumer_timeout_seconds: int(60, 'A delivered, unacknowledged message is reclaimed from a silent consumer after this.', 1),
+    publisher_confirms: bool(true, 'RabbitMQ: wait for broker confirms before a publish counts as done.'),
+    durable_queues: bool(true, 'RabbitMQ: declare durable queues and persistent messages.'),
+    redis: Redis,
+  })
+  .prefault({})
+  .describe('Transport between dispatcher and workers.');
+
+const Dispatcher = z
+  .strictObject({
+    enabled: bool(true, 'Run the dispatcher in `scheduler --mode all`.'),
+    schedule_interval_seconds: int(10, 'Safety-net resync of task definitions; fires themselves are timer-driven.', 1),
+    max_concurrent_dispatches: int(100, 'Runs being enqueued at once.', 1),
+    worker_timeout_seconds: int(90, 'A worker silent this long is declared dead; must exceed worker.heartbeat_interval_seconds.', 1),
+  })
+  .prefault({})
+  .describe('Schedules tasks and creates runs.');
+
+export const defaultWorkerId = (): string => `${os.hostname()}-${process.pid}`;
+
+const Worker = z
+  .strictObject({
+    enabled: bool(false, 'Run a worker in `scheduler --mode all`.'),
+    worker_id: stringType()
+      .default('')
+      .transform((id) => id || defaultWorkerId())
+      .describe('Unique worker id. Empty: <hostname>-<pid> (top-level alias: worker_id).'),
+    pool: str('default', 'WorkerPool whose queue this worker consumes.'),
+    max_concurrent_tasks: int(5, 'Runs executed at once by this worker.', 1),
+    supported_task_types: stringList(['shell', 'http'], 'Task types (executors) this worker accepts.'),
+    heartbeat_interval_seconds: int(30, 'Heartbeat period.', 1),
+    task_poll_interval_seconds: int(1, 'Fallback poll period when no notification arrives.', 1),
+    worker_memory_limit_mb: int(0, 'Accepted for compatibility with the seed guide; has no effect (see NO_EFFECT_KEYS).'),
+    drain_timeout_seconds: int(60, 'On SIGTERM, time to finish held runs before they are cancelled.'),
+    output_limit_kb: int(256, 'stdout+stderr (or HTTP body) kept per run; the rest is cut with a truncation marker.', 1),
+  })
+  .prefault({})
+  .describe('Executes runs.');
+
+const ApiKeys = z
+  .record(
+    z.string().min(1, { error: 'an API key must not be empty' }),
+    z.array(z.enum(PERMISSIONS, { error: (iss) => `expected one of ${PERMISSIONS.join(', ')}, got ${JSON.stringify(iss.input)}` })),
+  )
+  .default({})
+  .describe('API key -> permissions (secret; prefer API_KEYS).');
+
+const Auth = z
+  .strictObject({
+    enabled: bool(true, 'Require a JWT or API key on /api. Staging and production refuse to start without it.'),
+    jwt_secret: str('', 'HMAC secret for JWTs, at least 32 characters outside development (secret; prefer JWT_SECRET).'),
+    jwt_expiration_hours: int(24, 'Access token lifetime.', 1),
+    refresh_token_expiration_days: int(30, 'Refresh token lifetime.', 1),
+    api_keys: ApiKeys,
+  })
+  .prefault({})
+  .describe('Authentication.');
+
+const RateLimiting = z
+  .strictObject({
+    enabled: bool(false, 'Per-client rate limit on /api.'),
+    max_requests_per_minute: int(1000, 'Sustained requests per minute per client.', 1),
+    burst_size: int(100, 'Requests allowed above the sustained rate in a burst.', 0),
+  })
+  .prefault({})
+  .describe('Rate limiting (also settable under [api.security]; that one wins).');
+
+const Security = z
+  .strictObject({
+    cors_enabled: optionalBool('Unset: api.cors_enabled.'),
+    cors_origins: optionalStringList('Unset: api.cors_origins.'),
+    cors_max_age_seconds: int(3600, 'Access-Control-Max-Age.'),
+    rate_limiting_enabled: optionalBool('Unset: api.rate_limiting.enabled.'),
+    max_requests_per_minute: optionalInt('Unset: api.rate_limiting.max_requests_per_minute.', 1),
+    burst_size: optionalInt('Unset: api.rate_limiting.burst_size.'),
+    max_request_size_mb: int(10, 'Largest request body accepted.', 1),
+    max_json_payload_size_mb: int(5, 'Largest JSON body accepted.', 1),
+  })
+  .prefault({})
+  .describe('Network security; the CORS and rate-limit keys here win over [api] and [api.rate_limiting].');
+
+const Tls = z
+  .strictObject({
+    enabled: bool(false, 'Serve HTTPS.'),
+    cert_file: str('', 'PEM certificate chain (required when enabled).'),
+    key_file: str('', 'PEM private key (required when enabled).'),
+    ca_file: str('', 'PEM CA bundle; when set, client certificates are requested and verified.'),
+  })
+  .prefault({})
+  .describe('TLS for the API.');
+
+const Api = z
+  .strictObject({
+    enabled: bool(true, 'Run the REST API in `scheduler --mode all`.'),
+    bind_address: stringType()
+      .refine((a) => { try { parseBindAddress(a); return true; } catch { return false; } }, { error: (iss) => bindAddressMessage(iss.input) })
+      .default('127.0.0.1:8080')
+      .describe('host:port the API listens on (0.0.0.0:8080 for all interfaces).'),
+    cors_enabled: bool(true, 'Send CORS headers.'),
+    cors_origins: stringList(['http://localhost:3000'], 'Allowed CORS origins.'),
+    auth: Auth,
+    rate_limiting: RateLimiting,
+    security: Security,
+    tls: Tls,
+  })
+  .transform((api) => {
+    // One effective value per setting, so consumers read a single place: [api.security] wins.
+    const s = api.security;
+    const cors_enabled = s.cors_enabled ?? api.cors_enabled;
+    const cors_origins = s.cors_origins ?? api.cors_origins;
+    const rate_limiting = {
+      enabled: s.rate_limiting_enabled ?? api.rate_limiting.enabled,
+      max_requests_per_minute: s.max_requests_per_minute ?? api.rate_limiting.max_requests_per_minute,
+      burst_size: s.burst_size ?? api.rate_limiting.burst_size,
+    };
+    return {
+      ...api,
+      cors_enabled,
+      cors_origins,
+      rate_limiting,
+      security: {
+        ...s,
+        cors_enabled,
+        cors_origins,
+        rate_limiting_enabled: rate_limiting.enabled,
+        max_requests_per_minute: rate_limiting.max_requests_per_minute,
+        burst_size: rate_limiting.burst_size,
+      },
+    };
+  })
+  .prefault({})
+  .describe('REST API.');
+
+const LogFields = z
+  .object({
+    service_name: str('hourglass', 'Added to every log line as service_name.'),
+    service_version: str('', 'Added as service_version (empty: the package version).'),
+    environment: str('', 'Added as environment (empty: the selected environment).'),
+  })
+  .catchall(stringType())
+  .prefault({})
+  .describe('Extra fields on every log line; any key is accepted.');
+
+/** The known fields plus any free-form ones (zod's catchall does not show in the inferred type). */
+export type LogFieldsOutput = { service_name: string; service_version: string; environment: string } & Record<string, string>;
+
+const Observability = z
+  .strictObject({
+    log_level: oneOf(LOG_LEVELS, 'info', 'Minimum log level.'),
+    log_format: oneOf(LOG_FORMATS, 'json', 'json lines, or pretty for humans.'),
+    log_file: str('', 'Write logs to this file instead of stdout (empty: stdout).'),
+    max_log_file_size_mb: int(100, 'Accepted for compatibility with the seed guide; has no effect (see NO_EFFECT_KEYS).'),
+    max_log_files: int(10, 'Accepted for compatibility with the seed guide; has no effect (see NO_EFFECT_KEYS).'),
+    log_fields: LogFields,
+  })
+  .prefault({})
+  .describe('Logging.');
+
+export const ConfigSchema = z
+  .strictObject({
+    environment: str('development', 'The selected environment; set by the loader from ENVIRONMENT, not by files.'),
+    database_url: stringType().optional().describe('Alias of database.url, applied in the file that sets it.'),
+    worker_id: stringType().optional().describe('Alias of worker.worker_id, applied in the file that sets it.'),
+    database: Database,
+    message_queue: MessageQueue,
+    dispatcher: Dispatcher,
+    worker: Worker,
+    api: Api,
+    observability: Observability,
+  })
+  .transform(({ database_url: _d, worker_id: _w, ...c }) => ({
+    ...c,
+    observability: {
+      ...c.observability,
+      log_fields: {
+        ...c.observability.log_fields,
+        environment: c.observability.log_fields.environment || c.environment,
+      } as LogFieldsOutput,
+    },
+    /** Derived: no database url anywhere in the chain, so run on embedded PGlite with the postgres queue. */
+    embedded: c.database.url === '',
+  }));
+
+export type Config = z.output<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;

@@ -1,0 +1,292 @@
+import type { Task } from '../model/index.ts';
+import { compileSchedule, jitterMs, planFires, type CompiledSchedule } from '../schedule/index.ts';
+import { TASK_CHANGED_CHANNEL, loadTaskState, loadTaskStates, type ScheduledTaskState } from '../store/tasks.ts';
+import { activeRunsOf, cancelRuns, latestRunStatuses } from '../store/runs.ts';
+import type { CoreContext } from './context.ts';
+import { createRuns, promoteDueRuns, type RunRequest } from './enqueue.ts';
+import { RETRY_SCHEDULED_CHANNEL } from './outcomes.ts';
+import { TimerHeap } from './timer-heap.ts';
+
+export interface DispatcherOptions {
+  /** how often task state is re-read from Postgres (changes normally arrive by NOTIFY at once) */
+  syncIntervalMs: number;
+  /** most runs written in one statement */
+  maxBatch: number;
+}
+
+interface Entry {
+  task: Task;
+  schedule: CompiledSchedule | null;
+  lastFireMs: number | undefined;
+  createdMs: number;
+  /** the slot the heap holds for this task; a heap entry for another slot is stale */
+  armedSlot: number | undefined;
+  invalid?: string;
+}
+
+type HeapKey = { kind: 'fire'; taskId: string; slot: number } | { kind: 'retry' };
+
+/**
+ * Fires due schedules from an in-memory heap with one timer: no periodic scan of all tasks. Runs only
+ * on the leader. Every decision goes through planFires (catch-up, deadline) and every run is written with
+ * its (task, scheduled time, shard) key, so a fire replayed by a new leader is a no-op.
+ */
+export class Dispatcher {
+  private readonly entries = new Map<string, Entry>();
+  private readonly heap = new TimerHeap<HeapKey>();
+  private timer: NodeJS.Timeout | undefined;
+  private armedAt = Infinity;
+  private running = false;
+  private busy: Promise<void> = Promise.resolve();
+  private readonly unlisten: Array<() => Promise<void>> = [];
+  private syncTimer: NodeJS.Timeout | undefined;
+  private lastSync = new Date(0);
+  private readonly changed = new Set<string>();
+  private readonly ctx: CoreContext;
+  private readonly options: DispatcherOptions;
+
+  constructor(ctx: CoreContext, options: DispatcherOptions) {
+    this.ctx = ctx;
+    this.options = options;
+  }
+
+  async start(): Promise<void> {
+    this.running = true;
+    this.unlisten.push(await this.ctx.db.listen(TASK_CHANGED_CHANNEL, (id) => this.taskChanged(id)));
+    this.unlisten.push(await this.ctx.db.listen(RETRY_SCHEDULED_CHANNEL, (at) => this.retryScheduled(Number(at))));
+    const syncStart = new Date(this.ctx.now() - 1000);
+    const states = await loadTaskStates(this.ctx.db);
+    this.lastSync = syncStart;
+    for (const state of states) this.upsert(state);
+    // A new leader takes over whatever its predecessor left: runs never published, retries now due.
+    await promoteDueRuns(this.ctx, { includeQueued: true });
+    await this.scheduleNextRetry();
+    this.ctx.logger.info({ tasks: this.entries.size }, 'dispatcher started');
+    this.syncTimer = setInterval(() => this.enqueueWork(() => this.sync()), this.options.syncIntervalMs);
+    this.enqueueWork(() => this.tick());
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.timer);
+    clearInterval(this.syncTimer);
+    for (const stop of this.unlisten.splice(0)) await stop();
+    await this.busy;
+  }
+
+  get taskCount(): number {
+    return this.entries.size;
+  }
+
+  /** next fire time of a task as this dispatcher sees it */
+  nextFire(taskId: string): number | undefined {
+    return this.entries.get(taskId)?.armedSlot;
+  }
+
+  private taskChanged(id: string): void {
+    this.changed.add(id);
+    this.enqueueWork(async () => {
+      const ids = [...this.changed];
+      this.changed.clear();
+      for (const taskId of ids) {
+        const state = await loadTaskState(this.ctx.db, taskId);
+        if (state) this.upsert(state);
+      }
+      await this.tick();
+    });
+  }
+
+  private retryScheduled(atMs: number): void {
+    if (!Number.isFinite(atMs)) return;
+    this.heap.push(atMs, { kind: 'retry' });
+    this.arm();
+  }
+
+  /** Catches changes whose NOTIFY was lost (a reconnect): reads tasks updated since the last sync. */
+  private async sync(): Promise<void> {
+    const since = this.lastSync;
+    this.lastSync = new Date(this.ctx.now() - 1000);
+    for (const state of await loadTaskStates(this.ctx.db, { changedSince: since })) this.upsert(state);
+    await promoteDueRuns(this.ctx);
+    await this.tick();
+  }
+
+  private upsert(state: ScheduledTaskState): void {
+    const { task } = state;
+    if (state.deleted || !task.spec.schedule) {
+      this.entries.delete(task.id);
+      return;
+    }
+    const previous = this.entries.get(task.id);
+    const entry: Entry = {
+      task,
+      schedule: null,
+      // our own fires are newer than what we last read back from the database
+      lastFireMs: Math.max(state.lastScheduledMs ?? -Infinity, previous?.lastFireMs ?? -Infinity),
+      createdMs: Date.parse(task.createdAt),
+      armedSlot: undefined,
+    };
+    if (!Number.isFinite(entry.lastFireMs)) entry.lastFireMs = undefined;
+    try {
+      entry.schedule = compileSchedule(task.spec.schedule, task.spec.timeZone);
+    } catch (error) {
+      entry.invalid = (error as Error).message;
+      this.ctx.logger.warn({ task: task.name, err: entry.invalid }, 'task has an invalid schedule; not scheduled');
+    }
+    this.entries.set(task.id, entry);
+    if (entry.schedule && !task.spec.suspend) this.armEntry(entry);
+  }
+
+  private armEntry(entry: Entry): void {
+    const schedule = entry.schedule as CompiledSchedule;
+    // the first slot not yet fired; a slot already past is picked up (and judged late or missed) at once
+    const from = entry.lastFireMs ?? entry.createdMs - 1;
+    const slot = schedule.next(from);
+    if (slot === undefined) return;
+    entry.armedSlot = slot;
+    this.heap.push(slot + jitterMs(entry.task.id, slot, entry.task.spec.jitterSeconds), { kind: 'fire', taskId: entry.task.id, slot });
+    this.arm();
+  }
+
+  private arm(): void {
+    if (!this.running) return;
+    const next = this.heap.peekTime();
+    if (next === undefined || next >= this.armedAt) return;
+    clearTimeout(this.timer);
+    this.armedAt = next;
+    // setTimeout caps at ~24.8 days; a far timer just wakes up early and re-arms
+    const delay = Math.min(Math.max(0, next - this.ctx.now()), 2 ** 31 - 1);
+    this.timer = setTimeout(() => {
+      this.armedAt = Infinity;
+      this.enqueueWork(() => this.tick());
+    }, delay);
+  }
+
+  /** Serialises all work on the dispatcher's state; errors are logged and retried by the next tick. */
+  private enqueueWork(work: () => Promise<void>): void {
+    this.busy = this.busy.then(async () => {
+      if (!this.running) return;
+      try {
+        await work();
+      } catch (error) {
+        this.ctx.logger.error({ err: (error as Error).message }, 'dispatcher work failed; retrying shortly');
+        setTimeout(() => this.enqueueWork(() => this.tick()), 1000).unref();
+      }
+    });
+  }
+
+  private async tick(): Promise<void> {
+    const now = this.ctx.now();
+    let retryDue = false;
+    const fires = new Map<string, Entry>();
+    for (const { key } of this.heap.popDue(now)) {
+      if (key.kind === 'retry') {
+        retryDue = true;
+        continue;
+      }
+      const entry = this.entries.get(key.taskId);
+      if (entry && entry.armedSlot === key.slot && !entry.task.spec.suspend) fires.set(key.taskId, entry);
+    }
+    if (fires.size > 0) await this.fire([...fires.values()], now);
+    if (retryDue) {
+      await promoteDueRuns(this.ctx);
+      await this.scheduleNextRetry();
+    }
+    this.arm();
+  }
+
+  private async fire(entries: Entry[], now: number): Promise<void> {
+    for (let i = 0; i < entries.length; i += this.options.maxBatch) {
+      await this.fireBatch(entries.slice(i, i + this.options.maxBatch), now);
+    }
+  }
+
+  private async fireBatch(entries: Entry[], now: number): Promise<void> {
+    const requests: RunRequest[] = [];
+    const advance = new Map<string, Date>();
+    const due: Array<{ entry: Entry; slot: number }> = [];
+    for (const entry of entries) {
+      const { task } = entry;
+      const plan = planFires({
+        schedule: entry.schedule as CompiledSchedule,
+        lastFireMs: entry.lastFireMs,
+        createdMs: entry.createdMs,
+        nowMs: now - jitterMs(task.id, entry.armedSlot as number, task.spec.jitterSeconds),
+        catchUp: task.spec.catchUp,
+        maxCatchUp: task.spec.maxCatchUp,
+        ...(task.spec.startingDeadlineSeconds !== undefined ? { startingDeadlineSeconds: task.spec.startingDeadlineSeconds } : {}),
+      });
+      for (const slot of plan.missed) {
+        requests.push({ task, scheduledTime: new Date(slot), trigger: 'schedule', terminal: { status: 'missed', error: missedReason(task, now - slot) } });
+      }
+      for (const slot of plan.due) due.push({ entry, slot });
+      const newest = Math.max(...plan.missed, ...plan.due, entry.lastFireMs ?? -Infinity);
+      if (Number.isFinite(newest)) {
+        advance.set(task.id, new Date(newest));
+        entry.lastFireMs = newest;
+      }
+    }
+    requests.push(...(await this.applyPolicies(due)));
+    if (requests.length > 0 || advance.size > 0) await createRuns(this.ctx, requests, advance);
+    for (const entry of entries) this.armEntry(entry);
+  }
+
+  /** concurrencyPolicy and dependsOn turn a due fire into a run, a skipped record, or a replacement. */
+  private async applyPolicies(due: Array<{ entry: Entry; slot: number }>): Promise<RunRequest[]> {
+    const guarded = due.filter(({ entry }) => entry.task.spec.concurrencyPolicy !== 'Allow').map(({ entry }) => entry.task.id);
+    const active = await activeRunsOf(this.ctx.db, [...new Set(guarded)]);
+    const requests: RunRequest[] = [];
+    const toCancel: string[] = [];
+    for (const { entry, slot } of due) {
+      const { task } = entry;
+      const scheduledTime = new Date(slot);
+      const blockedBy = await this.unmetDependency(task);
+      if (blockedBy) {
+        requests.push({ task, scheduledTime, trigger: 'schedule', terminal: { status: 'skipped', error: blockedBy } });
+        continue;
+      }
+      const running = active.filter((run) => run.taskId === task.id);
+      if (running.length > 0 && task.spec.concurrencyPolicy === 'Forbid') {
+        requests.push({
+          task,
+          scheduledTime,
+          trigger: 'schedule',
+          terminal: { status: 'skipped', error: `run ${running[0]?.id} is still ${running[0]?.status} (concurrencyPolicy Forbid)` },
+        });
+        continue;
+      }
+      if (running.length > 0 && task.spec.concurrencyPolicy === 'Replace') toCancel.push(...running.map((run) => run.id));
+      requests.push({ task, scheduledTime, trigger: 'schedule' });
+    }
+    if (toCancel.length > 0) {
+      const cancelled = await cancelRuns(this.ctx.db, toCancel, 'replaced by a newer run (concurrencyPolicy Replace)');
+      await this.ctx.queue.publishCancel(cancelled);
+    }
+    return requests;
+  }
+
+  private async unmetDependency(task: Task): Promise<string | undefined> {
+    if (task.spec.dependsOn.length === 0) return undefined;
+    const statuses = await latestRunStatuses(this.ctx.db, task.namespace, task.spec.dependsOn);
+    for (const name of task.spec.dependsOn) {
+      const status = statuses.get(name);
+      if (status !== 'succeeded') return `dependency "${name}" has ${status ? `latest run ${status}` : 'no run yet'} (dependsOn)`;
+    }
+    return undefined;
+  }
+
+  private async scheduleNextRetry(): Promise<void> {
+    const { rows } = await this.ctx.db.query<{ at: Date | string | null }>(
+      `SELECT min(not_before) AS at FROM hg_runs WHERE status = 'pending' AND not_before IS NOT NULL`,
+    );
+    const at = rows[0]?.at;
+    if (at) this.retryScheduled(new Date(at).getTime());
+  }
+}
+
+function missedReason(task: Task, lateMs: number): string {
+  if (task.spec.startingDeadlineSeconds !== undefined && lateMs > task.spec.startingDeadlineSeconds * 1000) {
+    return `fire missed: ${Math.round(lateMs / 1000)}s late, past startingDeadlineSeconds ${task.spec.startingDeadlineSeconds}`;
+  }
+  return `fire missed during downtime (catchUp ${task.spec.catchUp})`;
+}

@@ -1,0 +1,150 @@
+import type { RunTrigger, Task } from '../model/index.ts';
+import type { RunMessage } from '../queue/port.ts';
+import type { Queryable } from '../store/db.ts';
+import { insertRuns, markQueued, type InsertedRun, type NewRun } from '../store/runs.ts';
+import { taskColumns, toTask, type TaskRow } from '../store/rows.ts';
+import type { CoreContext } from './context.ts';
+
+/** Workers of the postgres queue LISTEN here; the payload is the pool. */
+export const RUNS_QUEUED_CHANNEL = 'hg_runs_queued';
+
+export interface RunRequest {
+  task: Task;
+  scheduledTime: Date;
+  trigger: RunTrigger;
+  attempt?: number;
+  /** one shard only (a retry); absent = every shard of the task */
+  shard?: number;
+  /** recorded as finished at once instead of queued (missed or skipped fires, with the reason) */
+  terminal?: { status: 'missed' | 'skipped' | 'cancelled'; error: string };
+  notBefore?: Date;
+}
+
+export interface CreatedRun extends InsertedRun {
+  task: Task;
+}
+
+/**
+ * Makes runs durable, then hands the runnable ones to the queue. With the postgres queue the insert is the
+ * enqueue. With a broker the run is inserted `pending`, published, then marked `queued`: if the publish
+ * fails the run stays pending in Postgres and the leader publishes it again, so nothing accepted is lost.
+ */
+export async function createRuns(ctx: CoreContext, requests: RunRequest[], advance?: Map<string, Date>): Promise<CreatedRun[]> {
+  const direct = ctx.queue.kind === 'postgres';
+  const tasks = new Map<string, Task>();
+  const rows: NewRun[] = [];
+  for (const request of requests) {
+    tasks.set(request.task.id, request.task);
+    const total = request.task.spec.shards;
+    const shards = request.shard !== undefined ? [request.shard] : Array.from({ length: total }, (_, i) => i);
+    const status = request.terminal?.status ?? (request.notBefore ? 'pending' : direct ? 'queued' : 'pending');
+    for (const shard of shards) {
+      rows.push({
+        taskId: request.task.id,
+        scheduledTime: request.scheduledTime,
+        shard,
+        shardTotal: total,
+        attempt: request.attempt ?? 1,
+        trigger: request.trigger,
+        status,
+        pool: request.task.spec.pool,
+        priority: request.task.spec.priority,
+        notBefore: request.notBefore ?? null,
+        error: request.terminal?.error ?? null,
+      });
+    }
+  }
+  const inserted = await ctx.db.transaction(async (tx) => {
+    const created = await insertRuns(tx, rows);
+    if (advance && advance.size > 0) await advanceLastScheduled(tx, advance);
+    if (direct) await notifyQueued(tx, created.filter((r) => r.status === 'queued').map((r) => (tasks.get(r.taskId) as Task).spec.pool));
+    return created;
+  });
+  const created = inserted.map((run) => ({ ...run, task: tasks.get(run.taskId) as Task }));
+  const toPublish = created.filter((run) => run.status === 'pending' && run.notBefore === null);
+  if (!direct && toPublish.length > 0) {
+    try {
+      await handOff(ctx, toPublish);
+    } catch (error) {
+      ctx.logger.warn({ err: (error as Error).message, runs: toPublish.length }, 'publish failed; runs stay pending and will be published again');
+    }
+  }
+  return created;
+}
+
+export function toRunMessage(run: InsertedRun, task: Task): RunMessage {
+  const spec: RunMessage['spec'] = {};
+  if (task.spec.shell) spec.shell = task.spec.shell;
+  if (task.spec.http) spec.http = task.spec.http;
+  if (task.spec.params) spec.params = task.spec.params;
+  return {
+    runId: run.id,
+    attempt: run.attempt,
+    taskId: task.id,
+    taskName: task.name,
+    pool: task.spec.pool,
+    priority: task.spec.priority,
+    type: task.spec.type,
+    spec,
+    timeoutSeconds: task.spec.timeoutSeconds,
+    shard: run.shard,
+    shardTotal: run.shardTotal,
+    scheduledTime: run.scheduledTime.toISOString(),
+  };
+}
+
+async function handOff(ctx: CoreContext, runs: CreatedRun[]): Promise<void> {
+  await ctx.queue.publish(runs.map((run) => toRunMessage(run, run.task)));
+  await markQueued(ctx.db, runs.map((run) => run.id));
+}
+
+/**
+ * Hands runs that are pending and due to the queue: retries whose backoff has passed, and runs whose first
+ * publish failed. With `includeQueued` it also republishes queued runs (a new leader does this once, since a
+ * broker may have lost them; workers' claims make the duplicates harmless).
+ */
+export async function promoteDueRuns(ctx: CoreContext, options: { includeQueued?: boolean; limit?: number } = {}): Promise<number> {
+  const direct = ctx.queue.kind === 'postgres';
+  const statuses = options.includeQueued && !direct ? ['pending', 'queued'] : ['pending'];
+  const { rows } = await ctx.db.query<TaskRow & { run_id: string; r_scheduled_time: Date | string; shard: number; shard_total: number; attempt: number; r_status: string }>(
+    `SELECT r.id::text AS run_id, r.scheduled_time AS r_scheduled_time, r.shard, r.shard_total, r.attempt, r.status AS r_status,
+            ${taskColumns('t')}
+       FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id
+      WHERE r.status = ANY($1::text[]) AND (r.not_before IS NULL OR r.not_before <= $2)
+      ORDER BY r.id LIMIT $3`,
+    [statuses, new Date(ctx.now()).toISOString(), options.limit ?? 5000],
+  );
+  if (rows.length === 0) return 0;
+  if (direct) {
+    await ctx.db.transaction(async (tx) => {
+      await tx.query(`UPDATE hg_runs SET status = 'queued', queued_at = now() WHERE id = ANY($1::bigint[]) AND status = 'pending'`, [rows.map((r) => r.run_id)]);
+      await notifyQueued(tx, rows.map((r) => toTask(r).spec.pool));
+    });
+    return rows.length;
+  }
+  const runs: CreatedRun[] = rows.map((row) => ({
+    id: row.run_id,
+    taskId: row.id,
+    scheduledTime: new Date(row.r_scheduled_time),
+    shard: row.shard,
+    shardTotal: row.shard_total,
+    attempt: row.attempt,
+    status: row.r_status as CreatedRun['status'],
+    notBefore: null,
+    task: toTask(row),
+  }));
+  await handOff(ctx, runs);
+  return runs.length;
+}
+
+async function advanceLastScheduled(tx: Queryable, advance: Map<string, Date>): Promise<void> {
+  await tx.query(
+    `UPDATE hg_tasks t SET last_scheduled_time = GREATEST(COALESCE(t.last_scheduled_time, u.at), u.at)
+       FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, at) WHERE t.id = u.id`,
+    [[...advance.keys()], [...advance.values()].map((d) => d.toISOString())],
+  );
+}
+
+async function notifyQueued(tx: Queryable, pools: string[]): Promise<void> {
+  for (const pool of new Set(pools)) await tx.query('SELECT pg_notify($1, $2)', [RUNS_QUEUED_CHANNEL, pool]);
+}

@@ -1,0 +1,121 @@
+import { RETRYABLE_OUTCOMES, type RunStatus, type Task } from '../model/index.ts';
+import type { FinishedStatus } from '../queue/port.ts';
+import { retryDelayMs } from '../schedule/index.ts';
+import { taskColumns, toTask, type TaskRow } from '../store/rows.ts';
+import type { CoreContext } from './context.ts';
+import { createRuns, type RunRequest } from './enqueue.ts';
+
+/** The leader LISTENs here to arm a timer for a retry's backoff; the payload is the due time in ms. */
+export const RETRY_SCHEDULED_CHANNEL = 'hg_retry_scheduled';
+
+export interface AttemptOutcome {
+  runId: string;
+  attempt: number;
+  status: FinishedStatus;
+  at: Date;
+  workerId?: string | null;
+  exitCode?: number | null;
+  httpStatus?: number | null;
+  error?: string | null;
+  output?: string | null;
+}
+
+interface FinishedRow {
+  id: string;
+  task_id: string;
+  scheduled_time: Date | string;
+  shard: number;
+  attempt: number;
+  status: RunStatus;
+}
+
+/**
+ * Records the outcome of attempts (from workers, or from the reaper for dead workers) and schedules what
+ * follows: a retry with backoff while the task's limit allows, dependants once their dependencies succeeded.
+ * An outcome for an attempt that is already terminal is ignored, so replays are harmless.
+ */
+export async function finishAttempts(ctx: CoreContext, outcomes: AttemptOutcome[]): Promise<void> {
+  if (outcomes.length === 0) return;
+  const { rows } = await ctx.db.query<FinishedRow>(
+    `UPDATE hg_runs r SET status = u.status, finished_at = u.at, started_at = COALESCE(r.started_at, u.at),
+            worker_id = COALESCE(u.worker_id, r.worker_id), exit_code = u.exit_code, http_status = u.http_status,
+            error = u.error, output = u.output
+       FROM unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[], $5::text[], $6::int[], $7::int[], $8::text[], $9::text[])
+            AS u(id, attempt, status, at, worker_id, exit_code, http_status, error, output)
+      WHERE r.id = u.id AND r.attempt = u.attempt AND r.status IN ('pending', 'queued', 'running')
+      RETURNING r.id::text AS id, r.task_id::text AS task_id, r.scheduled_time, r.shard, r.attempt, r.status`,
+    [
+      outcomes.map((o) => o.runId),
+      outcomes.map((o) => o.attempt),
+      outcomes.map((o) => o.status),
+      outcomes.map((o) => o.at.toISOString()),
+      outcomes.map((o) => o.workerId ?? null),
+      outcomes.map((o) => o.exitCode ?? null),
+      outcomes.map((o) => o.httpStatus ?? null),
+      outcomes.map((o) => o.error ?? null),
+      outcomes.map((o) => o.output ?? null),
+    ],
+  );
+  const retryable = rows.filter((row) => RETRYABLE_OUTCOMES.has(row.status));
+  const succeeded = rows.filter((row) => row.status === 'succeeded');
+  if (retryable.length === 0 && succeeded.length === 0) return;
+  const tasks = await loadTasks(ctx, [...new Set(retryable.map((r) => r.task_id))]);
+  await scheduleRetries(ctx, retryable, tasks);
+  if (succeeded.length > 0) await triggerDependants(ctx, succeeded);
+}
+
+async function scheduleRetries(ctx: CoreContext, rows: FinishedRow[], tasks: Map<string, Task>): Promise<void> {
+  const requests: RunRequest[] = [];
+  for (const row of rows) {
+    const task = tasks.get(row.task_id);
+    if (!task || row.attempt > task.spec.retry.limit) continue;
+    const delay = retryDelayMs(task.spec.retry.backoff, row.attempt);
+    requests.push({
+      task,
+      scheduledTime: new Date(row.scheduled_time),
+      shard: row.shard,
+      attempt: row.attempt + 1,
+      trigger: 'retry',
+      notBefore: new Date(ctx.now() + delay),
+    });
+  }
+  if (requests.length === 0) return;
+  const created = await createRuns(ctx, requests);
+  const earliest = Math.min(...created.map((run) => run.notBefore?.getTime() ?? ctx.now()));
+  if (created.length > 0) await ctx.db.query('SELECT pg_notify($1, $2)', [RETRY_SCHEDULED_CHANNEL, String(earliest)]);
+}
+
+/** A task that depends on others and has no schedule of its own runs when all its dependencies succeeded. */
+async function triggerDependants(ctx: CoreContext, succeeded: FinishedRow[]): Promise<void> {
+  const upstream = await ctx.db.query<{ id: string; namespace: string; name: string }>(
+    `SELECT id::text AS id, namespace, name FROM hg_tasks WHERE id = ANY($1::uuid[])`,
+    [[...new Set(succeeded.map((r) => r.task_id))]],
+  );
+  const requests: RunRequest[] = [];
+  for (const up of upstream.rows) {
+    const { rows } = await ctx.db.query<TaskRow>(
+      `SELECT ${taskColumns()} FROM hg_tasks WHERE deleted_at IS NULL AND namespace = $1 AND spec -> 'dependsOn' ? $2 AND NOT spec ? 'schedule'`,
+      [up.namespace, up.name],
+    );
+    if (rows.length === 0) continue;
+    const fired = succeeded.find((r) => r.task_id === up.id) as FinishedRow;
+    for (const dependant of rows.map(toTask)) {
+      if (dependant.spec.suspend) continue;
+      const { rows: statuses } = await ctx.db.query<{ name: string; ok: boolean }>(
+        `SELECT t.name, (SELECT r.status = 'succeeded' FROM hg_runs r WHERE r.task_id = t.id AND r.status NOT IN ('missed', 'skipped')
+                          ORDER BY r.scheduled_time DESC, r.attempt DESC LIMIT 1) AS ok
+           FROM hg_tasks t WHERE t.namespace = $1 AND t.name = ANY($2::text[]) AND t.deleted_at IS NULL`,
+        [dependant.namespace, dependant.spec.dependsOn],
+      );
+      const allOk = statuses.length === dependant.spec.dependsOn.length && statuses.every((s) => s.ok);
+      if (allOk) requests.push({ task: dependant, scheduledTime: new Date(fired.scheduled_time), trigger: 'dependency' });
+    }
+  }
+  if (requests.length > 0) await createRuns(ctx, requests);
+}
+
+async function loadTasks(ctx: CoreContext, ids: string[]): Promise<Map<string, Task>> {
+  if (ids.length === 0) return new Map();
+  const { rows } = await ctx.db.query<TaskRow>(`SELECT ${taskColumns()} FROM hg_tasks WHERE id = ANY($1::uuid[])`, [ids]);
+  return new Map(rows.map((row) => [row.id, toTask(row)]));
+}

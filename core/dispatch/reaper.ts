@@ -1,0 +1,41 @@
+import type { CoreContext } from './context.ts';
+import { promoteDueRuns } from './enqueue.ts';
+import { finishAttempts } from './outcomes.ts';
+
+export interface ReaperOptions {
+  workerTimeoutSeconds: number;
+}
+
+/**
+ * The leader's housekeeping: a worker silent for worker_timeout_seconds is declared DOWN and its running
+ * attempts fail with the reason (and are retried where the task allows); runs that hold a claim but whose
+ * worker never reported are treated the same way. Also hands stalled pending runs to the queue again.
+ */
+export async function reap(ctx: CoreContext, options: ReaperOptions): Promise<{ workersDown: number; runsFailed: number }> {
+  const timeout = options.workerTimeoutSeconds;
+  const { rows: down } = await ctx.db.query<{ id: string }>(
+    `UPDATE hg_workers SET status = 'DOWN'
+      WHERE status <> 'DOWN' AND last_heartbeat_at < now() - make_interval(secs => $1) RETURNING id`,
+    [timeout],
+  );
+  for (const worker of down) ctx.logger.warn({ workerId: worker.id, timeoutSeconds: timeout }, 'worker declared dead: no heartbeat');
+  const { rows: orphans } = await ctx.db.query<{ id: string; attempt: number; worker_id: string | null }>(
+    `SELECT r.id::text AS id, r.attempt, r.worker_id FROM hg_runs r LEFT JOIN hg_workers w ON w.id = r.worker_id
+      WHERE r.status = 'running' AND (w.id IS NULL OR w.status = 'DOWN')
+        AND COALESCE(r.started_at, r.created_at) < now() - make_interval(secs => $1)`,
+    [timeout],
+  );
+  await finishAttempts(
+    ctx,
+    orphans.map((run) => ({
+      runId: run.id,
+      attempt: run.attempt,
+      status: 'failed' as const,
+      at: new Date(ctx.now()),
+      error: `worker ${run.worker_id ?? '(unknown)'} declared dead: no heartbeat for ${timeout}s`,
+    })),
+  );
+  // pending runs older than a few seconds missed their hand-off (a broker was down): publish them again
+  await promoteDueRuns(ctx);
+  return { workersDown: down.length, runsFailed: orphans.length };
+}

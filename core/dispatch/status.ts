@@ -1,0 +1,118 @@
+import type { Claim, StatusEvent } from '../queue/port.ts';
+import type { CoreContext } from './context.ts';
+import { finishAttempts } from './outcomes.ts';
+
+type Of<K extends StatusEvent['kind']> = Extract<StatusEvent, { kind: K }>;
+
+/**
+ * Writes a batch of worker events to Postgres in a few statements. Events of one run arrive in order
+ * (started before finished); a finished event for a run already terminal is ignored.
+ */
+export async function applyStatusEvents(ctx: CoreContext, events: StatusEvent[]): Promise<void> {
+  const heartbeats = new Map<string, Of<'heartbeat'>>();
+  const started: Of<'started'>[] = [];
+  const finished: Of<'finished'>[] = [];
+  const logs: Of<'log'>[] = [];
+  for (const event of events) {
+    if (event.kind === 'heartbeat') heartbeats.set(event.workerId, event);
+    else if (event.kind === 'started') started.push(event);
+    else if (event.kind === 'finished') finished.push(event);
+    else logs.push(event);
+  }
+  if (heartbeats.size > 0) await recordHeartbeats(ctx, [...heartbeats.values()]);
+  if (started.length > 0) await recordStarted(ctx, started);
+  if (logs.length > 0) await recordLogs(ctx, logs);
+  if (finished.length > 0) {
+    await finishAttempts(
+      ctx,
+      finished.map((e) => ({
+        runId: e.runId,
+        attempt: e.attempt,
+        status: e.status,
+        at: new Date(e.at),
+        workerId: e.workerId,
+        exitCode: e.exitCode ?? null,
+        httpStatus: e.httpStatus ?? null,
+        error: e.error ?? null,
+        output: e.output ?? null,
+      })),
+    );
+  }
+}
+
+/** last_heartbeat_at takes the database's clock, so a worker with a skewed clock is judged fairly. */
+async function recordHeartbeats(ctx: CoreContext, beats: Of<'heartbeat'>[]): Promise<void> {
+  await ctx.db.query(
+    `INSERT INTO hg_workers (id, pool, task_types, status, concurrency, active_runs, hostname, version, started_at, last_heartbeat_at)
+     SELECT id, pool, task_types::jsonb, status, concurrency, active_runs, hostname, version, started_at, now()
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::text[], $8::text[], $9::timestamptz[])
+            AS u(id, pool, task_types, status, concurrency, active_runs, hostname, version, started_at)
+     ON CONFLICT (id) DO UPDATE SET pool = excluded.pool, task_types = excluded.task_types, status = excluded.status,
+       concurrency = excluded.concurrency, active_runs = excluded.active_runs, hostname = excluded.hostname,
+       version = excluded.version, started_at = excluded.started_at, last_heartbeat_at = now()`,
+    [
+      beats.map((b) => b.workerId),
+      beats.map((b) => b.pool),
+      beats.map((b) => JSON.stringify(b.taskTypes)),
+      beats.map((b) => b.status),
+      beats.map((b) => b.concurrency),
+      beats.map((b) => b.activeRuns),
+      beats.map((b) => b.hostname),
+      beats.map((b) => b.version),
+      beats.map((b) => b.startedAt),
+    ],
+  );
+}
+
+async function recordStarted(ctx: CoreContext, events: Of<'started'>[]): Promise<void> {
+  const { rows } = await ctx.db.query<{ id: string }>(
+    `UPDATE hg_runs r SET status = 'running', worker_id = u.worker_id, started_at = COALESCE(r.started_at, u.at)
+       FROM unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[]) AS u(id, attempt, worker_id, at)
+      WHERE r.id = u.id AND r.attempt = u.attempt AND r.status IN ('pending', 'queued', 'running')
+      RETURNING r.id::text AS id`,
+    [events.map((e) => e.runId), events.map((e) => e.attempt), events.map((e) => e.workerId), events.map((e) => e.at)],
+  );
+  if (rows.length === events.length) return;
+  // A run cancelled while it waited in the queue was started anyway by a broker worker: tell it to stop.
+  const updated = new Set(rows.map((r) => r.id));
+  const late = events.filter((e) => !updated.has(e.runId)).map((e) => e.runId);
+  const { rows: cancelled } = await ctx.db.query<{ id: string }>(
+    `SELECT id::text AS id FROM hg_runs WHERE id = ANY($1::bigint[]) AND status = 'cancelled'`,
+    [late],
+  );
+  if (cancelled.length > 0) await ctx.queue.publishCancel(cancelled.map((r) => r.id));
+}
+
+async function recordLogs(ctx: CoreContext, logs: Of<'log'>[]): Promise<void> {
+  await ctx.db.query(
+    `INSERT INTO hg_run_logs (run_id, attempt, seq, stream, chunk)
+     SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[], $4::text[], $5::text[])
+     ON CONFLICT DO NOTHING`,
+    [logs.map((l) => l.runId), logs.map((l) => l.attempt), logs.map((l) => l.seq), logs.map((l) => l.stream), logs.map((l) => l.chunk)],
+  );
+}
+
+/**
+ * Decides workers' claims for brokers that cannot (rabbitmq): an attempt is granted to the first worker that
+ * asks while it is still waiting, and again to that same worker only (a retried request after a lost answer).
+ */
+export async function decideClaims(ctx: CoreContext, claims: Claim[]): Promise<boolean[]> {
+  if (claims.length === 0) return [];
+  const { rows } = await ctx.db.query<{ id: string; worker_id: string }>(
+    `UPDATE hg_runs r SET status = 'running', worker_id = u.worker_id, started_at = COALESCE(r.started_at, now())
+       FROM unnest($1::bigint[], $2::int[], $3::text[]) AS u(id, attempt, worker_id)
+      WHERE r.id = u.id AND r.attempt = u.attempt
+        AND (r.status IN ('pending', 'queued') OR (r.status = 'running' AND r.worker_id = u.worker_id))
+      RETURNING r.id::text AS id, r.worker_id`,
+    [claims.map((c) => c.runId), claims.map((c) => c.attempt), claims.map((c) => c.workerId)],
+  );
+  const granted = new Set(rows.map((r) => `${r.id}/${r.worker_id}`));
+  // Two claims for one attempt in the same batch: only the first may win.
+  const seen = new Set<string>();
+  return claims.map((c) => {
+    const key = `${c.runId}/${c.workerId}`;
+    if (!granted.has(key) || seen.has(c.runId)) return false;
+    seen.add(c.runId);
+    return true;
+  });
+}

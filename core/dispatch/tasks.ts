@@ -1,0 +1,96 @@
+import { ValidationError, parseOrThrow, splitTaskInput, TaskInput, type Run, type Task } from '../model/index.ts';
+import { compileSchedule, validateTimeZone } from '../schedule/index.ts';
+import type { Queryable } from '../store/db.ts';
+import { ConflictError } from '../store/errors.ts';
+import { getRun } from '../store/runs.ts';
+import { createTask, deleteTask, getTask, updateTask } from '../store/tasks.ts';
+import type { CoreContext } from './context.ts';
+import { createRuns } from './enqueue.ts';
+
+/**
+ * Task operations shared by the REST API, the CLI and tests: the spec is validated once here, including
+ * what zod alone cannot see (a schedule that parses, a known time zone, no dependency cycle).
+ */
+export async function createTaskFromInput(ctx: CoreContext, body: unknown): Promise<Task> {
+  const input = parseOrThrow(TaskInput, body, 'task');
+  const { name, labels, spec } = splitTaskInput(input);
+  checkSchedule(spec.schedule, spec.timeZone);
+  await checkNoCycle(ctx.db, '', name, spec.dependsOn);
+  return createTask(ctx.db, { name, labels, spec });
+}
+
+export async function replaceTaskFromInput(ctx: CoreContext, idOrName: string, body: unknown): Promise<Task> {
+  const current = await getTask(ctx.db, idOrName);
+  assertWritable(current);
+  const input = parseOrThrow(TaskInput, body, 'task');
+  if (input.name !== current.name) {
+    throw new ValidationError('task', [{ path: 'name', message: `cannot be changed (is "${current.name}"); create a new task instead` }]);
+  }
+  const { labels, spec } = splitTaskInput(input);
+  checkSchedule(spec.schedule, spec.timeZone);
+  await checkNoCycle(ctx.db, current.namespace, current.name, spec.dependsOn);
+  return updateTask(ctx.db, current.id, { labels, spec });
+}
+
+export async function deleteTaskByRef(ctx: CoreContext, idOrName: string): Promise<void> {
+  const current = await getTask(ctx.db, idOrName);
+  assertWritable(current);
+  await deleteTask(ctx.db, current.id);
+}
+
+/** A manual run, durable in Postgres (and handed to the queue) before this resolves. */
+export async function triggerTask(ctx: CoreContext, idOrName: string): Promise<Run> {
+  const task = await getTask(ctx.db, idOrName);
+  // Two triggers in the same millisecond would share a slot key; the second moves to the next millisecond.
+  for (let offset = 0; offset < 50; offset++) {
+    const [created] = await createRuns(ctx, [{ task, scheduledTime: new Date(ctx.now() + offset), trigger: 'manual', shard: 0 }]);
+    if (!created) continue;
+    if (task.spec.shards > 1) {
+      const rest = Array.from({ length: task.spec.shards - 1 }, (_, i) => ({ task, scheduledTime: created.scheduledTime, trigger: 'manual' as const, shard: i + 1 }));
+      await createRuns(ctx, rest);
+    }
+    return getRun(ctx.db, created.id);
+  }
+  throw new ConflictError(`could not create a run for "${task.name}": too many triggers at once`, 'HG_ERR_TRIGGER_BUSY');
+}
+
+/** An on-demand task has no schedule, but its time zone must still be a real one. */
+export function checkSchedule(schedule: string | undefined, timeZone: string): void {
+  if (schedule === undefined) validateTimeZone(timeZone);
+  else compileSchedule(schedule, timeZone);
+}
+
+function assertWritable(task: Task): void {
+  if (task.source === 'kubernetes') {
+    throw new ConflictError(
+      `task "${task.name}" is managed by the ScheduledTask ${task.namespace}/${task.name} in Kubernetes; change it with kubectl`,
+      'HG_ERR_TASK_READ_ONLY',
+    );
+  }
+}
+
+/** Rejects a dependsOn list that would close a cycle through existing tasks (or name the task itself). */
+async function checkNoCycle(db: Queryable, namespace: string, name: string, dependsOn: string[]): Promise<void> {
+  if (dependsOn.includes(name)) throw new ValidationError('task', [{ path: 'dependsOn', message: `a task cannot depend on itself ("${name}")` }]);
+  const seen = new Set<string>();
+  let frontier = [...dependsOn];
+  while (frontier.length > 0) {
+    const { rows } = await db.query<{ name: string; deps: string[] | null }>(
+      `SELECT name, ARRAY(SELECT jsonb_array_elements_text(spec -> 'dependsOn')) AS deps
+         FROM hg_tasks WHERE namespace = $1 AND name = ANY($2::text[]) AND deleted_at IS NULL`,
+      [namespace, frontier],
+    );
+    frontier = [];
+    for (const row of rows) {
+      for (const dep of row.deps ?? []) {
+        if (dep === name) {
+          throw new ValidationError('task', [{ path: 'dependsOn', message: `creates a cycle: ${name} -> ${row.name} -> ... -> ${name}` }]);
+        }
+        if (!seen.has(dep)) {
+          seen.add(dep);
+          frontier.push(dep);
+        }
+      }
+    }
+  }
+}

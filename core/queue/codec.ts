@@ -1,0 +1,138 @@
+/**
+ * Wire format shared by the broker adapters (redis_stream, rabbitmq): run messages, status events and
+ * claims travel as JSON; everything read from a broker is validated here before it reaches the core or
+ * a worker, so a malformed message is dead-lettered instead of crashing a consumer.
+ */
+import { z } from 'zod';
+import type { Claim, RunMessage, StatusEvent } from './port.ts';
+
+export const runMessageSchema = z.object({
+  runId: z.string().min(1),
+  attempt: z.number().int().min(0),
+  taskId: z.string().min(1),
+  taskName: z.string(),
+  pool: z.string().min(1),
+  priority: z.number().int().min(-100).max(100),
+  type: z.string().min(1),
+  spec: z.object({
+    shell: z.unknown().optional(),
+    http: z.unknown().optional(),
+    params: z.record(z.string(), z.unknown()).optional(),
+  }),
+  timeoutSeconds: z.number().min(0),
+  shard: z.number().int().min(0),
+  shardTotal: z.number().int().min(1),
+  scheduledTime: z.string(),
+});
+
+const finishedStatus = z.enum(['succeeded', 'failed', 'timed_out', 'cancelled']);
+
+export const statusEventSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('started'), runId: z.string(), attempt: z.number().int(), workerId: z.string(), at: z.string() }),
+  z.object({
+    kind: z.literal('finished'),
+    runId: z.string(),
+    attempt: z.number().int(),
+    workerId: z.string(),
+    at: z.string(),
+    status: finishedStatus,
+    exitCode: z.number().int().nullable().optional(),
+    httpStatus: z.number().int().nullable().optional(),
+    error: z.string().nullable().optional(),
+    output: z.string().nullable().optional(),
+  }),
+  z.object({
+    kind: z.literal('log'),
+    runId: z.string(),
+    attempt: z.number().int(),
+    seq: z.number().int(),
+    stream: z.enum(['stdout', 'stderr']),
+    chunk: z.string(),
+  }),
+  z.object({
+    kind: z.literal('heartbeat'),
+    workerId: z.string(),
+    pool: z.string(),
+    taskTypes: z.array(z.string()),
+    concurrency: z.number().int(),
+    activeRuns: z.number().int(),
+    status: z.enum(['ALIVE', 'DRAINING', 'DOWN']),
+    hostname: z.string(),
+    version: z.string(),
+    startedAt: z.string(),
+    at: z.string(),
+  }),
+]);
+
+export const claimSchema = z.object({ runId: z.string().min(1), attempt: z.number().int(), workerId: z.string().min(1) });
+
+export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+function decode<T>(schema: z.ZodType<T>, raw: string | Buffer | null | undefined, what: string): Decoded<T> {
+  if (raw === null || raw === undefined) return { ok: false, reason: `${what}: empty payload` };
+  let json: unknown;
+  try {
+    json = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+  } catch (error) {
+    return { ok: false, reason: `${what}: invalid JSON (${(error as Error).message})` };
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    return { ok: false, reason: `${what}: ${issues.join('; ')}` };
+  }
+  return { ok: true, value: parsed.data };
+}
+
+export function encodeRunMessage(message: RunMessage): string {
+  return JSON.stringify(message);
+}
+
+export function decodeRunMessage(raw: string | Buffer | null | undefined): Decoded<RunMessage> {
+  return decode(runMessageSchema as z.ZodType<RunMessage>, raw, 'run message');
+}
+
+export function encodeStatusEvent(event: StatusEvent): string {
+  return JSON.stringify(event);
+}
+
+export function decodeStatusEvent(raw: string | Buffer | null | undefined): Decoded<StatusEvent> {
+  return decode(statusEventSchema as z.ZodType<StatusEvent>, raw, 'status event');
+}
+
+export function decodeClaim(raw: string | Buffer | null | undefined): Decoded<Claim> {
+  return decode(claimSchema as z.ZodType<Claim>, raw, 'claim');
+}
+
+/** Cancel notifications are a JSON array of run ids; anything else is ignored by the receiver. */
+export function decodeCancel(raw: string | Buffer): string[] {
+  try {
+    const value: unknown = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+    return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Priority band of a run message, shared by both broker adapters: 1 for > 0, 0 for == 0, -1 for < 0. */
+export function priorityBand(priority: number): 1 | 0 | -1 {
+  return priority > 0 ? 1 : priority < 0 ? -1 : 0;
+}
+
+/** Stable sort by priority, highest first (Array.prototype.sort is stable). */
+export function byPriorityDesc<T extends { message: RunMessage }>(items: T[]): T[] {
+  return items.sort((a, b) => b.message.priority - a.message.priority);
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

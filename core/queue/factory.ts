@@ -1,0 +1,53 @@
+import type { Config } from '../config/index.ts';
+import type { Db } from '../store/db.ts';
+import type { QueueConsumer, QueueKind, QueueNames, QueueProducer, StatusEvent } from './port.ts';
+import { createPostgresConsumer, createPostgresProducer } from './postgres.ts';
+import { createRabbitConsumer, createRabbitProducer } from './rabbitmq/index.ts';
+import { createRedisStreamConsumer, createRedisStreamProducer } from './redis-stream/index.ts';
+
+/** Broker object names: the [message_queue] queue names under one fixed namespace. */
+export function queueNames(config: Config): QueueNames {
+  return {
+    namespace: 'hourglass',
+    taskQueue: config.message_queue.task_queue,
+    statusQueue: config.message_queue.status_queue,
+    heartbeatQueue: config.message_queue.heartbeat_queue,
+  };
+}
+
+/** The embedded default always uses the postgres queue: there is no broker to talk to. */
+export function queueKind(config: Config): QueueKind {
+  return config.embedded ? 'postgres' : config.message_queue.type;
+}
+
+export function redisUrl(config: Config): string {
+  if (config.message_queue.url) return config.message_queue.url;
+  const { host, port, database, password } = config.message_queue.redis;
+  const auth = password ? `:${encodeURIComponent(password)}@` : '';
+  return `redis://${auth}${host}:${port}/${database}`;
+}
+
+function brokerUrl(config: Config, kind: QueueKind): string {
+  if (kind === 'redis_stream') return redisUrl(config);
+  if (!config.message_queue.url) throw new Error('message_queue.url (or MESSAGE_QUEUE_URL) is required when message_queue.type is "rabbitmq"');
+  return config.message_queue.url;
+}
+
+export function createProducer(config: Config, db: Db, applyStatus: (events: StatusEvent[]) => Promise<void>): QueueProducer {
+  const kind = queueKind(config);
+  if (kind === 'postgres') return createPostgresProducer({ db, applyStatus });
+  const options = { url: brokerUrl(config, kind), names: queueNames(config) };
+  if (kind === 'redis_stream') return createRedisStreamProducer({ ...options, readTimeoutMs: config.message_queue.redis.read_timeout_seconds * 1000 });
+  return createRabbitProducer({ ...options, prefetch: config.message_queue.prefetch_count });
+}
+
+export function createConsumer(config: Config, workerId: string, db: Db | undefined, applyStatus: ((events: StatusEvent[]) => Promise<void>) | undefined): QueueConsumer {
+  const kind = queueKind(config);
+  if (kind === 'postgres') {
+    if (!db || !applyStatus) throw new Error('the postgres queue needs the database');
+    return createPostgresConsumer({ db, applyStatus, workerId });
+  }
+  const options = { url: brokerUrl(config, kind), names: queueNames(config) };
+  if (kind === 'redis_stream') return createRedisStreamConsumer({ ...options, workerId, readTimeoutMs: config.message_queue.redis.read_timeout_seconds * 1000 });
+  return createRabbitConsumer({ ...options, prefetch: config.message_queue.prefetch_count });
+}

@@ -1,0 +1,145 @@
+import type { Db } from '../store/db.ts';
+import type { Delivery, QueueConsumer, QueueProducer, RunMessage, StatusEvent, Subscription } from './port.ts';
+
+/** Must match core/dispatch/enqueue.ts, which NOTIFYs in the transaction that queues runs. */
+const RUNS_QUEUED_CHANNEL = 'hg_runs_queued';
+const CANCEL_CHANNEL = 'hg_cancel';
+/** pg_notify payloads are capped at 8000 bytes */
+const CANCEL_CHUNK = 400;
+
+export interface PostgresQueueOptions {
+  db: Db;
+  /** where status events go: straight to the core's writer, since these workers hold database access */
+  applyStatus: (events: StatusEvent[]) => Promise<void>;
+}
+
+/**
+ * The queue is the runs table itself: the dispatcher's insert is the enqueue, a worker takes runs with
+ * FOR UPDATE SKIP LOCKED (the claim and the receive are one statement), and LISTEN/NOTIFY wakes it.
+ */
+export function createPostgresProducer(options: PostgresQueueOptions): QueueProducer {
+  const { db } = options;
+  return {
+    kind: 'postgres',
+    // runs are queued by the insert that created them (core/dispatch/enqueue.ts); nothing more to do
+    async publish() {},
+    async backlog(pool) {
+      const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM hg_runs WHERE status = 'queued' AND pool = $1`, [pool]);
+      return rows[0]?.n ?? 0;
+    },
+    async consumeStatus() {
+      return { close: async () => {} };
+    },
+    async serveClaims() {
+      return { close: async () => {} };
+    },
+    async publishCancel(runIds) {
+      for (let i = 0; i < runIds.length; i += CANCEL_CHUNK) {
+        await db.query('SELECT pg_notify($1, $2)', [CANCEL_CHANNEL, runIds.slice(i, i + CANCEL_CHUNK).join(',')]);
+      }
+    },
+    async ping() {
+      await db.query('SELECT 1');
+    },
+    async close() {},
+  };
+}
+
+interface DequeuedRow {
+  id: string;
+  attempt: number;
+  task_id: string;
+  name: string;
+  pool: string;
+  priority: number;
+  spec: { type: string; shell?: unknown; http?: unknown; params?: Record<string, unknown>; timeoutSeconds: number };
+  shard: number;
+  shard_total: number;
+  scheduled_time: Date | string;
+}
+
+export function createPostgresConsumer(options: PostgresQueueOptions & { workerId: string }): QueueConsumer {
+  const { db, workerId } = options;
+  const wakers = new Set<() => void>();
+  let listening: Promise<() => Promise<void>> | undefined;
+
+  function waitForWork(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        wakers.delete(wake);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const wake = done;
+      const timer = setTimeout(done, ms);
+      wakers.add(wake);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  async function take(pool: string, max: number): Promise<Delivery[]> {
+    const { rows } = await db.query<DequeuedRow>(
+      `WITH picked AS (
+         SELECT id FROM hg_runs WHERE status = 'queued' AND pool = $1 ORDER BY priority DESC, id LIMIT $2 FOR UPDATE SKIP LOCKED)
+       UPDATE hg_runs r SET status = 'running', worker_id = $3, started_at = now()
+         FROM picked, hg_tasks t WHERE r.id = picked.id AND t.id = r.task_id
+       RETURNING r.id::text AS id, r.attempt, r.task_id::text AS task_id, t.name, r.pool, r.priority, t.spec, r.shard, r.shard_total, r.scheduled_time`,
+      [pool, max, workerId],
+    );
+    return rows
+      .sort((a, b) => b.priority - a.priority || Number(a.id) - Number(b.id))
+      .map((row) => ({ message: toMessage(row), claim: async () => true }));
+  }
+
+  return {
+    kind: 'postgres',
+    async receive(pool, { max, waitMs, signal }) {
+      listening ??= db.listen(RUNS_QUEUED_CHANNEL, () => {
+        for (const wake of [...wakers]) wake();
+      });
+      await listening;
+      const first = await take(pool, max);
+      if (first.length > 0 || waitMs <= 0 || signal?.aborted) return first;
+      await waitForWork(waitMs, signal);
+      return signal?.aborted ? [] : take(pool, max);
+    },
+    async publishStatus(events) {
+      await options.applyStatus(events);
+    },
+    async onCancel(handler): Promise<Subscription> {
+      const stop = await db.listen(CANCEL_CHANNEL, (payload) => handler(payload.split(',').filter(Boolean)));
+      return { close: stop };
+    },
+    async ping() {
+      await db.query('SELECT 1');
+    },
+    async close() {
+      for (const wake of [...wakers]) wake();
+      const stop = await listening;
+      await stop?.();
+    },
+  };
+}
+
+function toMessage(row: DequeuedRow): RunMessage {
+  const spec = typeof row.spec === 'string' ? (JSON.parse(row.spec) as DequeuedRow['spec']) : row.spec;
+  const block: RunMessage['spec'] = {};
+  if (spec.shell) block.shell = spec.shell;
+  if (spec.http) block.http = spec.http;
+  if (spec.params) block.params = spec.params;
+  return {
+    runId: row.id,
+    attempt: row.attempt,
+    taskId: row.task_id,
+    taskName: row.name,
+    pool: row.pool,
+    priority: row.priority,
+    type: spec.type,
+    spec: block,
+    timeoutSeconds: spec.timeoutSeconds,
+    shard: row.shard,
+    shardTotal: row.shard_total,
+    scheduledTime: new Date(row.scheduled_time).toISOString(),
+  };
+}

@@ -1,0 +1,6 @@
+export {
+  createRedisStreamConsumer,
+  createRedisStreamProducer,
+  createRedisStreamQueue,
+} from './redis-stream-queue.ts';
+export type { RedisStreamConsumerOptions, RedisStreamQueueOptions } from './redis-stream-queue.ts';

@@ -1,0 +1,11 @@
+export type { CompiledSchedule } from './compiled-schedule.ts';
+export { compileSchedule } from './compile.ts';
+export { validateTimeZone } from './time-zone.ts';
+export { ScheduleError } from './errors.ts';
+export type { ScheduleErrorReason } from './errors.ts';
+export { planFires } from './plan-fires.ts';
+export type { CatchUpPolicy, FirePlan, PlanFiresInput } from './plan-fires.ts';
+export { jitterMs } from './jitter.ts';
+export { retryDelayMs } from './retry-delay.ts';
+export type { Backoff } from './retry-delay.ts';
+export { parseEvery } from './every.ts';

@@ -1,0 +1,179 @@
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { Db, SessionLock, Transaction } from './db.ts';
+
+// int8 (bigserial ids, counts) as JS numbers: ids stay far below 2^53.
+pg.types.setTypeParser(20, (value) => Number(value));
+
+export interface PgDbOptions {
+  url: string;
+  maxConnections: number;
+  minConnections?: number;
+  connectionTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  statementTimeoutMs?: number;
+  maxLifetimeSeconds?: number;
+  logger?: Logger;
+}
+
+const LOCK_PING_MS = 2000;
+
+export async function openPgDb(options: PgDbOptions): Promise<Db> {
+  const clientConfig = {
+    connectionString: options.url,
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
+    ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
+    application_name: 'hourglass',
+  };
+  const pool = new pg.Pool({
+    ...clientConfig,
+    max: options.maxConnections,
+    min: options.minConnections ?? 0,
+    idleTimeoutMillis: options.idleTimeoutMs ?? 600_000,
+    ...(options.maxLifetimeSeconds ? { maxLifetimeSeconds: options.maxLifetimeSeconds } : {}),
+  });
+  // An idle client that loses its connection emits here; without a handler the process would crash.
+  pool.on('error', (error) => options.logger?.warn({ err: error.message }, 'postgres idle connection error'));
+  // Fail fast with a clear error when the database is unusable at start.
+  await pool.query('SELECT 1');
+
+  const listeners = new Map<string, Set<(payload: string) => void>>();
+  let listenClient: pg.Client | undefined;
+  let listenConnecting: Promise<void> | undefined;
+  let closed = false;
+
+  async function connectListener(): Promise<void> {
+    let delay = 100;
+    while (!closed) {
+      const client = new pg.Client(clientConfig);
+      try {
+        await client.connect();
+        client.on('notification', (msg) => {
+          for (const handler of listeners.get(msg.channel) ?? []) handler(msg.payload ?? '');
+        });
+        const reconnect = () => {
+          if (listenClient !== client || closed) return;
+          listenClient = undefined;
+          options.logger?.warn('postgres LISTEN connection lost; reconnecting');
+          listenConnecting = connectListener();
+        };
+        client.on('error', reconnect);
+        client.on('end', reconnect);
+        for (const channel of listeners.keys()) await client.query(`LISTEN ${quoteIdent(channel)}`);
+        listenClient = client;
+        return;
+      } catch (error) {
+        options.logger?.warn({ err: (error as Error).message }, 'postgres LISTEN connection failed; retrying');
+        await client.end().catch(() => {});
+        await sleep(delay);
+        delay = Math.min(delay * 2, 10_000);
+      }
+    }
+  }
+
+  return {
+    kind: 'pg',
+    async query(sql, params) {
+      const result = await pool.query(sql, params as unknown[]);
+      return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+    },
+    async exec(sql) {
+      await pool.query(sql);
+    },
+    async transaction(work) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const tx: Transaction = {
+          async query(sql, params) {
+            const result = await client.query(sql, params as unknown[]);
+            return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+          },
+          async exec(sql) {
+            await client.query(sql);
+          },
+        };
+        const value = await work(tx);
+        await client.query('COMMIT');
+        return value;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+    async listen(channel, onNotify) {
+      let handlers = listeners.get(channel);
+      const isNew = !handlers;
+      if (!handlers) listeners.set(channel, (handlers = new Set()));
+      handlers.add(onNotify);
+      if (!listenClient) await (listenConnecting ??= connectListener());
+      else if (isNew) await listenClient.query(`LISTEN ${quoteIdent(channel)}`);
+      return async () => {
+        handlers.delete(onNotify);
+      };
+    },
+    async tryLock(key) {
+      const client = new pg.Client(clientConfig);
+      await client.connect();
+      const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key]);
+      if (!rows[0]?.locked) {
+        await client.end();
+        return null;
+      }
+      return holdLock(client, key, options.logger);
+    },
+    async close() {
+      closed = true;
+      await listenClient?.end().catch(() => {});
+      await pool.end();
+    },
+  };
+}
+
+function holdLock(client: pg.Client, key: number, logger?: Logger): SessionLock {
+  let markLost!: () => void;
+  const lost = new Promise<void>((resolve) => (markLost = resolve));
+  let released = false;
+  const loseIt = (why: string) => {
+    if (released) return;
+    released = true;
+    clearInterval(ping);
+    logger?.warn({ why }, 'advisory lock connection lost');
+    client.end().catch(() => {});
+    markLost();
+  };
+  client.on('error', (error) => loseIt(error.message));
+  client.on('end', () => loseIt('connection ended'));
+  // A half-open TCP connection raises no event: probe it, and give the lock up when it does not answer.
+  const ping = setInterval(() => {
+    const timer = setTimeout(() => loseIt('ping timed out'), LOCK_PING_MS * 2);
+    client.query('SELECT 1').then(
+      () => clearTimeout(timer),
+      (error: Error) => {
+        clearTimeout(timer);
+        loseIt(error.message);
+      },
+    );
+  }, LOCK_PING_MS);
+  ping.unref();
+  return {
+    lost,
+    async release() {
+      if (released) return;
+      released = true;
+      clearInterval(ping);
+      await client.query('SELECT pg_advisory_unlock($1)', [key]).catch(() => {});
+      await client.end().catch(() => {});
+    },
+  };
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

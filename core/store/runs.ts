@@ -1,0 +1,137 @@
+import type { Run, RunStatus, RunTrigger } from '../model/index.ts';
+import type { Queryable } from './db.ts';
+import { NotFoundError } from './errors.ts';
+import { RUN_COLUMNS, toRun, type RunRow } from './rows.ts';
+
+export interface NewRun {
+  taskId: string;
+  scheduledTime: Date;
+  shard: number;
+  shardTotal: number;
+  attempt: number;
+  trigger: RunTrigger;
+  status: RunStatus;
+  pool: string;
+  priority: number;
+  notBefore?: Date | null;
+  error?: string | null;
+}
+
+export interface InsertedRun {
+  id: string;
+  taskId: string;
+  scheduledTime: Date;
+  shard: number;
+  shardTotal: number;
+  attempt: number;
+  status: RunStatus;
+  notBefore: Date | null;
+}
+
+/**
+ * Inserts runs in one statement. A run whose (task, scheduled time, shard, attempt) exists already is
+ * skipped silently: that is what makes a second dispatcher, a restarted leader or a replayed retry harmless.
+ */
+export async function insertRuns(db: Queryable, runs: NewRun[]): Promise<InsertedRun[]> {
+  if (runs.length === 0) return [];
+  const now = new Date().toISOString();
+  const { rows } = await db.query<{ id: string; task_id: string; scheduled_time: Date | string; shard: number; shard_total: number; attempt: number; status: RunStatus; not_before: Date | string | null }>(
+    `INSERT INTO hg_runs (task_id, scheduled_time, shard, shard_total, attempt, trigger, status, pool, priority, not_before, queued_at, finished_at, error)
+     SELECT task_id, scheduled_time, shard, shard_total, attempt, trigger, status, pool, priority, not_before,
+            CASE WHEN status = 'queued' THEN $12::timestamptz END,
+            CASE WHEN status IN ('missed', 'skipped', 'cancelled') THEN $12::timestamptz END,
+            error
+       FROM unnest($1::uuid[], $2::timestamptz[], $3::int[], $4::int[], $5::int[], $6::text[], $7::text[], $8::text[],
+                   $9::int[], $10::timestamptz[], $11::text[])
+            AS u(task_id, scheduled_time, shard, shard_total, attempt, trigger, status, pool, priority, not_before, error)
+     ON CONFLICT ON CONSTRAINT hg_runs_slot DO NOTHING
+     RETURNING id::text AS id, task_id::text AS task_id, scheduled_time, shard, shard_total, attempt, status, not_before`,
+    [
+      runs.map((r) => r.taskId),
+      runs.map((r) => r.scheduledTime.toISOString()),
+      runs.map((r) => r.shard),
+      runs.map((r) => r.shardTotal),
+      runs.map((r) => r.attempt),
+      runs.map((r) => r.trigger),
+      runs.map((r) => r.status),
+      runs.map((r) => r.pool),
+      runs.map((r) => r.priority),
+      runs.map((r) => r.notBefore?.toISOString() ?? null),
+      runs.map((r) => r.error ?? null),
+      now,
+    ],
+  );
+  return rows.map((row) => ({
+    id: row.id,
+    taskId: row.task_id,
+    scheduledTime: new Date(row.scheduled_time),
+    shard: row.shard,
+    shardTotal: row.shard_total,
+    attempt: row.attempt,
+    status: row.status,
+    notBefore: row.not_before ? new Date(row.not_before) : null,
+  }));
+}
+
+/** pending -> queued once the broker holds the message; a run already further along is left alone. */
+export async function markQueued(db: Queryable, runIds: string[]): Promise<void> {
+  if (runIds.length === 0) return;
+  await db.query(`UPDATE hg_runs SET status = 'queued', queued_at = now() WHERE id = ANY($1::bigint[]) AND status = 'pending'`, [runIds]);
+}
+
+export async function getRun(db: Queryable, id: string): Promise<Run> {
+  if (!/^\d{1,18}$/.test(id)) throw new NotFoundError(`run "${id}" not found`, 'HG_ERR_RUN_NOT_FOUND');
+  const { rows } = await db.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id WHERE r.id = $1`, [id]);
+  if (!rows[0]) throw new NotFoundError(`run "${id}" not found`, 'HG_ERR_RUN_NOT_FOUND');
+  return toRun(rows[0]);
+}
+
+/** Newest first, keyset-paginated on the id so deep pages stay as fast as the first. */
+export async function listTaskRuns(db: Queryable, taskId: string, options: { limit: number; beforeId?: string; status?: RunStatus }): Promise<Run[]> {
+  const { rows } = await db.query<RunRow>(
+    `SELECT ${RUN_COLUMNS} FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id
+      WHERE r.task_id = $1 AND ($2::bigint IS NULL OR r.id < $2) AND ($3::text IS NULL OR r.status = $3)
+      ORDER BY r.id DESC LIMIT $4`,
+    [taskId, options.beforeId ?? null, options.status ?? null, options.limit],
+  );
+  return rows.map(toRun);
+}
+
+export interface ActiveRun {
+  id: string;
+  taskId: string;
+  status: RunStatus;
+}
+
+export async function activeRunsOf(db: Queryable, taskIds: string[]): Promise<ActiveRun[]> {
+  if (taskIds.length === 0) return [];
+  const { rows } = await db.query<{ id: string; task_id: string; status: RunStatus }>(
+    `SELECT id::text AS id, task_id::text AS task_id, status FROM hg_runs
+      WHERE task_id = ANY($1::uuid[]) AND status IN ('pending', 'queued', 'running')`,
+    [taskIds],
+  );
+  return rows.map((row) => ({ id: row.id, taskId: row.task_id, status: row.status }));
+}
+
+/** The status of the newest finished-or-active run of each named task (for dependsOn). */
+export async function latestRunStatuses(db: Queryable, namespace: string, names: string[]): Promise<Map<string, RunStatus>> {
+  if (names.length === 0) return new Map();
+  const { rows } = await db.query<{ name: string; status: RunStatus }>(
+    `SELECT t.name, last.status FROM hg_tasks t
+       CROSS JOIN LATERAL (SELECT status FROM hg_runs r WHERE r.task_id = t.id AND r.status NOT IN ('missed', 'skipped')
+                            ORDER BY r.scheduled_time DESC, r.attempt DESC LIMIT 1) last
+      WHERE t.namespace = $1 AND t.name = ANY($2::text[]) AND t.deleted_at IS NULL`,
+    [namespace, names],
+  );
+  return new Map(rows.map((row) => [row.name, row.status]));
+}
+
+export async function cancelRuns(db: Queryable, runIds: string[], reason: string): Promise<string[]> {
+  if (runIds.length === 0) return [];
+  const { rows } = await db.query<{ id: string }>(
+    `UPDATE hg_runs SET status = 'cancelled', finished_at = now(), error = $2
+      WHERE id = ANY($1::bigint[]) AND status IN ('pending', 'queued', 'running') RETURNING id::text AS id`,
+    [runIds, reason],
+  );
+  return rows.map((row) => row.id);
+}

@@ -1,0 +1,123 @@
+import { randomUUID } from 'node:crypto';
+import type { Task, TaskSpec } from '../model/index.ts';
+import type { Db, Queryable } from './db.ts';
+import { ConflictError, NotFoundError, isUniqueViolation } from './errors.ts';
+import { TASK_COLUMNS, toTask, type TaskRow } from './rows.ts';
+
+/** Dispatchers LISTEN here; the payload is the task id. */
+export const TASK_CHANGED_CHANNEL = 'hg_task_changed';
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface TaskWrite {
+  namespace?: string;
+  name: string;
+  source?: 'api' | 'kubernetes';
+  labels: Record<string, string>;
+  spec: TaskSpec;
+}
+
+export async function createTask(db: Db, input: TaskWrite): Promise<Task> {
+  try {
+    return await db.transaction(async (tx) => {
+      const { rows } = await tx.query<TaskRow>(
+        `INSERT INTO hg_tasks (id, namespace, name, source, labels, spec) VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${TASK_COLUMNS}`,
+        [randomUUID(), input.namespace ?? '', input.name, input.source ?? 'api', JSON.stringify(input.labels), JSON.stringify(input.spec)],
+      );
+      const task = toTask(rows[0] as TaskRow);
+      await notifyChanged(tx, task.id);
+      return task;
+    });
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new ConflictError(`a task named "${input.name}" already exists`, 'HG_ERR_TASK_EXISTS');
+    throw error;
+  }
+}
+
+export async function findTask(db: Queryable, idOrName: string, namespace = ''): Promise<Task | undefined> {
+  const byId = UUID_RE.test(idOrName);
+  const { rows } = await db.query<TaskRow>(
+    byId
+      ? `SELECT ${TASK_COLUMNS} FROM hg_tasks WHERE id = $1 AND deleted_at IS NULL`
+      : `SELECT ${TASK_COLUMNS} FROM hg_tasks WHERE namespace = $2 AND name = $1 AND deleted_at IS NULL`,
+    byId ? [idOrName] : [idOrName, namespace],
+  );
+  return rows[0] ? toTask(rows[0]) : undefined;
+}
+
+export async function getTask(db: Queryable, idOrName: string, namespace = ''): Promise<Task> {
+  const task = await findTask(db, idOrName, namespace);
+  if (!task) throw new NotFoundError(`task "${idOrName}" not found`, 'HG_ERR_TASK_NOT_FOUND');
+  return task;
+}
+
+export async function updateTask(db: Db, id: string, input: Pick<TaskWrite, 'labels' | 'spec'>): Promise<Task> {
+  return db.transaction(async (tx) => {
+    const { rows } = await tx.query<TaskRow>(
+      `UPDATE hg_tasks SET labels = $2, spec = $3, generation = generation + 1, updated_at = now()
+        WHERE id = $1 AND deleted_at IS NULL RETURNING ${TASK_COLUMNS}`,
+      [id, JSON.stringify(input.labels), JSON.stringify(input.spec)],
+    );
+    if (!rows[0]) throw new NotFoundError(`task "${id}" not found`, 'HG_ERR_TASK_NOT_FOUND');
+    await notifyChanged(tx, id);
+    return toTask(rows[0]);
+  });
+}
+
+/** Soft delete: the run history stays readable, and dispatchers see the change by updated_at. */
+export async function deleteTask(db: Db, id: string): Promise<void> {
+  await db.transaction(async (tx) => {
+    const { rowCount } = await tx.query('UPDATE hg_tasks SET deleted_at = now(), updated_at = now() WHERE id = $1 AND deleted_at IS NULL', [id]);
+    if (rowCount === 0) throw new NotFoundError(`task "${id}" not found`, 'HG_ERR_TASK_NOT_FOUND');
+    await tx.query(
+      `UPDATE hg_runs SET status = 'cancelled', finished_at = now(), error = 'task deleted'
+        WHERE task_id = $1 AND status IN ('pending', 'queued')`,
+      [id],
+    );
+    await notifyChanged(tx, id);
+  });
+}
+
+export async function listTasks(db: Queryable, options: { limit: number; after?: string }): Promise<Task[]> {
+  const { rows } = await db.query<TaskRow>(
+    `SELECT ${TASK_COLUMNS} FROM hg_tasks WHERE deleted_at IS NULL AND ($2::text IS NULL OR name > $2) ORDER BY name LIMIT $1`,
+    [options.limit, options.after ?? null],
+  );
+  return rows.map(toTask);
+}
+
+/** What a dispatcher needs to schedule a task. */
+export interface ScheduledTaskState {
+  task: Task;
+  lastScheduledMs: number | null;
+  deleted: boolean;
+}
+
+export async function loadTaskStates(db: Queryable, options: { changedSince?: Date } = {}): Promise<ScheduledTaskState[]> {
+  const { rows } = await db.query<TaskRow>(
+    options.changedSince
+      ? `SELECT ${TASK_COLUMNS} FROM hg_tasks WHERE updated_at >= $1`
+      : `SELECT ${TASK_COLUMNS} FROM hg_tasks WHERE deleted_at IS NULL`,
+    options.changedSince ? [options.changedSince] : [],
+  );
+  return rows.map((row) => ({
+    task: toTask(row),
+    lastScheduledMs: row.last_scheduled_time ? new Date(row.last_scheduled_time as string | Date).getTime() : null,
+    deleted: row.deleted_at !== null,
+  }));
+}
+
+export async function loadTaskState(db: Queryable, id: string): Promise<ScheduledTaskState | undefined> {
+  const { rows } = await db.query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM hg_tasks WHERE id = $1`, [id]);
+  const row = rows[0];
+  if (!row) return undefined;
+  return {
+    task: toTask(row),
+    lastScheduledMs: row.last_scheduled_time ? new Date(row.last_scheduled_time as string | Date).getTime() : null,
+    deleted: row.deleted_at !== null,
+  };
+}
+
+async function notifyChanged(tx: Queryable, id: string): Promise<void> {
+  await tx.query('SELECT pg_notify($1, $2)', [TASK_CHANGED_CHANNEL, id]);
+}

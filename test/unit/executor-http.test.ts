@@ -1,0 +1,206 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { IncomingHttpHeaders, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createHttpExecutor } from '../../worker/executors/http.ts';
+import type { ExecutionContext } from '../../worker/executors/types.ts';
+
+function ctx(overrides: Partial<ExecutionContext> = {}): ExecutionContext {
+  return {
+    runId: 'run-7',
+    attempt: 1,
+    taskName: 'ping',
+    shard: 2,
+    shardTotal: 4,
+    scheduledTime: '2025-01-01T00:00:00.000Z',
+    timeoutMs: 10_000,
+    signal: new AbortController().signal,
+    outputLimitBytes: 1024 * 1024,
+    ...overrides,
+  };
+}
+
+interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+describe('http executor', () => {
+  let server: Server;
+  let base = '';
+  const seen: Seen[] = [];
+  let bigBodyBytesSent = 0;
+  let bigBodyClosedEarly = false;
+
+  before(async () => {
+    server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString() });
+        const path = req.url ?? '/';
+        if (path === '/ok') {
+          res.writeHead(201, { 'content-type': 'text/plain' }).end('created');
+        } else if (path === '/fail') {
+          res.writeHead(500).end('boom');
+        } else if (path === '/big') {
+          // streams up to 100 MB; the executor must stop reading long before
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          const chunk = Buffer.alloc(64 * 1024, 'x');
+          const total = 100 * 1024 * 1024;
+          res.on('close', () => {
+            if (bigBodyBytesSent < total) bigBodyClosedEarly = true;
+          });
+          const pump = (): void => {
+            while (bigBodyBytesSent < total) {
+              bigBodyBytesSent += chunk.length;
+              if (!res.write(chunk)) {
+                res.once('drain', pump);
+                return;
+              }
+            }
+            res.end();
+          };
+          pump();
+        } else if (path === '/slow-body') {
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.write('partial');
+          // the rest never comes
+        } else if (path === '/hang') {
+          // never answers
+        } else {
+          res.writeHead(404).end();
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  const http = createHttpExecutor();
+
+  it('succeeds on an expected status, with method, headers, body and shard headers', async () => {
+    const live: string[] = [];
+    const result = await http.execute(
+      {
+        http: {
+          method: 'POST',
+          url: `${base}/ok`,
+          headers: { 'x-custom': 'yes', 'X-Hourglass-Shard-Index': 'spoofed' },
+          body: '{"a":1}',
+          expectedStatus: [201],
+        },
+      },
+      ctx({ onOutput: (_s, c) => live.push(c) }),
+    );
+    assert.equal(result.status, 'succeeded');
+    assert.equal(result.httpStatus, 201);
+    assert.equal(result.output, 'created');
+    assert.equal(result.outputTruncated, false);
+    assert.equal(live.join(''), 'created');
+    const req = seen.at(-1);
+    assert.ok(req);
+    assert.equal(req.method, 'POST');
+    assert.equal(req.body, '{"a":1}');
+    assert.equal(req.headers['x-custom'], 'yes');
+    assert.equal(req.headers['x-hourglass-run-id'], 'run-7');
+    assert.equal(req.headers['x-hourglass-attempt'], '1');
+    assert.equal(req.headers['x-hourglass-shard-index'], '2');
+    assert.equal(req.headers['x-hourglass-shard-total'], '4');
+  });
+
+  it('fails on an unexpected status and keeps the body', async () => {
+    const result = await http.execute({ http: { url: `${base}/fail`, expectedStatus: [200, 201] } }, ctx());
+    assert.equal(result.status, 'failed');
+    assert.equal(result.httpStatus, 500);
+    assert.equal(result.error, 'unexpected HTTP status 500 (expected 200, 201)');
+    assert.equal(result.output, 'boom');
+    assert.equal(seen.at(-1)?.method, 'GET');
+  });
+
+  it('caps the body and stops reading it', async () => {
+    const limit = 10_000;
+    const before = process.memoryUsage().rss;
+    const result = await http.execute({ http: { url: `${base}/big` } }, ctx({ outputLimitBytes: limit }));
+    assert.equal(result.status, 'succeeded');
+    assert.equal(result.outputTruncated, true);
+    const marker = `\n[output truncated: more than ${limit} bytes]`;
+    assert.ok(result.output.endsWith(marker), result.output.slice(-80));
+    assert.equal(result.output.length, limit + marker.length);
+    assert.match(result.output, /^x+\n/);
+    // the server saw the connection go away long before it sent its 100 MB
+    for (let i = 0; i < 100 && !bigBodyClosedEarly; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(bigBodyClosedEarly, true);
+    assert.ok(bigBodyBytesSent < 50 * 1024 * 1024, `server sent ${bigBodyBytesSent} bytes`);
+    assert.ok(process.memoryUsage().rss - before < 50 * 1024 * 1024);
+  });
+
+  it('applies maxResponseBytes when lower than the run limit', async () => {
+    const small = createHttpExecutor({ maxResponseBytes: 3 });
+    const result = await small.execute({ http: { url: `${base}/ok`, expectedStatus: [201] } }, ctx());
+    assert.equal(result.status, 'succeeded');
+    assert.equal(result.output, 'cre\n[output truncated: more than 3 bytes]');
+    assert.equal(result.outputTruncated, true);
+  });
+
+  it('times out on a server that never answers', async () => {
+    const started = Date.now();
+    const result = await http.execute({ http: { url: `${base}/hang` } }, ctx({ timeoutMs: 300 }));
+    const elapsed = Date.now() - started;
+    assert.equal(result.status, 'timed_out');
+    assert.equal(result.error, 'timed out after 0.3s');
+    assert.ok(elapsed >= 250 && elapsed < 3000, `took ${elapsed} ms`);
+  });
+
+  it('times out while the body is still arriving, keeping what came', async () => {
+    const started = Date.now();
+    const result = await http.execute({ http: { url: `${base}/slow-body` } }, ctx({ timeoutMs: 300 }));
+    assert.equal(result.status, 'timed_out');
+    assert.equal(result.httpStatus, 200);
+    assert.equal(result.output, 'partial');
+    assert.ok(Date.now() - started < 3000);
+  });
+
+  it('is cancelled through the abort signal', async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    const started = Date.now();
+    const result = await http.execute({ http: { url: `${base}/hang` } }, ctx({ signal: controller.signal }));
+    assert.equal(result.status, 'cancelled');
+    assert.ok(Date.now() - started < 3000);
+  });
+
+  it('reports a refused connection with its cause', async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const result = await http.execute({ http: { url: `http://127.0.0.1:${port}/` } }, ctx());
+    assert.equal(result.status, 'failed');
+    assert.match(result.error ?? '', /ECONNREFUSED/);
+    assert.equal(result.httpStatus ?? null, null);
+  });
+
+  it('returns a failed result naming the field for an invalid spec', async () => {
+    const badUrl = await http.execute({ http: { url: 'ftp://example.com/x' } }, ctx());
+    assert.equal(badUrl.status, 'failed');
+    assert.match(badUrl.error ?? '', /http\.url/);
+    const badMethod = await http.execute({ http: { url: `${base}/ok`, method: 'BREW' } }, ctx());
+    assert.equal(badMethod.status, 'failed');
+    assert.match(badMethod.error ?? '', /http\.method/);
+    const getWithBody = await http.execute({ http: { url: `${base}/ok`, body: 'x' } }, ctx());
+    assert.equal(getWithBody.status, 'failed');
+    assert.match(getWithBody.error ?? '', /http\.body/);
+    const missing = await http.execute({}, ctx());
+    assert.equal(missing.status, 'failed');
+    assert.match(missing.error ?? '', /http/);
+  });
+});

@@ -1,0 +1,117 @@
+import { HttpSpec } from '../../core/model/task.ts';
+import { CappedOutput, errorMessage, formatSeconds, parseBlock } from './common.ts';
+import type { ExecutionContext, ExecutionResult, Executor } from './types.ts';
+import type { RunMessage } from '../../core/queue/port.ts';
+
+export interface HttpExecutorOptions {
+  /** most bytes of the response body read and kept; the lower of this and ctx.outputLimitBytes applies */
+  maxResponseBytes?: number;
+}
+
+/** The headers every request carries, so a sharded run knows its share of the work. */
+export function shardHeaders(ctx: Pick<ExecutionContext, 'runId' | 'attempt' | 'shard' | 'shardTotal'>): Record<string, string> {
+  return {
+    'X-Hourglass-Run-Id': ctx.runId,
+    'X-Hourglass-Attempt': String(ctx.attempt),
+    'X-Hourglass-Shard-Index': String(ctx.shard),
+    'X-Hourglass-Shard-Total': String(ctx.shardTotal),
+  };
+}
+
+/** The innermost useful reason of a fetch failure ("fetch failed" alone says nothing). */
+export function describeFetchError(err: unknown): string {
+  const seen = new Set<unknown>();
+  let current: unknown = err;
+  let best = errorMessage(err);
+  while (current instanceof Error && !seen.has(current)) {
+    seen.add(current);
+    const e = current as Error & { code?: string; errors?: unknown[] };
+    if (e.message) best = e.message;
+    else if (e.code) best = e.code;
+    if (Array.isArray(e.errors) && e.errors.length > 0) {
+      current = e.errors[0];
+      continue;
+    }
+    current = e.cause;
+  }
+  return best;
+}
+
+export function createHttpExecutor(options: HttpExecutorOptions = {}): Executor {
+  async function execute(spec: RunMessage['spec'], ctx: ExecutionContext): Promise<ExecutionResult> {
+    const parsed = parseBlock(HttpSpec, 'http', spec.http);
+    if (!parsed.ok) return { status: 'failed', error: parsed.error, output: '', outputTruncated: false };
+    const http = parsed.value;
+    if (http.body !== undefined && (http.method === 'GET' || http.method === 'HEAD')) {
+      return { status: 'failed', error: `http.body: not allowed with method ${http.method}`, output: '', outputTruncated: false };
+    }
+    if (ctx.signal.aborted) return { status: 'cancelled', error: 'cancelled before start', output: '', outputTruncated: false };
+
+    const limit = Math.min(ctx.outputLimitBytes, options.maxResponseBytes ?? Number.POSITIVE_INFINITY);
+    const output = new CappedOutput(limit, ctx.onOutput);
+    const timeout = new AbortController();
+    const timer = setTimeout(
+      () => timeout.abort(new Error(`timed out after ${formatSeconds(ctx.timeoutMs)}`)),
+      Math.min(Math.max(0, ctx.timeoutMs), 2 ** 31 - 1),
+    );
+    const signal = AbortSignal.any([ctx.signal, timeout.signal]);
+    let httpStatus: number | null = null;
+
+    const interrupted = (): ExecutionResult | null => {
+      if (ctx.signal.aborted) {
+        const { output: text, outputTruncated } = output.finish({ totalKnown: false });
+        return { status: 'cancelled', error: 'cancelled', httpStatus, output: text, outputTruncated };
+      }
+      if (timeout.signal.aborted) {
+        const { output: text, outputTruncated } = output.finish({ totalKnown: false });
+        return { status: 'timed_out', error: `timed out after ${formatSeconds(ctx.timeoutMs)}`, httpStatus, output: text, outputTruncated };
+      }
+      return null;
+    };
+
+    try {
+      const response = await fetch(http.url, {
+        method: http.method,
+        headers: { ...http.headers, ...shardHeaders(ctx) },
+        body: http.body,
+        signal,
+        redirect: 'follow',
+      });
+      httpStatus = response.status;
+      if (response.body) {
+        const reader = response.body.getReader();
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            output.write('stdout', value);
+            if (output.truncated) break; // the head is kept; the rest is not even downloaded
+          }
+        } finally {
+          // releases the connection; a body read to the end cancels nothing
+          await reader.cancel().catch(() => {});
+        }
+      }
+      const { output: text, outputTruncated } = output.finish({ totalKnown: false });
+      if (http.expectedStatus.includes(response.status)) {
+        return { status: 'succeeded', error: null, httpStatus, output: text, outputTruncated };
+      }
+      return {
+        status: 'failed',
+        error: `unexpected HTTP status ${response.status} (expected ${http.expectedStatus.join(', ')})`,
+        httpStatus,
+        output: text,
+        outputTruncated,
+      };
+    } catch (err) {
+      const stopped = interrupted();
+      if (stopped) return stopped;
+      const { output: text, outputTruncated } = output.finish({ totalKnown: false });
+      return { status: 'failed', error: `request to ${http.url} failed: ${describeFetchError(err)}`, httpStatus, output: text, outputTruncated };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  return { type: 'http', execute };
+}

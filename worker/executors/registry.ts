@@ -1,0 +1,38 @@
+import { createHttpExecutor } from './http.ts';
+import type { HttpExecutorOptions } from './http.ts';
+import { createNoopExecutor } from './noop.ts';
+import { createShellExecutor } from './shell.ts';
+import type { ShellExecutorOptions } from './shell.ts';
+import type { Executor } from './types.ts';
+
+/** Executors by task type; a worker pool runs the types registered here. */
+export class ExecutorRegistry {
+  readonly #executors = new Map<string, Executor>();
+
+  register(executor: Executor): this {
+    if (this.#executors.has(executor.type)) throw new Error(`an executor for type "${executor.type}" is already registered`);
+    this.#executors.set(executor.type, executor);
+    return this;
+  }
+
+  get(type: string): Executor | undefined {
+    return this.#executors.get(type);
+  }
+
+  types(): string[] {
+    return [...this.#executors.keys()];
+  }
+}
+
+export interface DefaultRegistryOptions {
+  shell?: ShellExecutorOptions;
+  http?: HttpExecutorOptions;
+}
+
+/** shell, http and noop. */
+export function defaultRegistry(options: DefaultRegistryOptions = {}): ExecutorRegistry {
+  return new ExecutorRegistry()
+    .register(createShellExecutor(options.shell))
+    .register(createHttpExecutor(options.http))
+    .register(createNoopExecutor());
+}

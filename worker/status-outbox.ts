@@ -1,0 +1,56 @@
+import type { Logger } from 'pino';
+import type { StatusEvent } from '../core/queue/port.ts';
+
+/**
+ * Batches a worker's status events and delivers them in order. An outcome is never dropped: when the
+ * broker or database is unreachable the batch is retried with backoff until it goes through.
+ */
+export class StatusOutbox {
+  private pending: StatusEvent[] = [];
+  private flushing: Promise<void> | undefined;
+  private readonly send: (events: StatusEvent[]) => Promise<void>;
+  private readonly logger: Logger;
+  private closed = false;
+
+  constructor(send: (events: StatusEvent[]) => Promise<void>, logger: Logger) {
+    this.send = send;
+    this.logger = logger;
+  }
+
+  /** resolves once this event (and all before it) has been delivered */
+  push(event: StatusEvent): Promise<void> {
+    this.pending.push(event);
+    return this.flush();
+  }
+
+  get size(): number {
+    return this.pending.length;
+  }
+
+  flush(): Promise<void> {
+    // Events pushed while a batch is in flight ride on the next batch, right after it.
+    this.flushing ??= (async () => {
+      // let events produced in the same turn of the event loop join this batch
+      await new Promise((resolve) => setImmediate(resolve));
+      let delay = 100;
+      while (this.pending.length > 0) {
+        const batch = this.pending.slice(0, 500);
+        try {
+          await this.send(batch);
+          this.pending.splice(0, batch.length);
+          delay = 100;
+        } catch (error) {
+          if (this.closed) throw error;
+          this.logger.warn({ err: (error as Error).message, events: batch.length }, 'status delivery failed; retrying');
+          await new Promise((resolve) => setTimeout(resolve, delay));
+          delay = Math.min(delay * 2, 5000);
+        }
+      }
+    })().finally(() => (this.flushing = undefined));
+    return this.flushing;
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+}

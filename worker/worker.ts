@@ -1,0 +1,205 @@
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import type { Delivery, QueueConsumer, RunMessage, Subscription } from '../core/queue/port.ts';
+import type { ExecutorRegistry } from './executors/registry.ts';
+import type { ExecutionResult } from './executors/types.ts';
+import { StatusOutbox } from './status-outbox.ts';
+
+export interface WorkerOptions {
+  workerId: string;
+  pool: string;
+  concurrency: number;
+  heartbeatIntervalMs: number;
+  drainTimeoutMs: number;
+  outputLimitBytes: number;
+  version: string;
+  /** how long one receive blocks when the queue is empty */
+  pollWaitMs?: number;
+}
+
+interface ActiveRun {
+  message: RunMessage;
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+const LOG_CHUNK_BYTES = 8192;
+
+/**
+ * Takes runs from its pool's queue, up to `concurrency` at once, claims each attempt before executing
+ * it, and reports started/finished/log events and heartbeats. On stop() it takes no more work and
+ * lets what it holds finish within the drain timeout; what is still running then is cancelled.
+ */
+export class Worker {
+  private readonly active = new Map<string, ActiveRun>();
+  private readonly outbox: StatusOutbox;
+  private readonly stopping = new AbortController();
+  private loop: Promise<void> | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private cancelSub: Subscription | undefined;
+  private slotFreed: (() => void) | undefined;
+  private readonly startedAt = new Date().toISOString();
+  private status: 'ALIVE' | 'DRAINING' | 'DOWN' = 'ALIVE';
+  private readonly consumer: QueueConsumer;
+  private readonly registry: ExecutorRegistry;
+  private readonly options: WorkerOptions;
+  private readonly logger: Logger;
+
+  constructor(consumer: QueueConsumer, registry: ExecutorRegistry, options: WorkerOptions, logger: Logger) {
+    this.consumer = consumer;
+    this.registry = registry;
+    this.options = options;
+    this.logger = logger.child({ workerId: options.workerId, pool: options.pool });
+    this.outbox = new StatusOutbox((events) => consumer.publishStatus(events), this.logger);
+  }
+
+  get activeRuns(): number {
+    return this.active.size;
+  }
+
+  async start(): Promise<void> {
+    this.cancelSub = await this.consumer.onCancel((runIds) => this.cancel(runIds));
+    await this.sendHeartbeat();
+    this.heartbeat = setInterval(() => void this.sendHeartbeat(), this.options.heartbeatIntervalMs);
+    this.loop = this.receiveLoop();
+    this.logger.info({ concurrency: this.options.concurrency, types: this.registry.types() }, 'worker started');
+  }
+
+  /** Drains: no new work, running work gets drainTimeoutMs to finish, then it is cancelled. */
+  async stop(): Promise<void> {
+    if (this.status !== 'ALIVE') return;
+    this.status = 'DRAINING';
+    this.stopping.abort();
+    this.slotFreed?.();
+    await this.loop;
+    void this.sendHeartbeat();
+    const drained = Promise.all([...this.active.values()].map((run) => run.done));
+    const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), this.options.drainTimeoutMs).unref());
+    if ((await Promise.race([drained, timer])) === 'timeout') {
+      this.logger.warn({ runs: this.active.size }, 'drain timeout: cancelling runs still active');
+      this.cancel([...this.active.keys()]);
+      await drained;
+    }
+    clearInterval(this.heartbeat);
+    this.status = 'DOWN';
+    await this.sendHeartbeat();
+    await this.outbox.flush();
+    await this.cancelSub?.close();
+    this.logger.info('worker stopped');
+  }
+
+  private cancel(runIds: string[]): void {
+    for (const id of runIds) this.active.get(id)?.abort.abort();
+  }
+
+  private async receiveLoop(): Promise<void> {
+    let backoff = 100;
+    while (!this.stopping.signal.aborted) {
+      const free = this.options.concurrency - this.active.size;
+      if (free <= 0) {
+        await new Promise<void>((resolve) => (this.slotFreed = resolve));
+        continue;
+      }
+      let deliveries: Delivery[];
+      try {
+        deliveries = await this.consumer.receive(this.options.pool, { max: free, waitMs: this.options.pollWaitMs ?? 1000, signal: this.stopping.signal });
+        backoff = 100;
+      } catch (error) {
+        this.logger.warn({ err: (error as Error).message }, 'receive failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, backoff));
+        backoff = Math.min(backoff * 2, 5000);
+        continue;
+      }
+      await Promise.all(deliveries.map((delivery) => this.accept(delivery)));
+    }
+  }
+
+  private async accept(delivery: Delivery): Promise<void> {
+    const { message } = delivery;
+    let owned: boolean;
+    try {
+      owned = await delivery.claim(this.options.workerId);
+    } catch (error) {
+      this.logger.warn({ runId: message.runId, err: (error as Error).message }, 'claim failed; the queue will deliver the run again');
+      return;
+    }
+    if (!owned) {
+      this.logger.debug({ runId: message.runId, attempt: message.attempt }, 'attempt already claimed elsewhere; dropped');
+      return;
+    }
+    const abort = new AbortController();
+    const run: ActiveRun = { message, abort, done: Promise.resolve() };
+    this.active.set(message.runId, run);
+    run.done = this.execute(message, abort.signal).finally(() => {
+      this.active.delete(message.runId);
+      this.slotFreed?.();
+      this.slotFreed = undefined;
+    });
+  }
+
+  /** An attempt is always reported finished, even when the executor throws. */
+  private async execute(message: RunMessage, signal: AbortSignal): Promise<void> {
+    const { workerId } = this.options;
+    void this.outbox.push({ kind: 'started', runId: message.runId, attempt: message.attempt, workerId, at: new Date().toISOString() });
+    let result: ExecutionResult;
+    const executor = this.registry.get(message.type);
+    if (!executor) {
+      result = { status: 'failed', error: `no executor for task type "${message.type}" on worker ${workerId} (has: ${this.registry.types().join(', ')})`, output: '', outputTruncated: false };
+    } else {
+      let seq = 0;
+      try {
+        result = await executor.execute(message.spec, {
+          runId: message.runId,
+          attempt: message.attempt,
+          taskName: message.taskName,
+          shard: message.shard,
+          shardTotal: message.shardTotal,
+          scheduledTime: message.scheduledTime,
+          timeoutMs: message.timeoutSeconds * 1000,
+          signal,
+          outputLimitBytes: this.options.outputLimitBytes,
+          onOutput: (stream, chunk) => {
+            if (seq * LOG_CHUNK_BYTES > this.options.outputLimitBytes) return;
+            void this.outbox.push({ kind: 'log', runId: message.runId, attempt: message.attempt, seq: seq++, stream, chunk: chunk.slice(0, LOG_CHUNK_BYTES) });
+          },
+        });
+      } catch (error) {
+        result = { status: 'failed', error: `executor error: ${(error as Error).message}`, output: '', outputTruncated: false };
+      }
+    }
+    await this.outbox.push({
+      kind: 'finished',
+      runId: message.runId,
+      attempt: message.attempt,
+      workerId,
+      at: new Date().toISOString(),
+      status: result.status,
+      exitCode: result.exitCode ?? null,
+      httpStatus: result.httpStatus ?? null,
+      error: result.error ?? null,
+      output: result.output,
+    });
+  }
+
+  private async sendHeartbeat(): Promise<void> {
+    try {
+      await this.consumer.publishStatus([
+        {
+          kind: 'heartbeat',
+          workerId: this.options.workerId,
+          pool: this.options.pool,
+          taskTypes: this.registry.types(),
+          concurrency: this.options.concurrency,
+          activeRuns: this.active.size,
+          status: this.status,
+          hostname: hostname(),
+          version: this.options.version,
+          startedAt: this.startedAt,
+          at: new Date().toISOString(),
+        },
+      ]);
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, 'heartbeat failed');
+    }
+  }
+}
