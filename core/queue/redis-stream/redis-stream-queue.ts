@@ -72,7 +72,11 @@ const BANDS = ['p1', 'p0', 'n1'] as const;
  * reject with MaxRetriesPerRequestError: publish() and claim() therefore fail within a few seconds and the
  * caller retries, instead of queueing forever. Reconnection itself never stops (exponential, capped at 5 s).
  * Blocking connections do not resend an interrupted XREADGROUP after a reconnect
- * (autoResendUnfulfilledCommands: false): the read rejects, receive() backs off and returns [].
+ * (autoResendUnfulfilledCommands: false), so no orphaned read is left blocked on the server holding entries.
+ * ioredis then neither resends nor rejects that read: `blockingTimeout` is what settles it (as a timeout,
+ * null) at BLOCK + grace, so a receive interrupted by a disconnect returns [] within its block slice
+ * (readTimeoutMs at most). Later reads wait in the offline queue and reject after 1 failed reconnection
+ * (receive() catches, backs off, returns []).
  */
 function clientOptions(name: string, blocking: boolean): RedisOptions {
   return {
@@ -251,7 +255,7 @@ class RedisStreamProducer implements QueueProducer {
     const blk = newClient(this.#options.url, `hourglass-core-status-${process.pid}`, true);
     const cmd = this.#cmd;
     const claimIdleMs = this.#options.claimIdleMs ?? 30_000;
-    const readTimeoutMs = this.#options.readTimeoutMs ?? 5000;
+    const readTimeoutMs = this.#options.readTimeoutMs !== undefined && this.#options.readTimeoutMs > 0 ? this.#options.readTimeoutMs : 5000;
     const stop = new AbortController();
     const streams = [keys.status, keys.heartbeat];
     await Promise.all(streams.map((key) => createGroup(cmd, key, CORE_GROUP)));
@@ -421,7 +425,7 @@ class RedisStreamConsumer implements QueueConsumer {
     this.#options = options;
     this.#keys = new Keys(options.names);
     this.#claimIdleMs = options.claimIdleMs ?? 30_000;
-    this.#readTimeoutMs = options.readTimeoutMs ?? 5000;
+    this.#readTimeoutMs = options.readTimeoutMs !== undefined && options.readTimeoutMs > 0 ? options.readTimeoutMs : 5000;
     this.#cmd = newClient(options.url, `hourglass-worker-${options.workerId}`, false);
   }
 
@@ -498,6 +502,14 @@ class RedisStreamConsumer implements QueueConsumer {
     if (out.length >= max) return out;
     const keys = this.#keys.bands(pool);
     const deadline = Date.now() + waitMs;
+    if (this.#cmd.status !== 'ready') {
+      // Connecting or reconnecting: wait for Redis no longer than waitMs.
+      const up = await Promise.race([this.#cmd.ping().then(() => true, () => false), sleep(waitMs, signal).then(() => false)]);
+      if (!up) {
+        await sleep(Math.max(0, deadline - Date.now()), signal ?? this.#closing.signal);
+        return out;
+      }
+    }
     try {
       await this.#ensureGroups(pool);
       for (;;) {
@@ -518,7 +530,6 @@ class RedisStreamConsumer implements QueueConsumer {
         if (out.length > 0) break;
       }
     } catch (error) {
-      if (process.env.HG_PROBE) console.log('receive error', Date.now(), (error as Error).message);
       if (this.#closed) return this.#finish(pool, out, max);
       if (isNoGroup(error)) this.#groups.delete(pool);
       // Disconnects and other transient errors: an empty (or partial) receive after a backoff.

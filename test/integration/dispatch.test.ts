@@ -1,0 +1,137 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Dispatcher } from '../../core/dispatch/dispatcher.ts';
+import { createRuns, promoteDueRuns } from '../../core/dispatch/enqueue.ts';
+import { finishAttempts } from '../../core/dispatch/outcomes.ts';
+import { reap } from '../../core/dispatch/reaper.ts';
+import { applyStatusEvents, decideClaims } from '../../core/dispatch/status.ts';
+import { createTaskFromInput, replaceTaskFromInput, triggerTask } from '../../core/dispatch/tasks.ts';
+import { coreOnTestDatabase, postgresConsumer, runsOf } from '../support/core.ts';
+import { skipUnless } from '../support/services.ts';
+
+const skip = await skipUnless('postgres');
+
+describe('dispatch against Postgres', { skip }, () => {
+  let env: Awaited<ReturnType<typeof coreOnTestDatabase>>;
+  before(async () => (env = await coreOnTestDatabase()));
+  after(async () => env?.close());
+
+  const noop = (name: string, extra: Record<string, unknown> = {}) =>
+    createTaskFromInput(env.ctx, { name, type: 'noop', params: {}, ...extra });
+
+  it('writes one run per (task, scheduled time, shard) however often a slot is fired', async () => {
+    const task = await noop('idempotent', { shards: 3 });
+    const slot = new Date('2026-01-01T00:00:00Z');
+    const first = await createRuns(env.ctx, [{ task, scheduledTime: slot, trigger: 'schedule' }]);
+    const again = await createRuns(env.ctx, [{ task, scheduledTime: slot, trigger: 'schedule' }, { task, scheduledTime: slot, trigger: 'schedule' }]);
+    assert.equal(first.length, 3);
+    assert.equal(again.length, 0);
+    const runs = await runsOf(env.db, task.id);
+    assert.deepEqual(runs.map((r) => r.status), ['queued', 'queued', 'queued']);
+  });
+
+  for (const [catchUp, expectQueued, expectMissed] of [
+    ['All', 10, 0],
+    ['Latest', 1, 9],
+    // None still runs the fire whose time has just come (500 ms ago), and nothing older
+    ['None', 1, 9],
+  ] as const) {
+    it(`after downtime, catchUp ${catchUp} runs ${expectQueued} of 10 fires and records ${expectMissed} as missed`, async () => {
+      const task = await noop(`catchup-${catchUp.toLowerCase()}`, { schedule: '@every 1s', catchUp });
+      // pretend the task last fired 10.5 s ago, then a dispatcher starts
+      const now = Math.floor(Date.now() / 1000) * 1000 + 500;
+      env.clock.ms = now;
+      await env.db.query('UPDATE hg_tasks SET last_scheduled_time = $2 WHERE id = $1', [task.id, new Date(now - 10_500)]);
+      const dispatcher = new Dispatcher(env.ctx, { syncIntervalMs: 60_000, maxBatch: 1000 });
+      await dispatcher.start();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await dispatcher.stop();
+      env.clock.ms = undefined;
+      const runs = await runsOf(env.db, task.id);
+      const inWindow = runs.filter((r) => r.scheduled_time.getTime() <= now);
+      assert.equal(inWindow.filter((r) => r.status === 'queued').length, expectQueued);
+      assert.equal(inWindow.filter((r) => r.status === 'missed').length, expectMissed);
+      assert.equal(new Set(runs.map((r) => r.scheduled_time.getTime())).size, runs.length, 'no slot twice');
+    });
+  }
+
+  it('skips a fire while the previous run is active under concurrencyPolicy Forbid', async () => {
+    const task = await noop('forbid', { schedule: '@every 1s', concurrencyPolicy: 'Forbid', catchUp: 'Latest' });
+    await createRuns(env.ctx, [{ task, scheduledTime: new Date(Date.now() - 5000), trigger: 'manual' }]);
+    const dispatcher = new Dispatcher(env.ctx, { syncIntervalMs: 60_000, maxBatch: 1000 });
+    await dispatcher.start();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await dispatcher.stop();
+    const skipped = (await runsOf(env.db, task.id)).filter((r) => r.status === 'skipped');
+    assert.ok(skipped.length >= 1, 'at least one fire was skipped');
+    assert.match(skipped[0]?.error ?? '', /concurrencyPolicy Forbid/);
+  });
+
+  it('retries a failed attempt after its backoff, up to the limit, then stays failed', async () => {
+    const task = await noop('retrying', { retry: { limit: 1, backoff: { initialSeconds: 2, factor: 2, maxSeconds: 60, jitter: 0 } } });
+    const run = await triggerTask(env.ctx, task.id);
+    const failedAt = Date.now();
+    await finishAttempts(env.ctx, [{ runId: run.id, attempt: 1, status: 'failed', at: new Date(), error: 'exited with code 1', exitCode: 1 }]);
+    let runs = await runsOf(env.db, task.id);
+    assert.equal(runs.length, 2);
+    const retry = runs[1];
+    assert.equal(retry?.attempt, 2);
+    assert.equal(retry?.trigger, 'retry');
+    assert.equal(retry?.status, 'pending');
+    const delay = (retry?.not_before?.getTime() ?? 0) - failedAt;
+    assert.ok(delay >= 1900 && delay <= 2500, `backoff was ${delay} ms`);
+    // not promoted before its time, promoted after
+    assert.equal(await promoteDueRuns(env.ctx), 0);
+    env.clock.ms = Date.now() + 3000;
+    assert.equal(await promoteDueRuns(env.ctx), 1);
+    env.clock.ms = undefined;
+    await finishAttempts(env.ctx, [{ runId: retry?.id as string, attempt: 2, status: 'failed', at: new Date(), error: 'exited with code 1' }]);
+    runs = await runsOf(env.db, task.id);
+    assert.deepEqual(runs.map((r) => [r.attempt, r.status]), [[1, 'failed'], [2, 'failed']]);
+    // a replayed outcome changes nothing
+    await finishAttempts(env.ctx, [{ runId: retry?.id as string, attempt: 2, status: 'succeeded', at: new Date() }]);
+    assert.equal((await runsOf(env.db, task.id))[1]?.status, 'failed');
+  });
+
+  it('grants a claim to one worker only', async () => {
+    const task = await noop('claimed');
+    const run = await triggerTask(env.ctx, task.id);
+    const answers = await decideClaims(env.ctx, [
+      { runId: run.id, attempt: 1, workerId: 'w1' },
+      { runId: run.id, attempt: 1, workerId: 'w2' },
+    ]);
+    assert.deepEqual(answers.filter(Boolean).length, 1);
+    const again = await decideClaims(env.ctx, [{ runId: run.id, attempt: 1, workerId: 'w3' }]);
+    assert.deepEqual(again, [false]);
+  });
+
+  it('declares a silent worker dead and retries its running attempt', async () => {
+    const task = await noop('orphaned', { pool: 'reaper', retry: { limit: 1, backoff: { initialSeconds: 0, jitter: 0 } } });
+    const run = await triggerTask(env.ctx, task.id);
+    const consumer = postgresConsumer(env.ctx, 'doomed');
+    await applyStatusEvents(env.ctx, [{ kind: 'heartbeat', workerId: 'doomed', pool: 'reaper', taskTypes: ['noop'], concurrency: 1, activeRuns: 1, status: 'ALIVE', hostname: 'h', version: 't', startedAt: new Date().toISOString(), at: new Date().toISOString() }]);
+    const [delivery] = await consumer.receive('reaper', { max: 10, waitMs: 0 });
+    assert.equal(delivery?.message.runId, run.id);
+    await consumer.close();
+    await env.db.query(`UPDATE hg_workers SET last_heartbeat_at = now() - interval '1 hour' WHERE id = 'doomed'`);
+    await env.db.query(`UPDATE hg_runs SET started_at = now() - interval '1 hour' WHERE id = $1`, [run.id]);
+    const result = await reap(env.ctx, { workerTimeoutSeconds: 30 });
+    assert.equal(result.workersDown, 1);
+    assert.equal(result.runsFailed, 1);
+    const runs = await runsOf(env.db, task.id);
+    assert.equal(runs[0]?.status, 'failed');
+    assert.match(runs[0]?.error ?? '', /worker doomed declared dead: no heartbeat for 30s/);
+    assert.equal(runs[1]?.attempt, 2);
+    assert.ok(['pending', 'queued'].includes(runs[1]?.status as string));
+  });
+
+  it('refuses a dependency on itself and a dependency cycle, naming dependsOn', async () => {
+    await assert.rejects(noop('self-loop', { dependsOn: ['self-loop'] }), /dependsOn: a task cannot depend on itself/);
+    await noop('cycle-a');
+    await noop('cycle-b', { dependsOn: ['cycle-a'] });
+    await assert.rejects(
+      replaceTaskFromInput(env.ctx, 'cycle-a', { name: 'cycle-a', type: 'noop', params: {}, dependsOn: ['cycle-b'] }),
+      /dependsOn: creates a cycle: cycle-a -> cycle-b/,
+    );
+  });
+});

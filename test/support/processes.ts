@@ -1,0 +1,277 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Repository root (/work/main). */
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const SCHEDULER_BIN = path.join(REPO_ROOT, 'cli', 'bin', 'scheduler.ts');
+
+const KEEP_LINES = 200;
+
+export interface StartOptions {
+  args: string[];
+  /** merged over process.env; a value of undefined removes the variable from the child's environment */
+  env?: Record<string, string | undefined>;
+  name: string;
+  cwd?: string;
+  /** the script to run; defaults to cli/bin/scheduler.ts */
+  script?: string;
+}
+
+export interface Proc {
+  name: string;
+  child: ChildProcess;
+  pid: number;
+  /** the last ~200 stdout/stderr lines, prefixed with the process name */
+  lines: string[];
+  /** every line seen since start (also beyond the kept buffer), for waitForLine */
+  waitForLine(regex: RegExp, timeoutMs?: number): Promise<string>;
+  kill(signal?: NodeJS.Signals): void;
+  /** resolves with the exit code (or null when killed by a signal) and the signal */
+  waitForExit(timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: boolean;
+}
+
+const all = new Set<Proc>();
+
+/** Spawns `node cli/bin/scheduler.ts ...args` with the repository as cwd, capturing its output. */
+export function startProcess(options: StartOptions): Proc {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries({ ...process.env, ENVIRONMENT: 'development', ...options.env })) {
+    if (value !== undefined) env[key] = value;
+  }
+  // The child must not inherit the test runner's own IPC/test hooks.
+  delete env.NODE_TEST_CONTEXT;
+  const child = spawn(process.execPath, [options.script ?? SCHEDULER_BIN, ...options.args], {
+    cwd: options.cwd ?? REPO_ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const waiters = new Set<{ regex: RegExp; resolve: (line: string) => void }>();
+  const seen: string[] = [];
+  let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  const exitWaiters = new Set<(info: { code: number | null; signal: NodeJS.Signals | null }) => void>();
+
+  const onLine = (stream: string, line: string) => {
+    lines.push(`[${options.name} ${stream}] ${line}`);
+    if (lines.length > KEEP_LINES) lines.splice(0, lines.length - KEEP_LINES);
+    seen.push(line);
+    if (seen.length > 20_000) seen.splice(0, seen.length - 20_000);
+    for (const waiter of waiters) {
+      if (waiter.regex.test(line)) {
+        waiters.delete(waiter);
+        waiter.resolve(line);
+      }
+    }
+  };
+  for (const [streamName, stream] of [['out', child.stdout], ['err', child.stderr]] as const) {
+    let rest = '';
+    stream?.setEncoding('utf8');
+    stream?.on('data', (chunk: string) => {
+      rest += chunk;
+      const parts = rest.split('\n');
+      rest = parts.pop() ?? '';
+      for (const part of parts) onLine(streamName, part);
+    });
+    stream?.on('end', () => {
+      if (rest) onLine(streamName, rest);
+      rest = '';
+    });
+  }
+  const proc: Proc = {
+    name: options.name,
+    child,
+    pid: child.pid ?? -1,
+    lines,
+    exited: false,
+    waitForLine(regex, timeoutMs = 15_000) {
+      const found = seen.find((line) => regex.test(line));
+      if (found !== undefined) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const waiter = {
+          regex,
+          resolve: (line: string) => {
+            clearTimeout(timer);
+            resolve(line);
+          },
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(waiter);
+          reject(new Error(`${options.name}: no line matching ${regex} within ${timeoutMs} ms${exitInfo ? ` (process exited: ${JSON.stringify(exitInfo)})` : ''}`));
+        }, timeoutMs);
+        waiters.add(waiter);
+      });
+    },
+    kill(signal = 'SIGTERM') {
+      if (!proc.exited) child.kill(signal);
+    },
+    waitForExit(timeoutMs = 15_000) {
+      if (exitInfo) return Promise.resolve(exitInfo);
+      return new Promise((resolve, reject) => {
+        const done = (info: { code: number | null; signal: NodeJS.Signals | null }) => {
+          clearTimeout(timer);
+          resolve(info);
+        };
+        const timer = setTimeout(() => {
+          exitWaiters.delete(done);
+          reject(new Error(`${options.name} did not exit within ${timeoutMs} ms`));
+        }, timeoutMs);
+        exitWaiters.add(done);
+      });
+    },
+  };
+  child.on('exit', (code, signal) => {
+    exitInfo = { code, signal };
+    proc.exited = true;
+    lines.push(`[${options.name}] exited code=${code} signal=${signal}`);
+    for (const waiter of exitWaiters) waiter(exitInfo);
+    exitWaiters.clear();
+  });
+  child.on('error', (error) => lines.push(`[${options.name}] spawn error: ${error.message}`));
+  all.add(proc);
+  return proc;
+}
+
+/** SIGKILLs every process started by this file that is still alive, and waits for them to go. */
+export async function killAll(): Promise<void> {
+  const alive = [...all].filter((p) => !p.exited);
+  for (const p of alive) p.kill('SIGKILL');
+  await Promise.all(alive.map((p) => p.waitForExit(5000).catch(() => undefined)));
+  all.clear();
+}
+
+/** The captured output of every process started since the last killAll (for failure diagnostics). */
+export function allOutput(): string {
+  return [...all].map((p) => `----- ${p.name} (pid ${p.pid}) last ${p.lines.length} lines -----\n${p.lines.join('\n')}`).join('\n');
+}
+
+/**
+ * For an `after`/`afterEach` hook: prints the captured output when the test (or suite) failed.
+ * Call with the hook's context; `failed` decides.
+ */
+export function dumpIfFailed(failed: boolean): void {
+  if (failed) process.stderr.write(`\n${allOutput()}\n`);
+}
+
+export async function waitFor<T>(predicate: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 10_000, intervalMs = 200, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await predicate();
+      if (value) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `; last error: ${(lastError as Error).message}` : ''}`);
+    }
+    await sleep(intervalMs);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ApiResponse<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+/** A tiny JSON client; never throws on HTTP errors: the caller asserts the status. */
+export function api(baseUrl: string) {
+  const call = async <T = any>(method: string, pathname: string, body?: unknown): Promise<ApiResponse<T>> => {
+    const response = await fetch(new URL(pathname, baseUrl), {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: response.status, headers: response.headers, body: parsed as T };
+  };
+  return {
+    get: <T = any>(p: string) => call<T>('GET', p),
+    post: <T = any>(p: string, body?: unknown) => call<T>('POST', p, body),
+    put: <T = any>(p: string, body?: unknown) => call<T>('PUT', p, body),
+    delete: <T = any>(p: string) => call<T>('DELETE', p),
+  };
+}
+export type Api = ReturnType<typeof api>;
+
+/** A temp dir removed by the returned cleanup. */
+export function tempDir(prefix = 'hg-e2e-'): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export type Backend = 'postgres' | 'redis_stream' | 'rabbitmq';
+
+/**
+ * Writes a TOML with unique queue names and fast timings for one test; returns its path.
+ * `extra` is appended verbatim (it may add keys to new tables only).
+ */
+export function writeTestConfig(dir: string, unique: string, options: { workerEnabled?: boolean; extra?: string } = {}): string {
+  const file = path.join(dir, `config-${unique}.toml`);
+  writeFileSync(
+    file,
+    [
+      '[message_queue]',
+      `task_queue = "t-${unique}"`,
+      `status_queue = "s-${unique}"`,
+      `heartbeat_queue = "h-${unique}"`,
+      '',
+      '[message_queue.redis]',
+      'read_timeout_seconds = 1',
+      '',
+      '[dispatcher]',
+      'worker_timeout_seconds = 3',
+      'schedule_interval_seconds = 2',
+      '',
+      '[worker]',
+      `enabled = ${options.workerEnabled ?? true}`,
+      'heartbeat_interval_seconds = 1',
+      'drain_timeout_seconds = 5',
+      'max_concurrent_tasks = 10',
+      '',
+      options.extra ?? '',
+    ].join('\n'),
+  );
+  return file;
+}
+
+/** Environment for a scheduler child on one backend against one test database. */
+export function backendEnv(backend: Backend, databaseUrl: string, urls: { redis: string; rabbitmq: string }): Record<string, string | undefined> {
+  return {
+    ENVIRONMENT: 'development',
+    DATABASE_URL: databaseUrl,
+    MESSAGE_QUEUE_TYPE: backend,
+    MESSAGE_QUEUE_URL: backend === 'redis_stream' ? `${urls.redis.replace(/\/+$/, '')}/0` : backend === 'rabbitmq' ? urls.rabbitmq : undefined,
+    LOG_LEVEL: 'info',
+    WORKER_ID: undefined,
+  };
+}
