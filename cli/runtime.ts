@@ -13,7 +13,7 @@ import { migrate } from '../core/store/migrate.ts';
 import { openPgDb } from '../core/store/pg-db.ts';
 import { openPgliteDb } from '../core/store/pglite-db.ts';
 import { createLogger, type LogLevel } from '../core/telemetry/logger.ts';
-import { createMetrics } from '../core/telemetry/metrics.ts';
+import { createMetrics, type Metrics } from '../core/telemetry/metrics.ts';
 import { buildApi } from '../api/server.ts';
 import { defaultRegistry } from '../worker/executors/index.ts';
 import { Worker } from '../worker/worker.ts';
@@ -51,7 +51,12 @@ export async function startScheduler(options: StartOptions): Promise<Running> {
   const logger = createLogger({
     level: options.logLevel ?? config.observability.log_level,
     format: options.logFormat ?? config.observability.log_format,
-    fields: { environment: config.environment, mode: options.mode },
+    fields: {
+      ...config.observability.log_fields,
+      service_version: config.observability.log_fields.service_version || VERSION,
+      mode: options.mode,
+    },
+    ...(config.observability.log_file ? { file: config.observability.log_file } : {}),
   });
   for (const warning of warnings) logger.warn(warning);
   const stops: Array<() => Promise<void>> = [];
@@ -106,7 +111,7 @@ async function startParts(options: StartOptions, config: Config, logger: Logger,
 
   if (ctx && (mode === 'all' || mode === 'dispatcher')) await startDispatcher(ctx, config, metrics, stops);
   if (mode === 'worker' || (mode === 'all' && (config.worker.enabled || config.embedded))) {
-    await startWorker(config, db, applyStatus, logger, stops);
+    await startWorker(config, db, applyStatus, logger, metrics, stops);
   }
   let apiUrl: string | undefined;
   if (ctx && (mode === 'all' || mode === 'api')) {
@@ -122,7 +127,7 @@ async function startParts(options: StartOptions, config: Config, logger: Logger,
   return { config, logger, ...(apiUrl ? { apiUrl } : {}), stop: stopAll };
 }
 
-async function startDispatcher(ctx: CoreContext, config: Config, metrics: ReturnType<typeof createMetrics>, stops: Array<() => Promise<void>>): Promise<void> {
+async function startDispatcher(ctx: CoreContext, config: Config, metrics: Metrics, stops: Array<() => Promise<void>>): Promise<void> {
   // Every dispatcher replica writes status events and answers claims; only the leader schedules.
   const subscriptions: Subscription[] = [
     await ctx.queue.consumeStatus((events) => applyStatusEvents(ctx, events)),
@@ -156,6 +161,7 @@ async function startWorker(
   db: Db | undefined,
   applyStatus: (events: StatusEvent[]) => Promise<void>,
   logger: Logger,
+  metrics: Metrics,
   stops: Array<() => Promise<void>>,
 ): Promise<void> {
   const workerId = config.worker.worker_id;
@@ -172,6 +178,11 @@ async function startWorker(
       drainTimeoutMs: config.worker.drain_timeout_seconds * 1000,
       outputLimitBytes: config.worker.output_limit_kb * 1024,
       version: VERSION,
+      onFinished: (message, result, durationMs) => {
+        metrics.tasksExecuted.inc({ task_type: message.type, status: result.status });
+        if (result.status === 'failed' || result.status === 'timed_out') metrics.taskFailures.inc();
+        metrics.executionSeconds.observe({ task_type: message.type }, durationMs / 1000);
+      },
     },
     logger,
   );

@@ -15,6 +15,8 @@ export interface WorkerOptions {
   version: string;
   /** how long one receive blocks when the queue is empty */
   pollWaitMs?: number;
+  /** called once per executed attempt (metrics) */
+  onFinished?: (message: RunMessage, result: ExecutionResult, durationMs: number) => void;
 }
 
 interface ActiveRun {
@@ -142,6 +144,7 @@ export class Worker {
     const { workerId } = this.options;
     void this.outbox.push({ kind: 'started', runId: message.runId, attempt: message.attempt, workerId, at: new Date().toISOString() });
     let result: ExecutionResult;
+    const startedMs = performance.now();
     const executor = this.registry.get(message.type);
     if (!executor) {
       result = { status: 'failed', error: `no executor for task type "${message.type}" on worker ${workerId} (has: ${this.registry.types().join(', ')})`, output: '', outputTruncated: false };
@@ -167,6 +170,7 @@ export class Worker {
         result = { status: 'failed', error: `executor error: ${(error as Error).message}`, output: '', outputTruncated: false };
       }
     }
+    this.options.onFinished?.(message, result, performance.now() - startedMs);
     await this.outbox.push({
       kind: 'finished',
       runId: message.runId,

@@ -2,7 +2,12 @@ import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { createRabbitConsumer, createRabbitProducer } from '../../core/queue/rabbitmq/index.ts';
 import { createRedisStreamConsumer, createRedisStreamProducer } from '../../core/queue/redis-stream/index.ts';
-import type { QueueNames } from '../../core/queue/port.ts';
+import type { QueueNames, RunMessage } from '../../core/queue/port.ts';
+import type { CoreContext } from '../../core/dispatch/context.ts';
+import { RUNS_QUEUED_CHANNEL } from '../../core/dispatch/enqueue.ts';
+import { applyStatusEvents } from '../../core/dispatch/status.ts';
+import { createPostgresProducer } from '../../core/queue/postgres.ts';
+import { coreOnTestDatabase, postgresConsumer } from '../support/core.ts';
 import { CONTRACT_POOLS, runQueueContract } from '../support/queue-contract.ts';
 import { SERVICE_URLS, skipUnless, uniqueNamespace } from '../support/services.ts';
 
@@ -93,3 +98,52 @@ runQueueContract(
   },
   { skip: await skipUnless('rabbitmq') },
 );
+
+runQueueContract(
+  'postgres',
+  async () => {
+    const env = await coreOnTestDatabase();
+    const producer = createPostgresProducer({ db: env.db, applyStatus: (events) => applyStatusEvents(env.ctx, events) });
+    return {
+      // The suite publishes made-up messages; here a run must exist as a row first. The row's real id (and
+      // the fields the database gives it) are written back into the suite's message objects.
+      producer: { ...producer, publish: (messages) => insertAsRuns(env.ctx, messages) },
+      consumer: async (workerId) => postgresConsumer(env.ctx, workerId),
+      cleanup: () => env.close(),
+      semantics: { idempotentPublish: true, claimOnReceive: true, directStatus: true },
+    };
+  },
+  { skip: await skipUnless('postgres') },
+);
+
+const inserted = new WeakSet<RunMessage>();
+const slots = new Map<string, { taskId: string; scheduledTime: string }>();
+
+/** Inserts one queued run per message (reusing the slot of an earlier message with the same runId). */
+async function insertAsRuns(ctx: CoreContext, messages: RunMessage[]): Promise<void> {
+  for (const m of messages) {
+    if (inserted.has(m)) continue;
+    let slot = slots.get(m.runId);
+    if (!slot) {
+      const { rows } = await ctx.db.query<{ id: string }>(
+        `INSERT INTO hg_tasks (id, namespace, name, spec) VALUES (gen_random_uuid(), $1, $2, $3) RETURNING id::text AS id`,
+        [m.runId, m.taskName, JSON.stringify({ type: m.type, ...m.spec, timeoutSeconds: m.timeoutSeconds })],
+      );
+      slot = { taskId: rows[0]!.id, scheduledTime: m.scheduledTime };
+      slots.set(m.runId, slot);
+    }
+    const { rows } = await ctx.db.query<{ id: string }>(
+      `INSERT INTO hg_runs (task_id, scheduled_time, shard, shard_total, attempt, trigger, status, pool, priority, queued_at)
+       VALUES ($1, $2, $3, $4, $5, 'manual', 'queued', $6, $7, now())
+       ON CONFLICT ON CONSTRAINT hg_runs_slot DO UPDATE SET attempt = excluded.attempt RETURNING id::text AS id`,
+      [slot.taskId, slot.scheduledTime, m.shard, m.shardTotal, m.attempt, m.pool, m.priority],
+    );
+    await ctx.db.query('SELECT pg_notify($1, $2)', [RUNS_QUEUED_CHANNEL, m.pool]);
+    const original = m.runId;
+    m.runId = rows[0]!.id;
+    m.taskId = slot.taskId;
+    slots.set(m.runId, slot);
+    slots.set(original, slot);
+    inserted.add(m);
+  }
+}

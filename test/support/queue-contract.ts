@@ -23,6 +23,18 @@ export interface QueueContractHarness {
   injectRaw?(pool: string, raw: string): Promise<void>;
   /** dead-lettered run messages so far (cumulative), when the backend can list them */
   deadLetters?(): Promise<{ reason: string; payload: string }[]>;
+  /**
+   * Where the backend differs from a broker by design (postgres: the queue is the runs table). Cases that
+   * cannot apply are skipped with the reason; what replaces them is tested in test/integration/dispatch.test.ts.
+   */
+  semantics?: {
+    /** publishing the same attempt twice leaves one entry (a unique key), so it is delivered once */
+    idempotentPublish?: true;
+    /** receive() takes the run atomically; a worker that dies after it is recovered by the reaper, not by redelivery */
+    claimOnReceive?: true;
+    /** status events are written by publishStatus() itself; consumeStatus() has nothing to deliver */
+    directStatus?: true;
+  };
 }
 
 export interface QueueContractOptions {
@@ -201,6 +213,7 @@ export function runQueueContract(name: string, factory: () => Promise<QueueContr
         const m = message();
         const retry = { ...m, attempt: 2 };
         await h.producer.publish([m, m, retry]);
+        const expected = h.semantics?.idempotentPublish ? 2 : 3;
         const got: Array<{ d: Delivery; worker: string }> = [];
         const deadline = Date.now() + 8000;
         await Promise.all(
@@ -208,16 +221,17 @@ export function runQueueContract(name: string, factory: () => Promise<QueueContr
             [a, 'wa'],
             [b, 'wb'],
           ].map(async ([c, worker]) => {
-            while (got.length < 3 && Date.now() < deadline) {
+            while (got.length < expected && Date.now() < deadline) {
               const batch = await (c as QueueConsumer).receive(POOL, { max: 1, waitMs: 300 });
               for (const d of batch) got.push({ d, worker: worker as string });
             }
           }),
         );
-        assert.equal(got.length, 3, 'three deliveries: two copies of attempt 1 and attempt 2');
+        const idempotent = h.semantics?.idempotentPublish === true;
+        assert.equal(got.length, expected, idempotent ? 'attempt 1 once (one row) and attempt 2' : 'three deliveries: two copies of attempt 1 and attempt 2');
         const results = await Promise.all(got.map(({ d, worker }) => d.claim(worker).then((won) => ({ won, attempt: d.message.attempt }))));
         assert.equal(results.filter((r) => r.attempt === 1 && r.won).length, 1, 'attempt 1 granted exactly once');
-        assert.equal(results.filter((r) => r.attempt === 1 && !r.won).length, 1, 'the duplicate is refused');
+        assert.equal(results.filter((r) => r.attempt === 1 && !r.won).length, idempotent ? 0 : 1, 'the duplicate is refused');
         assert.equal(results.filter((r) => r.attempt === 2 && r.won).length, 1, 'attempt 2 is a different claim');
         // Refused duplicates are settled too: nothing comes back.
         const again = await Promise.all([a.receive(POOL, { max: 5, waitMs: 800 }), b.receive(POOL, { max: 5, waitMs: 800 })]);
@@ -225,8 +239,12 @@ export function runQueueContract(name: string, factory: () => Promise<QueueContr
       });
     });
 
-    it('redelivers a message whose consumer died before claiming it', async () => {
+    it('redelivers a message whose consumer died before claiming it', async (t) => {
       await withHarness(factory, async ({ h, consumer }) => {
+        if (h.semantics?.claimOnReceive) {
+          t.skip('receive() claims atomically here; a dead worker\'s attempt is failed and retried by the reaper instead');
+          return;
+        }
         const doomed = await consumer('doomed');
         const m = message();
         await h.producer.publish([m]);
@@ -241,8 +259,12 @@ export function runQueueContract(name: string, factory: () => Promise<QueueContr
       });
     });
 
-    it('status events reach consumeStatus in order per run, and a failing handler sees them again', async () => {
+    it('status events reach consumeStatus in order per run, and a failing handler sees them again', async (t) => {
       await withHarness(factory, async ({ h, consumer }) => {
+        if (h.semantics?.directStatus) {
+          t.skip('publishStatus() writes to the database itself; a failure rejects it and the worker\'s outbox retries');
+          return;
+        }
         const worker = await consumer('w1');
         const at = '2030-01-01T00:00:00.000Z';
         const r1: StatusEvent[] = [
