@@ -1,5 +1,7 @@
 #!/usr/bin/env node
+import type { Command } from 'commander';
 import { loadConfig, redactConfig } from '../../core/config/index.ts';
+import type { Db } from '../../core/store/db.ts';
 import { migrate, migrationStatus } from '../../core/store/migrate.ts';
 import { addServeOptions, baseProgram, exitWithError, serve, type ServeFlags } from '../serve.ts';
 import { openDatabase } from '../open-database.ts';
@@ -20,37 +22,32 @@ Examples:
 program.action(async (flags: ServeFlags) => serve(flags));
 
 const migrateCmd = program.command('migrate').description('database migrations');
-migrateCmd
-  .command('run')
-  .description('apply pending migrations (under an advisory lock) and exit')
-  .option('-c, --config <file>', 'extra TOML file', (v: string, p: string[]) => [...p, v], [])
-  .option('--data-dir <dir>', 'embedded database folder', 'data')
-  .action(async (flags: { config: string[]; dataDir: string }) => {
-    const db = await openDatabase(flags).catch((e: unknown) => exitWithError(e));
-    try {
-      const applied = await migrate(db);
-      process.stdout.write(applied.length ? `applied migrations: ${applied.join(', ')}\n` : 'database is up to date\n');
-    } catch (error) {
-      exitWithError(error);
-    } finally {
-      await db.close();
-    }
-  });
-migrateCmd
-  .command('info')
-  .description('show which migrations are applied')
-  .option('-c, --config <file>', 'extra TOML file', (v: string, p: string[]) => [...p, v], [])
-  .option('--data-dir <dir>', 'embedded database folder', 'data')
-  .action(async (flags: { config: string[]; dataDir: string }) => {
-    const db = await openDatabase(flags).catch((e: unknown) => exitWithError(e));
-    try {
-      for (const m of await migrationStatus(db)) {
-        process.stdout.write(`${String(m.version).padStart(4, '0')}  ${m.name.padEnd(24)}  ${m.appliedAt ?? 'pending'}\n`);
+/** the options and the database of a one-shot command; the database is closed after `work` */
+function withDatabase(command: Command, work: (db: Db) => Promise<void>): Command {
+  return command
+    .option('-c, --config <file>', 'extra TOML file (repeatable)', (v: string, p: string[]) => [...p, v], [])
+    .option('--data-dir <dir>', 'embedded database folder', 'data')
+    .action(async (flags: { config: string[]; dataDir: string }) => {
+      const db = await openDatabase(flags).catch((e: unknown) => exitWithError(e));
+      try {
+        await work(db);
+      } catch (error) {
+        exitWithError(error);
+      } finally {
+        await db.close();
       }
-    } finally {
-      await db.close();
-    }
-  });
+    });
+}
+
+withDatabase(migrateCmd.command('run').description('apply pending migrations (under an advisory lock) and exit'), async (db) => {
+  const applied = await migrate(db);
+  process.stdout.write(applied.length ? `applied migrations: ${applied.join(', ')}\n` : 'database is up to date\n');
+});
+withDatabase(migrateCmd.command('info').description('show which migrations are applied'), async (db) => {
+  for (const m of await migrationStatus(db)) {
+    process.stdout.write(`${String(m.version).padStart(4, '0')}  ${m.name.padEnd(24)}  ${m.appliedAt ?? 'pending'}\n`);
+  }
+});
 
 const configCmd = program.command('config').description('inspect configuration');
 configCmd

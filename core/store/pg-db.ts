@@ -35,7 +35,12 @@ export async function openPgDb(options: PgDbOptions): Promise<Db> {
   // An idle client that loses its connection emits here; without a handler the process would crash.
   pool.on('error', (error) => options.logger?.warn({ err: error.message }, 'postgres idle connection error'));
   // Fail fast with a clear error when the database is unusable at start.
-  await pool.query('SELECT 1');
+  try {
+    await pool.query('SELECT 1');
+  } catch (error) {
+    await pool.end().catch(() => {});
+    throw new Error(`cannot use the database at ${describeUrl(options.url)}: ${(error as Error).message}`);
+  }
 
   const listeners = new Map<string, Set<(payload: string) => void>>();
   let listenClient: pg.Client | undefined;
@@ -168,6 +173,16 @@ function holdLock(client: pg.Client, key: number, logger?: Logger): SessionLock 
       await client.end().catch(() => {});
     },
   };
+}
+
+/** host, port and database of a URL, never its credentials */
+function describeUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port || 5432}${parsed.pathname}`;
+  } catch {
+    return '(unparseable database url)';
+  }
 }
 
 function quoteIdent(name: string): string {
