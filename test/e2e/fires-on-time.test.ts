@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { SERVICE_URLS, createTestDatabase, skipUnless, uniqueNamespace } from '../support/services.ts';
-import { api, backendEnv, dumpIfFailed, freePort, killAll, sleep, startProcess, tempDir, waitFor, writeTestConfig, type Api, type Backend, type Proc } from '../support/processes.ts';
+import { api, backendEnv, randomizeRunIds, tracked, dumpIfFailed, freePort, killAll, sleep, startProcess, tempDir, waitFor, writeTestConfig, type Api, type Backend, type Json, type FailureFlag, type Proc } from '../support/processes.ts';
 
 const BACKENDS: { backend: Backend; services: Parameters<typeof skipUnless> }[] = [
   { backend: 'postgres', services: ['postgres'] },
@@ -17,9 +17,9 @@ for (const { backend, services } of BACKENDS) {
     let tmp: ReturnType<typeof tempDir>;
     let proc: Proc;
     let client: Api;
-    let failed = false;
+    const flag: FailureFlag = { failed: false };
 
-    before(async () => {
+    before(tracked(flag, async () => {
       db = await createTestDatabase();
       sql = new pg.Client({ connectionString: db.url });
       await sql.connect();
@@ -32,65 +32,60 @@ for (const { backend, services } of BACKENDS) {
         env: { ...backendEnv(backend, db.url, SERVICE_URLS), API_BIND_ADDRESS: `127.0.0.1:${port}` },
       });
       await proc.waitForLine(/API listening/, 20_000);
+      await randomizeRunIds(sql);
       client = api(`http://127.0.0.1:${port}`);
-    });
+    }));
 
     after(async () => {
-      dumpIfFailed(failed);
+      dumpIfFailed(flag.failed);
       await killAll();
       await sql?.end();
       await db?.drop();
       tmp?.remove();
     });
 
-    it('runs every second with low lag, one run per slot, and stops cleanly on SIGTERM', async (t) => {
-      try {
-        const created = await client.post('/api/tasks', {
-          name: 'ticker',
-          type: 'shell',
-          shell: { command: ['sh', '-c', 'echo tick'] },
-          schedule: '@every 1s',
-        });
-        assert.equal(created.status, 201, JSON.stringify(created.body));
-        const taskId = created.body.id as string;
+    it('runs every second with low lag, one run per slot, and stops cleanly on SIGTERM', tracked(flag, async () => {
+      const created = await client.post('/api/tasks', {
+        name: 'ticker',
+        type: 'shell',
+        shell: { command: ['sh', '-c', 'echo tick'] },
+        schedule: '@every 1s',
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const taskId = created.body.id as string;
 
-        await sleep(5000);
-        const runs = await waitFor(async () => {
-          const res = await client.get(`/api/tasks/${taskId}/runs?limit=100&status=succeeded`);
-          assert.equal(res.status, 200);
-          return res.body.items.length >= 3 ? (res.body.items as any[]) : undefined;
-        }, 5000, 250, 'at least 3 succeeded runs');
-        assert.ok(runs.length >= 3, `only ${runs.length} succeeded runs`);
+      await sleep(5000);
+      const runs = await waitFor(async () => {
+        const res = await client.get(`/api/tasks/${taskId}/runs?limit=100&status=succeeded`);
+        assert.equal(res.status, 200);
+        return res.body.items.length >= 3 ? (res.body.items as Json[]) : undefined;
+      }, 5000, 250, 'at least 3 succeeded runs');
+      assert.ok(runs.length >= 3, `only ${runs.length} succeeded runs`);
 
-        const seconds = new Set<number>();
-        for (const run of runs) {
-          assert.equal(run.output, 'tick\n', `run ${run.id} output`);
-          assert.equal(run.attempt, 1);
-          assert.equal(run.trigger, 'schedule');
-          const scheduled = Date.parse(run.scheduledTime);
-          const started = Date.parse(run.startedAt);
-          assert.equal(scheduled % 1000, 0, `scheduled time ${run.scheduledTime} is not a whole second`);
-          const lag = started - scheduled;
-          assert.ok(lag >= -50 && lag < 1500, `run ${run.id} scheduled ${run.scheduledTime} started ${run.startedAt}: lag ${lag} ms`);
-          assert.ok(!seconds.has(scheduled), `two succeeded runs for ${run.scheduledTime}`);
-          seconds.add(scheduled);
-        }
-
-        const { rows: dupes } = await sql.query(
-          `SELECT task_id, scheduled_time, shard, count(*)::int AS n FROM hg_runs GROUP BY 1, 2, 3 HAVING count(*) > 1`,
-        );
-        assert.deepEqual(dupes, [], 'a slot has more than one run');
-        const { rows: bad } = await sql.query(`SELECT id, status, error FROM hg_runs WHERE status NOT IN ('succeeded', 'queued', 'running', 'pending')`);
-        assert.deepEqual(bad, [], 'runs that did not succeed');
-
-        proc.kill('SIGTERM');
-        const exit = await proc.waitForExit(15_000);
-        assert.deepEqual(exit, { code: 0, signal: null }, 'exit after SIGTERM');
-      } catch (error) {
-        failed = true;
-        t.diagnostic(String(error));
-        throw error;
+      const seconds = new Set<number>();
+      for (const run of runs) {
+        assert.equal(run.output, 'tick\n', `run ${run.id} output`);
+        assert.equal(run.attempt, 1);
+        assert.equal(run.trigger, 'schedule');
+        const scheduled = Date.parse(run.scheduledTime);
+        const started = Date.parse(run.startedAt);
+        assert.equal(scheduled % 1000, 0, `scheduled time ${run.scheduledTime} is not a whole second`);
+        const lag = started - scheduled;
+        assert.ok(lag >= -50 && lag < 1500, `run ${run.id} scheduled ${run.scheduledTime} started ${run.startedAt}: lag ${lag} ms`);
+        assert.ok(!seconds.has(scheduled), `two succeeded runs for ${run.scheduledTime}`);
+        seconds.add(scheduled);
       }
-    });
+
+      const { rows: dupes } = await sql.query(
+        `SELECT task_id, scheduled_time, shard, count(*)::int AS n FROM hg_runs GROUP BY 1, 2, 3 HAVING count(*) > 1`,
+      );
+      assert.deepEqual(dupes, [], 'a slot has more than one run');
+      const { rows: bad } = await sql.query(`SELECT id, status, error FROM hg_runs WHERE status NOT IN ('succeeded', 'queued', 'running', 'pending')`);
+      assert.deepEqual(bad, [], 'runs that did not succeed');
+
+      proc.kill('SIGTERM');
+      const exit = await proc.waitForExit(15_000);
+      assert.deepEqual(exit, { code: 0, signal: null }, 'exit after SIGTERM');
+    }));
   });
 }

@@ -150,11 +150,11 @@ export function allOutput(): string {
 }
 
 /**
- * For an `after`/`afterEach` hook: prints the captured output when the test (or suite) failed.
- * Call with the hook's context; `failed` decides.
+ * For an `after` hook: prints the captured output of every process when the suite failed (or always
+ * with E2E_DUMP=1).
  */
 export function dumpIfFailed(failed: boolean): void {
-  if (failed) process.stderr.write(`\n${allOutput()}\n`);
+  if (failed || process.env.E2E_DUMP === '1') process.stderr.write(`\n${allOutput()}\n`);
 }
 
 export async function waitFor<T>(predicate: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 10_000, intervalMs = 200, what = 'condition'): Promise<T> {
@@ -190,7 +190,11 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export interface ApiResponse<T = any> {
+/** A JSON body from the API, asserted field by field by the tests. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read arbitrary response fields
+export type Json = any;
+
+export interface ApiResponse<T = Json> {
   status: number;
   headers: Headers;
   body: T;
@@ -198,7 +202,7 @@ export interface ApiResponse<T = any> {
 
 /** A tiny JSON client; never throws on HTTP errors: the caller asserts the status. */
 export function api(baseUrl: string) {
-  const call = async <T = any>(method: string, pathname: string, body?: unknown): Promise<ApiResponse<T>> => {
+  const call = async <T = Json>(method: string, pathname: string, body?: unknown): Promise<ApiResponse<T>> => {
     const response = await fetch(new URL(pathname, baseUrl), {
       method,
       headers: body === undefined ? {} : { 'content-type': 'application/json' },
@@ -215,10 +219,10 @@ export function api(baseUrl: string) {
     return { status: response.status, headers: response.headers, body: parsed as T };
   };
   return {
-    get: <T = any>(p: string) => call<T>('GET', p),
-    post: <T = any>(p: string, body?: unknown) => call<T>('POST', p, body),
-    put: <T = any>(p: string, body?: unknown) => call<T>('PUT', p, body),
-    delete: <T = any>(p: string) => call<T>('DELETE', p),
+    get: <T = Json>(p: string) => call<T>('GET', p),
+    post: <T = Json>(p: string, body?: unknown) => call<T>('POST', p, body),
+    put: <T = Json>(p: string, body?: unknown) => call<T>('PUT', p, body),
+    delete: <T = Json>(p: string) => call<T>('DELETE', p),
   };
 }
 export type Api = ReturnType<typeof api>;

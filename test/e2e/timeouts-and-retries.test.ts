@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { SERVICE_URLS, createTestDatabase, skipUnless, uniqueNamespace } from '../support/services.ts';
+import {
+  api, backendEnv, randomizeRunIds, dumpIfFailed, freePort, isAlive, killAll, sleep, startProcess, tempDir, tracked, waitFor, writeTestConfig,
+  type Api, type Backend, type Json, type FailureFlag,
+} from '../support/processes.ts';
+
+const BACKENDS: { backend: Backend; services: Parameters<typeof skipUnless> }[] = [
+  { backend: 'postgres', services: ['postgres'] },
+  { backend: 'redis_stream', services: ['postgres', 'redis'] },
+];
+
+const TERMINAL = new Set(['succeeded', 'failed', 'timed_out', 'cancelled', 'missed', 'skipped']);
+
+for (const { backend, services } of BACKENDS) {
+  describe(`timeouts and retries (${backend})`, { skip: await skipUnless(...services) }, () => {
+    const flag: FailureFlag = { failed: false };
+    let db: Awaited<ReturnType<typeof createTestDatabase>>;
+    let sql: pg.Client;
+    let tmp: ReturnType<typeof tempDir>;
+    let client: Api;
+
+    before(tracked(flag, async () => {
+      db = await createTestDatabase();
+      sql = new pg.Client({ connectionString: db.url });
+      await sql.connect();
+      tmp = tempDir();
+      const port = await freePort();
+      const proc = startProcess({
+        name: `all-${backend}`,
+        args: ['--mode', 'all', '--config', writeTestConfig(tmp.dir, uniqueNamespace('retry'))],
+        env: { ...backendEnv(backend, db.url, SERVICE_URLS), API_BIND_ADDRESS: `127.0.0.1:${port}` },
+      });
+      await proc.waitForLine(/API listening/, 20_000);
+      await randomizeRunIds(sql);
+      client = api(`http://127.0.0.1:${port}`);
+    }));
+
+    after(async () => {
+      dumpIfFailed(flag.failed);
+      await killAll();
+      await sql?.end();
+      await db?.drop();
+      tmp?.remove();
+    });
+
+    it('a run over timeoutSeconds ends timed_out and its whole process group is killed', tracked(flag, async () => {
+      const pidFile = path.join(tmp.dir, 'bg.pid');
+      const created = await client.post('/api/tasks', {
+        name: 'too-slow',
+        type: 'shell',
+        shell: { command: ['sh', '-c', `sleep 30 & echo $! > '${pidFile}'; sleep 30`] },
+        timeoutSeconds: 1,
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const triggered = await client.post(`/api/tasks/${created.body.id}/trigger`);
+      assert.equal(triggered.status, 201, JSON.stringify(triggered.body));
+      assert.equal(triggered.body.trigger, 'manual');
+      const t0 = Date.now();
+      const run = await waitFor(async () => {
+        const res = await client.get(`/api/task-runs/${triggered.body.id}`);
+        return TERMINAL.has(res.body.status) ? res.body : undefined;
+      }, 10_000, 200, 'the run to end');
+      assert.equal(run.status, 'timed_out', JSON.stringify(run));
+      assert.match(run.error ?? '', /timed out/i);
+      assert.ok(Date.now() - t0 < 10_000);
+      const duration = Date.parse(run.finishedAt) - Date.parse(run.startedAt);
+      assert.ok(duration >= 900 && duration < 8000, `ran ${duration} ms with timeoutSeconds 1`);
+      const pid = Number(readFileSync(pidFile, 'utf8').trim());
+      assert.ok(pid > 0, 'background pid recorded');
+      await waitFor(() => !isAlive(pid), 3000, 100, `background sleep ${pid} to be gone`);
+      // timed_out is retryable but the default retry limit is 0: no second attempt
+      await sleep(1000);
+      const { rows } = await sql.query('SELECT attempt FROM hg_runs WHERE task_id = $1', [created.body.id]);
+      assert.deepEqual(rows, [{ attempt: 1 }]);
+    }));
+
+    it('a failing run is retried exactly retry.limit times with backoff', tracked(flag, async () => {
+      const created = await client.post('/api/tasks', {
+        name: 'always-fails',
+        type: 'shell',
+        shell: { command: ['sh', '-c', 'exit 3'] },
+        retry: { limit: 2, backoff: { initialSeconds: 1, factor: 2, maxSeconds: 10, jitter: 0 } },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const taskId = created.body.id as string;
+      const triggered = await client.post(`/api/tasks/${taskId}/trigger`);
+      assert.equal(triggered.status, 201, JSON.stringify(triggered.body));
+
+      const listRuns = async () => {
+        const res = await client.get(`/api/tasks/${taskId}/runs?limit=50`);
+        assert.equal(res.status, 200);
+        return (res.body.items as Json[]).toSorted((a, b) => a.attempt - b.attempt);
+      };
+      const runs = await waitFor(async () => {
+        const items = await listRuns();
+        return items.length >= 3 && items.every((r) => TERMINAL.has(r.status)) ? items : undefined;
+      }, 15_000, 200, 'three finished attempts');
+      assert.deepEqual(runs.map((r) => r.attempt), [1, 2, 3]);
+      assert.deepEqual(runs.map((r) => r.trigger), ['manual', 'retry', 'retry']);
+      for (const run of runs) {
+        assert.equal(run.status, 'failed', JSON.stringify(run));
+        assert.equal(run.exitCode, 3, JSON.stringify(run));
+        assert.match(run.error ?? '', /\b3\b/, `error names the exit code: ${run.error}`);
+        assert.equal(run.scheduledTime, runs[0].scheduledTime, 'retries keep the slot');
+      }
+      const gap1 = Date.parse(runs[1].startedAt) - Date.parse(runs[0].finishedAt);
+      const gap2 = Date.parse(runs[2].startedAt) - Date.parse(runs[1].finishedAt);
+      assert.ok(gap1 >= 950, `attempt 2 started ${gap1} ms after attempt 1 ended (backoff 1 s)`);
+      assert.ok(gap2 >= 1950, `attempt 3 started ${gap2} ms after attempt 2 ended (backoff 2 s)`);
+      assert.ok(gap1 < 4000 && gap2 < 6000, `backoff too long: ${gap1} ms, ${gap2} ms`);
+
+      await sleep(4500); // a 4th attempt would come after 4 s
+      const { rows } = await sql.query('SELECT attempt, status FROM hg_runs WHERE task_id = $1 ORDER BY attempt', [taskId]);
+      assert.deepEqual(rows, [{ attempt: 1, status: 'failed' }, { attempt: 2, status: 'failed' }, { attempt: 3, status: 'failed' }]);
+    }));
+  });
+}
