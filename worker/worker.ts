@@ -200,6 +200,7 @@ export class Worker {
           version: this.options.version,
           startedAt: this.startedAt,
           at: new Date().toISOString(),
+          held: [...this.active.values()].map((run) => `${run.message.runId}/${run.message.attempt}`),
         },
       ]);
     } catch (error) {

@@ -35,7 +35,26 @@ export async function reap(ctx: CoreContext, options: ReaperOptions): Promise<{ 
       error: `worker ${run.worker_id ?? '(unknown)'} declared dead: no heartbeat for ${timeout}s`,
     })),
   );
+  // A live worker that has not listed an attempt for a whole timeout does not execute it: its claim was
+  // granted but the answer never reached it (a dropped connection), so nobody will ever report it.
+  const { rows: unheld } = await ctx.db.query<{ id: string; attempt: number; worker_id: string }>(
+    `SELECT r.id::text AS id, r.attempt, r.worker_id FROM hg_runs r JOIN hg_workers w ON w.id = r.worker_id
+      WHERE r.status = 'running' AND w.status <> 'DOWN'
+        AND r.started_at < now() - make_interval(secs => $1) AND r.started_at < w.last_heartbeat_at - interval '2 seconds'
+        AND NOT w.held_runs ? (r.id::text || '/' || r.attempt::text)`,
+    [timeout],
+  );
+  await finishAttempts(
+    ctx,
+    unheld.map((run) => ({
+      runId: run.id,
+      attempt: run.attempt,
+      status: 'failed' as const,
+      at: new Date(ctx.now()),
+      error: `worker ${run.worker_id} does not hold this attempt: its claim was granted but never reached it`,
+    })),
+  );
   // pending runs older than a few seconds missed their hand-off (a broker was down): publish them again
   await promoteDueRuns(ctx);
-  return { workersDown: down.length, runsFailed: orphans.length };
+  return { workersDown: down.length, runsFailed: orphans.length + unheld.length };
 }

@@ -43,13 +43,13 @@ export async function applyStatusEvents(ctx: CoreContext, events: StatusEvent[])
 /** last_heartbeat_at takes the database's clock, so a worker with a skewed clock is judged fairly. */
 async function recordHeartbeats(ctx: CoreContext, beats: Of<'heartbeat'>[]): Promise<void> {
   await ctx.db.query(
-    `INSERT INTO hg_workers (id, pool, task_types, status, concurrency, active_runs, hostname, version, started_at, last_heartbeat_at)
-     SELECT id, pool, task_types::jsonb, status, concurrency, active_runs, hostname, version, started_at, now()
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::text[], $8::text[], $9::timestamptz[])
-            AS u(id, pool, task_types, status, concurrency, active_runs, hostname, version, started_at)
+    `INSERT INTO hg_workers (id, pool, task_types, status, concurrency, active_runs, held_runs, hostname, version, started_at, last_heartbeat_at)
+     SELECT id, pool, task_types::jsonb, status, concurrency, active_runs, held_runs::jsonb, hostname, version, started_at, now()
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::text[], $8::text[], $9::timestamptz[], $10::text[])
+            AS u(id, pool, task_types, status, concurrency, active_runs, hostname, version, started_at, held_runs)
      ON CONFLICT (id) DO UPDATE SET pool = excluded.pool, task_types = excluded.task_types, status = excluded.status,
-       concurrency = excluded.concurrency, active_runs = excluded.active_runs, hostname = excluded.hostname,
-       version = excluded.version, started_at = excluded.started_at, last_heartbeat_at = now()`,
+       concurrency = excluded.concurrency, active_runs = excluded.active_runs, held_runs = excluded.held_runs,
+       hostname = excluded.hostname, version = excluded.version, started_at = excluded.started_at, last_heartbeat_at = now()`,
     [
       beats.map((b) => b.workerId),
       beats.map((b) => b.pool),
@@ -60,6 +60,7 @@ async function recordHeartbeats(ctx: CoreContext, beats: Of<'heartbeat'>[]): Pro
       beats.map((b) => b.hostname),
       beats.map((b) => b.version),
       beats.map((b) => b.startedAt),
+      beats.map((b) => JSON.stringify(b.held ?? [])),
     ],
   );
 }

@@ -58,6 +58,8 @@ export type StatusEvent =
       version: string;
       startedAt: string;
       at: string;
+      /** the attempts this worker is executing, as "runId/attempt"; lets the core find claims nobody holds */
+      held?: string[];
     };
 
 export interface Claim {

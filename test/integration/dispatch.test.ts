@@ -125,6 +125,25 @@ describe('dispatch against Postgres', { skip }, () => {
     assert.ok(['pending', 'queued'].includes(runs[1]?.status as string));
   });
 
+  it('fails and retries an attempt that its live worker does not hold (a lost claim answer)', async () => {
+    const task = await noop('unheld', { pool: 'unheld', retry: { limit: 1, backoff: { initialSeconds: 0, jitter: 0 } } });
+    const held = await triggerTask(env.ctx, task.id);
+    const lost = await triggerTask(env.ctx, task.id);
+    assert.deepEqual(await decideClaims(env.ctx, [{ runId: held.id, attempt: 1, workerId: 'alive' }, { runId: lost.id, attempt: 1, workerId: 'alive' }]), [true, true]);
+    const beat = (heldRuns: string[]) =>
+      applyStatusEvents(env.ctx, [{ kind: 'heartbeat', workerId: 'alive', pool: 'unheld', taskTypes: ['noop'], concurrency: 2, activeRuns: heldRuns.length, status: 'ALIVE', hostname: 'h', version: 't', startedAt: new Date().toISOString(), at: new Date().toISOString(), held: heldRuns }]);
+    await env.db.query(`UPDATE hg_runs SET started_at = now() - interval '1 minute' WHERE id = ANY($1::bigint[])`, [[held.id, lost.id]]);
+    await beat([`${held.id}/1`]);
+    const result = await reap(env.ctx, { workerTimeoutSeconds: 30 });
+    assert.equal(result.runsFailed, 1, 'only the attempt the worker does not list');
+    const runs = await runsOf(env.db, task.id);
+    const byId = new Map(runs.map((r) => [`${r.id}`, r]));
+    assert.equal(byId.get(held.id)?.status, 'running');
+    assert.equal(byId.get(lost.id)?.status, 'failed');
+    assert.match(byId.get(lost.id)?.error ?? '', /worker alive does not hold this attempt/);
+    assert.ok(runs.some((r) => r.attempt === 2), 'the lost attempt is retried');
+  });
+
   it('refuses a dependency on itself and a dependency cycle, naming dependsOn', async () => {
     await assert.rejects(noop('self-loop', { dependsOn: ['self-loop'] }), /dependsOn: a task cannot depend on itself/);
     await noop('cycle-a');

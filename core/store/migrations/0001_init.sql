@@ -55,6 +55,8 @@ CREATE TABLE hg_workers (
   status            text NOT NULL CHECK (status IN ('ALIVE', 'DRAINING', 'DOWN')),
   concurrency       integer NOT NULL,
   active_runs       integer NOT NULL DEFAULT 0,
+  -- "runId/attempt" of each attempt the worker said it executes, as of its last heartbeat
+  held_runs         jsonb NOT NULL DEFAULT '[]',
   hostname          text NOT NULL DEFAULT '',
   version           text NOT NULL DEFAULT '',
   started_at        timestamptz NOT NULL,
