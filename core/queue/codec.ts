@@ -114,6 +114,42 @@ export function decodeCancel(raw: string | Buffer): string[] {
   }
 }
 
+/**
+ * Delivers one cancel notification to every handler, as both broker adapters do: an unreadable or empty
+ * notification is ignored, and a handler that throws must not starve the others.
+ */
+export function notifyCancel(raw: string | Buffer, handlers: Iterable<(runIds: string[]) => void>): void {
+  const runIds = decodeCancel(raw);
+  if (runIds.length === 0) return;
+  for (const handler of handlers) {
+    try {
+      handler(runIds);
+    } catch {
+      // a failing handler must not stop the others
+    }
+  }
+}
+
+/**
+ * Calls `attempt` until it resolves, backing off 100 ms .. 5 s, for as long as `keepTrying()` holds.
+ * Status batches are handed over this way: the very same batch is retried, never dropped and never
+ * reordered, so later events of a run cannot overtake it. Returns false when it gave up (closing, or the
+ * connection the batch came from died): the broker still holds the batch and delivers it again.
+ */
+export async function retryUntilAccepted(attempt: () => Promise<void>, keepTrying: () => boolean, signal: AbortSignal): Promise<boolean> {
+  let delay = 100;
+  while (keepTrying()) {
+    try {
+      await attempt();
+      return true;
+    } catch {
+      await sleep(delay, signal);
+      delay = Math.min(delay * 2, 5000);
+    }
+  }
+  return false;
+}
+
 /** Priority band of a run message, shared by both broker adapters: 1 for > 0, 0 for == 0, -1 for < 0. */
 export function priorityBand(priority: number): 1 | 0 | -1 {
   return priority > 0 ? 1 : priority < 0 ? -1 : 0;

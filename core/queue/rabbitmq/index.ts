@@ -1,2 +1,3 @@
-export { amqpPriority, createRabbitConsumer, createRabbitProducer, createRabbitQueue } from './rabbit-queue.ts';
-export type { RabbitQueueOptions } from './rabbit-queue.ts';
+export { amqpPriority } from './publish.ts';
+export { createRabbitConsumer, createRabbitProducer, createRabbitQueue } from './rabbit-queue.ts';
+export type { RabbitQueueOptions } from './options.ts';

@@ -3,4 +3,4 @@ export {
   createRedisStreamProducer,
   createRedisStreamQueue,
 } from './redis-stream-queue.ts';
-export type { RedisStreamConsumerOptions, RedisStreamQueueOptions } from './redis-stream-queue.ts';
+export type { RedisStreamConsumerOptions, RedisStreamQueueOptions } from './options.ts';

@@ -1,0 +1,111 @@
+/**
+ * A worker's side, on one reconnecting connection: receives run messages (receiver.ts), claims them over
+ * RPC (claim-client.ts), publishes status events and listens for cancels (cancel-listener.ts).
+ */
+import { encodeStatusEvent } from '../codec.ts';
+import type { Delivery, QueueConsumer, ReceiveOptions, StatusEvent, Subscription } from '../port.ts';
+import { CancelListener } from './cancel-listener.ts';
+import { ClaimClient } from './claim-client.ts';
+import type { ConsumerState } from './consumer-state.ts';
+import { AmqpLink } from './link.ts';
+import type { Generation } from './link.ts';
+import type { RabbitQueueOptions } from './options.ts';
+import { JSON_TYPE, publishAll } from './publish.ts';
+import { PoolReceiver } from './receiver.ts';
+import { declareTopology, Names } from './topology.ts';
+
+export class RabbitConsumer implements QueueConsumer {
+  readonly kind = 'rabbitmq' as const;
+  readonly #names: Names;
+  readonly #link: AmqpLink;
+  readonly #claims: ClaimClient;
+  readonly #receiver: PoolReceiver;
+  readonly #cancels: CancelListener;
+  #state: ConsumerState | undefined;
+
+  constructor(options: RabbitQueueOptions) {
+    this.#names = new Names(options.names);
+    this.#claims = new ClaimClient(this.#names, options.claimTimeoutMs ?? 10_000, () => this.#state);
+    this.#cancels = new CancelListener(this.#names);
+    this.#link = new AmqpLink(
+      options.url,
+      `hourglass-worker ${options.names.namespace} ${process.pid}`,
+      options.unavailableTimeoutMs ?? 5000,
+      (gen) => this.#setup(gen),
+      (gen) => this.#lost(gen),
+    );
+    this.#receiver = new PoolReceiver({
+      names: this.#names,
+      prefetch: options.prefetch ?? 10,
+      link: this.#link,
+      claims: this.#claims,
+      ready: () => this.#ready(),
+    });
+  }
+
+  /** Runs on every (re)connect: topology, the reply-to consumer, then every consumer this worker had. */
+  async #setup(gen: Generation): Promise<void> {
+    const pub = await gen.confirmChannel();
+    await declareTopology(pub, this.#names);
+    await this.#claims.listen(pub);
+    const state: ConsumerState = { gen, pub, pools: new Map(), cancel: undefined };
+    this.#state = state;
+    await this.#receiver.resume(state);
+    if (this.#cancels.handlers.size > 0) await this.#cancels.listen(state);
+  }
+
+  #lost(gen: Generation): void {
+    this.#receiver.lost(gen);
+    this.#claims.rejectAll();
+    if (this.#state?.gen === gen) this.#state = undefined;
+  }
+
+  async #ready(): Promise<ConsumerState> {
+    const gen = await this.#link.get();
+    const state = this.#state;
+    if (!state || state.gen !== gen) throw new Error('rabbitmq connection changed, retry');
+    return state;
+  }
+
+  receive(pool: string, options: ReceiveOptions): Promise<Delivery[]> {
+    return this.#receiver.receive(pool, options);
+  }
+
+  async publishStatus(events: StatusEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const state = await this.#ready();
+    await publishAll(
+      state.pub,
+      events.map((event) => () =>
+        state.pub.sendToQueue(event.kind === 'heartbeat' ? this.#names.heartbeat : this.#names.status, Buffer.from(encodeStatusEvent(event)), {
+          persistent: true,
+          contentType: JSON_TYPE,
+        }),
+      ),
+    );
+  }
+
+  async onCancel(handler: (runIds: string[]) => void): Promise<Subscription> {
+    this.#cancels.handlers.add(handler);
+    try {
+      const state = await this.#ready();
+      await this.#cancels.listen(state);
+    } catch (error) {
+      this.#cancels.handlers.delete(handler);
+      throw error;
+    }
+    return { close: async () => void this.#cancels.handlers.delete(handler) };
+  }
+
+  async ping(): Promise<void> {
+    const state = await this.#ready();
+    await state.pub.checkExchange(this.#names.cancel);
+  }
+
+  async close(): Promise<void> {
+    // Closing the connection returns every unacked delivery to its queue.
+    this.#receiver.wakeAll();
+    await this.#link.close();
+    this.#receiver.clear();
+  }
+}

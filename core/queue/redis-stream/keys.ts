@@ -1,0 +1,53 @@
+/**
+ * Redis key layout, per namespace `ns` (QueueNames.namespace):
+ * - `${ns}:${taskQueue}:${pool}:p1|p0|n1`  run messages by priority band (> 0, == 0, < 0), group `workers`
+ * - `${ns}:${taskQueue}:dead`               dead-lettered run messages (fields: reason, payload, stream)
+ * - `${ns}:${statusQueue}`, `${ns}:${heartbeatQueue}`  status / heartbeat events, group `core`
+ * - `${ns}:${statusQueue}:dead`             status events that could not be decoded
+ * - `${ns}:claim:${runId}:${attempt}`        claim keys (SET NX EX 7 days)
+ * - `${ns}:cancel`                           pub/sub channel for cancels
+ */
+import { priorityBand } from '../codec.ts';
+import type { QueueNames, RunMessage } from '../port.ts';
+
+export const WORKERS_GROUP = 'workers';
+export const CORE_GROUP = 'core';
+/** the single field of every entry, holding the JSON payload */
+export const FIELD = 'm';
+const BANDS = ['p1', 'p0', 'n1'] as const;
+
+export class Keys {
+  readonly ns: string;
+  readonly names: QueueNames;
+  constructor(names: QueueNames) {
+    this.names = names;
+    this.ns = names.namespace;
+  }
+  /** the pool's three band streams, highest priority first (the order receive() reads them in) */
+  bands(pool: string): [string, string, string] {
+    const base = `${this.ns}:${this.names.taskQueue}:${pool}`;
+    return [`${base}:${BANDS[0]}`, `${base}:${BANDS[1]}`, `${base}:${BANDS[2]}`];
+  }
+  band(message: RunMessage): string {
+    const band = priorityBand(message.priority);
+    return this.bands(message.pool)[band === 1 ? 0 : band === 0 ? 1 : 2];
+  }
+  get dead(): string {
+    return `${this.ns}:${this.names.taskQueue}:dead`;
+  }
+  get status(): string {
+    return `${this.ns}:${this.names.statusQueue}`;
+  }
+  get heartbeat(): string {
+    return `${this.ns}:${this.names.heartbeatQueue}`;
+  }
+  get statusDead(): string {
+    return `${this.ns}:${this.names.statusQueue}:dead`;
+  }
+  get cancel(): string {
+    return `${this.ns}:cancel`;
+  }
+  claim(runId: string, attempt: number): string {
+    return `${this.ns}:claim:${runId}:${attempt}`;
+  }
+}
