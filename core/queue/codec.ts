@@ -61,6 +61,7 @@ export const statusEventSchema = z.discriminatedUnion('kind', [
     version: z.string(),
     startedAt: z.string(),
     at: z.string(),
+    held: z.array(z.string()).optional(),
   }),
 ]);
 

@@ -39,7 +39,7 @@ export async function openPgDb(options: PgDbOptions): Promise<Db> {
     await pool.query('SELECT 1');
   } catch (error) {
     await pool.end().catch(() => {});
-    throw new Error(`cannot use the database at ${describeUrl(options.url)}: ${(error as Error).message}`);
+    throw new Error(`cannot use the database at ${describeUrl(options.url)}: ${(error as Error).message}`, { cause: error });
   }
 
   const listeners = new Map<string, Set<(payload: string) => void>>();

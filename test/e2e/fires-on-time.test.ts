@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { SERVICE_URLS, createTestDatabase, skipUnless, uniqueNamespace } from '../support/services.ts';
-import { api, backendEnv, randomizeRunIds, tracked, dumpIfFailed, freePort, killAll, sleep, startProcess, tempDir, waitFor, writeTestConfig, type Api, type Backend, type Json, type FailureFlag, type Proc } from '../support/processes.ts';
+import { api, backendEnv, tracked, dumpIfFailed, freePort, killAll, sleep, startProcess, tempDir, waitFor, writeTestConfig, type Api, type Backend, type Json, type FailureFlag, type Proc } from '../support/processes.ts';
 
 const BACKENDS: { backend: Backend; services: Parameters<typeof skipUnless> }[] = [
   { backend: 'postgres', services: ['postgres'] },
@@ -32,7 +32,6 @@ for (const { backend, services } of BACKENDS) {
         env: { ...backendEnv(backend, db.url, SERVICE_URLS), API_BIND_ADDRESS: `127.0.0.1:${port}` },
       });
       await proc.waitForLine(/API listening/, 20_000);
-      await randomizeRunIds(sql);
       client = api(`http://127.0.0.1:${port}`);
     }));
 

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { SERVICE_URLS, createTestDatabase, skipUnless, uniqueNamespace } from '../support/services.ts';
 import {
-  api, backendEnv, dumpIfFailed, freePort, killAll, randomizeRunIds, sleep, startProcess, tempDir, tracked, waitFor, writeTestConfig,
+  api, backendEnv, dumpIfFailed, freePort, killAll, sleep, startProcess, tempDir, tracked, waitFor, writeTestConfig,
   type FailureFlag,
 } from '../support/processes.ts';
 
@@ -33,7 +33,6 @@ describe('dispatcher leader failover loses and duplicates no slot (postgres)', {
     const env = backendEnv('postgres', db.url, SERVICE_URLS);
     const d1 = startProcess({ name: 'd1', args: ['--mode', 'dispatcher', '--config', configFile], env });
     await d1.waitForLine(/became the dispatcher leader/, 20_000);
-    await randomizeRunIds(sql);
     const d2 = startProcess({ name: 'd2', args: ['--mode', 'dispatcher', '--config', configFile], env });
     await d2.waitForLine(/"msg":"starting"/, 20_000);
     const port = await freePort();

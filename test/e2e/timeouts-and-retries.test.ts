@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { SERVICE_URLS, createTestDatabase, skipUnless, uniqueNamespace } from '../support/services.ts';
 import {
-  api, backendEnv, randomizeRunIds, dumpIfFailed, freePort, isAlive, killAll, sleep, startProcess, tempDir, tracked, waitFor, writeTestConfig,
+  api, backendEnv, dumpIfFailed, freePort, isAlive, killAll, sleep, startProcess, tempDir, tracked, waitFor, writeTestConfig,
   type Api, type Backend, type Json, type FailureFlag,
 } from '../support/processes.ts';
 
@@ -36,7 +36,6 @@ for (const { backend, services } of BACKENDS) {
         env: { ...backendEnv(backend, db.url, SERVICE_URLS), API_BIND_ADDRESS: `127.0.0.1:${port}` },
       });
       await proc.waitForLine(/API listening/, 20_000);
-      await randomizeRunIds(sql);
       client = api(`http://127.0.0.1:${port}`);
     }));
 

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { SERVICE_URLS, createTestDatabase, skipUnless, uniqueNamespace } from '../support/services.ts';
 import {
-  api, backendEnv, dumpIfFailed, freePort, killAll, randomizeRunIds, startProcess, tempDir, tracked, waitFor, writeTestConfig,
+  api, backendEnv, dumpIfFailed, freePort, killAll, startProcess, tempDir, tracked, waitFor, writeTestConfig,
   type Api, type Backend, type Json, type FailureFlag,
 } from '../support/processes.ts';
 
@@ -39,7 +39,6 @@ for (const { backend, services } of BACKENDS) {
       const core = startProcess({ name: `core-${backend}`, args: ['--mode', 'all', '--config', configFile], env: { ...env, API_BIND_ADDRESS: `127.0.0.1:${port}` } });
       await core.waitForLine(/API listening/, 20_000);
       await core.waitForLine(/became the dispatcher leader/, 10_000);
-      await randomizeRunIds(sql);
       client = api(`http://127.0.0.1:${port}`);
     }));
 

@@ -2,7 +2,9 @@ import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { createRabbitConsumer, createRabbitProducer } from '../../core/queue/rabbitmq/index.ts';
 import { createRedisStreamConsumer, createRedisStreamProducer } from '../../core/queue/redis-stream/index.ts';
-import type { QueueNames, RunMessage } from '../../core/queue/port.ts';
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { QueueNames, RunMessage, StatusEvent } from '../../core/queue/port.ts';
 import type { CoreContext } from '../../core/dispatch/context.ts';
 import { RUNS_QUEUED_CHANNEL } from '../../core/dispatch/enqueue.ts';
 import { applyStatusEvents } from '../../core/dispatch/status.ts';
@@ -68,7 +70,7 @@ runQueueContract(
       producer: createRabbitProducer(options),
       consumer: async () => createRabbitConsumer(options),
       injectRaw: async (pool, raw) => {
-        await channel.assertQueue(poolQueue(pool), { durable: true, arguments: { 'x-max-priority': 10, 'x-dead-letter-exchange': `${ns}.dead` } });
+        await channel.assertQueue(poolQueue(pool), { durable: true, arguments: { 'x-max-priority': 10, 'x-dead-letter-exchange': `${ns}.${queueNames.taskQueue}.dead` } });
         channel.sendToQueue(poolQueue(pool), Buffer.from(raw), { persistent: true });
       },
       deadLetters: async () => {
@@ -85,13 +87,13 @@ runQueueContract(
         const queues = [
           ...CONTRACT_POOLS.map(poolQueue),
           deadQueue,
-          `${ns}.claims`,
+          `${ns}.${queueNames.taskQueue}.claims`,
           `${ns}.${queueNames.statusQueue}`,
           `${ns}.${queueNames.heartbeatQueue}`,
         ];
         for (const queue of queues) await channel.deleteQueue(queue);
-        await channel.deleteExchange(`${ns}.dead`);
-        await channel.deleteExchange(`${ns}.cancel`);
+        await channel.deleteExchange(`${ns}.${queueNames.taskQueue}.dead`);
+        await channel.deleteExchange(`${ns}.${queueNames.taskQueue}.cancel`);
         await connection.close();
       },
     };
@@ -147,3 +149,38 @@ async function insertAsRuns(ctx: CoreContext, messages: RunMessage[]): Promise<v
     inserted.add(m);
   }
 }
+
+describe('redis_stream claims', { skip: await skipUnless('redis') }, () => {
+  it('record the started event in the same step, so a worker dying right after a claim is still seen running', async () => {
+    const queueNames = names();
+    const options = { url: SERVICE_URLS.redis, names: queueNames, readTimeoutMs: 500 };
+    const producer = createRedisStreamProducer(options);
+    const worker = createRedisStreamConsumer({ ...options, workerId: 'w-claim' });
+    const admin = new Redis(SERVICE_URLS.redis, { protocol: 2, maxRetriesPerRequest: 2 });
+    try {
+      const message: RunMessage = {
+        runId: '7', attempt: 1, taskId: '0b5cf2a4-86f1-4d7e-9c5e-2f4b8e1d0a11', taskName: 't', pool: 'p', priority: 0, type: 'noop',
+        spec: { params: {} }, timeoutSeconds: 5, shard: 0, shardTotal: 1, scheduledTime: '2030-01-01T00:00:00.000Z',
+      };
+      await producer.publish([message]);
+      const [delivery] = await worker.receive('p', { max: 1, waitMs: 2000 });
+      assert.equal(await delivery?.claim('w-claim'), true);
+      // the worker "dies" here, before it publishes anything itself
+      const seen: StatusEvent[] = [];
+      const sub = await producer.consumeStatus(async (events) => void seen.push(...events));
+      const deadline = Date.now() + 5000;
+      while (seen.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await sub.close();
+      assert.deepEqual(seen.map((e) => [e.kind, 'runId' in e ? e.runId : '', 'workerId' in e ? e.workerId : '']), [['started', '7', 'w-claim']]);
+      // the claim key names the task, so another database's run 7 is a different claim
+      const keys = (await admin.call('KEYS', `${queueNames.namespace}:*claim*`)) as string[];
+      assert.deepEqual(keys, [`${queueNames.namespace}:${queueNames.taskQueue}:claim:${message.taskId}:7:1`]);
+    } finally {
+      await worker.close();
+      await producer.close();
+      const keys = (await admin.call('KEYS', `${queueNames.namespace}:*`)) as string[];
+      if (keys.length > 0) await admin.call('DEL', ...keys);
+      await admin.quit();
+    }
+  });
+});

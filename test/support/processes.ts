@@ -317,13 +317,3 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/**
- * WORKAROUND (reported to the lead): the redis_stream adapter keys its claim markers by
- * `hourglass:claim:<runId>:<attempt>` (namespace fixed in core/queue/factory.ts, kept 7 days), so a fresh
- * test database whose run ids restart at 1 finds its runs "already claimed elsewhere". Starting the run id
- * sequence at a random point keeps each test's runs apart. Call once the schema is migrated.
- */
-export async function randomizeRunIds(sql: { query: (text: string) => Promise<unknown> }): Promise<void> {
-  const start = 1_000_000 + Math.floor(Math.random() * 2 ** 40);
-  await sql.query(`SELECT setval('hg_runs_id_seq', ${start})`);
-}

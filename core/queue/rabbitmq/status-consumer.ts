@@ -77,10 +77,14 @@ export class StatusConsumer {
 
   /** Until a message arrives or the consumer closes. */
   async #idle(signal: AbortSignal): Promise<void> {
+    let onAbort: () => void = () => {};
     await new Promise<void>((resolve) => {
       this.#wake = resolve;
-      signal.addEventListener('abort', () => resolve(), { once: true });
+      onAbort = resolve;
+      signal.addEventListener('abort', onAbort, { once: true });
     });
+    // one listener per idle spell would otherwise pile up for the life of the process
+    signal.removeEventListener('abort', onAbort);
     this.#wake = undefined;
   }
 }

@@ -1,10 +1,12 @@
 /**
- * Topology, per namespace `ns` (QueueNames.namespace), all durable:
- * - queue `${ns}.${taskQueue}.${pool}`   run messages; x-max-priority 10, x-dead-letter-exchange `${ns}.dead`
- * - exchange `${ns}.dead` (fanout) -> queue `${ns}.${taskQueue}.dead`   dead-lettered run messages
- * - queue `${ns}.claims`                  claim RPCs, answered by the core (producer.serveClaims)
+ * Topology, per namespace `ns` (QueueNames.namespace), all durable. Everything an installation shares with
+ * its workers carries its task queue name, so installations on one broker stay apart by their queue names:
+ * a claim must be answered by the database that queued the run, a cancel reach only its own workers.
+ * - queue `${ns}.${taskQueue}.${pool}`   run messages; x-max-priority 10, x-dead-letter-exchange `${ns}.${taskQueue}.dead`
+ * - exchange `${ns}.${taskQueue}.dead` (fanout) -> queue of the same name   dead-lettered run messages
+ * - queue `${ns}.${taskQueue}.claims`     claim RPCs, answered by the core (producer.serveClaims)
  * - queues `${ns}.${statusQueue}`, `${ns}.${heartbeatQueue}`   status / heartbeat events to the core
- * - exchange `${ns}.cancel` (fanout)      cancels; each consumer binds an exclusive auto-delete queue
+ * - exchange `${ns}.${taskQueue}.cancel` (fanout)   cancels; each consumer binds an exclusive auto-delete queue
  */
 import type { Channel } from 'amqplib';
 import type { QueueNames } from '../port.ts';
@@ -18,13 +20,13 @@ export class Names {
     return `${this.n.namespace}.${this.n.taskQueue}.${pool}`;
   }
   get deadExchange(): string {
-    return `${this.n.namespace}.dead`;
+    return `${this.n.namespace}.${this.n.taskQueue}.dead`;
   }
   get deadQueue(): string {
     return `${this.n.namespace}.${this.n.taskQueue}.dead`;
   }
   get claims(): string {
-    return `${this.n.namespace}.claims`;
+    return `${this.n.namespace}.${this.n.taskQueue}.claims`;
   }
   get status(): string {
     return `${this.n.namespace}.${this.n.statusQueue}`;
@@ -33,7 +35,7 @@ export class Names {
     return `${this.n.namespace}.${this.n.heartbeatQueue}`;
   }
   get cancel(): string {
-    return `${this.n.namespace}.cancel`;
+    return `${this.n.namespace}.${this.n.taskQueue}.cancel`;
   }
   /** Every declaration of a pool queue must use these arguments, or the broker closes the channel. */
   poolQueueOptions(): { durable: true; arguments: Record<string, unknown> } {

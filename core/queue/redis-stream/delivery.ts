@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Delivery, RunMessage } from '../port.ts';
-import { execErrors } from './client.ts';
-import { WORKERS_GROUP } from './keys.ts';
+import { encodeStatusEvent } from '../codec.ts';
+import { FIELD, WORKERS_GROUP } from './keys.ts';
 import type { Keys } from './keys.ts';
 
 const CLAIM_TTL_SECONDS = 604_800;
@@ -31,17 +31,44 @@ export class RedisDelivery implements Delivery {
   }
 
   /**
-   * One transaction: the claim key and the settlement of the entry cannot be separated. SET NX makes the
-   * first claimer of (runId, attempt) the only winner, for the claim key's 7 days.
+   * One script, so the claim, the settlement of the entry and the `started` event cannot be separated: a
+   * worker that dies right after claiming still leaves the core a record that it runs the attempt, and the
+   * reaper recovers it, as it does when the answer to a granted claim is lost on the way back.
+   * SET NX makes the first claimer of an attempt the only winner.
    */
   async #settle(workerId: string): Promise<boolean> {
-    const results = await this.#cmd
-      .multi()
-      .set(this.#keys.claim(this.message.runId, this.message.attempt), workerId, 'EX', CLAIM_TTL_SECONDS, 'NX')
-      .call('XACK', this.#key, WORKERS_GROUP, this.#id)
-      .call('XDEL', this.#key, this.#id)
-      .exec();
-    execErrors(results);
-    return results?.[0]?.[1] === 'OK';
+    const started = encodeStatusEvent({
+      kind: 'started',
+      runId: this.message.runId,
+      attempt: this.message.attempt,
+      workerId,
+      at: new Date().toISOString(),
+    });
+    const won = await this.#cmd.eval(
+      CLAIM_SCRIPT,
+      3,
+      this.#keys.claim(this.message),
+      this.#key,
+      this.#keys.status,
+      workerId,
+      CLAIM_TTL_SECONDS,
+      this.#id,
+      WORKERS_GROUP,
+      FIELD,
+      started,
+    );
+    return won === 1;
   }
 }
+
+// KEYS: claim key, run stream, status stream. ARGV: worker id, claim ttl, entry id, group, field, started event.
+const CLAIM_SCRIPT = `
+local claimed = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2])
+redis.call('XACK', KEYS[2], ARGV[4], ARGV[3])
+redis.call('XDEL', KEYS[2], ARGV[3])
+if claimed then
+  redis.call('XADD', KEYS[3], '*', ARGV[5], ARGV[6])
+  return 1
+end
+return 0
+`;

@@ -4,8 +4,9 @@
  * - `${ns}:${taskQueue}:dead`               dead-lettered run messages (fields: reason, payload, stream)
  * - `${ns}:${statusQueue}`, `${ns}:${heartbeatQueue}`  status / heartbeat events, group `core`
  * - `${ns}:${statusQueue}:dead`             status events that could not be decoded
- * - `${ns}:claim:${runId}:${attempt}`        claim keys (SET NX EX 7 days)
- * - `${ns}:cancel`                           pub/sub channel for cancels
+ * - `${ns}:${taskQueue}:claim:${taskId}:${runId}:${attempt}`  claim keys (SET NX EX 7 days); the task id is a
+ *   random UUID, so a recreated database, whose run ids start again at 1, never meets an old claim
+ * - `${ns}:${taskQueue}:cancel`              pub/sub channel for cancels
  */
 import { priorityBand } from '../codec.ts';
 import type { QueueNames, RunMessage } from '../port.ts';
@@ -45,9 +46,9 @@ export class Keys {
     return `${this.ns}:${this.names.statusQueue}:dead`;
   }
   get cancel(): string {
-    return `${this.ns}:cancel`;
+    return `${this.ns}:${this.names.taskQueue}:cancel`;
   }
-  claim(runId: string, attempt: number): string {
-    return `${this.ns}:claim:${runId}:${attempt}`;
+  claim(message: Pick<RunMessage, 'taskId' | 'runId' | 'attempt'>): string {
+    return `${this.ns}:${this.names.taskQueue}:claim:${message.taskId}:${message.runId}:${message.attempt}`;
   }
 }
