@@ -86,10 +86,12 @@ async function startParts(options: StartOptions, config: Config, logger: Logger,
       ? await openPgliteDb(path.resolve(options.dataDir ?? 'data'))
       : await openPgDb({
           url: config.database.url,
-          maxConnections: config.database.max_connections,
-          minConnections: config.database.min_connections,
-          connectionTimeoutMs: config.database.connection_timeout_seconds * 1000,
-          idleTimeoutMs: config.database.idle_timeout_seconds * 1000,
+          maxConnections: config.database.pool.max_connections,
+          minConnections: config.database.pool.min_connections,
+          // node-postgres has one timeout for opening a connection and for waiting for a free one
+          connectionTimeoutMs: config.database.pool.acquire_timeout_seconds * 1000,
+          idleTimeoutMs: config.database.pool.idle_timeout_seconds * 1000,
+          maxLifetimeSeconds: config.database.pool.max_lifetime_seconds,
           statementTimeoutMs: config.database.statement_timeout_seconds * 1000,
           logger,
         });
@@ -109,18 +111,20 @@ async function startParts(options: StartOptions, config: Config, logger: Logger,
     ctx = { db, queue: producer, logger, now: Date.now };
   }
 
-  if (ctx && (mode === 'all' || mode === 'dispatcher')) await startDispatcher(ctx, config, metrics, stops);
-  if (mode === 'worker' || (mode === 'all' && (config.worker.enabled || config.embedded))) {
-    await startWorker(config, db, applyStatus, logger, metrics, stops);
-  }
+  // In mode all, [dispatcher], [worker] and [api] `enabled` choose the parts; a named mode runs its part.
+  const runs = (part: 'dispatcher' | 'worker' | 'api') => mode === part || (mode === 'all' && config[part].enabled);
+  if (mode === 'all' && !config.worker.enabled) logger.warn('worker.enabled is false: this process executes no runs; start workers with --mode worker');
+  if (ctx && runs('dispatcher')) await startDispatcher(ctx, config, metrics, stops);
+  if (runs('worker')) await startWorker(config, db, applyStatus, logger, metrics, stops);
   let apiUrl: string | undefined;
-  if (ctx && (mode === 'all' || mode === 'api')) {
-    const app = await buildApi({ ctx, logger, version: VERSION, metrics: metrics.registry, bodyLimitBytes: config.api.security.max_json_payload_size_mb * 1024 * 1024 });
+  if (ctx && runs('api')) {
+    warnAboutAuth(config, logger);
+    const app = await buildApi({ ctx, logger, version: VERSION, metrics: metrics.registry, api: config.api });
     const { host, port } = parseBindAddress(config.api.bind_address);
     await app.listen({ host, port });
     const address = app.server.address();
     const actualPort = typeof address === 'object' && address ? address.port : port;
-    apiUrl = `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`;
+    apiUrl = `${config.api.tls.enabled ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${actualPort}`;
     stops.push(() => app.close());
     logger.info({ url: apiUrl }, 'API listening');
   }
@@ -166,7 +170,7 @@ async function startWorker(
 ): Promise<void> {
   const workerId = config.worker.worker_id;
   const consumer = createConsumer(config, workerId, db, applyStatus);
-  const registry = defaultRegistry({ shell: { secretEnvNames: isSecretEnvName } });
+  const registry = defaultRegistry({ shell: { secretEnvNames: isSecretEnvName } }).only(config.worker.supported_task_types);
   const worker = new Worker(
     consumer,
     registry,
@@ -178,6 +182,7 @@ async function startWorker(
       drainTimeoutMs: config.worker.drain_timeout_seconds * 1000,
       outputLimitBytes: config.worker.output_limit_kb * 1024,
       version: VERSION,
+      pollWaitMs: config.worker.task_poll_interval_seconds * 1000,
       onFinished: (message, result, durationMs) => {
         metrics.tasksExecuted.inc({ task_type: message.type, status: result.status });
         if (result.status === 'failed' || result.status === 'timed_out') metrics.taskFailures.inc();
@@ -191,4 +196,15 @@ async function startWorker(
     await worker.stop();
     await consumer.close();
   });
+}
+
+function warnAboutAuth(config: Config, logger: Logger): void {
+  const auth = config.api.auth;
+  if (!auth.enabled) return;
+  if (Object.keys(auth.api_keys).length === 0) {
+    logger.warn('api.auth is enabled but no API keys are configured (api.auth.api_keys or API_KEYS): every /api request will be refused');
+  }
+  if (auth.jwt_secret) {
+    logger.warn('api.auth.jwt_secret is set, but JWTs are not issued or accepted yet: clients authenticate with API keys (X-API-Key or Authorization: Bearer)');
+  }
 }

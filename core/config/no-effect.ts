@@ -15,7 +15,7 @@ const nonEmptyTable = (v: unknown): boolean => typeof v === 'object' && v !== nu
 export const NO_EFFECT_KEYS: readonly NoEffectKey[] = [
   {
     key: 'database.query_cache_size',
-    reason: 'node-postgres has no client-side query cache; Hourglass prepares its hot statements by name instead',
+    reason: 'node-postgres has no client-side query cache; Postgres caches plans on the server',
   },
   {
     key: 'database.read_only',
@@ -26,6 +26,28 @@ export const NO_EFFECT_KEYS: readonly NoEffectKey[] = [
     key: 'database.read_replicas',
     reason: 'reads are not routed to replicas yet; all queries go to database.url',
     when: nonEmptyTable,
+  },
+  {
+    key: 'message_queue.max_retries',
+    reason: 'a queue message is settled when a worker claims it and an unreadable one is dead-lettered at once, so the queue never retries; run retries are per task (retry.limit)',
+  },
+  {
+    key: 'message_queue.retry_delay_seconds',
+    reason: 'retry delays are per task (retry.backoff: initialSeconds, factor, maxSeconds, jitter)',
+  },
+  {
+    key: 'message_queue.publisher_confirms',
+    reason: 'publishes always wait for the broker to confirm them: a run counts as queued only once it is safe',
+    when: (v) => v === false || v === 'false',
+  },
+  {
+    key: 'message_queue.durable_queues',
+    reason: 'queues are always durable and messages persistent: a broker restart must not lose queued runs',
+    when: (v) => v === false || v === 'false',
+  },
+  {
+    key: 'message_queue.redis.max_stream_length',
+    reason: 'MAXLEN trimming would drop runs not yet delivered; entries are deleted once claimed, so streams hold only waiting runs',
   },
   {
     key: 'message_queue.redis.consumer_group_size',

@@ -67,7 +67,7 @@ const Redis = z
     database: int(0, 'Redis logical database number.'),
     password: str('', 'Redis password (secret; prefer REDIS_PASSWORD).'),
     connection_timeout_seconds: int(30, 'Timeout for connecting to Redis.', 1),
-    max_stream_length: int(10000, 'Approximate MAXLEN per stream on XADD (0: unbounded).'),
+    max_stream_length: int(10000, 'Accepted for compatibility with the seed guide; has no effect (see NO_EFFECT_KEYS).'),
     consumer_group_size: int(0, 'Accepted for compatibility with the seed guide; has no effect (see NO_EFFECT_KEYS).'),
     read_timeout_seconds: int(5, 'XREADGROUP BLOCK time; bounds how fast a worker notices shutdown, not latency.', 1),
   })
@@ -81,12 +81,12 @@ const MessageQueue = z
     task_queue: str('tasks', 'Name (prefix) of the task queue/stream; one per pool is derived from it.'),
     status_queue: str('status_updates', 'Queue/stream carrying run status from workers to the core.'),
     heartbeat_queue: str('heartbeats', 'Queue/stream carrying worker heartbeats.'),
-    max_retries: int(3, 'Redeliveries of one queue message before it is dead-lettered (run retries are per task: retry.limit).'),
-    retry_delay_seconds: int(60, 'Delay before a rejected message is redelivered.'),
+    max_retries: int(3, 'Accepted for compatibility with the seed guide; has no effect: run retries are per task (retry.limit) (see NO_EFFECT_KEYS).'),
+    retry_delay_seconds: int(60, 'Accepted for compatibility with the seed guide; has no effect: retry delays are per task (retry.backoff) (see NO_EFFECT_KEYS).'),
     prefetch_count: int(10, 'Messages a worker holds unacknowledged (RabbitMQ prefetch, Redis COUNT).', 1),
-    consumer_timeout_seconds: int(60, 'A delivered, unacknowledged message is reclaimed from a silent consumer after this.', 1),
-    publisher_confirms: bool(true, 'RabbitMQ: wait for broker confirms before a publish counts as done.'),
-    durable_queues: bool(true, 'RabbitMQ: declare durable queues and persistent messages.'),
+    consumer_timeout_seconds: int(60, 'redis_stream: a message delivered to a worker that died before claiming it is handed to another worker after this.', 1),
+    publisher_confirms: bool(true, 'RabbitMQ publisher confirms; always on (false has no effect, see NO_EFFECT_KEYS).'),
+    durable_queues: bool(true, 'RabbitMQ durable queues and persistent messages; always on (false has no effect, see NO_EFFECT_KEYS).'),
     redis: Redis,
   })
   .prefault({})

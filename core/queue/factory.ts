@@ -37,7 +37,7 @@ export function createProducer(config: Config, db: Db, applyStatus: (events: Sta
   const kind = queueKind(config);
   if (kind === 'postgres') return createPostgresProducer({ db, applyStatus });
   const options = { url: brokerUrl(config, kind), names: queueNames(config) };
-  if (kind === 'redis_stream') return createRedisStreamProducer({ ...options, readTimeoutMs: config.message_queue.redis.read_timeout_seconds * 1000 });
+  if (kind === 'redis_stream') return createRedisStreamProducer({ ...options, ...redisTimings(config) });
   return createRabbitProducer({ ...options, prefetch: config.message_queue.prefetch_count });
 }
 
@@ -48,6 +48,14 @@ export function createConsumer(config: Config, workerId: string, db: Db | undefi
     return createPostgresConsumer({ db, applyStatus, workerId });
   }
   const options = { url: brokerUrl(config, kind), names: queueNames(config) };
-  if (kind === 'redis_stream') return createRedisStreamConsumer({ ...options, workerId, readTimeoutMs: config.message_queue.redis.read_timeout_seconds * 1000 });
+  if (kind === 'redis_stream') return createRedisStreamConsumer({ ...options, workerId, ...redisTimings(config) });
   return createRabbitConsumer({ ...options, prefetch: config.message_queue.prefetch_count });
+}
+
+function redisTimings(config: Config) {
+  return {
+    readTimeoutMs: config.message_queue.redis.read_timeout_seconds * 1000,
+    connectTimeoutMs: config.message_queue.redis.connection_timeout_seconds * 1000,
+    claimIdleMs: config.message_queue.consumer_timeout_seconds * 1000,
+  };
 }

@@ -194,7 +194,8 @@ describe('no-effect keys', () => {
       'development.toml': [
         '[database]', 'query_cache_size = 1000', 'read_only = true',
         '[database.read_replicas]', 'replica1 = "postgresql://postgres:pass@db-replica1:5432/scheduler"',
-        '[message_queue.redis]', 'consumer_group_size = 5',
+        '[message_queue]', 'max_retries = 5', 'retry_delay_seconds = 30', 'publisher_confirms = false', 'durable_queues = false',
+        '[message_queue.redis]', 'consumer_group_size = 5', 'max_stream_length = 10000',
         '[worker]', 'worker_memory_limit_mb = 2048',
         '[observability]', 'max_log_file_size_mb = 100', 'max_log_files = 10',
       ].join('\n'),
@@ -206,7 +207,7 @@ describe('no-effect keys', () => {
   });
 
   it('do not warn when left at their defaults', () => {
-    const dir = configDir({ 'development.toml': '[database]\nread_only = false\n[worker]\nworker_memory_limit_mb = 0' });
+    const dir = configDir({ 'development.toml': '[database]\nread_only = false\n[message_queue]\npublisher_confirms = true\n[worker]\nworker_memory_limit_mb = 0' });
     assert.ok(!loadConfig({ configDir: dir, env: {} }).warnings.some((w) => w.includes('has no effect')));
   });
 });

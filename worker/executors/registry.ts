@@ -22,6 +22,17 @@ export class ExecutorRegistry {
   types(): string[] {
     return [...this.#executors.keys()];
   }
+
+  /** A registry with only these types (worker.supported_task_types); an unknown type is an error. */
+  only(types: readonly string[]): ExecutorRegistry {
+    const subset = new ExecutorRegistry();
+    for (const type of types) {
+      const executor = this.#executors.get(type);
+      if (!executor) throw new Error(`worker.supported_task_types: no executor for "${type}" (available: ${this.types().join(', ')})`);
+      subset.register(executor);
+    }
+    return subset;
+  }
 }
 
 export interface DefaultRegistryOptions {

@@ -1,19 +1,19 @@
 import type { Redis } from 'ioredis';
 import { notifyCancel } from '../codec.ts';
 import type { Subscription } from '../port.ts';
-import { newClient, quit } from './client.ts';
+import { newClient, quit, type ClientTarget } from './client.ts';
 
 /** A worker's cancel handlers, all fed by one subscriber connection opened on the first onCancel(). */
 export class CancelSubscriber {
-  readonly #url: string;
+  readonly #target: ClientTarget;
   readonly #name: string;
   readonly #channel: string;
   readonly #handlers = new Set<(runIds: string[]) => void>();
   #sub: Redis | undefined;
   #subscribing: Promise<void> | undefined;
 
-  constructor(url: string, name: string, channel: string) {
-    this.#url = url;
+  constructor(target: ClientTarget, name: string, channel: string) {
+    this.#target = target;
     this.#name = name;
     this.#channel = channel;
   }
@@ -21,7 +21,7 @@ export class CancelSubscriber {
   async add(handler: (runIds: string[]) => void): Promise<Subscription> {
     this.#handlers.add(handler);
     if (!this.#sub) {
-      const sub = newClient(this.#url, this.#name, false);
+      const sub = newClient(this.#target, this.#name, false);
       sub.on('message', (_channel: string, raw: string) => notifyCancel(raw, this.#handlers));
       this.#sub = sub;
       this.#subscribing = sub.subscribe(this.#channel).then(() => {});

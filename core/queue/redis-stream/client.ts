@@ -14,7 +14,7 @@ import type { RedisOptions } from 'ioredis';
  * (readTimeoutMs at most). Later reads wait in the offline queue and reject after 1 failed reconnection
  * (receive() catches, backs off, returns []).
  */
-function clientOptions(name: string, blocking: boolean): RedisOptions {
+function clientOptions(name: string, blocking: boolean, connectTimeoutMs: number): RedisOptions {
   return {
     protocol: 2,
     lazyConnect: true,
@@ -23,13 +23,19 @@ function clientOptions(name: string, blocking: boolean): RedisOptions {
     maxRetriesPerRequest: blocking ? 1 : 5,
     autoResendUnfulfilledCommands: !blocking,
     retryStrategy: (times: number) => Math.min(100 * 2 ** Math.max(0, times - 1), 5000),
-    connectTimeout: 5000,
+    connectTimeout: connectTimeoutMs,
     ...(blocking ? { blockingTimeout: 60_000 } : {}),
   };
 }
 
-export function newClient(url: string, name: string, blocking: boolean): Redis {
-  const client = new Redis(url, clientOptions(name, blocking));
+/** where to connect: the URL and [message_queue.redis] connection_timeout_seconds */
+export interface ClientTarget {
+  url: string;
+  connectTimeoutMs?: number;
+}
+
+export function newClient(target: ClientTarget, name: string, blocking: boolean): Redis {
+  const client = new Redis(target.url, clientOptions(name, blocking, target.connectTimeoutMs ?? 5000));
   // ioredis reconnects on its own; without a listener every transient error is printed as "unhandled".
   client.on('error', () => {});
   return client;

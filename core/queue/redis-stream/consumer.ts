@@ -23,9 +23,9 @@ export class RedisStreamConsumer implements QueueConsumer {
 
   constructor(options: RedisStreamConsumerOptions) {
     this.#keys = new Keys(options.names);
-    this.#cmd = newClient(options.url, `hourglass-worker-${options.workerId}`, false);
+    this.#cmd = newClient(options, `hourglass-worker-${options.workerId}`, false);
     this.#receiver = new StreamReceiver(options, this.#keys, this.#cmd, streamTimings(options));
-    this.#cancels = new CancelSubscriber(options.url, `hourglass-worker-${options.workerId}-sub`, this.#keys.cancel);
+    this.#cancels = new CancelSubscriber(options, `hourglass-worker-${options.workerId}-sub`, this.#keys.cancel);
   }
 
   receive(pool: string, options: ReceiveOptions): Promise<Delivery[]> {

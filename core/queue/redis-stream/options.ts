@@ -3,8 +3,8 @@ import type { QueueNames } from '../port.ts';
 export interface RedisStreamQueueOptions {
   url: string;
   names: QueueNames;
-  /** accepted for compatibility; streams are never trimmed with MAXLEN (see redis-stream-queue.ts) */
-  maxStreamLength?: number;
+  /** how long opening a connection may take. Default 5000 */
+  connectTimeoutMs?: number;
   /** longest single blocking read (ms); receive() and consumeStatus re-check state at least this often. Default 5000 */
   readTimeoutMs?: number;
   /** entries pending (delivered, not settled) longer than this are handed to another consumer. Default 30000 */

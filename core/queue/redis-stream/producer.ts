@@ -25,7 +25,7 @@ export class RedisStreamProducer implements QueueProducer {
   constructor(options: RedisStreamQueueOptions) {
     this.#options = options;
     this.#keys = new Keys(options.names);
-    this.#cmd = newClient(options.url, `hourglass-core-${process.pid}`, false);
+    this.#cmd = newClient(options, `hourglass-core-${process.pid}`, false);
   }
 
   async #ensureWorkerGroups(pool: string): Promise<void> {
@@ -74,7 +74,7 @@ export class RedisStreamProducer implements QueueProducer {
 
   async consumeStatus(handler: (events: StatusEvent[]) => Promise<void>): Promise<Subscription> {
     if (this.#closed) throw new Error('redis_stream producer is closed');
-    const loop = await startStatusLoop(this.#cmd, this.#options.url, this.#keys, streamTimings(this.#options), handler);
+    const loop = await startStatusLoop(this.#cmd, this.#options, this.#keys, streamTimings(this.#options), handler);
     const handle = {
       stop: async () => {
         if (loop.stopped) return;

@@ -166,7 +166,7 @@ export class StreamReceiver {
     let entry = this.#blocking.get(pool);
     if (!entry) {
       const created: BlockingClient = {
-        client: newClient(this.#options.url, `hourglass-worker-${this.#options.workerId}-blk`, true),
+        client: newClient(this.#options, `hourglass-worker-${this.#options.workerId}-blk`, true),
         id: undefined,
       };
       created.client.on('ready', () => (created.id = undefined));

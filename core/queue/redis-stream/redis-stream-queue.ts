@@ -6,7 +6,7 @@
  * Trimming: streams are NOT trimmed with MAXLEN. MAXLEN drops the oldest entries whether or not they were
  * delivered, which would silently lose runs that are still waiting. Instead each run entry is XDEL'd when
  * it is claimed (and each status entry when the core acked it), so streams only hold undelivered or
- * in-flight entries. `maxStreamLength` is accepted for configuration compatibility and never drops anything.
+ * in-flight entries; [message_queue.redis] max_stream_length therefore has no effect (core/config/no-effect.ts).
  */
 import type { QueueConsumer, QueueProducer } from '../port.ts';
 import { RedisStreamConsumer } from './consumer.ts';

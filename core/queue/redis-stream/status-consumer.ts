@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { decodeStatusEvent, retryUntilAccepted, sleep } from '../codec.ts';
 import type { StatusEvent } from '../port.ts';
-import { createGroup, execErrors, isNoGroup, newClient } from './client.ts';
+import { createGroup, execErrors, isNoGroup, newClient, type ClientTarget } from './client.ts';
 import { CORE_GROUP, FIELD } from './keys.ts';
 import type { Keys } from './keys.ts';
 import type { StreamTimings } from './options.ts';
@@ -20,9 +20,9 @@ const STATUS_BATCH = 500;
 type StatusHandler = (events: StatusEvent[]) => Promise<void>;
 
 /** Creates the `core` groups, then starts the loop on its own blocking connection. */
-export async function startStatusLoop(cmd: Redis, url: string, keys: Keys, timings: StreamTimings, handler: StatusHandler): Promise<StatusLoop> {
+export async function startStatusLoop(cmd: Redis, target: ClientTarget, keys: Keys, timings: StreamTimings, handler: StatusHandler): Promise<StatusLoop> {
   const consumerName = `core-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const blk = newClient(url, `hourglass-core-status-${process.pid}`, true);
+  const blk = newClient(target, `hourglass-core-status-${process.pid}`, true);
   const streams = [keys.status, keys.heartbeat];
   await Promise.all(streams.map((key) => createGroup(cmd, key, CORE_GROUP)));
   return new StatusLoop({ cmd, blk, keys, timings, handler, consumerName, streams });
