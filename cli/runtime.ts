@@ -5,6 +5,7 @@ import type { CoreContext } from '../core/dispatch/context.ts';
 import { Dispatcher } from '../core/dispatch/dispatcher.ts';
 import { holdLeadership } from '../core/dispatch/leadership.ts';
 import { reap } from '../core/dispatch/reaper.ts';
+import { pruneHistory } from '../core/dispatch/retention.ts';
 import { applyStatusEvents, decideClaims } from '../core/dispatch/status.ts';
 import { createConsumer, createProducer, queueKind } from '../core/queue/factory.ts';
 import type { StatusEvent, Subscription } from '../core/queue/port.ts';
@@ -21,6 +22,7 @@ import { isSecretEnvName } from '../core/config/index.ts';
 import { VERSION } from './version.ts';
 
 export const MODES = ['all', 'api', 'dispatcher', 'worker'] as const;
+const RETENTION_INTERVAL_MS = 60_000;
 export type Mode = (typeof MODES)[number];
 
 export interface StartOptions {
@@ -151,7 +153,20 @@ async function startDispatcher(ctx: CoreContext, config: Config, metrics: Metric
     const reaper = setInterval(() => {
       reap(ctx, { workerTimeoutSeconds: timeout }).catch((error: Error) => ctx.logger.warn({ err: error.message }, 'reaper pass failed'));
     }, Math.max(500, (timeout * 1000) / 4));
+    // the first pass after an election looks back a day, in case the previous leader fell behind
+    let prunedUpTo = new Date(Date.now() - 86_400_000);
+    const retention = setInterval(() => {
+      const next = new Date(Date.now() - 1000);
+      pruneHistory(ctx, prunedUpTo).then(
+        (deleted) => {
+          prunedUpTo = next;
+          if (deleted > 0) ctx.logger.debug({ deleted }, 'run history pruned to spec.history');
+        },
+        (error: Error) => ctx.logger.warn({ err: error.message }, 'history retention pass failed'),
+      );
+    }, RETENTION_INTERVAL_MS);
     return async () => {
+      clearInterval(retention);
       clearInterval(reaper);
       await dispatcher.stop();
       metrics.isLeader.set(0);

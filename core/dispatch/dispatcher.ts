@@ -59,7 +59,7 @@ export class Dispatcher {
     this.lastSync = syncStart;
     for (const state of states) this.upsert(state);
     // A new leader takes over whatever its predecessor left: runs never published, retries now due.
-    await promoteDueRuns(this.ctx, { includeQueued: true });
+    await promoteDueRuns(this.ctx, { includeQueued: true, handOffGraceMs: 0 });
     await this.scheduleNextRetry();
     this.ctx.logger.info({ tasks: this.entries.size }, 'dispatcher started');
     this.syncTimer = setInterval(() => this.enqueueWork(() => this.sync()), this.options.syncIntervalMs);

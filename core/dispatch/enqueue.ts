@@ -5,6 +5,9 @@ import { insertRuns, markQueued, type InsertedRun, type NewRun } from '../store/
 import { taskColumns, toTask, type TaskRow } from '../store/rows.ts';
 import type { CoreContext } from './context.ts';
 
+/** how long a run may stay pending, without a backoff, before its hand-off to the queue counts as stalled */
+const HAND_OFF_GRACE_MS = 5000;
+
 /** Workers of the postgres queue LISTEN here; the payload is the pool. */
 export const RUNS_QUEUED_CHANNEL = 'hg_runs_queued';
 
@@ -103,16 +106,19 @@ async function handOff(ctx: CoreContext, runs: CreatedRun[]): Promise<void> {
  * publish failed. With `includeQueued` it also republishes queued runs (a new leader does this once, since a
  * broker may have lost them; workers' claims make the duplicates harmless).
  */
-export async function promoteDueRuns(ctx: CoreContext, options: { includeQueued?: boolean; limit?: number } = {}): Promise<number> {
+export async function promoteDueRuns(ctx: CoreContext, options: { includeQueued?: boolean; limit?: number; handOffGraceMs?: number } = {}): Promise<number> {
   const direct = ctx.queue.kind === 'postgres';
   const statuses = options.includeQueued && !direct ? ['pending', 'queued'] : ['pending'];
+  // a pending run without a backoff is normally being published right now; only a stalled one is taken over
+  const stalledBefore = new Date(ctx.now() - (options.handOffGraceMs ?? HAND_OFF_GRACE_MS)).toISOString();
   const { rows } = await ctx.db.query<TaskRow & { run_id: string; r_scheduled_time: Date | string; shard: number; shard_total: number; attempt: number; r_status: string }>(
     `SELECT r.id::text AS run_id, r.scheduled_time AS r_scheduled_time, r.shard, r.shard_total, r.attempt, r.status AS r_status,
             ${taskColumns('t')}
        FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id
-      WHERE r.status = ANY($1::text[]) AND (r.not_before IS NULL OR r.not_before <= $2)
+      WHERE r.status = ANY($1::text[])
+        AND (r.not_before <= $2 OR (r.not_before IS NULL AND (r.status = 'queued' OR r.created_at < $4)))
       ORDER BY r.id LIMIT $3`,
-    [statuses, new Date(ctx.now()).toISOString(), options.limit ?? 5000],
+    [statuses, new Date(ctx.now()).toISOString(), options.limit ?? 5000, stalledBefore],
   );
   if (rows.length === 0) return 0;
   if (direct) {

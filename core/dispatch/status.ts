@@ -5,6 +5,18 @@ import { finishAttempts } from './outcomes.ts';
 type Of<K extends StatusEvent['kind']> = Extract<StatusEvent, { kind: K }>;
 
 /**
+ * Workers cap output themselves (worker.output_limit_kb); this is the core's own bound, so a misconfigured
+ * or hostile worker cannot fill the database through one run.
+ */
+const MAX_STORED_OUTPUT = 4 * 1024 * 1024;
+const MAX_STORED_ERROR = 16 * 1024;
+
+function capText(text: string | null, max: number): string | null {
+  if (text === null || text.length <= max) return text;
+  return `${text.slice(0, max)}\n[cut by the scheduler: ${text.length - max} more characters]`;
+}
+
+/**
  * Writes a batch of worker events to Postgres in a few statements. Events of one run arrive in order
  * (started before finished); a finished event for a run already terminal is ignored.
  */
@@ -33,8 +45,8 @@ export async function applyStatusEvents(ctx: CoreContext, events: StatusEvent[])
         workerId: e.workerId,
         exitCode: e.exitCode ?? null,
         httpStatus: e.httpStatus ?? null,
-        error: e.error ?? null,
-        output: e.output ?? null,
+        error: capText(e.error ?? null, MAX_STORED_ERROR),
+        output: capText(e.output ?? null, MAX_STORED_OUTPUT),
       })),
     );
   }

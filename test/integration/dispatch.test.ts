@@ -4,6 +4,7 @@ import { Dispatcher } from '../../core/dispatch/dispatcher.ts';
 import { createRuns, promoteDueRuns } from '../../core/dispatch/enqueue.ts';
 import { finishAttempts } from '../../core/dispatch/outcomes.ts';
 import { reap } from '../../core/dispatch/reaper.ts';
+import { pruneHistory } from '../../core/dispatch/retention.ts';
 import { applyStatusEvents, decideClaims } from '../../core/dispatch/status.ts';
 import { createTaskFromInput, replaceTaskFromInput, triggerTask } from '../../core/dispatch/tasks.ts';
 import { coreOnTestDatabase, postgresConsumer, runsOf } from '../support/core.ts';
@@ -142,6 +143,24 @@ describe('dispatch against Postgres', { skip }, () => {
     assert.equal(byId.get(lost.id)?.status, 'failed');
     assert.match(byId.get(lost.id)?.error ?? '', /worker alive does not hold this attempt/);
     assert.ok(runs.some((r) => r.attempt === 2), 'the lost attempt is retried');
+  });
+
+  it('keeps each task\'s finished history within spec.history, never touching active runs', async () => {
+    const task = await noop('retained', { pool: 'retained', history: { successfulRunsLimit: 2, failedRunsLimit: 1 } });
+    const other = await noop('unlimited', { pool: 'retained' });
+    const runs = [];
+    for (let i = 0; i < 7; i++) runs.push(await triggerTask(env.ctx, task.id));
+    const outcome = (i: number) => (i < 4 ? 'succeeded' : 'failed') as 'succeeded' | 'failed';
+    await finishAttempts(env.ctx, runs.slice(0, 6).map((run, i) => ({ runId: run.id, attempt: 1, status: outcome(i), at: new Date() })));
+    const otherRun = await triggerTask(env.ctx, other.id);
+    await finishAttempts(env.ctx, [{ runId: otherRun.id, attempt: 1, status: 'succeeded', at: new Date() }]);
+    const deleted = await pruneHistory(env.ctx, new Date(Date.now() - 60_000));
+    assert.equal(deleted, 3, '2 of 4 succeeded and 1 of 2 failed runs go');
+    const left = await runsOf(env.db, task.id);
+    assert.deepEqual(left.map((r) => r.status).sort(), ['failed', 'queued', 'succeeded', 'succeeded']);
+    assert.deepEqual(left.filter((r) => r.status === 'succeeded').map((r) => r.id), [runs[2]?.id, runs[3]?.id], 'the newest are kept');
+    assert.equal((await runsOf(env.db, other.id)).length, 1, 'other tasks keep theirs');
+    assert.equal(await pruneHistory(env.ctx, new Date(Date.now() - 60_000)), 0, 'a second pass finds nothing');
   });
 
   it('refuses a dependency on itself and a dependency cycle, naming dependsOn', async () => {

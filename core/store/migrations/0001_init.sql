@@ -75,3 +75,5 @@ CREATE TABLE hg_run_logs (
 
 -- finding the tasks that depend on one that just succeeded, without scanning every task
 CREATE INDEX hg_tasks_depends_on ON hg_tasks USING gin ((spec -> 'dependsOn')) WHERE deleted_at IS NULL;
+-- retention finds the tasks whose runs finished lately; time-range queries over history use it too
+CREATE INDEX hg_runs_finished ON hg_runs (finished_at) WHERE finished_at IS NOT NULL;
