@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -116,6 +117,37 @@ describe('npm start: embedded database, no infrastructure', () => {
       assert.ok(!list.body.items.some((t: { name: string }) => t.name === body.name), 'the refused task was stored');
     }));
   }
+
+  it('scheduler-cli creates, lists and triggers a task and shows the run, with clear errors', tracked(flag, async () => {
+    const cli = (...args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(process.execPath, [path.join(REPO_ROOT, 'cli/bin/scheduler-cli.ts'), '--api-url', `http://127.0.0.1:${port}`, ...args], (error, stdout, stderr) =>
+          resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        );
+      });
+    const file = path.join(tmp.dir, 'task.yaml');
+    writeFileSync(file, 'name: from-cli\ntype: shell\nshell:\n  command: [sh, -c, "echo via cli"]\n');
+    assert.equal((await cli('task', 'create', '-f', file)).code, 0);
+    const listed = await cli('task', 'list', '-o', 'json');
+    assert.ok((JSON.parse(listed.stdout) as Array<{ name: string }>).some((t) => t.name === 'from-cli'));
+    const triggered = JSON.parse((await cli('task', 'trigger', 'from-cli', '-o', 'json')).stdout) as { id: string };
+    const shown = await waitFor(async () => {
+      const result = await cli('run', 'get', triggered.id, '-o', 'json');
+      const parsed = JSON.parse(result.stdout) as { status: string; output: string };
+      return parsed.status === 'succeeded' ? parsed : undefined;
+    }, 20_000);
+    assert.equal(shown.output, 'via cli\n');
+    const table = await cli('task', 'history', 'from-cli');
+    assert.match(table.stdout, /^ID\s+TASKNAME\s+ATTEMPT/m);
+    assert.match(table.stdout, /succeeded/);
+    const missing = await cli('task', 'get', 'no-such-task');
+    assert.equal(missing.code, 3, 'not found has its own exit code');
+    assert.match(missing.stderr, /task "no-such-task" not found/);
+    writeFileSync(file, 'name: bad\ntype: shell\n');
+    const invalid = await cli('task', 'create', '-f', file);
+    assert.equal(invalid.code, 1);
+    assert.match(invalid.stderr, /shell: is required when type is "shell"/);
+  }));
 
   it('stops cleanly on SIGTERM after the restart', tracked(flag, async () => {
     proc.kill('SIGTERM');
