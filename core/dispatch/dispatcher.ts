@@ -24,6 +24,8 @@ interface Entry {
   invalid?: string;
 }
 
+const MAX_RETRY_BACKOFF_MS = 30_000;
+
 type HeapKey = { kind: 'fire'; taskId: string; slot: number } | { kind: 'retry' };
 
 /**
@@ -42,6 +44,8 @@ export class Dispatcher {
   private syncTimer: NodeJS.Timeout | undefined;
   private lastSync = new Date(0);
   private readonly changed = new Set<string>();
+  /** consecutive failed writes, for the backoff of the next try */
+  private failures = 0;
   private readonly ctx: CoreContext;
   private readonly options: DispatcherOptions;
 
@@ -88,9 +92,14 @@ export class Dispatcher {
     this.enqueueWork(async () => {
       const ids = [...this.changed];
       this.changed.clear();
-      for (const taskId of ids) {
-        const state = await loadTaskState(this.ctx.db, taskId);
-        if (state) this.upsert(state);
+      try {
+        for (const taskId of ids) {
+          const state = await loadTaskState(this.ctx.db, taskId);
+          if (state) this.upsert(state);
+        }
+      } catch (error) {
+        for (const taskId of ids) this.changed.add(taskId);
+        throw error;
       }
       await this.tick();
     });
@@ -137,14 +146,16 @@ export class Dispatcher {
     if (entry.schedule && !task.spec.suspend) this.armEntry(entry);
   }
 
-  private armEntry(entry: Entry): void {
+  /** Puts the task's first unfired slot on the heap; `notBefore` delays it (a failed write backs off). */
+  private armEntry(entry: Entry, notBefore = -Infinity): void {
     const schedule = entry.schedule as CompiledSchedule;
     // the first slot not yet fired; a slot already past is picked up (and judged late or missed) at once
     const from = entry.lastFireMs ?? entry.createdMs - 1;
     const slot = schedule.next(from);
     if (slot === undefined) return;
     entry.armedSlot = slot;
-    this.heap.push(slot + jitterMs(entry.task.id, slot, entry.task.spec.jitterSeconds), { kind: 'fire', taskId: entry.task.id, slot });
+    const at = Math.max(slot + jitterMs(entry.task.id, slot, entry.task.spec.jitterSeconds), notBefore);
+    this.heap.push(at, { kind: 'fire', taskId: entry.task.id, slot });
     this.arm();
   }
 
@@ -221,14 +232,24 @@ export class Dispatcher {
       }
       for (const slot of plan.due) due.push({ entry, slot });
       const newest = Math.max(...plan.missed, ...plan.due, entry.lastFireMs ?? -Infinity);
-      if (Number.isFinite(newest)) {
-        advance.set(task.id, new Date(newest));
-        entry.lastFireMs = newest;
-      }
+      if (Number.isFinite(newest)) advance.set(task.id, new Date(newest));
     }
-    requests.push(...(await this.applyPolicies(due)));
-    if (requests.length > 0 || advance.size > 0) await createRuns(this.ctx, requests, advance);
-    for (const entry of entries) this.armEntry(entry);
+    try {
+      requests.push(...(await this.applyPolicies(due)));
+      if (requests.length > 0 || advance.size > 0) await createRuns(this.ctx, requests, advance);
+    } catch (error) {
+      // Nothing was written, so no slot is spent: the same fires are tried again after a backoff.
+      this.failures += 1;
+      const retryAt = now + Math.min(1000 * 2 ** (this.failures - 1), MAX_RETRY_BACKOFF_MS);
+      for (const entry of entries) this.armEntry(entry, retryAt);
+      throw error;
+    }
+    this.failures = 0;
+    for (const entry of entries) {
+      const newest = advance.get(entry.task.id);
+      if (newest) entry.lastFireMs = newest.getTime();
+      this.armEntry(entry);
+    }
   }
 
   /** concurrencyPolicy and dependsOn turn a due fire into a run, a skipped record, or a replacement. */

@@ -163,6 +163,33 @@ describe('dispatch against Postgres', { skip }, () => {
     assert.equal(await pruneHistory(env.ctx, new Date(Date.now() - 60_000)), 0, 'a second pass finds nothing');
   });
 
+  it('keeps firing after the database refused its writes for a while, without losing or doubling a slot', async () => {
+    const task = await noop('outage', { pool: 'outage', schedule: '@every 1s', catchUp: 'All' });
+    let refusals = 0;
+    const flaky = {
+      ...env.db,
+      transaction: <T>(work: Parameters<typeof env.db.transaction<T>>[0]) => {
+        if (refusals < 2) {
+          refusals += 1;
+          return Promise.reject(new Error('connection terminated unexpectedly'));
+        }
+        return env.db.transaction(work);
+      },
+    };
+    const dispatcher = new Dispatcher({ ...env.ctx, db: flaky }, { syncIntervalMs: 60_000, maxBatch: 1000 });
+    await dispatcher.start();
+    await new Promise((resolve) => setTimeout(resolve, 5500));
+    await dispatcher.stop();
+    assert.equal(refusals, 2, 'the outage happened');
+    const runs = await runsOf(env.db, task.id);
+    const slots = runs.map((r) => r.scheduled_time.getTime());
+    assert.equal(new Set(slots).size, slots.length, 'no slot twice');
+    assert.ok(runs.length >= 4, `fired ${runs.length} times in 5.5 s despite two refused writes`);
+    // with catchUp All, no slot between the first and the last is lost
+    const sorted = [...slots].sort((a, b) => a - b);
+    for (let i = 1; i < sorted.length; i++) assert.equal((sorted[i] as number) - (sorted[i - 1] as number), 1000, 'consecutive slots');
+  });
+
   it('refuses a dependency on itself and a dependency cycle, naming dependsOn', async () => {
     await assert.rejects(noop('self-loop', { dependsOn: ['self-loop'] }), /dependsOn: a task cannot depend on itself/);
     await noop('cycle-a');
