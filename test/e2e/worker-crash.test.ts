@@ -12,6 +12,7 @@ import {
 const BACKENDS: { backend: Backend; services: Parameters<typeof skipUnless> }[] = [
   { backend: 'postgres', services: ['postgres'] },
   { backend: 'redis_stream', services: ['postgres', 'redis'] },
+  { backend: 'rabbitmq', services: ['postgres', 'rabbitmq'] },
 ];
 const WORKER_TIMEOUT_SECONDS = 3; // writeTestConfig
 
