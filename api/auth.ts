@@ -4,6 +4,9 @@ import type { PERMISSIONS } from '../core/config/index.ts';
 
 export type Permission = (typeof PERMISSIONS)[number];
 
+/** routes that never need a key: liveness, readiness and metrics (scraped by Prometheus) */
+const OPEN_ROUTES: ReadonlySet<string> = new Set(['/health', '/ready', '/metrics']);
+
 interface StoredKey {
   hash: Buffer;
   permissions: ReadonlySet<Permission>;
@@ -37,8 +40,11 @@ function presentedKey(request: FastifyRequest): string | undefined {
 export function installApiKeyAuth(app: FastifyInstance, keys: Record<string, Permission[]>): void {
   const stored: StoredKey[] = Object.entries(keys).map(([key, permissions]) => ({ hash: sha256(key), permissions: new Set(permissions) }));
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    const path = request.url.split('?')[0] ?? '';
-    if (!path.startsWith('/api/')) return;
+    // Decide on the route the router matched, never on the raw URL: "/%61pi/tasks" routes to /api/tasks.
+    // Only the open routes are exempt; an unmatched path is refused too, so a 404 tells nothing.
+    const path = request.routeOptions.url ?? '';
+    // CORS preflights carry no credentials by design; the CORS plugin answers them
+    if (OPEN_ROUTES.has(path) || request.method === 'OPTIONS') return;
     const key = presentedKey(request);
     const hash = key ? sha256(key) : undefined;
     let match: StoredKey | undefined;

@@ -26,6 +26,7 @@ interface ActiveRun {
 }
 
 const LOG_CHUNK_BYTES = 8192;
+const OUTBOX_HIGH_WATER = 2000;
 
 /**
  * Takes runs from its pool's queue, up to `concurrency` at once, claims each attempt before executing
@@ -142,7 +143,7 @@ export class Worker {
   /** An attempt is always reported finished, even when the executor throws. */
   private async execute(message: RunMessage, signal: AbortSignal): Promise<void> {
     const { workerId } = this.options;
-    void this.outbox.push({ kind: 'started', runId: message.runId, attempt: message.attempt, workerId, at: new Date().toISOString() });
+    // no started event: every queue records the start with the claim (port.ts)
     let result: ExecutionResult;
     const startedMs = performance.now();
     const executor = this.registry.get(message.type);
@@ -163,7 +164,7 @@ export class Worker {
           outputLimitBytes: this.options.outputLimitBytes,
           onOutput: (stream, chunk) => {
             if (seq * LOG_CHUNK_BYTES > this.options.outputLimitBytes) return;
-            void this.outbox.push({ kind: 'log', runId: message.runId, attempt: message.attempt, seq: seq++, stream, chunk: chunk.slice(0, LOG_CHUNK_BYTES) });
+            this.outbox.push({ kind: 'log', runId: message.runId, attempt: message.attempt, seq: seq++, stream, chunk: chunk.slice(0, LOG_CHUNK_BYTES) }).catch(() => {});
           },
         });
       } catch (error) {
@@ -171,7 +172,9 @@ export class Worker {
       }
     }
     this.options.onFinished?.(message, result, performance.now() - startedMs);
-    await this.outbox.push({
+    // The slot frees as soon as the outcome is in the outbox, so receiving and status writes overlap;
+    // past OUTBOX_HIGH_WATER events the worker waits for the outbox, so memory stays bounded.
+    const delivered = this.outbox.push({
       kind: 'finished',
       runId: message.runId,
       attempt: message.attempt,
@@ -183,6 +186,8 @@ export class Worker {
       error: result.error ?? null,
       output: result.output,
     });
+    if (this.outbox.size > OUTBOX_HIGH_WATER) await delivered;
+    else delivered.catch(() => {}); // the outbox retries until delivered; it only gives up once closed
   }
 
   private async sendHeartbeat(): Promise<void> {

@@ -87,29 +87,29 @@ async function scheduleRetries(ctx: CoreContext, rows: FinishedRow[], tasks: Map
 
 /** A task that depends on others and has no schedule of its own runs when all its dependencies succeeded. */
 async function triggerDependants(ctx: CoreContext, succeeded: FinishedRow[]): Promise<void> {
-  const upstream = await ctx.db.query<{ id: string; namespace: string; name: string }>(
-    `SELECT id::text AS id, namespace, name FROM hg_tasks WHERE id = ANY($1::uuid[])`,
+  // one query per batch: the on-demand dependants of every task that just succeeded, with whether each of
+  // their dependencies' latest run succeeded
+  const { rows } = await ctx.db.query<TaskRow & { upstream_id: string; all_ok: boolean }>(
+    `SELECT DISTINCT ON (d.id) ${taskColumns('d')}, up.id::text AS upstream_id,
+            (SELECT bool_and(COALESCE((SELECT r.status = 'succeeded' FROM hg_runs r
+                                        WHERE r.task_id = dep.id AND r.status NOT IN ('missed', 'skipped')
+                                        ORDER BY r.scheduled_time DESC, r.attempt DESC LIMIT 1), false))
+                    AND count(*) = jsonb_array_length(d.spec -> 'dependsOn')
+               FROM hg_tasks dep
+              WHERE dep.namespace = d.namespace AND dep.deleted_at IS NULL
+                AND d.spec -> 'dependsOn' ? dep.name) AS all_ok
+       FROM hg_tasks up
+       JOIN hg_tasks d ON d.namespace = up.namespace AND d.deleted_at IS NULL
+                      AND d.spec -> 'dependsOn' ? up.name AND NOT d.spec ? 'schedule'
+      WHERE up.id = ANY($1::uuid[])`,
     [[...new Set(succeeded.map((r) => r.task_id))]],
   );
   const requests: RunRequest[] = [];
-  for (const up of upstream.rows) {
-    const { rows } = await ctx.db.query<TaskRow>(
-      `SELECT ${taskColumns()} FROM hg_tasks WHERE deleted_at IS NULL AND namespace = $1 AND spec -> 'dependsOn' ? $2 AND NOT spec ? 'schedule'`,
-      [up.namespace, up.name],
-    );
-    if (rows.length === 0) continue;
-    const fired = succeeded.find((r) => r.task_id === up.id) as FinishedRow;
-    for (const dependant of rows.map(toTask)) {
-      if (dependant.spec.suspend) continue;
-      const { rows: statuses } = await ctx.db.query<{ name: string; ok: boolean }>(
-        `SELECT t.name, (SELECT r.status = 'succeeded' FROM hg_runs r WHERE r.task_id = t.id AND r.status NOT IN ('missed', 'skipped')
-                          ORDER BY r.scheduled_time DESC, r.attempt DESC LIMIT 1) AS ok
-           FROM hg_tasks t WHERE t.namespace = $1 AND t.name = ANY($2::text[]) AND t.deleted_at IS NULL`,
-        [dependant.namespace, dependant.spec.dependsOn],
-      );
-      const allOk = statuses.length === dependant.spec.dependsOn.length && statuses.every((s) => s.ok);
-      if (allOk) requests.push({ task: dependant, scheduledTime: new Date(fired.scheduled_time), trigger: 'dependency' });
-    }
+  for (const row of rows) {
+    const dependant = toTask(row);
+    if (dependant.spec.suspend || !row.all_ok) continue;
+    const fired = succeeded.find((r) => r.task_id === row.upstream_id) as FinishedRow;
+    requests.push({ task: dependant, scheduledTime: new Date(fired.scheduled_time), trigger: 'dependency' });
   }
   if (requests.length > 0) await createRuns(ctx, requests);
 }

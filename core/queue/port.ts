@@ -8,6 +8,9 @@
  *   and claim() returns true to at most one caller per (runId, attempt), ever.
  * - claim() settles the broker message (acked) whatever it returns; if claim() throws, the message stays
  *   with the broker and is delivered again (to this or another worker).
+ * - A granted claim also records that the attempt started, on this worker (postgres: the dequeue sets it
+ *   running; redis_stream: the claim script adds a `started` event; rabbitmq: the core decides the claim in
+ *   Postgres). A worker that dies right after a claim therefore leaves a running attempt for the reaper.
  * - A message that cannot be parsed is dead-lettered with a reason and never reaches the worker.
  * - Within a pool, higher priority is received first when both are waiting.
  */

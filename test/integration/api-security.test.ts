@@ -43,6 +43,10 @@ describe('API security', { skip }, () => {
     assert.equal((none.json() as { code: string }).code, 'HG_ERR_AUTH_REQUIRED');
     assert.match(none.headers['www-authenticate'] as string, /Bearer/);
     assert.equal((await app.inject({ url: '/api/tasks', headers: { 'x-api-key': 'guess' } })).statusCode, 401);
+    for (const sneaky of ['/%61pi/tasks', '/API/tasks', '//api/tasks', '/api/tasks/../tasks', '/nope']) {
+      assert.equal((await app.inject({ url: sneaky })).statusCode, 401, `${sneaky} needs a key too`);
+    }
+    assert.equal((await app.inject({ url: '/metrics' })).statusCode, 200);
     assert.equal((await app.inject({ url: '/api/tasks', headers: { 'x-api-key': 'reader-key' } })).statusCode, 200);
     assert.equal((await app.inject({ url: '/api/tasks', headers: { authorization: 'Bearer reader-key' } })).statusCode, 200);
     const body = { name: 'secured', type: 'noop', params: {} };

@@ -190,6 +190,24 @@ describe('dispatch against Postgres', { skip }, () => {
     for (let i = 1; i < sorted.length; i++) assert.equal((sorted[i] as number) - (sorted[i - 1] as number), 1000, 'consecutive slots');
   });
 
+  it('runs an on-demand dependant once all its dependencies\' latest runs succeeded', async () => {
+    const extract = await noop('extract', { pool: 'deps' });
+    const load = await noop('load', { pool: 'deps' });
+    const report = await noop('report', { pool: 'deps', dependsOn: ['extract', 'load'] });
+    const finish = async (taskId: string, status: 'succeeded' | 'failed') => {
+      const run = await triggerTask(env.ctx, taskId);
+      await finishAttempts(env.ctx, [{ runId: run.id, attempt: 1, status, at: new Date() }]);
+    };
+    await finish(extract.id, 'succeeded');
+    assert.equal((await runsOf(env.db, report.id)).length, 0, 'load has not run yet');
+    await finish(load.id, 'failed');
+    assert.equal((await runsOf(env.db, report.id)).length, 0, 'load failed');
+    await finish(load.id, 'succeeded');
+    const runs = await runsOf(env.db, report.id);
+    assert.equal(runs.length, 1, 'both succeeded: one dependency run');
+    assert.equal(runs[0]?.trigger, 'dependency');
+  });
+
   it('refuses a dependency on itself and a dependency cycle, naming dependsOn', async () => {
     await assert.rejects(noop('self-loop', { dependsOn: ['self-loop'] }), /dependsOn: a task cannot depend on itself/);
     await noop('cycle-a');
