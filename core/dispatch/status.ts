@@ -10,10 +10,32 @@ type Of<K extends StatusEvent['kind']> = Extract<StatusEvent, { kind: K }>;
  */
 const MAX_STORED_OUTPUT = 4 * 1024 * 1024;
 const MAX_STORED_ERROR = 16 * 1024;
+const MAX_STORED_LOG_CHUNK = 64 * 1024;
 
-function capText(text: string | null, max: number): string | null {
-  if (text === null || text.length <= max) return text;
-  return `${text.slice(0, max)}\n[cut by the scheduler: ${text.length - max} more characters]`;
+/** Text as Postgres can store it: no NUL characters (shown as U+2400), at most `max` characters. */
+function storable(text: string | null, max: number): string | null {
+  if (text === null) return null;
+  const safe = text.includes('\u0000') ? text.replaceAll('\u0000', '\u2400') : text;
+  if (safe.length <= max) return safe;
+  return `${safe.slice(0, max)}\n[cut by the scheduler: ${safe.length - max} more characters]`;
+}
+
+const INT4_MAX = 2_147_483_647;
+const RUN_ID_RE = /^\d{1,18}$/;
+
+/** Why an event cannot be stored at all, or undefined; such events are dropped with a warning. */
+function unstorable(event: StatusEvent): string | undefined {
+  if (event.kind === 'heartbeat') return Number.isNaN(Date.parse(event.startedAt)) ? 'startedAt is not a time' : undefined;
+  if (!RUN_ID_RE.test(event.runId)) return `runId "${event.runId.slice(0, 40)}" is not a run id`;
+  if (event.attempt < 1 || event.attempt > INT4_MAX) return `attempt ${event.attempt} is out of range`;
+  if (event.kind === 'log') return event.seq < 0 || event.seq > INT4_MAX ? `seq ${event.seq} is out of range` : undefined;
+  return Number.isNaN(Date.parse(event.at)) ? `"at" is not a time` : undefined;
+}
+
+/** Postgres refused the data itself (class 22: bad value; 23: constraint, e.g. a log for an unknown run). */
+function isDataError(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
 }
 
 /**
@@ -21,6 +43,25 @@ function capText(text: string | null, max: number): string | null {
  * (started before finished); a finished event for a run already terminal is ignored.
  */
 export async function applyStatusEvents(ctx: CoreContext, events: StatusEvent[]): Promise<void> {
+  const accepted = events.filter((event) => {
+    const problem = unstorable(event);
+    if (problem) ctx.logger.warn({ event: event.kind, problem }, 'status event dropped: it cannot be stored');
+    return !problem;
+  });
+  try {
+    await applyBatch(ctx, accepted);
+  } catch (error) {
+    if (!isDataError(error)) throw error;
+    if (accepted.length === 1) {
+      ctx.logger.warn({ event: accepted[0]?.kind, err: (error as Error).message }, 'status event dropped: the database refused it');
+      return;
+    }
+    // One bad event must not hold back the others (a retried batch would fail for ever): one at a time.
+    for (const event of accepted) await applyStatusEvents(ctx, [event]);
+  }
+}
+
+async function applyBatch(ctx: CoreContext, events: StatusEvent[]): Promise<void> {
   const heartbeats = new Map<string, Of<'heartbeat'>>();
   const started: Of<'started'>[] = [];
   const finished: Of<'finished'>[] = [];
@@ -33,7 +74,7 @@ export async function applyStatusEvents(ctx: CoreContext, events: StatusEvent[])
   }
   if (heartbeats.size > 0) await recordHeartbeats(ctx, [...heartbeats.values()]);
   if (started.length > 0) await recordStarted(ctx, started);
-  if (logs.length > 0) await recordLogs(ctx, logs);
+  if (logs.length > 0) await recordLogs(ctx, logs.map((l) => ({ ...l, chunk: storable(l.chunk, MAX_STORED_LOG_CHUNK) as string })));
   if (finished.length > 0) {
     await finishAttempts(
       ctx,
@@ -45,8 +86,8 @@ export async function applyStatusEvents(ctx: CoreContext, events: StatusEvent[])
         workerId: e.workerId,
         exitCode: e.exitCode ?? null,
         httpStatus: e.httpStatus ?? null,
-        error: capText(e.error ?? null, MAX_STORED_ERROR),
-        output: capText(e.output ?? null, MAX_STORED_OUTPUT),
+        error: storable(e.error ?? null, MAX_STORED_ERROR),
+        output: storable(e.output ?? null, MAX_STORED_OUTPUT),
       })),
     );
   }

@@ -7,6 +7,7 @@ import { reap } from '../../core/dispatch/reaper.ts';
 import { pruneHistory } from '../../core/dispatch/retention.ts';
 import { applyStatusEvents, decideClaims } from '../../core/dispatch/status.ts';
 import { createTaskFromInput, replaceTaskFromInput, triggerTask } from '../../core/dispatch/tasks.ts';
+import { getRun } from '../../core/store/runs.ts';
 import { coreOnTestDatabase, postgresConsumer, runsOf } from '../support/core.ts';
 import { skipUnless } from '../support/services.ts';
 
@@ -206,6 +207,23 @@ describe('dispatch against Postgres', { skip }, () => {
     const runs = await runsOf(env.db, report.id);
     assert.equal(runs.length, 1, 'both succeeded: one dependency run');
     assert.equal(runs[0]?.trigger, 'dependency');
+  });
+
+  it('stores what it can of a poisoned status batch: NUL output, a log for an unknown run, a bad run id', async () => {
+    const task = await noop('poisoned', { pool: 'poison' });
+    const run = await triggerTask(env.ctx, task.id);
+    const at = new Date().toISOString();
+    await applyStatusEvents(env.ctx, [
+      { kind: 'log', runId: '999999999', attempt: 1, seq: 0, stream: 'stdout', chunk: 'orphan' },
+      { kind: 'log', runId: run.id, attempt: 1, seq: 0, stream: 'stdout', chunk: 'a\u0000b' },
+      { kind: 'finished', runId: 'not-a-run', attempt: 1, workerId: 'w', at, status: 'succeeded' },
+      { kind: 'finished', runId: run.id, attempt: 1, workerId: 'w', at, status: 'succeeded', exitCode: 0, output: 'bin\u0000ary' },
+    ]);
+    const stored = await getRun(env.db, run.id);
+    assert.equal(stored.status, 'succeeded');
+    assert.equal(stored.output, 'bin\u2400ary');
+    const { rows } = await env.db.query<{ chunk: string }>('SELECT chunk FROM hg_run_logs WHERE run_id = $1', [run.id]);
+    assert.deepEqual(rows.map((r) => r.chunk), ['a\u2400b']);
   });
 
   it('refuses a dependency on itself and a dependency cycle, naming dependsOn', async () => {

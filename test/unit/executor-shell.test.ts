@@ -259,3 +259,16 @@ describe('shell executor', () => {
     assert.equal(result.output, '42');
   });
 });
+
+describe('shell executor and binary output', () => {
+  it('keeps NUL bytes readable as U+2400, since Postgres text cannot store them', async () => {
+    const live: string[] = [];
+    const result = await createShellExecutor().execute(
+      { shell: { command: ['printf', 'a\\000b\\000'] } },
+      ctx({ onOutput: (_stream, chunk) => live.push(chunk) }),
+    );
+    assert.equal(result.status, 'succeeded');
+    assert.equal(result.output, 'a\u2400b\u2400');
+    assert.ok(!live.join('').includes('\u0000'), 'live output is clean too');
+  });
+});

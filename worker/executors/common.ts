@@ -108,8 +108,10 @@ export class CappedOutput {
   }
 
   #push(stream: 'stdout' | 'stderr', text: string): void {
-    this.#parts.push(text);
-    this.#live(stream, text);
+    // Postgres text cannot hold NUL: binary output (find -print0, printf '\0') is kept readable as U+2400
+    const safe = text.includes('\u0000') ? text.replaceAll('\u0000', '\u2400') : text;
+    this.#parts.push(safe);
+    this.#live(stream, safe);
   }
 
   #live(stream: 'stdout' | 'stderr', text: string): void {
