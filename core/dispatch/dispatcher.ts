@@ -54,7 +54,17 @@ export class Dispatcher {
     this.options = options;
   }
 
+  /** Starts scheduling; on failure everything it began is undone before the error is thrown. */
   async start(): Promise<void> {
+    try {
+      await this.begin();
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
+  }
+
+  private async begin(): Promise<void> {
     this.running = true;
     this.unlisten.push(await this.ctx.db.listen(TASK_CHANGED_CHANNEL, (id) => this.taskChanged(id)));
     this.unlisten.push(await this.ctx.db.listen(RETRY_SCHEDULED_CHANNEL, (at) => this.retryScheduled(Number(at))));
@@ -198,18 +208,32 @@ export class Dispatcher {
       const entry = this.entries.get(key.taskId);
       if (entry && entry.armedSlot === key.slot && !entry.task.spec.suspend) fires.set(key.taskId, entry);
     }
-    if (fires.size > 0) await this.fire([...fires.values()], now);
-    if (retryDue) {
-      await promoteDueRuns(this.ctx);
-      await this.scheduleNextRetry();
+    try {
+      if (fires.size > 0) await this.fire([...fires.values()], now);
+    } finally {
+      // retries that came due in this tick are handed over even when the fires failed
+      if (retryDue) {
+        await promoteDueRuns(this.ctx);
+        await this.scheduleNextRetry();
+      }
+      this.arm();
     }
-    this.arm();
   }
 
   private async fire(entries: Entry[], now: number): Promise<void> {
     for (let i = 0; i < entries.length; i += this.options.maxBatch) {
-      await this.fireBatch(entries.slice(i, i + this.options.maxBatch), now);
+      try {
+        await this.fireBatch(entries.slice(i, i + this.options.maxBatch), now);
+      } catch (error) {
+        // Nothing of this batch was written and the later ones were not tried: none of their slots is
+        // spent, and all are tried again after a backoff.
+        this.failures += 1;
+        const retryAt = now + Math.min(1000 * 2 ** (this.failures - 1), MAX_RETRY_BACKOFF_MS);
+        for (const entry of entries.slice(i)) this.armEntry(entry, retryAt);
+        throw error;
+      }
     }
+    this.failures = 0;
   }
 
   private async fireBatch(entries: Entry[], now: number): Promise<void> {
@@ -234,17 +258,8 @@ export class Dispatcher {
       const newest = Math.max(...plan.missed, ...plan.due, entry.lastFireMs ?? -Infinity);
       if (Number.isFinite(newest)) advance.set(task.id, new Date(newest));
     }
-    try {
-      requests.push(...(await this.applyPolicies(due)));
-      if (requests.length > 0 || advance.size > 0) await createRuns(this.ctx, requests, advance);
-    } catch (error) {
-      // Nothing was written, so no slot is spent: the same fires are tried again after a backoff.
-      this.failures += 1;
-      const retryAt = now + Math.min(1000 * 2 ** (this.failures - 1), MAX_RETRY_BACKOFF_MS);
-      for (const entry of entries) this.armEntry(entry, retryAt);
-      throw error;
-    }
-    this.failures = 0;
+    requests.push(...(await this.applyPolicies(due)));
+    if (requests.length > 0 || advance.size > 0) await createRuns(this.ctx, requests, advance);
     for (const entry of entries) {
       const newest = advance.get(entry.task.id);
       if (newest) entry.lastFireMs = newest.getTime();
@@ -266,7 +281,9 @@ export class Dispatcher {
         requests.push({ task, scheduledTime, trigger: 'schedule', terminal: { status: 'skipped', error: blockedBy } });
         continue;
       }
-      const running = active.filter((run) => run.taskId === task.id);
+      // only runs of earlier slots count: a slot planned again (a retried write, a new leader) must not
+      // find, and under Replace cancel, its own run
+      const running = active.filter((run) => run.taskId === task.id && run.scheduledTime.getTime() < slot);
       if (running.length > 0 && task.spec.concurrencyPolicy === 'Forbid') {
         requests.push({
           task,

@@ -33,6 +33,16 @@ export interface CreatedRun extends InsertedRun {
  * fails the run stays pending in Postgres and the leader publishes it again, so nothing accepted is lost.
  */
 export async function createRuns(ctx: CoreContext, requests: RunRequest[], advance?: Map<string, Date>): Promise<CreatedRun[]> {
+  const created = await ctx.db.transaction((tx) => insertRequestedRuns(ctx, tx, requests, advance));
+  await handOffCreated(ctx, created);
+  return created;
+}
+
+/**
+ * The durable half of createRuns, inside the caller's transaction, so that a run can be created
+ * atomically with another write (an attempt's outcome and its retry). Call handOffCreated after commit.
+ */
+export async function insertRequestedRuns(ctx: CoreContext, tx: Queryable, requests: RunRequest[], advance?: Map<string, Date>): Promise<CreatedRun[]> {
   const direct = ctx.queue.kind === 'postgres';
   const tasks = new Map<string, Task>();
   const rows: NewRun[] = [];
@@ -57,22 +67,22 @@ export async function createRuns(ctx: CoreContext, requests: RunRequest[], advan
       });
     }
   }
-  const inserted = await ctx.db.transaction(async (tx) => {
-    const created = await insertRuns(tx, rows);
-    if (advance && advance.size > 0) await advanceLastScheduled(tx, advance);
-    if (direct) await notifyQueued(tx, created.filter((r) => r.status === 'queued').map((r) => (tasks.get(r.taskId) as Task).spec.pool));
-    return created;
-  });
-  const created = inserted.map((run) => ({ ...run, task: tasks.get(run.taskId) as Task }));
+  const inserted = await insertRuns(tx, rows);
+  if (advance && advance.size > 0) await advanceLastScheduled(tx, advance);
+  if (direct) await notifyQueued(tx, inserted.filter((r) => r.status === 'queued').map((r) => (tasks.get(r.taskId) as Task).spec.pool));
+  return inserted.map((run) => ({ ...run, task: tasks.get(run.taskId) as Task }));
+}
+
+/** The queue half: publishes what was inserted pending. A failed publish leaves the runs pending for the leader. */
+export async function handOffCreated(ctx: CoreContext, created: CreatedRun[]): Promise<void> {
+  if (ctx.queue.kind === 'postgres') return;
   const toPublish = created.filter((run) => run.status === 'pending' && run.notBefore === null);
-  if (!direct && toPublish.length > 0) {
-    try {
-      await handOff(ctx, toPublish);
-    } catch (error) {
-      ctx.logger.warn({ err: (error as Error).message, runs: toPublish.length }, 'publish failed; runs stay pending and will be published again');
-    }
+  if (toPublish.length === 0) return;
+  try {
+    await handOff(ctx, toPublish);
+  } catch (error) {
+    ctx.logger.warn({ err: (error as Error).message, runs: toPublish.length }, 'publish failed; runs stay pending and will be published again');
   }
-  return created;
 }
 
 export function toRunMessage(run: InsertedRun, task: Task): RunMessage {
@@ -115,7 +125,7 @@ export async function promoteDueRuns(ctx: CoreContext, options: { includeQueued?
     `SELECT r.id::text AS run_id, r.scheduled_time AS r_scheduled_time, r.shard, r.shard_total, r.attempt, r.status AS r_status,
             ${taskColumns('t')}
        FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id
-      WHERE r.status = ANY($1::text[])
+      WHERE r.status = ANY($1::text[]) AND t.deleted_at IS NULL
         AND (r.not_before <= $2 OR (r.not_before IS NULL AND (r.status = 'queued' OR r.created_at < $4)))
       ORDER BY r.id LIMIT $3`,
     [statuses, new Date(ctx.now()).toISOString(), options.limit ?? 5000, stalledBefore],

@@ -3,7 +3,8 @@ import type { FinishedStatus } from '../queue/port.ts';
 import { retryDelayMs } from '../schedule/index.ts';
 import { taskColumns, toTask, type TaskRow } from '../store/rows.ts';
 import type { CoreContext } from './context.ts';
-import { createRuns, type RunRequest } from './enqueue.ts';
+import { handOffCreated, insertRequestedRuns, type RunRequest } from './enqueue.ts';
+import type { Queryable } from '../store/db.ts';
 
 /** The leader LISTENs here to arm a timer for a retry's backoff; the payload is the due time in ms. */
 export const RETRY_SCHEDULED_CHANNEL = 'hg_retry_scheduled';
@@ -36,60 +37,64 @@ interface FinishedRow {
  */
 export async function finishAttempts(ctx: CoreContext, outcomes: AttemptOutcome[]): Promise<void> {
   if (outcomes.length === 0) return;
-  const { rows } = await ctx.db.query<FinishedRow>(
-    `UPDATE hg_runs r SET status = u.status, finished_at = u.at, started_at = COALESCE(r.started_at, u.at),
-            worker_id = COALESCE(u.worker_id, r.worker_id), exit_code = u.exit_code, http_status = u.http_status,
-            error = u.error, output = u.output
-       FROM unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[], $5::text[], $6::int[], $7::int[], $8::text[], $9::text[])
-            AS u(id, attempt, status, at, worker_id, exit_code, http_status, error, output)
-      WHERE r.id = u.id AND r.attempt = u.attempt AND r.status IN ('pending', 'queued', 'running')
-      RETURNING r.id::text AS id, r.task_id::text AS task_id, r.scheduled_time, r.shard, r.attempt, r.status`,
-    [
-      outcomes.map((o) => o.runId),
-      outcomes.map((o) => o.attempt),
-      outcomes.map((o) => o.status),
-      outcomes.map((o) => o.at.toISOString()),
-      outcomes.map((o) => o.workerId ?? null),
-      outcomes.map((o) => o.exitCode ?? null),
-      outcomes.map((o) => o.httpStatus ?? null),
-      outcomes.map((o) => o.error ?? null),
-      outcomes.map((o) => o.output ?? null),
-    ],
-  );
-  const retryable = rows.filter((row) => RETRYABLE_OUTCOMES.has(row.status));
-  const succeeded = rows.filter((row) => row.status === 'succeeded');
-  if (retryable.length === 0 && succeeded.length === 0) return;
-  const tasks = await loadTasks(ctx, [...new Set(retryable.map((r) => r.task_id))]);
-  await scheduleRetries(ctx, retryable, tasks);
-  if (succeeded.length > 0) await triggerDependants(ctx, succeeded);
+  // The outcome and what follows from it commit together: were the retry written apart, a crash between
+  // the two would leave a failed attempt whose replayed outcome no longer matches, and no retry, for ever.
+  const created = await ctx.db.transaction(async (tx) => {
+    const { rows } = await tx.query<FinishedRow>(
+      `UPDATE hg_runs r SET status = u.status, finished_at = u.at, started_at = COALESCE(r.started_at, u.at),
+              worker_id = COALESCE(u.worker_id, r.worker_id), exit_code = u.exit_code, http_status = u.http_status,
+              error = u.error, output = u.output
+         FROM unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[], $5::text[], $6::int[], $7::int[], $8::text[], $9::text[])
+              AS u(id, attempt, status, at, worker_id, exit_code, http_status, error, output)
+        WHERE r.id = u.id AND r.attempt = u.attempt AND r.status IN ('pending', 'queued', 'running')
+        RETURNING r.id::text AS id, r.task_id::text AS task_id, r.scheduled_time, r.shard, r.attempt, r.status`,
+      [
+        outcomes.map((o) => o.runId),
+        outcomes.map((o) => o.attempt),
+        outcomes.map((o) => o.status),
+        outcomes.map((o) => o.at.toISOString()),
+        outcomes.map((o) => o.workerId ?? null),
+        outcomes.map((o) => o.exitCode ?? null),
+        outcomes.map((o) => o.httpStatus ?? null),
+        outcomes.map((o) => o.error ?? null),
+        outcomes.map((o) => o.output ?? null),
+      ],
+    );
+    const retryable = rows.filter((row) => RETRYABLE_OUTCOMES.has(row.status));
+    const succeeded = rows.filter((row) => row.status === 'succeeded');
+    if (retryable.length === 0 && succeeded.length === 0) return [];
+    const retries = retryRequests(ctx, retryable, await loadLiveTasks(tx, [...new Set(retryable.map((r) => r.task_id))]));
+    const dependants = succeeded.length > 0 ? await dependantRequests(tx, succeeded) : [];
+    const inserted = await insertRequestedRuns(ctx, tx, [...retries, ...dependants]);
+    const backoffs = inserted.flatMap((run) => (run.notBefore ? [run.notBefore.getTime()] : []));
+    if (backoffs.length > 0) await tx.query('SELECT pg_notify($1, $2)', [RETRY_SCHEDULED_CHANNEL, String(Math.min(...backoffs))]);
+    return inserted;
+  });
+  await handOffCreated(ctx, created);
 }
 
-async function scheduleRetries(ctx: CoreContext, rows: FinishedRow[], tasks: Map<string, Task>): Promise<void> {
+function retryRequests(ctx: CoreContext, rows: FinishedRow[], tasks: Map<string, Task>): RunRequest[] {
   const requests: RunRequest[] = [];
   for (const row of rows) {
     const task = tasks.get(row.task_id);
     if (!task || row.attempt > task.spec.retry.limit) continue;
-    const delay = retryDelayMs(task.spec.retry.backoff, row.attempt);
     requests.push({
       task,
       scheduledTime: new Date(row.scheduled_time),
       shard: row.shard,
       attempt: row.attempt + 1,
       trigger: 'retry',
-      notBefore: new Date(ctx.now() + delay),
+      notBefore: new Date(ctx.now() + retryDelayMs(task.spec.retry.backoff, row.attempt)),
     });
   }
-  if (requests.length === 0) return;
-  const created = await createRuns(ctx, requests);
-  const earliest = Math.min(...created.map((run) => run.notBefore?.getTime() ?? ctx.now()));
-  if (created.length > 0) await ctx.db.query('SELECT pg_notify($1, $2)', [RETRY_SCHEDULED_CHANNEL, String(earliest)]);
+  return requests;
 }
 
 /** A task that depends on others and has no schedule of its own runs when all its dependencies succeeded. */
-async function triggerDependants(ctx: CoreContext, succeeded: FinishedRow[]): Promise<void> {
+async function dependantRequests(tx: Queryable, succeeded: FinishedRow[]): Promise<RunRequest[]> {
   // one query per batch: the on-demand dependants of every task that just succeeded, with whether each of
   // their dependencies' latest run succeeded
-  const { rows } = await ctx.db.query<TaskRow & { upstream_id: string; all_ok: boolean }>(
+  const { rows } = await tx.query<TaskRow & { upstream_id: string; all_ok: boolean }>(
     `SELECT DISTINCT ON (d.id) ${taskColumns('d')}, up.id::text AS upstream_id,
             (SELECT bool_and(COALESCE((SELECT r.status = 'succeeded' FROM hg_runs r
                                         WHERE r.task_id = dep.id AND r.status NOT IN ('missed', 'skipped')
@@ -111,11 +116,12 @@ async function triggerDependants(ctx: CoreContext, succeeded: FinishedRow[]): Pr
     const fired = succeeded.find((r) => r.task_id === row.upstream_id) as FinishedRow;
     requests.push({ task: dependant, scheduledTime: new Date(fired.scheduled_time), trigger: 'dependency' });
   }
-  if (requests.length > 0) await createRuns(ctx, requests);
+  return requests;
 }
 
-async function loadTasks(ctx: CoreContext, ids: string[]): Promise<Map<string, Task>> {
+/** Tasks by id, leaving out deleted ones: a deleted task's failed attempt is not retried. */
+async function loadLiveTasks(tx: Queryable, ids: string[]): Promise<Map<string, Task>> {
   if (ids.length === 0) return new Map();
-  const { rows } = await ctx.db.query<TaskRow>(`SELECT ${taskColumns()} FROM hg_tasks WHERE id = ANY($1::uuid[])`, [ids]);
+  const { rows } = await tx.query<TaskRow>(`SELECT ${taskColumns()} FROM hg_tasks WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL`, [ids]);
   return new Map(rows.map((row) => [row.id, toTask(row)]));
 }

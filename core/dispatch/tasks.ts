@@ -35,7 +35,8 @@ export async function replaceTaskFromInput(ctx: CoreContext, idOrName: string, b
 export async function deleteTaskByRef(ctx: CoreContext, idOrName: string): Promise<void> {
   const current = await getTask(ctx.db, idOrName);
   assertWritable(current);
-  await deleteTask(ctx.db, current.id);
+  const cancelled = await deleteTask(ctx.db, current.id);
+  if (cancelled.length > 0) await ctx.queue.publishCancel(cancelled);
 }
 
 /** A manual run, durable in Postgres (and handed to the queue) before this resolves. */

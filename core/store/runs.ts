@@ -101,16 +101,17 @@ export interface ActiveRun {
   id: string;
   taskId: string;
   status: RunStatus;
+  scheduledTime: Date;
 }
 
 export async function activeRunsOf(db: Queryable, taskIds: string[]): Promise<ActiveRun[]> {
   if (taskIds.length === 0) return [];
-  const { rows } = await db.query<{ id: string; task_id: string; status: RunStatus }>(
-    `SELECT id::text AS id, task_id::text AS task_id, status FROM hg_runs
+  const { rows } = await db.query<{ id: string; task_id: string; status: RunStatus; scheduled_time: Date | string }>(
+    `SELECT id::text AS id, task_id::text AS task_id, status, scheduled_time FROM hg_runs
       WHERE task_id = ANY($1::uuid[]) AND status IN ('pending', 'queued', 'running')`,
     [taskIds],
   );
-  return rows.map((row) => ({ id: row.id, taskId: row.task_id, status: row.status }));
+  return rows.map((row) => ({ id: row.id, taskId: row.task_id, status: row.status, scheduledTime: new Date(row.scheduled_time) }));
 }
 
 /** The status of the newest finished-or-active run of each named task (for dependsOn). */

@@ -64,17 +64,21 @@ export async function updateTask(db: Db, id: string, input: Pick<TaskWrite, 'lab
   });
 }
 
-/** Soft delete: the run history stays readable, and dispatchers see the change by updated_at. */
-export async function deleteTask(db: Db, id: string): Promise<void> {
-  await db.transaction(async (tx) => {
+/**
+ * Soft delete: the run history stays readable, and dispatchers see the change by updated_at. Its active
+ * runs are cancelled; the ids returned are for the caller to tell workers (publishCancel).
+ */
+export async function deleteTask(db: Db, id: string): Promise<string[]> {
+  return db.transaction(async (tx) => {
     const { rowCount } = await tx.query('UPDATE hg_tasks SET deleted_at = now(), updated_at = now() WHERE id = $1 AND deleted_at IS NULL', [id]);
     if (rowCount === 0) throw new NotFoundError(`task "${id}" not found`, 'HG_ERR_TASK_NOT_FOUND');
-    await tx.query(
+    const { rows } = await tx.query<{ id: string }>(
       `UPDATE hg_runs SET status = 'cancelled', finished_at = now(), error = 'task deleted'
-        WHERE task_id = $1 AND status IN ('pending', 'queued')`,
+        WHERE task_id = $1 AND status IN ('pending', 'queued', 'running') RETURNING id::text AS id`,
       [id],
     );
     await notifyChanged(tx, id);
+    return rows.map((row) => row.id);
   });
 }
 

@@ -165,7 +165,8 @@ describe('dispatch against Postgres', { skip }, () => {
   });
 
   it('keeps firing after the database refused its writes for a while, without losing or doubling a slot', async () => {
-    const task = await noop('outage', { pool: 'outage', schedule: '@every 1s', catchUp: 'All' });
+    // three tasks written one per batch: a refused batch must not strand the ones after it
+    const tasks = await Promise.all(['outage-a', 'outage-b', 'outage-c'].map((name) => noop(name, { pool: 'outage', schedule: '@every 1s', catchUp: 'All' })));
     let refusals = 0;
     const flaky = {
       ...env.db,
@@ -177,18 +178,20 @@ describe('dispatch against Postgres', { skip }, () => {
         return env.db.transaction(work);
       },
     };
-    const dispatcher = new Dispatcher({ ...env.ctx, db: flaky }, { syncIntervalMs: 60_000, maxBatch: 1000 });
+    const dispatcher = new Dispatcher({ ...env.ctx, db: flaky }, { syncIntervalMs: 60_000, maxBatch: 1 });
     await dispatcher.start();
     await new Promise((resolve) => setTimeout(resolve, 5500));
     await dispatcher.stop();
     assert.equal(refusals, 2, 'the outage happened');
-    const runs = await runsOf(env.db, task.id);
-    const slots = runs.map((r) => r.scheduled_time.getTime());
-    assert.equal(new Set(slots).size, slots.length, 'no slot twice');
-    assert.ok(runs.length >= 4, `fired ${runs.length} times in 5.5 s despite two refused writes`);
-    // with catchUp All, no slot between the first and the last is lost
-    const sorted = [...slots].sort((a, b) => a - b);
-    for (let i = 1; i < sorted.length; i++) assert.equal((sorted[i] as number) - (sorted[i - 1] as number), 1000, 'consecutive slots');
+    for (const task of tasks) {
+      const runs = await runsOf(env.db, task.id);
+      const slots = runs.map((r) => r.scheduled_time.getTime());
+      assert.equal(new Set(slots).size, slots.length, `${task.name}: no slot twice`);
+      assert.ok(runs.length >= 4, `${task.name} fired ${runs.length} times in 5.5 s despite two refused writes`);
+      // with catchUp All, no slot between the first and the last is lost
+      const sorted = [...slots].sort((a, b) => a - b);
+      for (let i = 1; i < sorted.length; i++) assert.equal((sorted[i] as number) - (sorted[i - 1] as number), 1000, `${task.name}: consecutive slots`);
+    }
   });
 
   it('runs an on-demand dependant once all its dependencies\' latest runs succeeded', async () => {
@@ -224,6 +227,24 @@ describe('dispatch against Postgres', { skip }, () => {
     assert.equal(stored.output, 'bin\u2400ary');
     const { rows } = await env.db.query<{ chunk: string }>('SELECT chunk FROM hg_run_logs WHERE run_id = $1', [run.id]);
     assert.deepEqual(rows.map((r) => r.chunk), ['a\u2400b']);
+  });
+
+  it('under Replace, a slot planned again does not cancel its own run', async () => {
+    const task = await noop('replace-replay', { pool: 'replace', schedule: '@every 1s', concurrencyPolicy: 'Replace', catchUp: 'Latest' });
+    const slot = Math.floor(Date.now() / 1000) * 1000;
+    const older = await createRuns(env.ctx, [{ task, scheduledTime: new Date(slot - 1000), trigger: 'schedule' }]);
+    const [own] = await createRuns(env.ctx, [{ task, scheduledTime: new Date(slot), trigger: 'schedule' }]);
+    // the write of `slot` committed but its dispatcher never learnt it: the next one plans `slot` again
+    await env.db.query('UPDATE hg_tasks SET last_scheduled_time = $2 WHERE id = $1', [task.id, new Date(slot - 1000)]);
+    env.clock.ms = slot + 200;
+    const dispatcher = new Dispatcher(env.ctx, { syncIntervalMs: 60_000, maxBatch: 100 });
+    await dispatcher.start();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await dispatcher.stop();
+    env.clock.ms = undefined;
+    const runs = new Map((await runsOf(env.db, task.id)).map((r) => [r.id, r]));
+    assert.equal(runs.get(own?.id as string)?.status, 'queued', 'its own run survives');
+    assert.equal(runs.get(older[0]?.id as string)?.status, 'cancelled', 'the older run is replaced');
   });
 
   it('refuses a dependency on itself and a dependency cycle, naming dependsOn', async () => {
