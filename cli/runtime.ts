@@ -151,7 +151,7 @@ async function startDispatcher(ctx: CoreContext, config: Config, metrics: Metric
     await dispatcher.start();
     const timeout = config.dispatcher.worker_timeout_seconds;
     const reaper = setInterval(() => {
-      reap(ctx, { workerTimeoutSeconds: timeout }).catch((error: Error) => ctx.logger.warn({ err: error.message }, 'reaper pass failed'));
+      reap(ctx, { workerTimeoutSeconds: timeout, lostQueuedSeconds: config.message_queue.consumer_timeout_seconds }).catch((error: Error) => ctx.logger.warn({ err: error.message }, 'reaper pass failed'));
     }, Math.max(500, (timeout * 1000) / 4));
     // the first pass after an election looks back a day, in case the previous leader fell behind
     let prunedUpTo = new Date(Date.now() - 86_400_000);

@@ -116,19 +116,30 @@ async function handOff(ctx: CoreContext, runs: CreatedRun[]): Promise<void> {
  * publish failed. With `includeQueued` it also republishes queued runs (a new leader does this once, since a
  * broker may have lost them; workers' claims make the duplicates harmless).
  */
-export async function promoteDueRuns(ctx: CoreContext, options: { includeQueued?: boolean; limit?: number; handOffGraceMs?: number } = {}): Promise<number> {
+export interface PromoteOptions {
+  /** also republish queued runs (brokers only) */
+  includeQueued?: boolean;
+  /** with includeQueued: only runs queued longer than this */
+  queuedOlderThanMs?: number;
+  pool?: string;
+  limit?: number;
+  handOffGraceMs?: number;
+}
+
+export async function promoteDueRuns(ctx: CoreContext, options: PromoteOptions = {}): Promise<number> {
   const direct = ctx.queue.kind === 'postgres';
   const statuses = options.includeQueued && !direct ? ['pending', 'queued'] : ['pending'];
+  const queuedBefore = new Date(ctx.now() - (options.queuedOlderThanMs ?? 0)).toISOString();
   // a pending run without a backoff is normally being published right now; only a stalled one is taken over
   const stalledBefore = new Date(ctx.now() - (options.handOffGraceMs ?? HAND_OFF_GRACE_MS)).toISOString();
   const { rows } = await ctx.db.query<TaskRow & { run_id: string; r_scheduled_time: Date | string; shard: number; shard_total: number; attempt: number; r_status: string }>(
     `SELECT r.id::text AS run_id, r.scheduled_time AS r_scheduled_time, r.shard, r.shard_total, r.attempt, r.status AS r_status,
             ${taskColumns('t')}
        FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id
-      WHERE r.status = ANY($1::text[]) AND t.deleted_at IS NULL
-        AND (r.not_before <= $2 OR (r.not_before IS NULL AND (r.status = 'queued' OR r.created_at < $4)))
+      WHERE r.status = ANY($1::text[]) AND t.deleted_at IS NULL AND ($6::text IS NULL OR r.pool = $6)
+        AND (r.not_before <= $2 OR (r.not_before IS NULL AND (r.status = 'queued' AND r.queued_at <= $5 OR r.status = 'pending' AND r.created_at < $4)))
       ORDER BY r.id LIMIT $3`,
-    [statuses, new Date(ctx.now()).toISOString(), options.limit ?? 5000, stalledBefore],
+    [statuses, new Date(ctx.now()).toISOString(), options.limit ?? 5000, stalledBefore, queuedBefore, options.pool ?? null],
   );
   if (rows.length === 0) return 0;
   if (direct) {

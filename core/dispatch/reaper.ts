@@ -4,6 +4,8 @@ import { finishAttempts } from './outcomes.ts';
 
 export interface ReaperOptions {
   workerTimeoutSeconds: number;
+  /** a run queued this long, in a pool whose broker queue is empty, was lost by the broker */
+  lostQueuedSeconds?: number;
 }
 
 /**
@@ -56,5 +58,24 @@ export async function reap(ctx: CoreContext, options: ReaperOptions): Promise<{ 
   );
   // pending runs older than a few seconds missed their hand-off (a broker was down): publish them again
   await promoteDueRuns(ctx);
+  if (ctx.queue.kind !== 'postgres') await republishLost(ctx, options.lostQueuedSeconds ?? 60);
   return { workersDown: down.length, runsFailed: orphans.length + unheld.length };
+}
+
+/**
+ * A broker without persistence (Redis with no AOF, a purged queue) can lose queued runs while the leader
+ * stays up. A pool whose broker queue is empty while Postgres still holds runs queued for a long time has
+ * lost them: they are published again (claims make a duplicate harmless). A busy pool is left alone, so a
+ * long backlog is never published twice.
+ */
+async function republishLost(ctx: CoreContext, lostQueuedSeconds: number): Promise<void> {
+  const { rows } = await ctx.db.query<{ pool: string }>(
+    `SELECT DISTINCT pool FROM hg_runs WHERE status = 'queued' AND queued_at < now() - make_interval(secs => $1)`,
+    [lostQueuedSeconds],
+  );
+  for (const { pool } of rows) {
+    if ((await ctx.queue.backlog(pool)) > 0) continue;
+    const count = await promoteDueRuns(ctx, { includeQueued: true, queuedOlderThanMs: lostQueuedSeconds * 1000, pool });
+    if (count > 0) ctx.logger.warn({ pool, runs: count }, 'runs queued in Postgres were missing from the broker; published again');
+  }
 }
