@@ -18,7 +18,8 @@ interface Entry {
   task: Task;
   schedule: CompiledSchedule | null;
   lastFireMs: number | undefined;
-  createdMs: number;
+  /** when the current schedule took effect (planning never looks before it) */
+  anchorMs: number;
   /** the slot the heap holds for this task; a heap entry for another slot is stale */
   armedSlot: number | undefined;
   invalid?: string;
@@ -137,12 +138,13 @@ export class Dispatcher {
       return;
     }
     const previous = this.entries.get(task.id);
+    const sameSchedule = previous?.task.spec.schedule === task.spec.schedule && previous?.task.spec.timeZone === task.spec.timeZone;
     const entry: Entry = {
       task,
       schedule: null,
-      // our own fires are newer than what we last read back from the database
-      lastFireMs: Math.max(state.lastScheduledMs ?? -Infinity, previous?.lastFireMs ?? -Infinity),
-      createdMs: Date.parse(task.createdAt),
+      // our own fires are newer than what we last read back from the database, if they were of this schedule
+      lastFireMs: Math.max(state.lastScheduledMs ?? -Infinity, sameSchedule ? (previous?.lastFireMs ?? -Infinity) : -Infinity),
+      anchorMs: state.anchorMs,
       armedSlot: undefined,
     };
     if (!Number.isFinite(entry.lastFireMs)) entry.lastFireMs = undefined;
@@ -160,7 +162,7 @@ export class Dispatcher {
   private armEntry(entry: Entry, notBefore = -Infinity): void {
     const schedule = entry.schedule as CompiledSchedule;
     // the first slot not yet fired; a slot already past is picked up (and judged late or missed) at once
-    const from = entry.lastFireMs ?? entry.createdMs - 1;
+    const from = entry.lastFireMs ?? entry.anchorMs - 1;
     const slot = schedule.next(from);
     if (slot === undefined) return;
     entry.armedSlot = slot;
@@ -245,7 +247,7 @@ export class Dispatcher {
       const plan = planFires({
         schedule: entry.schedule as CompiledSchedule,
         lastFireMs: entry.lastFireMs,
-        createdMs: entry.createdMs,
+        createdMs: entry.anchorMs,
         nowMs: now - jitterMs(task.id, entry.armedSlot as number, task.spec.jitterSeconds),
         catchUp: task.spec.catchUp,
         maxCatchUp: task.spec.maxCatchUp,

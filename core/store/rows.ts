@@ -14,7 +14,7 @@ function json<T>(value: unknown): T {
   return (typeof value === 'string' ? JSON.parse(value) : value) as T;
 }
 
-const TASK_FIELDS = ['namespace', 'name', 'source', 'labels', 'spec', 'generation', 'created_at', 'updated_at', 'last_scheduled_time', 'deleted_at'];
+const TASK_FIELDS = ['namespace', 'name', 'source', 'labels', 'spec', 'generation', 'created_at', 'updated_at', 'last_scheduled_time', 'schedule_anchor', 'deleted_at'];
 /** the task columns toTask() reads, optionally qualified by a table alias */
 export function taskColumns(alias?: string): string {
   const q = alias ? `${alias}.` : '';
@@ -33,6 +33,7 @@ export interface TaskRow {
   created_at: unknown;
   updated_at: unknown;
   last_scheduled_time: unknown;
+  schedule_anchor: unknown;
   deleted_at: unknown;
 }
 

@@ -9,6 +9,9 @@ export const TASK_CHANGED_CHANNEL = 'hg_task_changed';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+const SCHEDULE_CHANGED = `(spec ->> 'schedule' IS DISTINCT FROM $3::jsonb ->> 'schedule'
+  OR spec ->> 'timeZone' IS DISTINCT FROM $3::jsonb ->> 'timeZone')`;
+
 export interface TaskWrite {
   namespace?: string;
   name: string;
@@ -54,7 +57,10 @@ export async function getTask(db: Queryable, idOrName: string, namespace = ''): 
 export async function updateTask(db: Db, id: string, input: Pick<TaskWrite, 'labels' | 'spec'>): Promise<Task> {
   return db.transaction(async (tx) => {
     const { rows } = await tx.query<TaskRow>(
-      `UPDATE hg_tasks SET labels = $2, spec = $3, generation = generation + 1, updated_at = now()
+      // a new schedule or time zone starts afresh: no catch-up of fires that belonged to the old one
+      `UPDATE hg_tasks SET labels = $2, spec = $3, generation = generation + 1, updated_at = now(),
+              last_scheduled_time = CASE WHEN ${SCHEDULE_CHANGED} THEN NULL ELSE last_scheduled_time END,
+              schedule_anchor = CASE WHEN ${SCHEDULE_CHANGED} THEN now() ELSE schedule_anchor END
         WHERE id = $1 AND deleted_at IS NULL RETURNING ${TASK_COLUMNS}`,
       [id, JSON.stringify(input.labels), JSON.stringify(input.spec)],
     );
@@ -94,7 +100,18 @@ export async function listTasks(db: Queryable, options: { limit: number; after?:
 export interface ScheduledTaskState {
   task: Task;
   lastScheduledMs: number | null;
+  /** when the current schedule took effect; planning never looks before it */
+  anchorMs: number;
   deleted: boolean;
+}
+
+function toState(row: TaskRow): ScheduledTaskState {
+  return {
+    task: toTask(row),
+    lastScheduledMs: row.last_scheduled_time ? new Date(row.last_scheduled_time as string | Date).getTime() : null,
+    anchorMs: new Date(row.schedule_anchor as string | Date).getTime(),
+    deleted: row.deleted_at !== null,
+  };
 }
 
 export async function loadTaskStates(db: Queryable, options: { changedSince?: Date } = {}): Promise<ScheduledTaskState[]> {
@@ -104,22 +121,12 @@ export async function loadTaskStates(db: Queryable, options: { changedSince?: Da
       : `SELECT ${TASK_COLUMNS} FROM hg_tasks WHERE deleted_at IS NULL`,
     options.changedSince ? [options.changedSince] : [],
   );
-  return rows.map((row) => ({
-    task: toTask(row),
-    lastScheduledMs: row.last_scheduled_time ? new Date(row.last_scheduled_time as string | Date).getTime() : null,
-    deleted: row.deleted_at !== null,
-  }));
+  return rows.map(toState);
 }
 
 export async function loadTaskState(db: Queryable, id: string): Promise<ScheduledTaskState | undefined> {
   const { rows } = await db.query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM hg_tasks WHERE id = $1`, [id]);
-  const row = rows[0];
-  if (!row) return undefined;
-  return {
-    task: toTask(row),
-    lastScheduledMs: row.last_scheduled_time ? new Date(row.last_scheduled_time as string | Date).getTime() : null,
-    deleted: row.deleted_at !== null,
-  };
+  return rows[0] ? toState(rows[0]) : undefined;
 }
 
 async function notifyChanged(tx: Queryable, id: string): Promise<void> {

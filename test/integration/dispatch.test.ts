@@ -247,6 +247,21 @@ describe('dispatch against Postgres', { skip }, () => {
     assert.equal(runs.get(older[0]?.id as string)?.status, 'cancelled', 'the older run is replaced');
   });
 
+  it('starts a new or changed schedule afresh: no catch-up of fires from before the change', async () => {
+    const task = await noop('rescheduled', { pool: 'resched' });
+    // an on-demand task made long ago, then given a schedule
+    await env.db.query(`UPDATE hg_tasks SET created_at = now() - interval '1 day', schedule_anchor = now() - interval '1 day' WHERE id = $1`, [task.id]);
+    await replaceTaskFromInput(env.ctx, task.id, { name: 'rescheduled', type: 'noop', params: {}, pool: 'resched', schedule: '@every 1s', catchUp: 'All' });
+    const changedAt = Date.now();
+    const dispatcher = new Dispatcher(env.ctx, { syncIntervalMs: 60_000, maxBatch: 1000 });
+    await dispatcher.start();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await dispatcher.stop();
+    const runs = await runsOf(env.db, task.id);
+    assert.ok(runs.length >= 1 && runs.length <= 2, `${runs.length} runs`);
+    assert.ok(runs.every((r) => r.scheduled_time.getTime() > changedAt - 1000 && r.status !== 'missed'), 'nothing from the day before');
+  });
+
   it('refuses a dependency on itself and a dependency cycle, naming dependsOn', async () => {
     await assert.rejects(noop('self-loop', { dependsOn: ['self-loop'] }), /dependsOn: a task cannot depend on itself/);
     await noop('cycle-a');

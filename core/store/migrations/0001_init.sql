@@ -10,6 +10,9 @@ CREATE TABLE hg_tasks (
   generation          bigint NOT NULL DEFAULT 1,
   -- the latest scheduled time already turned into runs; catch-up starts after it
   last_scheduled_time timestamptz,
+  -- when the current schedule took effect (creation, or the last change of schedule or time zone):
+  -- fires before it belong to no schedule of this task and are neither run nor recorded as missed
+  schedule_anchor     timestamptz NOT NULL DEFAULT now(),
   created_at          timestamptz NOT NULL DEFAULT now(),
   updated_at          timestamptz NOT NULL DEFAULT now(),
   -- soft delete keeps run history readable and lets dispatchers notice the deletion by updated_at
