@@ -146,7 +146,7 @@ async function startDispatcher(ctx: CoreContext, config: Config, metrics: Metric
     metrics.isLeader.set(1);
     const dispatcher = new Dispatcher(ctx, {
       syncIntervalMs: config.dispatcher.schedule_interval_seconds * 1000,
-      maxBatch: Math.max(100, config.dispatcher.max_concurrent_dispatches * 20),
+      maxBatch: config.dispatcher.max_concurrent_dispatches,
     });
     await dispatcher.start();
     const timeout = config.dispatcher.worker_timeout_seconds;

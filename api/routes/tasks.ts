@@ -11,7 +11,10 @@ const Page = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(50),
   cursor: z.string().max(200).optional(),
 });
-const RunPage = Page.extend({ status: RunStatus.optional() });
+const RunPage = Page.extend({
+  cursor: z.string().regex(/^\d{1,18}$/, 'must be the nextCursor of a previous page').optional(),
+  status: RunStatus.optional(),
+});
 type IdParams = { Params: { id: string } };
 
 export function taskRoutes(app: FastifyInstance, ctx: CoreContext): void {

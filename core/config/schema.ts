@@ -96,7 +96,7 @@ const Dispatcher = z
   .strictObject({
     enabled: bool(true, 'Run the dispatcher in `scheduler --mode all`.'),
     schedule_interval_seconds: int(10, 'Safety-net resync of task definitions; fires themselves are timer-driven.', 1),
-    max_concurrent_dispatches: int(100, 'Runs being enqueued at once.', 1),
+    max_concurrent_dispatches: int(1000, 'Most fires written to Postgres and handed to the queue in one batch when many schedules come due at once.', 1),
     worker_timeout_seconds: int(90, 'A worker silent this long is declared dead; must exceed worker.heartbeat_interval_seconds.', 1),
   })
   .prefault({})

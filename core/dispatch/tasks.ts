@@ -42,15 +42,16 @@ export async function deleteTaskByRef(ctx: CoreContext, idOrName: string): Promi
 /** A manual run, durable in Postgres (and handed to the queue) before this resolves. */
 export async function triggerTask(ctx: CoreContext, idOrName: string): Promise<Run> {
   const task = await getTask(ctx.db, idOrName);
-  // Two triggers in the same millisecond would share a slot key; the second moves to the next millisecond.
+  const schedule = task.spec.schedule ? compileSchedule(task.spec.schedule, task.spec.timeZone) : undefined;
+  // A manual run's time is its slot key. Two triggers in one millisecond would share it, and a trigger
+  // landing exactly on a scheduled fire would take that fire's key: both move to the next millisecond.
   for (let offset = 0; offset < 50; offset++) {
-    const [created] = await createRuns(ctx, [{ task, scheduledTime: new Date(ctx.now() + offset), trigger: 'manual', shard: 0 }]);
-    if (!created) continue;
-    if (task.spec.shards > 1) {
-      const rest = Array.from({ length: task.spec.shards - 1 }, (_, i) => ({ task, scheduledTime: created.scheduledTime, trigger: 'manual' as const, shard: i + 1 }));
-      await createRuns(ctx, rest);
-    }
-    return getRun(ctx.db, created.id);
+    const at = ctx.now() + offset;
+    if (schedule?.next(at - 1) === at) continue;
+    // every shard in one statement: a trigger is all of its shards or none of them
+    const created = await createRuns(ctx, [{ task, scheduledTime: new Date(at), trigger: 'manual' }]);
+    const first = created.find((run) => run.shard === 0);
+    if (first) return getRun(ctx.db, first.id);
   }
   throw new ConflictError(`could not create a run for "${task.name}": too many triggers at once`, 'HG_ERR_TRIGGER_BUSY');
 }

@@ -98,7 +98,12 @@ export function createPostgresConsumer(options: PostgresQueueOptions & { workerI
       listening ??= db.listen(RUNS_QUEUED_CHANNEL, () => {
         for (const wake of [...wakers]) wake();
       });
-      await listening;
+      try {
+        await listening;
+      } catch (error) {
+        listening = undefined; // the next receive tries again
+        throw error;
+      }
       const first = await take(pool, max);
       if (first.length > 0 || waitMs <= 0 || signal?.aborted) return first;
       await waitForWork(waitMs, signal);

@@ -121,12 +121,21 @@ export async function openPgDb(options: PgDbOptions): Promise<Db> {
     },
     async tryLock(key) {
       const client = new pg.Client(clientConfig);
-      await client.connect();
-      const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key]);
-      if (!rows[0]?.locked) {
-        await client.end();
-        return null;
+      // until holdLock takes over, a dying connection must not become an uncaught 'error' event
+      const ignore = () => {};
+      client.on('error', ignore);
+      try {
+        await client.connect();
+        const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key]);
+        if (!rows[0]?.locked) {
+          await client.end();
+          return null;
+        }
+      } catch (error) {
+        await client.end().catch(() => {});
+        throw error;
       }
+      client.off('error', ignore);
       return holdLock(client, key, options.logger);
     },
     async close() {

@@ -1,7 +1,7 @@
 import type { Run, RunStatus, RunTrigger } from '../model/index.ts';
 import type { Queryable } from './db.ts';
 import { NotFoundError } from './errors.ts';
-import { RUN_COLUMNS, toRun, type RunRow } from './rows.ts';
+import { RUN_COLUMNS, RUN_LIST_COLUMNS, toRun, type RunRow } from './rows.ts';
 
 export interface NewRun {
   taskId: string;
@@ -86,10 +86,10 @@ export async function getRun(db: Queryable, id: string): Promise<Run> {
   return toRun(rows[0]);
 }
 
-/** Newest first, keyset-paginated on the id so deep pages stay as fast as the first. */
+/** Newest first, keyset-paginated on the id so deep pages stay as fast as the first; without output. */
 export async function listTaskRuns(db: Queryable, taskId: string, options: { limit: number; beforeId?: string; status?: RunStatus }): Promise<Run[]> {
   const { rows } = await db.query<RunRow>(
-    `SELECT ${RUN_COLUMNS} FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id
+    `SELECT ${RUN_LIST_COLUMNS()} FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id
       WHERE r.task_id = $1 AND ($2::bigint IS NULL OR r.id < $2) AND ($3::text IS NULL OR r.status = $3)
       ORDER BY r.id DESC LIMIT $4`,
     [taskId, options.beforeId ?? null, options.status ?? null, options.limit],

@@ -90,5 +90,18 @@ describe('REST API, first slice', { skip }, () => {
     const response = await app.inject({ method: 'GET', url: '/api/tasks?limit=0' });
     assert.equal(response.statusCode, 400);
     assert.equal((response.json() as { errors: Array<{ path: string }> }).errors[0]?.path, 'limit');
+    await app.inject({ method: 'POST', url: '/api/tasks', payload: { name: 'paged', type: 'noop', params: {} } });
+    const cursor = await app.inject({ method: 'GET', url: '/api/tasks/paged/runs?cursor=abc' });
+    assert.equal(cursor.statusCode, 400);
+    assert.equal((cursor.json() as { errors: Array<{ path: string }> }).errors[0]?.path, 'cursor');
+  });
+
+  it('serves output with one run, never in run lists', async () => {
+    await app.inject({ method: 'POST', url: '/api/tasks', payload: { name: 'chatty', type: 'noop', params: {} } });
+    const run = (await app.inject({ method: 'POST', url: '/api/tasks/chatty/trigger' })).json() as { id: string };
+    await env.db.query(`UPDATE hg_runs SET status = 'succeeded', output = 'lots of output' WHERE id = $1`, [run.id]);
+    assert.equal((await app.inject({ url: `/api/task-runs/${run.id}` })).json().output, 'lots of output');
+    const list = (await app.inject({ url: '/api/tasks/chatty/runs' })).json() as { items: Array<{ id: string; output: unknown }> };
+    assert.deepEqual(list.items.map((r) => [r.id, r.output]), [[run.id, null]]);
   });
 });

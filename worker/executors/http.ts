@@ -2,6 +2,7 @@ import { HttpSpec } from '../../core/model/task.ts';
 import { CappedOutput, errorMessage, formatSeconds, parseBlock } from './common.ts';
 import type { ExecutionContext, ExecutionResult, Executor } from './types.ts';
 import type { RunMessage } from '../../core/queue/port.ts';
+import { redactUrl } from '../../core/config/index.ts';
 
 export interface HttpExecutorOptions {
   /** most bytes of the response body read and kept; the lower of this and ctx.outputLimitBytes applies */
@@ -107,7 +108,8 @@ export function createHttpExecutor(options: HttpExecutorOptions = {}): Executor 
       const stopped = interrupted();
       if (stopped) return stopped;
       const { output: text, outputTruncated } = output.finish({ totalKnown: false });
-      return { status: 'failed', error: `request to ${http.url} failed: ${describeFetchError(err)}`, httpStatus, output: text, outputTruncated };
+      // a URL may carry credentials (user:pass@, ?token=); they must not land in the run's history
+      return { status: 'failed', error: `request to ${redactUrl(http.url)} failed: ${describeFetchError(err)}`, httpStatus, output: text, outputTruncated };
     } finally {
       clearTimeout(timer);
     }

@@ -6,15 +6,15 @@ import { ShellSpec } from '../../core/model/task.ts';
 import { CappedOutput, errorMessage, formatSeconds, parseBlock } from './common.ts';
 import type { ExecutionContext, ExecutionResult, Executor } from './types.ts';
 import type { RunMessage } from '../../core/queue/port.ts';
+import { isSecretEnvName } from '../../core/config/index.ts';
 
 /** Names of worker environment variables that are never passed on, even when in the safe base. */
-export const DEFAULT_SECRET_ENV = /SECRET|PASSWORD|TOKEN|API_KEY|_KEY$|DATABASE_URL|MESSAGE_QUEUE_URL|REDIS_URL|AMQP/i;
 
 /** The only worker variables a task process starts from (when present and not secret). */
 export const SAFE_BASE_ENV_NAMES = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'USER'] as const;
 
 export interface ShellExecutorOptions {
-  /** true for a variable name that must never reach a task; default DEFAULT_SECRET_ENV */
+  /** true for a variable name that must never reach a task; default isSecretEnvName (core/config) */
   secretEnvNames?: (name: string) => boolean;
   /** replaces the base taken from process.env (still filtered by secretEnvNames) */
   baseEnv?: Record<string, string>;
@@ -27,7 +27,6 @@ export interface ShellExecutorOptions {
   closeWaitMs?: number;
 }
 
-const defaultSecret = (name: string): boolean => DEFAULT_SECRET_ENV.test(name);
 
 /** The environment of a task process: safe base, then spec.env, then the HOURGLASS_* variables. */
 export function buildTaskEnv(
@@ -35,7 +34,7 @@ export function buildTaskEnv(
   ctx: Pick<ExecutionContext, 'runId' | 'attempt' | 'taskName' | 'shard' | 'shardTotal' | 'scheduledTime'>,
   options: Pick<ShellExecutorOptions, 'secretEnvNames' | 'baseEnv'> = {},
 ): Record<string, string> {
-  const isSecret = options.secretEnvNames ?? defaultSecret;
+  const isSecret = options.secretEnvNames ?? isSecretEnvName;
   const env: Record<string, string> = {};
   if (options.baseEnv) {
     for (const [name, value] of Object.entries(options.baseEnv)) if (!isSecret(name)) env[name] = value;
