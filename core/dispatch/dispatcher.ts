@@ -1,7 +1,7 @@
 import type { Task } from '../model/index.ts';
 import { compileSchedule, jitterMs, planFires, type CompiledSchedule } from '../schedule/index.ts';
 import { TASK_CHANGED_CHANNEL, loadTaskState, loadTaskStates, type ScheduledTaskState } from '../store/tasks.ts';
-import { activeRunsOf, cancelRuns, latestRunStatuses } from '../store/runs.ts';
+import { activeRunsOf, cancelRuns, latestOutcomes } from '../store/runs.ts';
 import type { CoreContext } from './context.ts';
 import { createRuns, promoteDueRuns, type RunRequest } from './enqueue.ts';
 import { RETRY_SCHEDULED_CHANNEL } from './outcomes.ts';
@@ -307,10 +307,10 @@ export class Dispatcher {
 
   private async unmetDependency(task: Task): Promise<string | undefined> {
     if (task.spec.dependsOn.length === 0) return undefined;
-    const statuses = await latestRunStatuses(this.ctx.db, task.namespace, task.spec.dependsOn);
+    const outcomes = await latestOutcomes(this.ctx.db, task.namespace, task.spec.dependsOn);
     for (const name of task.spec.dependsOn) {
-      const status = statuses.get(name);
-      if (status !== 'succeeded') return `dependency "${name}" has ${status ? `latest run ${status}` : 'no run yet'} (dependsOn)`;
+      const outcome = outcomes.get(name);
+      if (outcome !== 'succeeded') return `dependency "${name}" has ${outcome ? `its latest run ${outcome}` : 'not run yet'} (dependsOn)`;
     }
     return undefined;
   }

@@ -96,9 +96,7 @@ async function dependantRequests(tx: Queryable, succeeded: FinishedRow[]): Promi
   // their dependencies' latest run succeeded
   const { rows } = await tx.query<TaskRow & { upstream_id: string; all_ok: boolean }>(
     `SELECT DISTINCT ON (d.id) ${taskColumns('d')}, up.id::text AS upstream_id,
-            (SELECT bool_and(COALESCE((SELECT r.status = 'succeeded' FROM hg_runs r
-                                        WHERE r.task_id = dep.id AND r.status NOT IN ('missed', 'skipped')
-                                        ORDER BY r.scheduled_time DESC, r.attempt DESC LIMIT 1), false))
+            (SELECT bool_and(COALESCE(hg_latest_outcome(dep.id) = 'succeeded', false))
                     AND count(*) = jsonb_array_length(d.spec -> 'dependsOn')
                FROM hg_tasks dep
               WHERE dep.namespace = d.namespace AND dep.deleted_at IS NULL

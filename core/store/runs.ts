@@ -114,17 +114,15 @@ export async function activeRunsOf(db: Queryable, taskIds: string[]): Promise<Ac
   return rows.map((row) => ({ id: row.id, taskId: row.task_id, status: row.status, scheduledTime: new Date(row.scheduled_time) }));
 }
 
-/** The status of the newest finished-or-active run of each named task (for dependsOn). */
-export async function latestRunStatuses(db: Queryable, namespace: string, names: string[]): Promise<Map<string, RunStatus>> {
+/** The outcome of the latest fire of each named task, over all its shards (hg_latest_outcome; for dependsOn). */
+export async function latestOutcomes(db: Queryable, namespace: string, names: string[]): Promise<Map<string, 'succeeded' | 'running' | 'failed'>> {
   if (names.length === 0) return new Map();
-  const { rows } = await db.query<{ name: string; status: RunStatus }>(
-    `SELECT t.name, last.status FROM hg_tasks t
-       CROSS JOIN LATERAL (SELECT status FROM hg_runs r WHERE r.task_id = t.id AND r.status NOT IN ('missed', 'skipped')
-                            ORDER BY r.scheduled_time DESC, r.attempt DESC LIMIT 1) last
-      WHERE t.namespace = $1 AND t.name = ANY($2::text[]) AND t.deleted_at IS NULL`,
+  const { rows } = await db.query<{ name: string; outcome: 'succeeded' | 'running' | 'failed' | null }>(
+    `SELECT name, hg_latest_outcome(id) AS outcome FROM hg_tasks
+      WHERE namespace = $1 AND name = ANY($2::text[]) AND deleted_at IS NULL`,
     [namespace, names],
   );
-  return new Map(rows.map((row) => [row.name, row.status]));
+  return new Map(rows.flatMap((row) => (row.outcome ? [[row.name, row.outcome] as const] : [])));
 }
 
 export async function cancelRuns(db: Queryable, runIds: string[], reason: string): Promise<string[]> {

@@ -262,6 +262,23 @@ describe('dispatch against Postgres', { skip }, () => {
     assert.ok(runs.every((r) => r.scheduled_time.getTime() > changedAt - 1000 && r.status !== 'missed'), 'nothing from the day before');
   });
 
+  it('judges a sharded dependency by all its shards', async () => {
+    const fanout = await noop('fanout', { pool: 'deps', shards: 3 });
+    const merge = await noop('merge', { pool: 'deps', dependsOn: ['fanout'] });
+    await triggerTask(env.ctx, fanout.id);
+    const shards = (await runsOf(env.db, fanout.id)).map((r) => r.id);
+    assert.equal(shards.length, 3);
+    const finish = (id: string, status: 'succeeded' | 'failed') => finishAttempts(env.ctx, [{ runId: id, attempt: 1, status, at: new Date() }]);
+    await finish(shards[0] as string, 'succeeded');
+    assert.equal((await runsOf(env.db, merge.id)).length, 0, 'two shards still running');
+    await finish(shards[1] as string, 'failed');
+    await finish(shards[2] as string, 'succeeded');
+    assert.equal((await runsOf(env.db, merge.id)).length, 0, 'one shard failed');
+    await triggerTask(env.ctx, fanout.id);
+    for (const run of (await runsOf(env.db, fanout.id)).filter((r) => r.status === 'queued')) await finish(run.id, 'succeeded');
+    assert.equal((await runsOf(env.db, merge.id)).length, 1, 'the next fire succeeded on every shard');
+  });
+
   it('refuses a dependency on itself and a dependency cycle, naming dependsOn', async () => {
     await assert.rejects(noop('self-loop', { dependsOn: ['self-loop'] }), /dependsOn: a task cannot depend on itself/);
     await noop('cycle-a');

@@ -80,3 +80,21 @@ CREATE TABLE hg_run_logs (
 CREATE INDEX hg_tasks_depends_on ON hg_tasks USING gin ((spec -> 'dependsOn')) WHERE deleted_at IS NULL;
 -- retention finds the tasks whose runs finished lately; time-range queries over history use it too
 CREATE INDEX hg_runs_finished ON hg_runs (finished_at) WHERE finished_at IS NOT NULL;
+
+-- The outcome of a task's latest fire, as dependsOn sees it: the newest scheduled time that ran, judged
+-- over all its shards, each by its latest attempt. NULL when the task never ran; 'running' while any
+-- shard is still active; 'succeeded' only when every shard succeeded; 'failed' otherwise.
+CREATE FUNCTION hg_latest_outcome(p_task uuid) RETURNS text LANGUAGE sql STABLE AS $$
+  WITH latest AS (
+    SELECT max(scheduled_time) AS at FROM hg_runs WHERE task_id = p_task AND status NOT IN ('missed', 'skipped')
+  ), shards AS (
+    SELECT DISTINCT ON (r.shard) r.status FROM hg_runs r, latest
+     WHERE r.task_id = p_task AND r.scheduled_time = latest.at AND r.status NOT IN ('missed', 'skipped')
+     ORDER BY r.shard, r.attempt DESC
+  )
+  SELECT CASE WHEN count(*) = 0 THEN NULL
+              WHEN bool_and(status = 'succeeded') THEN 'succeeded'
+              WHEN bool_or(status IN ('pending', 'queued', 'running')) THEN 'running'
+              ELSE 'failed' END
+    FROM shards
+$$;
