@@ -1,6 +1,7 @@
 import type { Claim, StatusEvent } from '../queue/port.ts';
 import type { CoreContext } from './context.ts';
 import { finishAttempts } from './outcomes.ts';
+import { toCancelTarget, type CancelRow } from '../store/runs.ts';
 
 type Of<K extends StatusEvent['kind']> = Extract<StatusEvent, { kind: K }>;
 
@@ -130,11 +131,11 @@ async function recordStarted(ctx: CoreContext, events: Of<'started'>[]): Promise
   // A run cancelled while it waited in the queue was started anyway by a broker worker: tell it to stop.
   const updated = new Set(rows.map((r) => r.id));
   const late = events.filter((e) => !updated.has(e.runId)).map((e) => e.runId);
-  const { rows: cancelled } = await ctx.db.query<{ id: string }>(
-    `SELECT id::text AS id FROM hg_runs WHERE id = ANY($1::bigint[]) AND status = 'cancelled'`,
+  const { rows: cancelled } = await ctx.db.query<CancelRow>(
+    `SELECT id::text AS id, task_id::text AS task_id, attempt FROM hg_runs WHERE id = ANY($1::bigint[]) AND status = 'cancelled'`,
     [late],
   );
-  if (cancelled.length > 0) await ctx.queue.publishCancel(cancelled.map((r) => r.id));
+  if (cancelled.length > 0) await ctx.queue.publishCancel(cancelled.map(toCancelTarget));
 }
 
 async function recordLogs(ctx: CoreContext, logs: Of<'log'>[]): Promise<void> {

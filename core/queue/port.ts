@@ -65,6 +65,13 @@ export type StatusEvent =
       held?: string[];
     };
 
+/** An attempt to cancel: the run, and what a broker needs to refuse its claim (redis_stream). */
+export interface CancelTarget {
+  runId: string;
+  taskId: string;
+  attempt: number;
+}
+
 export interface Claim {
   runId: string;
   attempt: number;
@@ -99,8 +106,11 @@ export interface QueueProducer {
   consumeStatus(handler: (events: StatusEvent[]) => Promise<void>): Promise<Subscription>;
   /** answers workers' claims where the broker cannot decide them itself (rabbitmq); a no-op elsewhere */
   serveClaims(decide: (claims: Claim[]) => Promise<boolean[]>): Promise<Subscription>;
-  /** asks every worker to cancel these attempts */
-  publishCancel(runIds: string[]): Promise<void>;
+  /**
+   * Cancels these attempts: workers running one abort it, and one still waiting in the queue is refused
+   * to whoever receives it (its claim returns false).
+   */
+  publishCancel(targets: CancelTarget[]): Promise<void>;
   /** reachability check for /ready and health */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -33,7 +33,9 @@ export function createPostgresProducer(options: PostgresQueueOptions): QueueProd
     async serveClaims() {
       return { close: async () => {} };
     },
-    async publishCancel(runIds) {
+    // a waiting run was cancelled in the same statement that cancelled it here, so no worker can take it
+    async publishCancel(targets) {
+      const runIds = targets.map((t) => t.runId);
       for (let i = 0; i < runIds.length; i += CANCEL_CHUNK) {
         await db.query('SELECT pg_notify($1, $2)', [CANCEL_CHANNEL, runIds.slice(i, i + CANCEL_CHUNK).join(',')]);
       }

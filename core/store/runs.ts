@@ -1,4 +1,5 @@
 import type { Run, RunStatus, RunTrigger } from '../model/index.ts';
+import type { CancelTarget } from '../queue/port.ts';
 import type { Queryable } from './db.ts';
 import { NotFoundError } from './errors.ts';
 import { RUN_COLUMNS, RUN_LIST_COLUMNS, toRun, type RunRow } from './rows.ts';
@@ -125,12 +126,23 @@ export async function latestOutcomes(db: Queryable, namespace: string, names: st
   return new Map(rows.flatMap((row) => (row.outcome ? [[row.name, row.outcome] as const] : [])));
 }
 
-export async function cancelRuns(db: Queryable, runIds: string[], reason: string): Promise<string[]> {
+/** Cancels active runs; returns what workers must be told (publishCancel). */
+export async function cancelRuns(db: Queryable, runIds: string[], reason: string): Promise<CancelTarget[]> {
   if (runIds.length === 0) return [];
-  const { rows } = await db.query<{ id: string }>(
+  const { rows } = await db.query<CancelRow>(
     `UPDATE hg_runs SET status = 'cancelled', finished_at = now(), error = $2
-      WHERE id = ANY($1::bigint[]) AND status IN ('pending', 'queued', 'running') RETURNING id::text AS id`,
+      WHERE id = ANY($1::bigint[]) AND status IN ('pending', 'queued', 'running') ${CANCEL_RETURNING}`,
     [runIds, reason],
   );
-  return rows.map((row) => row.id);
+  return rows.map(toCancelTarget);
+}
+
+export const CANCEL_RETURNING = 'RETURNING id::text AS id, task_id::text AS task_id, attempt';
+export interface CancelRow {
+  id: string;
+  task_id: string;
+  attempt: number;
+}
+export function toCancelTarget(row: CancelRow): CancelTarget {
+  return { runId: row.id, taskId: row.task_id, attempt: row.attempt };
 }

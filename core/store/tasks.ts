@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Task, TaskSpec } from '../model/index.ts';
 import type { Db, Queryable } from './db.ts';
 import { ConflictError, NotFoundError, isUniqueViolation } from './errors.ts';
+import type { CancelTarget } from '../queue/port.ts';
 import { TASK_COLUMNS, toTask, type TaskRow } from './rows.ts';
+import { CANCEL_RETURNING, toCancelTarget, type CancelRow } from './runs.ts';
 
 /** Dispatchers LISTEN here; the payload is the task id. */
 export const TASK_CHANGED_CHANNEL = 'hg_task_changed';
@@ -74,17 +76,17 @@ export async function updateTask(db: Db, id: string, input: Pick<TaskWrite, 'lab
  * Soft delete: the run history stays readable, and dispatchers see the change by updated_at. Its active
  * runs are cancelled; the ids returned are for the caller to tell workers (publishCancel).
  */
-export async function deleteTask(db: Db, id: string): Promise<string[]> {
+export async function deleteTask(db: Db, id: string): Promise<CancelTarget[]> {
   return db.transaction(async (tx) => {
     const { rowCount } = await tx.query('UPDATE hg_tasks SET deleted_at = now(), updated_at = now() WHERE id = $1 AND deleted_at IS NULL', [id]);
     if (rowCount === 0) throw new NotFoundError(`task "${id}" not found`, 'HG_ERR_TASK_NOT_FOUND');
-    const { rows } = await tx.query<{ id: string }>(
+    const { rows } = await tx.query<CancelRow>(
       `UPDATE hg_runs SET status = 'cancelled', finished_at = now(), error = 'task deleted'
-        WHERE task_id = $1 AND status IN ('pending', 'queued', 'running') RETURNING id::text AS id`,
+        WHERE task_id = $1 AND status IN ('pending', 'queued', 'running') ${CANCEL_RETURNING}`,
       [id],
     );
     await notifyChanged(tx, id);
-    return rows.map((row) => row.id);
+    return rows.map(toCancelTarget);
   });
 }
 

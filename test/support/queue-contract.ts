@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import type { Claim, Delivery, QueueConsumer, QueueProducer, RunMessage, StatusEvent } from '../../core/queue/port.ts';
+import type { CancelTarget, Claim, Delivery, QueueConsumer, QueueProducer, RunMessage, StatusEvent } from '../../core/queue/port.ts';
 
 /** Pools the suite publishes to; a factory's cleanup may rely on this list to delete per-pool objects. */
 export const CONTRACT_POOLS = ['alpha', 'beta'] as const;
@@ -64,16 +64,26 @@ function message(overrides: Partial<RunMessage> = {}): RunMessage {
   };
 }
 
-/** What the core would do: grant each (runId, attempt) once. */
-function memoryDecider(): (claims: Claim[]) => Promise<boolean[]> {
-  const granted = new Set<string>();
-  return async (claims) =>
-    claims.map((c) => {
-      const key = `${c.runId}:${c.attempt}`;
-      if (granted.has(key)) return false;
-      granted.add(key);
-      return true;
-    });
+const target = (runId: string, attempt = 1): CancelTarget => ({ runId, taskId: 'task-1', attempt });
+
+/**
+ * What the core would do: grant each (runId, attempt) once, and never a cancelled one (the core cancels
+ * in Postgres before it publishes the cancel, so the suite marks it cancelled here the same way).
+ */
+function memoryDecider(): { decide: (claims: Claim[]) => Promise<boolean[]>; cancel: (targets: CancelTarget[]) => void } {
+  const taken = new Set<string>();
+  return {
+    decide: async (claims) =>
+      claims.map((c) => {
+        const key = `${c.runId}:${c.attempt}`;
+        if (taken.has(key)) return false;
+        taken.add(key);
+        return true;
+      }),
+    cancel: (targets) => {
+      for (const t of targets) taken.add(`${t.runId}:${t.attempt}`);
+    },
+  };
 }
 
 async function eventually<T>(probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs: number, what: string): Promise<T> {
@@ -102,15 +112,22 @@ async function receiveUntil(consumer: QueueConsumer, pool: string, count: number
 interface Context {
   h: QueueContractHarness;
   consumer(workerId: string): Promise<QueueConsumer>;
+  /** cancels as the core does: first in its own records, then through the queue */
+  cancel(targets: CancelTarget[]): Promise<void>;
 }
 
 async function withHarness(factory: () => Promise<QueueContractHarness>, body: (ctx: Context) => Promise<void>): Promise<void> {
   const h = await factory();
   const consumers: QueueConsumer[] = [];
-  const claims = await h.producer.serveClaims(memoryDecider());
+  const decider = memoryDecider();
+  const claims = await h.producer.serveClaims(decider.decide);
   try {
     await body({
       h,
+      cancel: async (targets) => {
+        decider.cancel(targets);
+        await h.producer.publishCancel(targets);
+      },
       consumer: async (workerId) => {
         const c = await h.consumer(workerId);
         consumers.push(c);
@@ -322,18 +339,36 @@ export function runQueueContract(name: string, factory: () => Promise<QueueContr
         const seenB: string[][] = [];
         const subA = await a.onCancel((ids) => seenA.push(ids));
         const subB = await b.onCancel((ids) => seenB.push(ids));
-        await h.producer.publishCancel(['r1', 'r2']);
+        await h.producer.publishCancel([target('r1'), target('r2')]);
         await eventually(async () => [seenA.length, seenB.length], ([x, y]) => x! >= 1 && y! >= 1, 5000, 'cancels seen');
         assert.deepEqual(seenA, [['r1', 'r2']]);
         assert.deepEqual(seenB, [['r1', 'r2']]);
 
         await subB.close();
-        await h.producer.publishCancel(['r3']);
+        await h.producer.publishCancel([target('r3')]);
         await eventually(async () => seenA.length, (n) => n >= 2, 5000, 'second cancel seen by a');
         await new Promise((r) => setTimeout(r, 200));
         assert.deepEqual(seenA[1], ['r3']);
         assert.equal(seenB.length, 1, 'a closed subscription hears nothing more');
         await subA.close();
+      });
+    });
+
+    it('refuses the claim of a run cancelled while it waited, and still delivers the others', async (t) => {
+      await withHarness(factory, async ({ h, consumer, cancel }) => {
+        if (h.semantics?.claimOnReceive) {
+          t.skip('the core cancels a waiting run in the runs table itself, so receive() never returns it');
+          return;
+        }
+        const doomed = message();
+        const kept = message();
+        await h.producer.publish([doomed, kept]);
+        await cancel([{ runId: doomed.runId, taskId: doomed.taskId, attempt: doomed.attempt }]);
+        const worker = await consumer('w1');
+        const got = await receiveUntil(worker, POOL, 2, 5000);
+        const claims = new Map(await Promise.all(got.map(async (d) => [d.message.runId, await d.claim('w1')] as const)));
+        assert.equal(claims.get(doomed.runId), false, 'the cancelled run is refused');
+        assert.equal(claims.get(kept.runId), true, 'the other one runs');
       });
     });
 

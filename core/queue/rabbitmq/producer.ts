@@ -4,7 +4,7 @@
  */
 import type { Channel, ConfirmChannel } from 'amqplib';
 import { encodeRunMessage } from '../codec.ts';
-import type { Claim, QueueProducer, RunMessage, StatusEvent, Subscription } from '../port.ts';
+import type { CancelTarget, Claim, QueueProducer, RunMessage, StatusEvent, Subscription } from '../port.ts';
 import { ClaimServer } from './claim-server.ts';
 import { AmqpLink } from './link.ts';
 import type { Generation } from './link.ts';
@@ -122,8 +122,10 @@ export class RabbitProducer implements QueueProducer {
     };
   }
 
-  async publishCancel(runIds: string[]): Promise<void> {
-    if (runIds.length === 0) return;
+  /** a waiting run needs nothing more: its claim is decided in Postgres, where it is already cancelled */
+  async publishCancel(targets: CancelTarget[]): Promise<void> {
+    if (targets.length === 0) return;
+    const runIds = targets.map((t) => t.runId);
     const state = await this.#ready();
     await publishAll(state.pub, [() => state.pub.publish(this.#names.cancel, '', Buffer.from(JSON.stringify(runIds)), { contentType: JSON_TYPE })]);
   }

@@ -1,10 +1,9 @@
 import type { Redis } from 'ioredis';
 import type { Delivery, RunMessage } from '../port.ts';
 import { encodeStatusEvent } from '../codec.ts';
-import { FIELD, WORKERS_GROUP } from './keys.ts';
+import { CLAIM_TTL_SECONDS, FIELD, WORKERS_GROUP } from './keys.ts';
 import type { Keys } from './keys.ts';
 
-const CLAIM_TTL_SECONDS = 604_800;
 
 /** A run entry read by this worker; it stays pending to the worker's consumer name until claim() settles it. */
 export class RedisDelivery implements Delivery {

@@ -12,6 +12,10 @@ import { priorityBand } from '../codec.ts';
 import type { QueueNames, RunMessage } from '../port.ts';
 
 export const WORKERS_GROUP = 'workers';
+/** a claim key outlives every copy of its message that could still be waiting in a stream */
+export const CLAIM_TTL_SECONDS = 604_800;
+/** the claim value of an attempt cancelled before any worker took it */
+export const CANCELLED_CLAIM = 'cancelled';
 export const CORE_GROUP = 'core';
 /** the single field of every entry, holding the JSON payload */
 export const FIELD = 'm';

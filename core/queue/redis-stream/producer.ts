@@ -5,9 +5,9 @@
  */
 import type { Redis } from 'ioredis';
 import { encodeRunMessage } from '../codec.ts';
-import type { QueueProducer, RunMessage, StatusEvent, Subscription } from '../port.ts';
+import type { CancelTarget, QueueProducer, RunMessage, StatusEvent, Subscription } from '../port.ts';
 import { createGroup, execErrors, isNoGroup, newClient, quit } from './client.ts';
-import { FIELD, Keys, WORKERS_GROUP } from './keys.ts';
+import { CANCELLED_CLAIM, CLAIM_TTL_SECONDS, FIELD, Keys, WORKERS_GROUP } from './keys.ts';
 import { streamTimings } from './options.ts';
 import type { RedisStreamQueueOptions } from './options.ts';
 import { toRecord } from './replies.ts';
@@ -91,9 +91,17 @@ export class RedisStreamProducer implements QueueProducer {
     return { close: async () => {} };
   }
 
-  async publishCancel(runIds: string[]): Promise<void> {
-    if (runIds.length === 0) return;
-    await this.#cmd.publish(this.#keys.cancel, JSON.stringify(runIds));
+  /**
+   * A claim here is decided by Redis alone, so a cancelled run still waiting in a stream must lose it:
+   * the cancel takes the claim key first (NX: an attempt already claimed keeps its owner and is aborted
+   * through the cancel message instead).
+   */
+  async publishCancel(targets: CancelTarget[]): Promise<void> {
+    if (targets.length === 0) return;
+    const tx = this.#cmd.multi();
+    for (const t of targets) tx.set(this.#keys.claim(t), CANCELLED_CLAIM, 'EX', CLAIM_TTL_SECONDS, 'NX');
+    execErrors(await tx.exec());
+    await this.#cmd.publish(this.#keys.cancel, JSON.stringify(targets.map((t) => t.runId)));
   }
 
   async ping(): Promise<void> {
