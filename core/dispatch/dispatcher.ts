@@ -1,6 +1,6 @@
 import type { Task } from '../model/index.ts';
 import { compileSchedule, jitterMs, planFires, type CompiledSchedule } from '../schedule/index.ts';
-import { TASK_CHANGED_CHANNEL, loadTaskState, loadTaskStates, type ScheduledTaskState } from '../store/tasks.ts';
+import { TASK_CHANGED_CHANNEL, databaseNow, loadTaskStates, loadTaskStatesById, type ScheduledTaskState } from '../store/tasks.ts';
 import { activeRunsOf, cancelRuns, latestOutcomes } from '../store/runs.ts';
 import type { CoreContext } from './context.ts';
 import { createRuns, promoteDueRuns, type RunRequest } from './enqueue.ts';
@@ -69,7 +69,7 @@ export class Dispatcher {
     this.running = true;
     this.unlisten.push(await this.ctx.db.listen(TASK_CHANGED_CHANNEL, (id) => this.taskChanged(id)));
     this.unlisten.push(await this.ctx.db.listen(RETRY_SCHEDULED_CHANNEL, (at) => this.retryScheduled(Number(at))));
-    const syncStart = new Date(this.ctx.now() - 1000);
+    const syncStart = new Date((await databaseNow(this.ctx.db)).getTime() - 1000);
     const states = await loadTaskStates(this.ctx.db);
     this.lastSync = syncStart;
     for (const state of states) this.upsert(state);
@@ -104,10 +104,7 @@ export class Dispatcher {
       const ids = [...this.changed];
       this.changed.clear();
       try {
-        for (const taskId of ids) {
-          const state = await loadTaskState(this.ctx.db, taskId);
-          if (state) this.upsert(state);
-        }
+        for (const state of await loadTaskStatesById(this.ctx.db, ids)) this.upsert(state);
       } catch (error) {
         for (const taskId of ids) this.changed.add(taskId);
         throw error;
@@ -125,8 +122,9 @@ export class Dispatcher {
   /** Catches changes whose NOTIFY was lost (a reconnect): reads tasks updated since the last sync. */
   private async sync(): Promise<void> {
     const since = this.lastSync;
-    this.lastSync = new Date(this.ctx.now() - 1000);
+    const next = new Date((await databaseNow(this.ctx.db)).getTime() - 1000);
     for (const state of await loadTaskStates(this.ctx.db, { changedSince: since })) this.upsert(state);
+    this.lastSync = next;
     await promoteDueRuns(this.ctx);
     await this.tick();
   }
@@ -155,17 +153,24 @@ export class Dispatcher {
       this.ctx.logger.warn({ task: task.name, err: entry.invalid }, 'task has an invalid schedule; not scheduled');
     }
     this.entries.set(task.id, entry);
-    if (entry.schedule && !task.spec.suspend) this.armEntry(entry);
+    // the previous entry's slot is still on the heap only if it was armed: same schedule, not suspended
+    const stillOnHeap = sameSchedule && previous?.schedule && !previous.task.spec.suspend ? previous.armedSlot : undefined;
+    if (entry.schedule && !task.spec.suspend) this.armEntry(entry, -Infinity, stillOnHeap);
   }
 
-  /** Puts the task's first unfired slot on the heap; `notBefore` delays it (a failed write backs off). */
-  private armEntry(entry: Entry, notBefore = -Infinity): void {
+  /**
+   * Puts the task's first unfired slot on the heap; `notBefore` delays it (a failed write backs off).
+   * `onHeap` is a slot the heap already holds for this task: it is not pushed twice, so edits that leave
+   * the next fire alone do not grow the heap.
+   */
+  private armEntry(entry: Entry, notBefore = -Infinity, onHeap?: number): void {
     const schedule = entry.schedule as CompiledSchedule;
     // the first slot not yet fired; a slot already past is picked up (and judged late or missed) at once
     const from = entry.lastFireMs ?? entry.anchorMs - 1;
     const slot = schedule.next(from);
     if (slot === undefined) return;
     entry.armedSlot = slot;
+    if (slot === onHeap && notBefore === -Infinity) return;
     const at = Math.max(slot + jitterMs(entry.task.id, slot, entry.task.spec.jitterSeconds), notBefore);
     this.heap.push(at, { kind: 'fire', taskId: entry.task.id, slot });
     this.arm();

@@ -126,9 +126,16 @@ export async function loadTaskStates(db: Queryable, options: { changedSince?: Da
   return rows.map(toState);
 }
 
-export async function loadTaskState(db: Queryable, id: string): Promise<ScheduledTaskState | undefined> {
-  const { rows } = await db.query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM hg_tasks WHERE id = $1`, [id]);
-  return rows[0] ? toState(rows[0]) : undefined;
+/** The states of these tasks, deleted ones included, in one query. */
+export async function loadTaskStatesById(db: Queryable, ids: string[]): Promise<ScheduledTaskState[]> {
+  const { rows } = await db.query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM hg_tasks WHERE id = ANY($1::uuid[])`, [ids]);
+  return rows.map(toState);
+}
+
+/** The database's clock: watermarks compared with updated_at must not mix clocks of different hosts. */
+export async function databaseNow(db: Queryable): Promise<Date> {
+  const { rows } = await db.query<{ now: Date | string }>('SELECT now() AS now');
+  return new Date((rows[0] as { now: Date | string }).now);
 }
 
 async function notifyChanged(tx: Queryable, id: string): Promise<void> {

@@ -279,6 +279,24 @@ describe('dispatch against Postgres', { skip }, () => {
     assert.equal((await runsOf(env.db, merge.id)).length, 1, 'the next fire succeeded on every shard');
   });
 
+  it('fires a suspended task again once it is resumed, and an edited one keeps firing', async () => {
+    const task = await noop('resumable', { pool: 'resume', schedule: '@every 1s', catchUp: 'None' });
+    const body = { name: 'resumable', type: 'noop', params: {}, pool: 'resume', schedule: '@every 1s', catchUp: 'None' };
+    const dispatcher = new Dispatcher(env.ctx, { syncIntervalMs: 60_000, maxBatch: 100 });
+    await dispatcher.start();
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    await replaceTaskFromInput(env.ctx, task.id, { ...body, suspend: true });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const whileSuspended = (await runsOf(env.db, task.id)).length;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.equal((await runsOf(env.db, task.id)).length, whileSuspended, 'no fire while suspended');
+    await replaceTaskFromInput(env.ctx, task.id, { ...body, suspend: false });
+    await replaceTaskFromInput(env.ctx, task.id, { ...body, priority: 5 }); // an edit that keeps the schedule
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    await dispatcher.stop();
+    assert.ok((await runsOf(env.db, task.id)).length >= whileSuspended + 2, 'fires again after resume and edit');
+  });
+
   it('refuses a dependency on itself and a dependency cycle, naming dependsOn', async () => {
     await assert.rejects(noop('self-loop', { dependsOn: ['self-loop'] }), /dependsOn: a task cannot depend on itself/);
     await noop('cycle-a');
