@@ -27,6 +27,7 @@ interface ActiveRun {
 
 const LOG_CHUNK_BYTES = 8192;
 const OUTBOX_HIGH_WATER = 2000;
+const FINAL_FLUSH_MS = 10_000;
 
 /**
  * Takes runs from its pool's queue, up to `concurrency` at once, claims each attempt before executing
@@ -86,7 +87,15 @@ export class Worker {
     clearInterval(this.heartbeat);
     this.status = 'DOWN';
     await this.sendHeartbeat();
-    await this.outbox.flush();
+    // bounded: with the broker or database down, shutdown must still end; the reaper settles the rest
+    const flushed = await Promise.race([
+      this.outbox.flush().then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), FINAL_FLUSH_MS).unref()),
+    ]);
+    if (!flushed) {
+      this.logger.error({ events: this.outbox.size }, 'status events still undelivered at shutdown; the reaper will fail and retry their attempts');
+      this.outbox.close();
+    }
     await this.cancelSub?.close();
     this.logger.info('worker stopped');
   }

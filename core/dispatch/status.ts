@@ -73,7 +73,10 @@ async function applyBatch(ctx: CoreContext, events: StatusEvent[]): Promise<void
     else if (event.kind === 'finished') finished.push(event);
     else logs.push(event);
   }
-  if (heartbeats.size > 0) await recordHeartbeats(ctx, [...heartbeats.values()]);
+  if (heartbeats.size > 0) {
+    await recordHeartbeats(ctx, [...heartbeats.values()]);
+    await cancelSupersededAttempts(ctx, [...heartbeats.values()]);
+  }
   if (started.length > 0) await recordStarted(ctx, started);
   if (logs.length > 0) await recordLogs(ctx, logs.map((l) => ({ ...l, chunk: storable(l.chunk, MAX_STORED_LOG_CHUNK) as string })));
   if (finished.length > 0) {
@@ -117,6 +120,24 @@ async function recordHeartbeats(ctx: CoreContext, beats: Of<'heartbeat'>[]): Pro
       beats.map((b) => JSON.stringify(b.held ?? [])),
     ],
   );
+}
+
+/**
+ * A worker declared dead that comes back (a long pause, a partition) still runs attempts the core has
+ * already failed and retried elsewhere: it is told to stop them, so an attempt does not run on twice.
+ */
+async function cancelSupersededAttempts(ctx: CoreContext, beats: Of<'heartbeat'>[]): Promise<void> {
+  const held = beats.flatMap((b) => (b.held ?? []).map((h) => h.split('/'))).filter(([id, attempt]) => RUN_ID_RE.test(id ?? '') && /^\d{1,9}$/.test(attempt ?? ''));
+  if (held.length === 0) return;
+  const { rows } = await ctx.db.query<CancelRow>(
+    `SELECT r.id::text AS id, r.task_id::text AS task_id, r.attempt
+       FROM hg_runs r JOIN unnest($1::bigint[], $2::int[]) AS u(id, attempt) ON r.id = u.id AND r.attempt = u.attempt
+      WHERE r.status NOT IN ('pending', 'queued', 'running')`,
+    [held.map(([id]) => id), held.map(([, attempt]) => Number(attempt))],
+  );
+  if (rows.length === 0) return;
+  ctx.logger.warn({ runs: rows.map((r) => `${r.id}/${r.attempt}`) }, 'a worker still runs attempts that were settled without it; cancelling them');
+  await ctx.queue.publishCancel(rows.map(toCancelTarget));
 }
 
 async function recordStarted(ctx: CoreContext, events: Of<'started'>[]): Promise<void> {

@@ -297,6 +297,22 @@ describe('dispatch against Postgres', { skip }, () => {
     assert.ok((await runsOf(env.db, task.id)).length >= whileSuspended + 2, 'fires again after resume and edit');
   });
 
+  it('tells a worker that comes back from the dead to stop an attempt already failed and retried', async () => {
+    const task = await noop('lazarus', { pool: 'lazarus' });
+    const run = await triggerTask(env.ctx, task.id);
+    await decideClaims(env.ctx, [{ runId: run.id, attempt: 1, workerId: 'lazarus-w' }]);
+    await finishAttempts(env.ctx, [{ runId: run.id, attempt: 1, status: 'failed', at: new Date(), error: 'worker lazarus-w declared dead' }]);
+    const consumer = postgresConsumer(env.ctx, 'lazarus-w');
+    const cancelled: string[] = [];
+    const sub = await consumer.onCancel((ids) => cancelled.push(...ids));
+    await applyStatusEvents(env.ctx, [{ kind: 'heartbeat', workerId: 'lazarus-w', pool: 'lazarus', taskTypes: ['noop'], concurrency: 1, activeRuns: 1, status: 'ALIVE', hostname: 'h', version: 't', startedAt: new Date().toISOString(), at: new Date().toISOString(), held: [`${run.id}/1`] }]);
+    const deadline = Date.now() + 3000;
+    while (cancelled.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    await sub.close();
+    await consumer.close();
+    assert.deepEqual(cancelled, [run.id]);
+  });
+
   it('refuses a dependency on itself and a dependency cycle, naming dependsOn', async () => {
     await assert.rejects(noop('self-loop', { dependsOn: ['self-loop'] }), /dependsOn: a task cannot depend on itself/);
     await noop('cycle-a');
