@@ -135,8 +135,8 @@ const Auth = z
   .strictObject({
     enabled: bool(true, 'Require a JWT or API key on /api. Staging and production refuse to start without it.'),
     jwt_secret: str('', 'HMAC secret for JWTs, at least 32 characters outside development (secret; prefer JWT_SECRET).'),
-    jwt_expiration_hours: int(24, 'Access token lifetime.', 1),
-    refresh_token_expiration_days: int(30, 'Refresh token lifetime.', 1),
+    jwt_expiration_hours: int(24, 'Access token lifetime; JWTs are not issued yet, so it has no effect (see NO_EFFECT_KEYS).', 1),
+    refresh_token_expiration_days: int(30, 'Refresh token lifetime; not issued yet, so it has no effect (see NO_EFFECT_KEYS).', 1),
     api_keys: ApiKeys,
   })
   .prefault({})

@@ -194,6 +194,7 @@ describe('no-effect keys', () => {
       'development.toml': [
         '[database]', 'query_cache_size = 1000', 'read_only = true',
         '[database.read_replicas]', 'replica1 = "postgresql://postgres:pass@db-replica1:5432/scheduler"',
+        '[api.auth]', 'jwt_expiration_hours = 12', 'refresh_token_expiration_days = 7',
         '[message_queue]', 'max_retries = 5', 'retry_delay_seconds = 30', 'publisher_confirms = false', 'durable_queues = false',
         '[message_queue.redis]', 'consumer_group_size = 5', 'max_stream_length = 10000',
         '[worker]', 'worker_memory_limit_mb = 2048',
