@@ -1,10 +1,10 @@
 import type { Task } from '../model/index.ts';
 import { compileSchedule, jitterMs, planFires, type CompiledSchedule } from '../schedule/index.ts';
 import { TASK_CHANGED_CHANNEL, databaseNow, loadTaskStates, loadTaskStatesById, type ScheduledTaskState } from '../store/tasks.ts';
-import { activeRunsOf, cancelRuns, latestOutcomes } from '../store/runs.ts';
 import type { CoreContext } from './context.ts';
 import { createRuns, promoteDueRuns, type RunRequest } from './enqueue.ts';
 import { RETRY_SCHEDULED_CHANNEL } from './outcomes.ts';
+import { applyPolicies, missedReason } from './policies.ts';
 import { TimerHeap } from './timer-heap.ts';
 
 export interface DispatcherOptions {
@@ -265,59 +265,13 @@ export class Dispatcher {
       const newest = Math.max(...plan.missed, ...plan.due, entry.lastFireMs ?? -Infinity);
       if (Number.isFinite(newest)) advance.set(task.id, new Date(newest));
     }
-    requests.push(...(await this.applyPolicies(due)));
+    requests.push(...(await applyPolicies(this.ctx, due.map(({ entry, slot }) => ({ task: entry.task, slot })))));
     if (requests.length > 0 || advance.size > 0) await createRuns(this.ctx, requests, advance);
     for (const entry of entries) {
       const newest = advance.get(entry.task.id);
       if (newest) entry.lastFireMs = newest.getTime();
       this.armEntry(entry);
     }
-  }
-
-  /** concurrencyPolicy and dependsOn turn a due fire into a run, a skipped record, or a replacement. */
-  private async applyPolicies(due: Array<{ entry: Entry; slot: number }>): Promise<RunRequest[]> {
-    const guarded = due.filter(({ entry }) => entry.task.spec.concurrencyPolicy !== 'Allow').map(({ entry }) => entry.task.id);
-    const active = await activeRunsOf(this.ctx.db, [...new Set(guarded)]);
-    const requests: RunRequest[] = [];
-    const toCancel: string[] = [];
-    for (const { entry, slot } of due) {
-      const { task } = entry;
-      const scheduledTime = new Date(slot);
-      const blockedBy = await this.unmetDependency(task);
-      if (blockedBy) {
-        requests.push({ task, scheduledTime, trigger: 'schedule', terminal: { status: 'skipped', error: blockedBy } });
-        continue;
-      }
-      // only runs of earlier slots count: a slot planned again (a retried write, a new leader) must not
-      // find, and under Replace cancel, its own run
-      const running = active.filter((run) => run.taskId === task.id && run.scheduledTime.getTime() < slot);
-      if (running.length > 0 && task.spec.concurrencyPolicy === 'Forbid') {
-        requests.push({
-          task,
-          scheduledTime,
-          trigger: 'schedule',
-          terminal: { status: 'skipped', error: `run ${running[0]?.id} is still ${running[0]?.status} (concurrencyPolicy Forbid)` },
-        });
-        continue;
-      }
-      if (running.length > 0 && task.spec.concurrencyPolicy === 'Replace') toCancel.push(...running.map((run) => run.id));
-      requests.push({ task, scheduledTime, trigger: 'schedule' });
-    }
-    if (toCancel.length > 0) {
-      const cancelled = await cancelRuns(this.ctx.db, toCancel, 'replaced by a newer run (concurrencyPolicy Replace)');
-      await this.ctx.queue.publishCancel(cancelled);
-    }
-    return requests;
-  }
-
-  private async unmetDependency(task: Task): Promise<string | undefined> {
-    if (task.spec.dependsOn.length === 0) return undefined;
-    const outcomes = await latestOutcomes(this.ctx.db, task.namespace, task.spec.dependsOn);
-    for (const name of task.spec.dependsOn) {
-      const outcome = outcomes.get(name);
-      if (outcome !== 'succeeded') return `dependency "${name}" has ${outcome ? `its latest run ${outcome}` : 'not run yet'} (dependsOn)`;
-    }
-    return undefined;
   }
 
   private async scheduleNextRetry(): Promise<void> {
@@ -327,11 +281,4 @@ export class Dispatcher {
     const at = rows[0]?.at;
     if (at) this.retryScheduled(new Date(at).getTime());
   }
-}
-
-function missedReason(task: Task, lateMs: number): string {
-  if (task.spec.startingDeadlineSeconds !== undefined && lateMs > task.spec.startingDeadlineSeconds * 1000) {
-    return `fire missed: ${Math.round(lateMs / 1000)}s late, past startingDeadlineSeconds ${task.spec.startingDeadlineSeconds}`;
-  }
-  return `fire missed during downtime (catchUp ${task.spec.catchUp})`;
 }
