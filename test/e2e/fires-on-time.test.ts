@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
-import { SERVICE_URLS, createTestDatabase, skipUnless, uniqueNamespace } from '../support/services.ts';
-import { api, backendEnv, tracked, dumpIfFailed, freePort, killAll, sleep, startProcess, tempDir, waitFor, writeTestConfig, type Api, type Backend, type Json, type FailureFlag, type Proc } from '../support/processes.ts';
+import { before, describe, it } from 'node:test';
+import { skipUnless, uniqueNamespace } from '../support/services.ts';
+import { sleep, startAllInOne, tracked, useE2eWorld, waitFor, writeTestConfig, type Api, type Backend, type Json, type FailureFlag, type Proc } from '../support/processes.ts';
 
 const BACKENDS: { backend: Backend; services: Parameters<typeof skipUnless> }[] = [
   { backend: 'postgres', services: ['postgres'] },
@@ -12,36 +11,14 @@ const BACKENDS: { backend: Backend; services: Parameters<typeof skipUnless> }[] 
 
 for (const { backend, services } of BACKENDS) {
   describe(`an @every 1s task fires on time (${backend})`, { skip: await skipUnless(...services) }, () => {
-    let db: Awaited<ReturnType<typeof createTestDatabase>>;
-    let sql: pg.Client;
-    let tmp: ReturnType<typeof tempDir>;
+    const flag: FailureFlag = { failed: false };
+    const world = useE2eWorld(flag);
     let proc: Proc;
     let client: Api;
-    const flag: FailureFlag = { failed: false };
 
     before(tracked(flag, async () => {
-      db = await createTestDatabase();
-      sql = new pg.Client({ connectionString: db.url });
-      await sql.connect();
-      tmp = tempDir();
-      const unique = uniqueNamespace('fire');
-      const port = await freePort();
-      proc = startProcess({
-        name: `all-${backend}`,
-        args: ['--mode', 'all', '--config', writeTestConfig(tmp.dir, unique)],
-        env: { ...backendEnv(backend, db.url, SERVICE_URLS), API_BIND_ADDRESS: `127.0.0.1:${port}` },
-      });
-      await proc.waitForLine(/API listening/, 20_000);
-      client = api(`http://127.0.0.1:${port}`);
+      ({ proc, client } = await startAllInOne(world, backend, writeTestConfig(world.tmp.dir, uniqueNamespace('fire'))));
     }));
-
-    after(async () => {
-      dumpIfFailed(flag.failed);
-      await killAll();
-      await sql?.end();
-      await db?.drop();
-      tmp?.remove();
-    });
 
     it('runs every second with low lag, one run per slot, and stops cleanly on SIGTERM', tracked(flag, async () => {
       const created = await client.post('/api/tasks', {
@@ -77,11 +54,11 @@ for (const { backend, services } of BACKENDS) {
         seconds.add(scheduled);
       }
 
-      const { rows: dupes } = await sql.query(
+      const { rows: dupes } = await world.sql.query(
         `SELECT task_id, scheduled_time, shard, count(*)::int AS n FROM hg_runs GROUP BY 1, 2, 3 HAVING count(*) > 1`,
       );
       assert.deepEqual(dupes, [], 'a slot has more than one run');
-      const { rows: bad } = await sql.query(`SELECT id, status, error FROM hg_runs WHERE status NOT IN ('succeeded', 'queued', 'running', 'pending')`);
+      const { rows: bad } = await world.sql.query(`SELECT id, status, error FROM hg_runs WHERE status NOT IN ('succeeded', 'queued', 'running', 'pending')`);
       assert.deepEqual(bad, [], 'runs that did not succeed');
 
       proc.kill('SIGTERM');

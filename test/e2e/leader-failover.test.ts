@@ -1,36 +1,17 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
-import { SERVICE_URLS, createTestDatabase, skipUnless, uniqueNamespace } from '../support/services.ts';
+import { describe, it } from 'node:test';
+import { SERVICE_URLS, skipUnless, uniqueNamespace } from '../support/services.ts';
 import {
-  api, backendEnv, dumpIfFailed, freePort, killAll, sleep, startProcess, tempDir, tracked, waitFor, writeTestConfig,
-  type FailureFlag,
+  api, backendEnv, freePort, sleep, startProcess, tracked, useE2eWorld, waitFor, writeTestConfig, type FailureFlag,
 } from '../support/processes.ts';
 
 describe('dispatcher leader failover loses and duplicates no slot (postgres)', { skip: await skipUnless('postgres') }, () => {
   const flag: FailureFlag = { failed: false };
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
-  let sql: pg.Client;
-  let tmp: ReturnType<typeof tempDir>;
-
-  before(tracked(flag, async () => {
-    db = await createTestDatabase();
-    sql = new pg.Client({ connectionString: db.url });
-    await sql.connect();
-    tmp = tempDir();
-  }));
-
-  after(async () => {
-    dumpIfFailed(flag.failed);
-    await killAll();
-    await sql?.end();
-    await db?.drop();
-    tmp?.remove();
-  });
+  const world = useE2eWorld(flag);
 
   it('kill -9 of the leader: the standby takes over and catches up every slot exactly once', tracked(flag, async () => {
-    const configFile = writeTestConfig(tmp.dir, uniqueNamespace('failover'), { workerEnabled: false });
-    const env = backendEnv('postgres', db.url, SERVICE_URLS);
+    const configFile = writeTestConfig(world.tmp.dir, uniqueNamespace('failover'), { workerEnabled: false });
+    const env = backendEnv('postgres', world.db.url, SERVICE_URLS);
     const d1 = startProcess({ name: 'd1', args: ['--mode', 'dispatcher', '--config', configFile], env });
     await d1.waitForLine(/became the dispatcher leader/, 20_000);
     const d2 = startProcess({ name: 'd2', args: ['--mode', 'dispatcher', '--config', configFile], env });
@@ -49,7 +30,7 @@ describe('dispatcher leader failover loses and duplicates no slot (postgres)', {
       taskIds.push(res.body.id);
     }
     await sleep(4000);
-    const { rows: [before] } = await sql.query<{ n: number }>('SELECT count(*)::int AS n FROM hg_runs');
+    const { rows: [before] } = await world.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM hg_runs');
     assert.ok(before!.n >= 5 * 2, `only ${before!.n} runs before the failover`);
     assert.ok(!d2.lines.some((l) => /became the dispatcher leader/.test(l)), 'd2 led while d1 was alive');
 
@@ -63,26 +44,26 @@ describe('dispatcher leader failover loses and duplicates no slot (postgres)', {
     assert.deepEqual(await d2.waitForExit(15_000), { code: 0, signal: null });
     // let the worker finish what was queued
     await waitFor(async () => {
-      const { rows } = await sql.query(`SELECT 1 FROM hg_runs WHERE status IN ('pending', 'queued', 'running') LIMIT 1`);
+      const { rows } = await world.sql.query(`SELECT 1 FROM hg_runs WHERE status IN ('pending', 'queued', 'running') LIMIT 1`);
       return rows.length === 0;
     }, 10_000, 200, 'every run to finish');
 
-    const { rows: dupes } = await sql.query(
+    const { rows: dupes } = await world.sql.query(
       `SELECT task_id, scheduled_time, shard, count(*)::int AS n FROM hg_runs WHERE attempt = 1 GROUP BY 1, 2, 3 HAVING count(*) > 1`,
     );
     assert.deepEqual(dupes, [], 'a slot was run twice');
-    const { rows: notOk } = await sql.query(`SELECT id, task_id, scheduled_time, status, error FROM hg_runs WHERE status <> 'succeeded' OR attempt <> 1`);
+    const { rows: notOk } = await world.sql.query(`SELECT id, task_id, scheduled_time, status, error FROM hg_runs WHERE status <> 'succeeded' OR attempt <> 1`);
     assert.deepEqual(notOk, [], 'runs that are not a succeeded first attempt');
 
     for (const taskId of taskIds) {
-      const { rows: [span] } = await sql.query<{ first: Date; last: Date; n: number }>(
+      const { rows: [span] } = await world.sql.query<{ first: Date; last: Date; n: number }>(
         `SELECT min(scheduled_time) AS first, max(scheduled_time) AS last, count(*)::int AS n FROM hg_runs WHERE task_id = $1`,
         [taskId],
       );
       assert.ok(span, 'task has runs');
       const seconds = (span.last.getTime() - span.first.getTime()) / 1000;
       assert.ok(seconds >= 7, `task ${taskId}: runs only span ${seconds} s (first ${span.first.toISOString()}, last ${span.last.toISOString()}), takeover took ${takeoverMs} ms`);
-      const { rows: gaps } = await sql.query(
+      const { rows: gaps } = await world.sql.query(
         `SELECT s AS slot, count(r.id)::int AS n
            FROM generate_series($2::timestamptz, $3::timestamptz, interval '1 second') AS s
            LEFT JOIN hg_runs r ON r.task_id = $1 AND r.scheduled_time = s

@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
-import { SERVICE_URLS, createTestDatabase, skipUnless, uniqueNamespace } from '../support/services.ts';
+import { before, describe, it } from 'node:test';
+import { skipUnless, uniqueNamespace } from '../support/services.ts';
 import {
-  api, backendEnv, dumpIfFailed, freePort, isAlive, killAll, sleep, startProcess, tempDir, tracked, waitFor, writeTestConfig,
-  type Api, type Backend, type Json, type FailureFlag,
+  isAlive, sleep, startAllInOne, tracked, useE2eWorld, waitFor, writeTestConfig, type Api, type Backend, type Json, type FailureFlag,
 } from '../support/processes.ts';
 
 const BACKENDS: { backend: Backend; services: Parameters<typeof skipUnless> }[] = [
@@ -20,36 +18,15 @@ const TERMINAL = new Set(['succeeded', 'failed', 'timed_out', 'cancelled', 'miss
 for (const { backend, services } of BACKENDS) {
   describe(`timeouts and retries (${backend})`, { skip: await skipUnless(...services) }, () => {
     const flag: FailureFlag = { failed: false };
-    let db: Awaited<ReturnType<typeof createTestDatabase>>;
-    let sql: pg.Client;
-    let tmp: ReturnType<typeof tempDir>;
+    const world = useE2eWorld(flag);
     let client: Api;
 
     before(tracked(flag, async () => {
-      db = await createTestDatabase();
-      sql = new pg.Client({ connectionString: db.url });
-      await sql.connect();
-      tmp = tempDir();
-      const port = await freePort();
-      const proc = startProcess({
-        name: `all-${backend}`,
-        args: ['--mode', 'all', '--config', writeTestConfig(tmp.dir, uniqueNamespace('retry'))],
-        env: { ...backendEnv(backend, db.url, SERVICE_URLS), API_BIND_ADDRESS: `127.0.0.1:${port}` },
-      });
-      await proc.waitForLine(/API listening/, 20_000);
-      client = api(`http://127.0.0.1:${port}`);
+      ({ client } = await startAllInOne(world, backend, writeTestConfig(world.tmp.dir, uniqueNamespace('retry'))));
     }));
 
-    after(async () => {
-      dumpIfFailed(flag.failed);
-      await killAll();
-      await sql?.end();
-      await db?.drop();
-      tmp?.remove();
-    });
-
     it('a run over timeoutSeconds ends timed_out and its whole process group is killed', tracked(flag, async () => {
-      const pidFile = path.join(tmp.dir, 'bg.pid');
+      const pidFile = path.join(world.tmp.dir, 'bg.pid');
       const created = await client.post('/api/tasks', {
         name: 'too-slow',
         type: 'shell',
@@ -75,7 +52,7 @@ for (const { backend, services } of BACKENDS) {
       await waitFor(() => !isAlive(pid), 3000, 100, `background sleep ${pid} to be gone`);
       // timed_out is retryable but the default retry limit is 0: no second attempt
       await sleep(1000);
-      const { rows } = await sql.query('SELECT attempt FROM hg_runs WHERE task_id = $1', [created.body.id]);
+      const { rows } = await world.sql.query('SELECT attempt FROM hg_runs WHERE task_id = $1', [created.body.id]);
       assert.deepEqual(rows, [{ attempt: 1 }]);
     }));
 
@@ -115,7 +92,7 @@ for (const { backend, services } of BACKENDS) {
       assert.ok(gap1 < 4000 && gap2 < 6000, `backoff too long: ${gap1} ms, ${gap2} ms`);
 
       await sleep(4500); // a 4th attempt would come after 4 s
-      const { rows } = await sql.query('SELECT attempt, status FROM hg_runs WHERE task_id = $1 ORDER BY attempt', [taskId]);
+      const { rows } = await world.sql.query('SELECT attempt, status FROM hg_runs WHERE task_id = $1 ORDER BY attempt', [taskId]);
       assert.deepEqual(rows, [{ attempt: 1, status: 'failed' }, { attempt: 2, status: 'failed' }, { attempt: 3, status: 'failed' }]);
     }));
   });

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
-import { SERVICE_URLS, createTestDatabase, skipUnless, uniqueNamespace } from '../support/services.ts';
+import { before, describe, it } from 'node:test';
+import { SERVICE_URLS, skipUnless, uniqueNamespace } from '../support/services.ts';
 import {
-  api, backendEnv, dumpIfFailed, freePort, killAll, startProcess, tempDir, tracked, waitFor, writeTestConfig,
+  backendEnv, startAllInOne, startProcess, tracked, useE2eWorld, waitFor, writeTestConfig,
   type Api, type Backend, type Json, type FailureFlag,
 } from '../support/processes.ts';
 
@@ -19,44 +18,30 @@ const WORKER_TIMEOUT_SECONDS = 3; // writeTestConfig
 for (const { backend, services } of BACKENDS) {
   describe(`a crashed worker's run is failed and retried on another worker (${backend})`, { skip: await skipUnless(...services) }, () => {
     const flag: FailureFlag = { failed: false };
-    let db: Awaited<ReturnType<typeof createTestDatabase>>;
-    let sql: pg.Client;
-    let tmp: ReturnType<typeof tempDir>;
     let client: Api;
     let configFile: string;
     let env: Record<string, string | undefined>;
-    let pidFile: string;
-
-    before(tracked(flag, async () => {
-      db = await createTestDatabase();
-      sql = new pg.Client({ connectionString: db.url });
-      await sql.connect();
-      tmp = tempDir();
-      pidFile = path.join(tmp.dir, 'task.pids');
-      configFile = writeTestConfig(tmp.dir, uniqueNamespace('crash'), { workerEnabled: false });
-      env = backendEnv(backend, db.url, SERVICE_URLS);
-      const port = await freePort();
-      // API + dispatcher, no worker (worker.enabled = false)
-      const core = startProcess({ name: `core-${backend}`, args: ['--mode', 'all', '--config', configFile], env: { ...env, API_BIND_ADDRESS: `127.0.0.1:${port}` } });
-      await core.waitForLine(/API listening/, 20_000);
-      await core.waitForLine(/became the dispatcher leader/, 10_000);
-      client = api(`http://127.0.0.1:${port}`);
-    }));
-
-    after(async () => {
-      dumpIfFailed(flag.failed);
-      await killAll();
-      // the task processes outlive a SIGKILLed worker (own process group): clean them up
-      if (pidFile && existsSync(pidFile)) {
+    let pidFile: string | undefined;
+    // the task processes outlive a SIGKILLed worker (own process group): clean them up too
+    const world = useE2eWorld(flag, {
+      cleanup: () => {
+        if (!pidFile || !existsSync(pidFile)) return;
         for (const pid of readFileSync(pidFile, 'utf8').split('\n').filter(Boolean).map(Number)) {
           try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
           try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
         }
-      }
-      await sql?.end();
-      await db?.drop();
-      tmp?.remove();
+      },
     });
+
+    before(tracked(flag, async () => {
+      pidFile = path.join(world.tmp.dir, 'task.pids');
+      configFile = writeTestConfig(world.tmp.dir, uniqueNamespace('crash'), { workerEnabled: false });
+      env = backendEnv(backend, world.db.url, SERVICE_URLS);
+      // API + dispatcher, no worker (worker.enabled = false)
+      const { proc: core, client: coreClient } = await startAllInOne(world, backend, configFile, `core-${backend}`);
+      await core.waitForLine(/became the dispatcher leader/, 10_000);
+      client = coreClient;
+    }));
 
     it('kill -9 of w1: attempt 1 failed as declared dead, attempt 2 running on w2', tracked(flag, async () => {
       const w1 = startProcess({ name: 'w1', args: ['--mode', 'worker', '--worker-id', 'w1', '--config', configFile], env });
@@ -101,9 +86,9 @@ for (const { backend, services } of BACKENDS) {
       assert.equal(second.workerId, 'w2', JSON.stringify(second));
       assert.ok(elapsed >= (WORKER_TIMEOUT_SECONDS - 1) * 1000, `declared dead only ${elapsed} ms after the kill`);
 
-      const { rows: stuck } = await sql.query(`SELECT id FROM hg_runs WHERE status = 'running' AND worker_id = 'w1'`);
+      const { rows: stuck } = await world.sql.query(`SELECT id FROM hg_runs WHERE status = 'running' AND worker_id = 'w1'`);
       assert.deepEqual(stuck, [], 'a run is still running on the dead worker');
-      const { rows: workers } = await sql.query(`SELECT id, status FROM hg_workers ORDER BY id`);
+      const { rows: workers } = await world.sql.query(`SELECT id, status FROM hg_workers ORDER BY id`);
       if (backend === 'postgres') {
         assert.deepEqual(workers, [{ id: 'w1', status: 'DOWN' }, { id: 'w2', status: 'ALIVE' }]);
       } else {

@@ -3,7 +3,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { SERVICE_URLS, createTestDatabase } from './services.ts';
 
 /** Repository root (/work/main). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -318,3 +321,45 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+
+/** What one e2e suite works in: a fresh database with a SQL client, and a temp folder. */
+export interface E2eWorld {
+  db: Awaited<ReturnType<typeof createTestDatabase>>;
+  sql: pg.Client;
+  tmp: ReturnType<typeof tempDir>;
+}
+
+/**
+ * Registers the hooks that make and tear down an E2eWorld for the calling suite: every process it started
+ * is killed, the database dropped and the folder removed, even when a test failed (its output is dumped).
+ */
+export function useE2eWorld(flag: FailureFlag, options: { cleanup?: () => void } = {}): E2eWorld {
+  const world = {} as E2eWorld;
+  before(tracked(flag, async () => {
+    world.db = await createTestDatabase();
+    world.sql = new pg.Client({ connectionString: world.db.url });
+    await world.sql.connect();
+    world.tmp = tempDir();
+  }));
+  after(async () => {
+    dumpIfFailed(flag.failed);
+    await killAll();
+    options.cleanup?.();
+    await world.sql?.end();
+    await world.db?.drop();
+    world.tmp?.remove();
+  });
+  return world;
+}
+
+/** Starts `scheduler --mode all` on a backend with an API on a free port; resolves once the API listens. */
+export async function startAllInOne(world: E2eWorld, backend: Backend, configFile: string, name = `all-${backend}`): Promise<{ proc: Proc; client: Api }> {
+  const port = await freePort();
+  const proc = startProcess({
+    name,
+    args: ['--mode', 'all', '--config', configFile],
+    env: { ...backendEnv(backend, world.db.url, SERVICE_URLS), API_BIND_ADDRESS: `127.0.0.1:${port}` },
+  });
+  await proc.waitForLine(/API listening/, 20_000);
+  return { proc, client: api(`http://127.0.0.1:${port}`) };
+}
