@@ -21,45 +21,38 @@ export async function reap(ctx: CoreContext, options: ReaperOptions): Promise<{ 
     [timeout],
   );
   for (const worker of down) ctx.logger.warn({ workerId: worker.id, timeoutSeconds: timeout }, 'worker declared dead: no heartbeat');
-  const { rows: orphans } = await ctx.db.query<{ id: string; attempt: number; worker_id: string | null }>(
+  const { rows: orphans } = await ctx.db.query<HeldRun>(
     `SELECT r.id::text AS id, r.attempt, r.worker_id FROM hg_runs r LEFT JOIN hg_workers w ON w.id = r.worker_id
       WHERE r.status = 'running' AND (w.id IS NULL OR w.status = 'DOWN')
         AND COALESCE(r.started_at, r.created_at) < now() - make_interval(secs => $1)`,
     [timeout],
   );
-  await finishAttempts(
-    ctx,
-    orphans.map((run) => ({
-      runId: run.id,
-      attempt: run.attempt,
-      status: 'failed' as const,
-      at: new Date(ctx.now()),
-      error: `worker ${run.worker_id ?? '(unknown)'} declared dead: no heartbeat for ${timeout}s`,
-    })),
-  );
+  await failAttempts(ctx, orphans, (run) => `worker ${run.worker_id ?? '(unknown)'} declared dead: no heartbeat for ${timeout}s`);
   // A live worker that has not listed an attempt for a whole timeout does not execute it: its claim was
   // granted but the answer never reached it (a dropped connection), so nobody will ever report it.
-  const { rows: unheld } = await ctx.db.query<{ id: string; attempt: number; worker_id: string }>(
+  const { rows: unheld } = await ctx.db.query<HeldRun>(
     `SELECT r.id::text AS id, r.attempt, r.worker_id FROM hg_runs r JOIN hg_workers w ON w.id = r.worker_id
       WHERE r.status = 'running' AND w.status <> 'DOWN'
         AND r.started_at < now() - make_interval(secs => $1) AND r.started_at < w.last_heartbeat_at - interval '2 seconds'
         AND NOT w.held_runs ? (r.id::text || '/' || r.attempt::text)`,
     [timeout],
   );
-  await finishAttempts(
-    ctx,
-    unheld.map((run) => ({
-      runId: run.id,
-      attempt: run.attempt,
-      status: 'failed' as const,
-      at: new Date(ctx.now()),
-      error: `worker ${run.worker_id} does not hold this attempt: its claim was granted but never reached it`,
-    })),
-  );
+  await failAttempts(ctx, unheld, (run) => `worker ${run.worker_id} does not hold this attempt: its claim was granted but never reached it`);
   // pending runs older than a few seconds missed their hand-off (a broker was down): publish them again
   await promoteDueRuns(ctx);
   if (ctx.queue.kind !== 'postgres') await republishLost(ctx, options.lostQueuedSeconds ?? 60);
   return { workersDown: down.length, runsFailed: orphans.length + unheld.length };
+}
+
+interface HeldRun {
+  id: string;
+  attempt: number;
+  worker_id: string | null;
+}
+
+/** Fails attempts nobody will report on, with the reason; retries follow where the task allows. */
+function failAttempts(ctx: CoreContext, runs: HeldRun[], reason: (run: HeldRun) => string): Promise<void> {
+  return finishAttempts(ctx, runs.map((run) => ({ runId: run.id, attempt: run.attempt, status: 'failed' as const, at: new Date(ctx.now()), error: reason(run) })));
 }
 
 /**
