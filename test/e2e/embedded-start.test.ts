@@ -24,6 +24,7 @@ const EMBEDDED_ENV = {
   ENVIRONMENT: undefined,
   WORKER_ID: undefined,
   LOG_LEVEL: 'info',
+  LOG_FORMAT: 'json', // the tests read log lines as JSON
 };
 
 describe('npm start: embedded database, no infrastructure', () => {

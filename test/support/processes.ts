@@ -280,6 +280,7 @@ export function backendEnv(backend: Backend, databaseUrl: string, urls: { redis:
     MESSAGE_QUEUE_TYPE: backend,
     MESSAGE_QUEUE_URL: backend === 'redis_stream' ? `${urls.redis.replace(/\/+$/, '')}/0` : backend === 'rabbitmq' ? urls.rabbitmq : undefined,
     LOG_LEVEL: 'info',
+    LOG_FORMAT: 'json', // the tests read log lines as JSON
     WORKER_ID: undefined,
   };
 }
