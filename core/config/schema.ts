@@ -113,7 +113,7 @@ const Worker = z
       .describe('Unique worker id. Empty: <hostname>-<pid> (top-level alias: worker_id).'),
     pool: str('default', 'WorkerPool whose queue this worker consumes.'),
     max_concurrent_tasks: int(5, 'Runs executed at once by this worker.', 1),
-    supported_task_types: stringList(['shell', 'http'], 'Task types (executors) this worker accepts.'),
+    supported_task_types: stringList(['shell', 'http', 'noop'], 'Task types (executors) this worker accepts.'),
     heartbeat_interval_seconds: int(30, 'Heartbeat period.', 1),
     task_poll_interval_seconds: int(1, 'Fallback poll period when no notification arrives.', 1),
     worker_memory_limit_mb: int(0, 'Accepted for compatibility with the seed guide; has no effect (see NO_EFFECT_KEYS).'),

@@ -1,4 +1,4 @@
-import { ValidationError, parseOrThrow, splitTaskInput, TaskInput, type Run, type Task } from '../model/index.ts';
+import { ValidationError, problemsFromZod, splitTaskInput, TaskInput, type Run, type Task } from '../model/index.ts';
 import { compileSchedule, validateTimeZone } from '../schedule/index.ts';
 import type { Queryable } from '../store/db.ts';
 import { ConflictError } from '../store/errors.ts';
@@ -12,9 +12,7 @@ import { createRuns } from './enqueue.ts';
  * what zod alone cannot see (a schedule that parses, a known time zone, no dependency cycle).
  */
 export async function createTaskFromInput(ctx: CoreContext, body: unknown): Promise<Task> {
-  const input = parseOrThrow(TaskInput, body, 'task');
-  const { name, labels, spec } = splitTaskInput(input);
-  checkSchedule(spec.schedule, spec.timeZone);
+  const { name, labels, spec } = splitTaskInput(parseTask(body));
   await checkNoCycle(ctx.db, '', name, spec.dependsOn);
   return createTask(ctx.db, { name, labels, spec });
 }
@@ -22,12 +20,11 @@ export async function createTaskFromInput(ctx: CoreContext, body: unknown): Prom
 export async function replaceTaskFromInput(ctx: CoreContext, idOrName: string, body: unknown): Promise<Task> {
   const current = await getTask(ctx.db, idOrName);
   assertWritable(current);
-  const input = parseOrThrow(TaskInput, body, 'task');
+  const input = parseTask(body);
   if (input.name !== current.name) {
     throw new ValidationError('task', [{ path: 'name', message: `cannot be changed (is "${current.name}"); create a new task instead` }]);
   }
   const { labels, spec } = splitTaskInput(input);
-  checkSchedule(spec.schedule, spec.timeZone);
   await checkNoCycle(ctx.db, current.namespace, current.name, spec.dependsOn);
   return updateTask(ctx.db, current.id, { labels, spec });
 }
@@ -54,6 +51,26 @@ export async function triggerTask(ctx: CoreContext, idOrName: string): Promise<R
     if (first) return getRun(ctx.db, first.id);
   }
   throw new ConflictError(`could not create a run for "${task.name}": too many triggers at once`, 'HG_ERR_TRIGGER_BUSY');
+}
+
+/**
+ * The spec with every problem at once: what zod finds, and whether the schedule and time zone are real,
+ * so a client learns of a bad cron and a missing block in one answer.
+ */
+function parseTask(body: unknown): TaskInput {
+  const result = TaskInput.safeParse(body);
+  const problems = result.success ? [] : problemsFromZod(result.error);
+  const raw = (typeof body === 'object' && body !== null ? body : {}) as { schedule?: unknown; timeZone?: unknown };
+  if (!problems.some((p) => p.path === 'schedule' || p.path === 'timeZone')) {
+    try {
+      checkSchedule(typeof raw.schedule === 'string' ? raw.schedule : undefined, typeof raw.timeZone === 'string' ? raw.timeZone : 'UTC');
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      problems.push(...error.problems);
+    }
+  }
+  if (!result.success || problems.length > 0) throw new ValidationError('task', problems);
+  return result.data;
 }
 
 /** An on-demand task has no schedule, but its time zone must still be a real one. */

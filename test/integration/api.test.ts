@@ -41,6 +41,13 @@ describe('REST API, first slice', { skip }, () => {
     });
   }
 
+  it('names every bad field in one answer, a bad cron together with a missing block', async () => {
+    const response = await app.inject({ method: 'POST', url: '/api/tasks', payload: { name: 'bad', type: 'shell', schedule: '61 * * * *' } });
+    assert.equal(response.statusCode, 400);
+    const paths = (response.json() as { errors: Array<{ path: string }> }).errors.map((e) => e.path).sort();
+    assert.deepEqual(paths, ['schedule', 'shell']);
+  });
+
   it('creates, reads, replaces, triggers and deletes a task', async () => {
     const created = await app.inject({ method: 'POST', url: '/api/tasks', payload: { ...shellTask, schedule: '0 2 * * *', timeZone: 'Asia/Shanghai' } });
     assert.equal(created.statusCode, 201);

@@ -264,7 +264,6 @@ export function writeTestConfig(dir: string, unique: string, options: { workerEn
       'heartbeat_interval_seconds = 1',
       'drain_timeout_seconds = 5',
       'max_concurrent_tasks = 10',
-      'supported_task_types = ["shell", "http", "noop"]',
       '',
       options.extra ?? '',
     ].join('\n'),
