@@ -7,7 +7,7 @@ import { reap } from '../../core/dispatch/reaper.ts';
 import { pruneHistory } from '../../core/dispatch/retention.ts';
 import { applyStatusEvents, decideClaims } from '../../core/dispatch/status.ts';
 import { createTaskFromInput, replaceTaskFromInput, triggerTask } from '../../core/dispatch/tasks.ts';
-import { getRun } from '../../core/store/runs.ts';
+import { cancelRuns, getRun } from '../../core/store/runs.ts';
 import { coreOnTestDatabase, postgresConsumer, runsOf } from '../support/core.ts';
 import { skipUnless } from '../support/services.ts';
 
@@ -311,6 +311,17 @@ describe('dispatch against Postgres', { skip }, () => {
     await sub.close();
     await consumer.close();
     assert.deepEqual(cancelled, [run.id]);
+  });
+
+  it('never hands out a run cancelled while it waited in the postgres queue', async () => {
+    const task = await noop('cancelled-waiting', { pool: 'cancelled' });
+    const doomed = await triggerTask(env.ctx, task.id);
+    const kept = await triggerTask(env.ctx, task.id);
+    assert.deepEqual((await cancelRuns(env.db, [doomed.id], 'no longer wanted')).map((t) => t.runId), [doomed.id]);
+    const consumer = postgresConsumer(env.ctx, 'canceller');
+    const got = await consumer.receive('cancelled', { max: 10, waitMs: 0 });
+    await consumer.close();
+    assert.deepEqual(got.map((d) => d.message.runId), [kept.id]);
   });
 
   it('refuses a dependency on itself and a dependency cycle, naming dependsOn', async () => {
