@@ -89,15 +89,6 @@ export class Dispatcher {
     await this.busy;
   }
 
-  get taskCount(): number {
-    return this.entries.size;
-  }
-
-  /** next fire time of a task as this dispatcher sees it */
-  nextFire(taskId: string): number | undefined {
-    return this.entries.get(taskId)?.armedSlot;
-  }
-
   private taskChanged(id: string): void {
     this.changed.add(id);
     this.enqueueWork(async () => {

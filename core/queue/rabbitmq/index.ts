@@ -1,3 +1,3 @@
 export { amqpPriority } from './publish.ts';
-export { createRabbitConsumer, createRabbitProducer, createRabbitQueue } from './rabbit-queue.ts';
+export { createRabbitConsumer, createRabbitProducer } from './rabbit-queue.ts';
 export type { RabbitQueueOptions } from './options.ts';

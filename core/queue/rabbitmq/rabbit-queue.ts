@@ -15,19 +15,3 @@ export function createRabbitProducer(options: RabbitQueueOptions): QueueProducer
 export function createRabbitConsumer(options: RabbitQueueOptions): QueueConsumer {
   return new RabbitConsumer(options);
 }
-
-/** Both sides, created on first access, each with its own connection (opened on first use). */
-export function createRabbitQueue(options: RabbitQueueOptions): { readonly producer: QueueProducer; readonly consumer: QueueConsumer } {
-  let producer: QueueProducer | undefined;
-  let consumer: QueueConsumer | undefined;
-  return {
-    get producer() {
-      producer ??= createRabbitProducer(options);
-      return producer;
-    },
-    get consumer() {
-      consumer ??= createRabbitConsumer(options);
-      return consumer;
-    },
-  };
-}

@@ -1,6 +1,5 @@
 export {
   createRedisStreamConsumer,
   createRedisStreamProducer,
-  createRedisStreamQueue,
 } from './redis-stream-queue.ts';
 export type { RedisStreamConsumerOptions, RedisStreamQueueOptions } from './options.ts';

@@ -21,25 +21,3 @@ export function createRedisStreamConsumer(options: RedisStreamConsumerOptions): 
   if (!options.workerId) throw new Error('redis_stream consumer needs a workerId');
   return new RedisStreamConsumer(options);
 }
-
-/**
- * Both sides, created on first access, each with its own connections. `consumer` needs `workerId`.
- */
-export function createRedisStreamQueue(options: RedisStreamQueueOptions & { workerId?: string }): {
-  readonly producer: QueueProducer;
-  readonly consumer: QueueConsumer;
-} {
-  let producer: QueueProducer | undefined;
-  let consumer: QueueConsumer | undefined;
-  return {
-    get producer() {
-      producer ??= createRedisStreamProducer(options);
-      return producer;
-    },
-    get consumer() {
-      if (options.workerId === undefined) throw new Error('createRedisStreamQueue: the consumer side needs workerId');
-      consumer ??= createRedisStreamConsumer({ ...options, workerId: options.workerId });
-      return consumer;
-    },
-  };
-}
