@@ -110,13 +110,15 @@ export class Dispatcher {
     this.arm();
   }
 
-  /** Catches changes whose NOTIFY was lost (a reconnect): reads tasks updated since the last sync. */
+  /**
+   * Catches changes whose NOTIFY was lost (a reconnect): reads tasks updated since the last sync. Runs whose
+   * hand-off stalled, or whose retry notification was lost, are the reaper's (reaper.ts), not this.
+   */
   private async sync(): Promise<void> {
     const since = this.lastSync;
     const next = new Date((await databaseNow(this.ctx.db)).getTime() - 1000);
     for (const state of await loadTaskStates(this.ctx.db, { changedSince: since })) this.upsert(state);
     this.lastSync = next;
-    await promoteDueRuns(this.ctx);
     await this.tick();
   }
 

@@ -51,12 +51,12 @@ export function toTask(row: TaskRow): Task {
   };
 }
 
-/** run columns for lists: output can be megabytes per run and is only served for one run at a time */
-export const RUN_LIST_COLUMNS = () => RUN_COLUMNS.replace('r.output', 'NULL::text AS output');
-
 export const RUN_COLUMNS = `r.id::text AS id, r.task_id::text AS task_id, t.name AS task_name, r.attempt, r.shard, r.shard_total,
   r.scheduled_time, r.trigger, r.status, r.pool, r.priority, r.worker_id, r.queued_at, r.started_at, r.finished_at,
   r.exit_code, r.http_status, r.error, r.output`;
+
+/** run columns for lists: output can be megabytes per run and is only served for one run at a time */
+export const RUN_LIST_COLUMNS = RUN_COLUMNS.replace('r.output', 'NULL::text AS output');
 
 export interface RunRow {
   id: string;

@@ -90,7 +90,7 @@ export async function getRun(db: Queryable, id: string): Promise<Run> {
 /** Newest first, keyset-paginated on the id so deep pages stay as fast as the first; without output. */
 export async function listTaskRuns(db: Queryable, taskId: string, options: { limit: number; beforeId?: string; status?: RunStatus }): Promise<Run[]> {
   const { rows } = await db.query<RunRow>(
-    `SELECT ${RUN_LIST_COLUMNS()} FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id
+    `SELECT ${RUN_LIST_COLUMNS} FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id
       WHERE r.task_id = $1 AND ($2::bigint IS NULL OR r.id < $2) AND ($3::text IS NULL OR r.status = $3)
       ORDER BY r.id DESC LIMIT $4`,
     [taskId, options.beforeId ?? null, options.status ?? null, options.limit],

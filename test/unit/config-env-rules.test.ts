@@ -9,6 +9,7 @@ import {
   ConfigSchema, ENV_OVERRIDES, NO_EFFECT_KEYS, SECRET_ENV_NAMES, defaultConfigDir, isSecretEnvName, loadConfig,
   parseBindAddress, redactConfig, renderBaseToml,
 } from '../../core/config/index.ts';
+import { problemsOf } from '../support/validation.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 const SHIPPED = path.join(REPO, 'config');
@@ -23,15 +24,6 @@ function configDir(files: Record<string, string>): string {
 }
 const EMPTY = configDir({});
 
-function problemsOf(fn: () => unknown): { path: string; message: string }[] {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof ValidationError, `expected a ValidationError, got ${String(e)}`);
-    return e.problems;
-  }
-  assert.fail('expected loadConfig to throw');
-}
 
 describe('environment overrides', () => {
   const cases: [string, string, (c: ReturnType<typeof loadConfig>['config']) => unknown, unknown][] = [

@@ -3,8 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { ValidationError } from '../../core/model/errors.ts';
 import { loadConfig } from '../../core/config/index.ts';
+import { problemsOf } from '../support/validation.ts';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/config');
 const MINIMAL = path.join(FIXTURES, 'minimal');
@@ -17,15 +17,6 @@ function configDir(files: Record<string, string>): string {
   return dir;
 }
 
-function problemsOf(fn: () => unknown): { path: string; message: string }[] {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof ValidationError, `expected a ValidationError, got ${String(e)}`);
-    return e.problems;
-  }
-  assert.fail('expected loadConfig to throw');
-}
 
 describe('loadConfig overlay order', () => {
   it('applies base, auth/security/timeouts, environment, --config files, then environment variables', () => {
