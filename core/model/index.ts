@@ -7,3 +7,7 @@ export {
 export { Run, RunStatus, RunTrigger, RUN_STATUSES, TERMINAL_STATUSES, ACTIVE_STATUSES, RETRYABLE_OUTCOMES } from './run.ts';
 export { Worker, WorkerStatus } from './worker.ts';
 export { WorkerPoolSpec } from './worker-pool.ts';
+export {
+  API_GROUP, API_VERSION, API_VERSION_NAME, TRIGGER_ANNOTATION, RESOURCE_KINDS, parseManifest, taskInputFromManifest,
+  type ResourceKind, type Manifest, type ScheduledTaskManifest, type WorkerPoolManifest,
+} from './resource.ts';
