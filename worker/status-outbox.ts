@@ -29,7 +29,12 @@ export class StatusOutbox {
 
   flush(): Promise<void> {
     // Events pushed while a batch is in flight ride on the next batch, right after it.
-    this.flushing ??= (async () => {
+    this.flushing ??= this.drain();
+    return this.flushing;
+  }
+
+  private async drain(): Promise<void> {
+    try {
       // let events produced in the same turn of the event loop join this batch
       await new Promise((resolve) => setImmediate(resolve));
       let delay = 100;
@@ -46,8 +51,12 @@ export class StatusOutbox {
           delay = Math.min(delay * 2, 5000);
         }
       }
-    })().finally(() => (this.flushing = undefined));
-    return this.flushing;
+    } finally {
+      // Cleared in the very step that found nothing pending. Cleared later (a .finally() on the promise,
+      // a microtask or more afterwards), an event pushed in between would join a flush that had already
+      // ended, and wait in the outbox until some later event came along: with no later event, for ever.
+      this.flushing = undefined;
+    }
   }
 
   close(): void {

@@ -28,6 +28,8 @@ interface ActiveRun {
 const LOG_CHUNK_BYTES = 8192;
 const OUTBOX_HIGH_WATER = 2000;
 const FINAL_FLUSH_MS = 10_000;
+/** attempts remembered against duplicate copies: far more than a worker receives while a copy can linger */
+const STARTED_MEMORY = 100_000;
 
 /**
  * Takes runs from its pool's queue, up to `concurrency` at once, claims each attempt before executing
@@ -36,11 +38,17 @@ const FINAL_FLUSH_MS = 10_000;
  */
 export class Worker {
   private readonly active = new Map<string, ActiveRun>();
+  /** deliveries being claimed: each may become an active run, so each holds a slot meanwhile */
+  private readonly accepting = new Set<Promise<void>>();
+  /** "runId/attempt" of the attempts this worker started lately, oldest first */
+  private readonly started = new Set<string>();
   private readonly outbox: StatusOutbox;
   private readonly stopping = new AbortController();
   private loop: Promise<void> | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private cancelSub: Subscription | undefined;
+  private drainSub: Subscription | undefined;
+  private stopRequested = false;
   private slotFreed: (() => void) | undefined;
   private readonly startedAt = new Date().toISOString();
   private status: 'ALIVE' | 'DRAINING' | 'DOWN' = 'ALIVE';
@@ -63,6 +71,9 @@ export class Worker {
 
   async start(): Promise<void> {
     this.cancelSub = await this.consumer.onCancel((runIds) => this.cancel(runIds));
+    this.drainSub = await this.consumer.onDrain((workerId) => {
+      if (workerId === this.options.workerId) void this.drain();
+    });
     await this.sendHeartbeat();
     this.heartbeat = setInterval(() => void this.sendHeartbeat(), this.options.heartbeatIntervalMs);
     this.loop = this.receiveLoop();
@@ -70,8 +81,23 @@ export class Worker {
   }
 
   /** Drains: no new work, running work gets drainTimeoutMs to finish, then it is cancelled. */
-  async stop(): Promise<void> {
+  /**
+   * Drains on request (POST /api/workers/{id}/drain): takes no more runs and lets the ones it holds finish,
+   * however long they take; reports DRAINING at once. The process stays up until it is stopped.
+   */
+  async drain(): Promise<void> {
     if (this.status !== 'ALIVE') return;
+    this.status = 'DRAINING';
+    this.logger.info({ runs: this.active.size }, 'draining on request: taking no more runs');
+    this.stopping.abort();
+    this.slotFreed?.();
+    await this.sendHeartbeat();
+    await this.loop;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopRequested) return;
+    this.stopRequested = true;
     this.status = 'DRAINING';
     this.stopping.abort();
     this.slotFreed?.();
@@ -97,6 +123,7 @@ export class Worker {
       this.outbox.close();
     }
     await this.cancelSub?.close();
+    await this.drainSub?.close();
     this.logger.info('worker stopped');
   }
 
@@ -107,7 +134,7 @@ export class Worker {
   private async receiveLoop(): Promise<void> {
     let backoff = 100;
     while (!this.stopping.signal.aborted) {
-      const free = this.options.concurrency - this.active.size;
+      const free = this.options.concurrency - this.active.size - this.accepting.size;
       if (free <= 0) {
         await new Promise<void>((resolve) => (this.slotFreed = resolve));
         continue;
@@ -122,8 +149,25 @@ export class Worker {
         backoff = Math.min(backoff * 2, 5000);
         continue;
       }
-      await Promise.all(deliveries.map((delivery) => this.accept(delivery)));
+      // Claims that take a round trip (redis_stream, rabbitmq) are not waited for: the next receive overlaps
+      // them, while the slots they may take stay reserved until they are settled. Claims settled at once
+      // (postgres: the receive was the claim) are, so that the next receive asks for every free slot.
+      const batch: Promise<void>[] = [];
+      for (const delivery of deliveries) {
+        const accepting: Promise<void> = this.accept(delivery)
+          .catch((error: unknown) => this.logger.error({ runId: delivery.message.runId, err: (error as Error).message }, 'accepting a run failed'))
+          .finally(() => {
+            this.accepting.delete(accepting);
+            this.slotFreed?.();
+            this.slotFreed = undefined;
+          });
+        this.accepting.add(accepting);
+        batch.push(accepting);
+      }
+      if (batch.length > 0) await Promise.race([Promise.all(batch), new Promise((resolve) => setImmediate(resolve))]);
     }
+    // whoever awaits the loop (drain, stop) then sees every attempt this worker took in `active`
+    await Promise.all(this.accepting);
   }
 
   private async accept(delivery: Delivery): Promise<void> {
@@ -139,6 +183,16 @@ export class Worker {
       this.logger.debug({ runId: message.runId, attempt: message.attempt }, 'attempt already claimed elsewhere; dropped');
       return;
     }
+    // A broker can hold two copies of an attempt (a new leader republishes queued runs), and rabbitmq grants
+    // a claim again to the worker that holds it (for a claim whose answer was lost): so a second copy
+    // reaching this worker is granted too. An attempt this worker has started is never started again here.
+    const key = `${message.runId}/${message.attempt}`;
+    if (this.started.has(key)) {
+      this.logger.debug({ runId: message.runId, attempt: message.attempt }, 'second copy of an attempt this worker started; dropped');
+      return;
+    }
+    this.started.add(key);
+    if (this.started.size > STARTED_MEMORY) this.started.delete(this.started.values().next().value as string);
     const abort = new AbortController();
     const run: ActiveRun = { message, abort, done: Promise.resolve() };
     this.active.set(message.runId, run);

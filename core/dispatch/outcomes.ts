@@ -14,6 +14,8 @@ export interface AttemptOutcome {
   attempt: number;
   status: FinishedStatus;
   at: Date;
+  /** when the attempt started, if the core learns it only now (a `started` event in the same batch) */
+  startedAt?: Date | null;
   workerId?: string | null;
   exitCode?: number | null;
   httpStatus?: number | null;
@@ -41,11 +43,11 @@ export async function finishAttempts(ctx: CoreContext, outcomes: AttemptOutcome[
   // the two would leave a failed attempt whose replayed outcome no longer matches, and no retry, for ever.
   const created = await ctx.db.transaction(async (tx) => {
     const { rows } = await tx.query<FinishedRow>(
-      `UPDATE hg_runs r SET status = u.status, finished_at = u.at, started_at = COALESCE(r.started_at, u.at),
+      `UPDATE hg_runs r SET status = u.status, finished_at = u.at, started_at = COALESCE(r.started_at, u.started_at, u.at),
               worker_id = COALESCE(u.worker_id, r.worker_id), exit_code = u.exit_code, http_status = u.http_status,
               error = u.error, output = u.output
-         FROM unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[], $5::text[], $6::int[], $7::int[], $8::text[], $9::text[])
-              AS u(id, attempt, status, at, worker_id, exit_code, http_status, error, output)
+         FROM unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[], $5::text[], $6::int[], $7::int[], $8::text[], $9::text[], $10::timestamptz[])
+              AS u(id, attempt, status, at, worker_id, exit_code, http_status, error, output, started_at)
         WHERE r.id = u.id AND r.attempt = u.attempt AND r.status IN ('pending', 'queued', 'running')
         RETURNING r.id::text AS id, r.task_id::text AS task_id, r.scheduled_time, r.shard, r.attempt, r.status`,
       [
@@ -58,6 +60,7 @@ export async function finishAttempts(ctx: CoreContext, outcomes: AttemptOutcome[
         outcomes.map((o) => o.httpStatus ?? null),
         outcomes.map((o) => o.error ?? null),
         outcomes.map((o) => o.output ?? null),
+        outcomes.map((o) => o.startedAt?.toISOString() ?? null),
       ],
     );
     const retryable = rows.filter((row) => RETRYABLE_OUTCOMES.has(row.status));

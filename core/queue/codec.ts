@@ -101,8 +101,27 @@ export function decodeStatusEvent(raw: string | Buffer | null | undefined): Deco
   return decode(statusEventSchema as z.ZodType<StatusEvent>, raw, 'status event');
 }
 
+const statusEventsSchema = z.union([statusEventSchema, z.array(statusEventSchema).min(1)]);
+
+/** A status message: one event, or (rabbitmq workers batch what their outbox flushes) an array of them. */
+export function decodeStatusEvents(raw: string | Buffer | null | undefined): Decoded<StatusEvent[]> {
+  const decoded = decode(statusEventsSchema as z.ZodType<StatusEvent | StatusEvent[]>, raw, 'status event');
+  if (!decoded.ok) return decoded;
+  return { ok: true, value: Array.isArray(decoded.value) ? decoded.value : [decoded.value] };
+}
+
 export function decodeClaim(raw: string | Buffer | null | undefined): Decoded<Claim> {
   return decode(claimSchema as z.ZodType<Claim>, raw, 'claim');
+}
+
+const claimsSchema = z.union([claimSchema, z.array(claimSchema).min(1)]);
+
+/** A claim message: one claim, or (workers batch the claims of one receive) an array of them. */
+export function decodeClaims(raw: string | Buffer | null | undefined): Decoded<{ claims: Claim[]; batched: boolean }> {
+  const decoded = decode(claimsSchema as z.ZodType<Claim | Claim[]>, raw, 'claim');
+  if (!decoded.ok) return decoded;
+  const batched = Array.isArray(decoded.value);
+  return { ok: true, value: { claims: batched ? (decoded.value as Claim[]) : [decoded.value as Claim], batched } };
 }
 
 /** Cancel notifications are a JSON array of run ids; anything else is ignored by the receiver. */

@@ -111,6 +111,11 @@ export interface QueueProducer {
    * to whoever receives it (its claim returns false).
    */
   publishCancel(targets: CancelTarget[]): Promise<void>;
+  /**
+   * Tells one worker to drain (stop taking runs, finish what it holds, leave its queue). Rides on the cancel
+   * broadcast as the pseudo run id `drain:<workerId>` (drainSignal), which cancel handlers ignore.
+   */
+  publishDrain(workerId: string): Promise<void>;
   /** reachability check for /ready and health */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -122,6 +127,8 @@ export interface QueueConsumer {
   receive(pool: string, options: ReceiveOptions): Promise<Delivery[]>;
   publishStatus(events: StatusEvent[]): Promise<void>;
   onCancel(handler: (runIds: string[]) => void): Promise<Subscription>;
+  /** called with the worker id of each drain request (see publishDrain); the worker checks it is its own */
+  onDrain(handler: (workerId: string) => void): Promise<Subscription>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -134,4 +141,16 @@ export interface QueueNames {
   taskQueue: string;
   statusQueue: string;
   heartbeatQueue: string;
+}
+
+const DRAIN_PREFIX = 'drain:';
+
+/** The cancel-broadcast entry that asks `workerId` to drain; no run id starts with a letter. */
+export function drainSignal(workerId: string): string {
+  return `${DRAIN_PREFIX}${workerId}`;
+}
+
+/** The worker ids asked to drain among the entries of one cancel broadcast. */
+export function drainedWorkers(entries: string[]): string[] {
+  return entries.filter((e) => e.startsWith(DRAIN_PREFIX)).map((e) => e.slice(DRAIN_PREFIX.length));
 }

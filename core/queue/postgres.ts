@@ -1,5 +1,5 @@
 import type { Db } from '../store/db.ts';
-import type { Delivery, QueueConsumer, QueueProducer, RunMessage, StatusEvent, Subscription } from './port.ts';
+import { drainedWorkers, drainSignal, type Delivery, type QueueConsumer, type QueueProducer, type RunMessage, type StatusEvent, type Subscription } from './port.ts';
 
 /** Must match core/dispatch/enqueue.ts, which NOTIFYs in the transaction that queues runs. */
 const RUNS_QUEUED_CHANNEL = 'hg_runs_queued';
@@ -39,6 +39,10 @@ export function createPostgresProducer(options: PostgresQueueOptions): QueueProd
       for (let i = 0; i < runIds.length; i += CANCEL_CHUNK) {
         await db.query('SELECT pg_notify($1, $2)', [CANCEL_CHANNEL, runIds.slice(i, i + CANCEL_CHUNK).join(',')]);
       }
+    },
+    // the id is URI-encoded: this channel's payload is a comma-separated list
+    async publishDrain(workerId) {
+      await db.query('SELECT pg_notify($1, $2)', [CANCEL_CHANNEL, drainSignal(encodeURIComponent(workerId))]);
     },
     async ping() {
       await db.query('SELECT 1');
@@ -116,6 +120,12 @@ export function createPostgresConsumer(options: PostgresQueueOptions & { workerI
     },
     async onCancel(handler): Promise<Subscription> {
       const stop = await db.listen(CANCEL_CHANNEL, (payload) => handler(payload.split(',').filter(Boolean)));
+      return { close: stop };
+    },
+    async onDrain(handler): Promise<Subscription> {
+      const stop = await db.listen(CANCEL_CHANNEL, (payload) => {
+        for (const id of drainedWorkers(payload.split(','))) handler(decodeURIComponent(id));
+      });
       return { close: stop };
     },
     async ping() {

@@ -87,6 +87,10 @@ export async function openPgDb(options: PgDbOptions): Promise<Db> {
     },
     async transaction(work) {
       const client = await pool.connect();
+      // A checked-out client has no 'error' listener of the pool's: a connection reset mid-transaction would
+      // be an unhandled 'error' event and crash the process. The statement in flight rejects anyway.
+      const onError = (error: Error) => options.logger?.warn({ err: error.message }, 'postgres connection lost during a transaction');
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const tx: Transaction = {
@@ -105,6 +109,7 @@ export async function openPgDb(options: PgDbOptions): Promise<Db> {
         await client.query('ROLLBACK').catch(() => {});
         throw error;
       } finally {
+        client.off('error', onError);
         client.release();
       }
     },

@@ -1,6 +1,7 @@
 /**
- * The worker's side of the claims RPC (claim-server.ts is the core's): a claim is published to the claims
- * queue with direct reply-to, and the answer is matched back by correlation id.
+ * The worker's side of the claims RPC (claim-server.ts is the core's): the claims asked in one turn are
+ * published as one message to the claims queue with direct reply-to, and the answer (one per claim) is
+ * matched back by correlation id.
  */
 import { randomUUID } from 'node:crypto';
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
@@ -12,9 +13,14 @@ import type { Names } from './topology.ts';
 
 const REPLY_TO = 'amq.rabbitmq.reply-to';
 
-interface PendingClaim {
+interface Asked {
+  claim: Claim;
   resolve(granted: boolean): void;
   reject(error: Error): void;
+}
+
+interface PendingClaim {
+  asked: Asked[];
   timer: NodeJS.Timeout;
 }
 
@@ -23,6 +29,8 @@ export class ClaimClient {
   readonly #timeoutMs: number;
   readonly #state: () => ConsumerState | undefined;
   readonly #pending = new Map<string, PendingClaim>();
+  /** claims asked in this turn of the event loop, sent together as one message */
+  #gathering: { gen: Generation; asked: Asked[] } | undefined;
 
   constructor(names: Names, timeoutMs: number, state: () => ConsumerState | undefined) {
     this.#names = names;
@@ -35,32 +43,60 @@ export class ClaimClient {
     await pub.consume(REPLY_TO, (msg) => this.#onReply(msg), { noAck: true });
   }
 
-  /** Asks the core; rejects when no answer comes within claimTimeoutMs or the connection is lost first. */
-  async ask(gen: Generation, claim: Claim): Promise<boolean> {
+  /**
+   * Asks the core; rejects when no answer comes within claimTimeoutMs or the connection is lost first.
+   * The claims of one receive are asked in the same turn and travel as one message with one answer, so a
+   * batch of deliveries costs one round trip and two broker messages instead of two per delivery.
+   */
+  ask(gen: Generation, claim: Claim): Promise<boolean> {
     const state = this.#state();
-    if (!state || state.gen !== gen || gen.dead) throw new Error('rabbitmq connection lost before the claim');
-    const correlationId = randomUUID();
+    if (!state || state.gen !== gen || gen.dead) return Promise.reject(new Error('rabbitmq connection lost before the claim'));
     const answer = new Promise<boolean>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(correlationId);
-        reject(new Error(`no answer to the claim of ${claim.runId}/${claim.attempt} within ${this.#timeoutMs} ms`));
-      }, this.#timeoutMs);
-      this.#pending.set(correlationId, { resolve, reject, timer });
+      if (!this.#gathering || this.#gathering.gen !== gen) {
+        const gathering = { gen, asked: [] as Asked[] };
+        this.#gathering = gathering;
+        queueMicrotask(() => this.#send(gathering));
+      }
+      this.#gathering.asked.push({ claim, resolve, reject });
     });
     answer.catch(() => {});
-    state.pub.sendToQueue(this.#names.claims, Buffer.from(JSON.stringify(claim)), {
-      replyTo: REPLY_TO,
-      correlationId,
-      contentType: JSON_TYPE,
-    });
     return answer;
+  }
+
+  #send(gathering: { gen: Generation; asked: Asked[] }): void {
+    if (this.#gathering === gathering) this.#gathering = undefined;
+    const { asked } = gathering;
+    const state = this.#state();
+    if (!state || state.gen !== gathering.gen || gathering.gen.dead) {
+      for (const a of asked) a.reject(new Error('rabbitmq connection lost before the claim'));
+      return;
+    }
+    const correlationId = randomUUID();
+    const timer = setTimeout(() => {
+      this.#pending.delete(correlationId);
+      for (const a of asked) a.reject(new Error(`no answer to the claim of ${a.claim.runId}/${a.claim.attempt} within ${this.#timeoutMs} ms`));
+    }, this.#timeoutMs);
+    this.#pending.set(correlationId, { asked, timer });
+    try {
+      // a lone claim goes bare (and is answered with one boolean), as before batching
+      const body = asked.length === 1 ? (asked[0] as Asked).claim : asked.map((a) => a.claim);
+      state.pub.sendToQueue(this.#names.claims, Buffer.from(JSON.stringify(body)), {
+        replyTo: REPLY_TO,
+        correlationId,
+        contentType: JSON_TYPE,
+      });
+    } catch (error) {
+      clearTimeout(timer);
+      this.#pending.delete(correlationId);
+      for (const a of asked) a.reject(error as Error);
+    }
   }
 
   /** The reply-to consumer dies with the connection, so no answer can arrive any more. */
   rejectAll(): void {
     for (const [id, pending] of this.#pending) {
       clearTimeout(pending.timer);
-      pending.reject(new Error('rabbitmq connection lost while waiting for a claim answer'));
+      for (const a of pending.asked) a.reject(new Error('rabbitmq connection lost while waiting for a claim answer'));
       this.#pending.delete(id);
     }
   }
@@ -72,11 +108,17 @@ export class ClaimClient {
     if (!id || !pending) return; // late answer to a claim that timed out
     this.#pending.delete(id);
     clearTimeout(pending.timer);
+    let granted: unknown;
     try {
-      const answer = JSON.parse(msg.content.toString('utf8')) as { granted?: unknown };
-      pending.resolve(answer.granted === true);
+      granted = (JSON.parse(msg.content.toString('utf8')) as { granted?: unknown }).granted;
     } catch {
-      pending.reject(new Error('unreadable claim answer'));
+      granted = undefined;
     }
+    const answers = Array.isArray(granted) ? granted : pending.asked.length === 1 ? [granted] : [];
+    if (answers.length !== pending.asked.length) {
+      for (const a of pending.asked) a.reject(new Error('unreadable claim answer'));
+      return;
+    }
+    pending.asked.forEach((a, i) => a.resolve(answers[i] === true));
   }
 }

@@ -1,21 +1,26 @@
 import type { Channel } from 'amqplib';
-import { decodeClaim, sleep } from '../codec.ts';
+import { decodeClaims, sleep } from '../codec.ts';
 import type { Claim } from '../port.ts';
 import type { Buffered, Generation } from './link.ts';
 import { JSON_TYPE } from './publish.ts';
 import type { Names } from './topology.ts';
 
-const CLAIM_BATCH = 200;
+/** most claims decided in one decide() call */
+const CLAIM_BATCH = 500;
 const CLAIM_GATHER_MS = 5;
+
+/** One claim message: a single claim, or the batch of one worker's receive (answered as an array). */
+type ClaimMessage = Buffered<{ claims: Claim[]; batched: boolean }>;
 
 /**
  * serveClaims, the core's side of the claims RPC (claim-client.ts is the worker's): gathers claim RPCs
- * for a few ms (or 200), one decide() per batch, replies, then acks.
+ * for a few ms (or CLAIM_BATCH claims), one decide() per batch, replies, then acks.
  */
 export class ClaimServer {
   readonly #names: Names;
   readonly #decide: (claims: Claim[]) => Promise<boolean[]>;
-  #pending: Buffered<Claim>[] = [];
+  #pending: ClaimMessage[] = [];
+  #pendingClaims = 0;
   #timer: NodeJS.Timeout | undefined;
   #channel: { gen: Generation; ch: Channel } | undefined;
   #chain: Promise<void> = Promise.resolve();
@@ -29,19 +34,20 @@ export class ClaimServer {
   async attach(gen: Generation): Promise<void> {
     if (this.#closed || this.#channel?.gen === gen) return;
     const ch = await gen.channel();
-    await ch.prefetch(CLAIM_BATCH * 2);
+    await ch.prefetch(400);
     this.#channel = { gen, ch };
     await ch.consume(
       this.#names.claims,
       (msg) => {
         if (!msg) return;
-        const decoded = decodeClaim(msg.content);
+        const decoded = decodeClaims(msg.content);
         if (!decoded.ok || !msg.properties.replyTo) {
           ch.ack(msg); // unanswerable; the worker times out and its delivery comes back
           return;
         }
         this.#pending.push({ gen, ch, msg, value: decoded.value });
-        if (this.#pending.length >= CLAIM_BATCH) this.#flush();
+        this.#pendingClaims += decoded.value.claims.length;
+        if (this.#pendingClaims >= CLAIM_BATCH) this.#flush();
         else this.#timer ??= setTimeout(() => this.#flush(), CLAIM_GATHER_MS);
       },
       { noAck: false },
@@ -50,6 +56,7 @@ export class ClaimServer {
 
   lost(gen: Generation): void {
     this.#pending = this.#pending.filter((p) => p.gen !== gen);
+    this.#pendingClaims = this.#pending.reduce((n, p) => n + p.value.claims.length, 0);
     if (this.#channel?.gen === gen) this.#channel = undefined;
   }
 
@@ -66,29 +73,42 @@ export class ClaimServer {
   #flush(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    const batch = this.#pending.splice(0, CLAIM_BATCH);
+    const batch: ClaimMessage[] = [];
+    let claims = 0;
+    while (this.#pending.length > 0 && (batch.length === 0 || claims + (this.#pending[0] as ClaimMessage).value.claims.length <= CLAIM_BATCH)) {
+      const next = this.#pending.shift() as ClaimMessage;
+      batch.push(next);
+      claims += next.value.claims.length;
+    }
+    this.#pendingClaims -= claims;
     if (batch.length === 0) return;
     if (this.#pending.length > 0) this.#timer = setTimeout(() => this.#flush(), CLAIM_GATHER_MS);
     // Batches are decided one after another, so two claims of one attempt are never decided concurrently here.
     this.#chain = this.#chain.then(() => this.#answer(batch));
   }
 
-  async #answer(batch: Buffered<Claim>[]): Promise<void> {
+  async #answer(batch: ClaimMessage[]): Promise<void> {
+    const claims = batch.flatMap((b) => b.value.claims);
     let answers: boolean[];
     try {
-      answers = await this.#decide(batch.map((b) => b.value));
-      if (answers.length !== batch.length) throw new Error('decide() returned a different number of answers');
+      answers = await this.#decide(claims);
+      if (answers.length !== claims.length) throw new Error('decide() returned a different number of answers');
     } catch {
       await sleep(200);
       requeue(batch);
       return;
     }
-    batch.forEach((b, i) => reply(b, answers[i] === true));
+    let next = 0;
+    for (const b of batch) {
+      const mine = answers.slice(next, next + b.value.claims.length).map((a) => a === true);
+      next += b.value.claims.length;
+      reply(b, b.value.batched ? mine : (mine[0] as boolean));
+    }
   }
 }
 
 /** No decision: the claims go back to the queue and are asked again. */
-function requeue(batch: Buffered<Claim>[]): void {
+function requeue(batch: ClaimMessage[]): void {
   for (const b of batch) {
     try {
       if (!b.gen.dead) b.ch.nack(b.msg, false, true);
@@ -98,8 +118,8 @@ function requeue(batch: Buffered<Claim>[]): void {
   }
 }
 
-/** Answers to the worker's direct reply-to address, then acks the claim. */
-function reply(b: Buffered<Claim>, granted: boolean): void {
+/** Answers to the worker's direct reply-to address, then acks the claim message. */
+function reply(b: ClaimMessage, granted: boolean | boolean[]): void {
   if (b.gen.dead) return;
   try {
     b.ch.sendToQueue(b.msg.properties.replyTo as string, Buffer.from(JSON.stringify({ granted })), {

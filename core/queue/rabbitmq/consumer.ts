@@ -3,7 +3,7 @@
  * RPC (claim-client.ts), publishes status events and listens for cancels (cancel-listener.ts).
  */
 import { encodeStatusEvent } from '../codec.ts';
-import type { Delivery, QueueConsumer, ReceiveOptions, StatusEvent, Subscription } from '../port.ts';
+import { drainedWorkers, type Delivery, type QueueConsumer, type ReceiveOptions, type StatusEvent, type Subscription } from '../port.ts';
 import { CancelListener } from './cancel-listener.ts';
 import { ClaimClient } from './claim-client.ts';
 import type { ConsumerState } from './consumer-state.ts';
@@ -71,18 +71,20 @@ export class RabbitConsumer implements QueueConsumer {
     return this.#receiver.receive(pool, options);
   }
 
+  /**
+   * Heartbeats and the other events each go as one message holding the array: a worker's outbox flush is one
+   * publish and one confirm, and one ack for the core, instead of one of each per event.
+   */
   async publishStatus(events: StatusEvent[]): Promise<void> {
     if (events.length === 0) return;
     const state = await this.#ready();
-    await publishAll(
-      state.pub,
-      events.map((event) => () =>
-        state.pub.sendToQueue(event.kind === 'heartbeat' ? this.#names.heartbeat : this.#names.status, Buffer.from(encodeStatusEvent(event)), {
-          persistent: true,
-          contentType: JSON_TYPE,
-        }),
-      ),
-    );
+    const beats = events.filter((e) => e.kind === 'heartbeat');
+    const others = events.filter((e) => e.kind !== 'heartbeat');
+    const sends: Array<() => boolean> = [];
+    for (const [queue, batch] of [[this.#names.heartbeat, beats], [this.#names.status, others]] as const) {
+      for (const body of packEvents(batch)) sends.push(() => state.pub.sendToQueue(queue, body, { persistent: true, contentType: JSON_TYPE }));
+    }
+    await publishAll(state.pub, sends);
   }
 
   async onCancel(handler: (runIds: string[]) => void): Promise<Subscription> {
@@ -97,6 +99,10 @@ export class RabbitConsumer implements QueueConsumer {
     return { close: async () => void this.#cancels.handlers.delete(handler) };
   }
 
+  onDrain(handler: (workerId: string) => void): Promise<Subscription> {
+    return this.onCancel((entries) => drainedWorkers(entries).forEach((id) => handler(id)));
+  }
+
   async ping(): Promise<void> {
     const state = await this.#ready();
     await state.pub.checkExchange(this.#names.cancel);
@@ -108,4 +114,31 @@ export class RabbitConsumer implements QueueConsumer {
     await this.#link.close();
     this.#receiver.clear();
   }
+}
+
+/** a message's events stop growing past this size (outputs can be large) */
+const MAX_PACKED_BYTES = 256 * 1024;
+
+/** Events as JSON arrays of bounded size, in order. */
+function packEvents(events: StatusEvent[]): Buffer[] {
+  const bodies: Buffer[] = [];
+  let part: string[] = [];
+  let size = 0;
+  for (const event of events) {
+    const json = encodeStatusEvent(event);
+    if (part.length > 0 && size + json.length > MAX_PACKED_BYTES) {
+      bodies.push(packed(part));
+      part = [];
+      size = 0;
+    }
+    part.push(json);
+    size += json.length + 1;
+  }
+  if (part.length > 0) bodies.push(packed(part));
+  return bodies;
+}
+
+/** A lone event goes bare, as before batching: a core not yet upgraded still reads heartbeats and single events. */
+function packed(part: string[]): Buffer {
+  return Buffer.from(part.length === 1 ? (part[0] as string) : `[${part.join(',')}]`);
 }

@@ -4,7 +4,7 @@
  */
 import type { Channel, ConfirmChannel } from 'amqplib';
 import { encodeRunMessage } from '../codec.ts';
-import type { CancelTarget, Claim, QueueProducer, RunMessage, StatusEvent, Subscription } from '../port.ts';
+import { drainSignal, type CancelTarget, type Claim, type QueueProducer, type RunMessage, type StatusEvent, type Subscription } from '../port.ts';
 import { ClaimServer } from './claim-server.ts';
 import { AmqpLink } from './link.ts';
 import type { Generation } from './link.ts';
@@ -128,6 +128,11 @@ export class RabbitProducer implements QueueProducer {
     const runIds = targets.map((t) => t.runId);
     const state = await this.#ready();
     await publishAll(state.pub, [() => state.pub.publish(this.#names.cancel, '', Buffer.from(JSON.stringify(runIds)), { contentType: JSON_TYPE })]);
+  }
+
+  async publishDrain(workerId: string): Promise<void> {
+    const state = await this.#ready();
+    await publishAll(state.pub, [() => state.pub.publish(this.#names.cancel, '', Buffer.from(JSON.stringify([drainSignal(workerId)])), { contentType: JSON_TYPE })]);
   }
 
   async ping(): Promise<void> {

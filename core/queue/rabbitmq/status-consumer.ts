@@ -1,5 +1,5 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
-import { decodeStatusEvent, retryUntilAccepted, sleep } from '../codec.ts';
+import { decodeStatusEvents, retryUntilAccepted, sleep } from '../codec.ts';
 import type { StatusEvent } from '../port.ts';
 import type { Buffered, Generation } from './link.ts';
 import type { Names } from './topology.ts';
@@ -7,11 +7,14 @@ import type { Names } from './topology.ts';
 const STATUS_BATCH = 500;
 const STATUS_GATHER_MS = 10;
 
-/** consumeStatus: status + heartbeat queues on one channel, handed over in batches, acked after the handler. */
+/**
+ * consumeStatus: status + heartbeat queues on one channel, handed over in batches, acked after the handler.
+ * A message holds one event or an array of them (a worker's outbox batch); it is acked once, as a whole.
+ */
 export class StatusConsumer {
   readonly #names: Names;
   readonly #handler: (events: StatusEvent[]) => Promise<void>;
-  readonly #buffer: Buffered<StatusEvent>[] = [];
+  readonly #buffer: Buffered<StatusEvent[]>[] = [];
   readonly #stop = new AbortController();
   #wake: (() => void) | undefined;
   #channel: { gen: Generation; ch: Channel } | undefined;
@@ -30,7 +33,7 @@ export class StatusConsumer {
     this.#channel = { gen, ch };
     const onMessage = (msg: ConsumeMessage | null): void => {
       if (!msg) return;
-      const decoded = decodeStatusEvent(msg.content);
+      const decoded = decodeStatusEvents(msg.content);
       if (!decoded.ok) {
         ch.nack(msg, false, false); // nothing to do with it; dropped (no DLX on status queues)
         return;
@@ -65,14 +68,26 @@ export class StatusConsumer {
       }
       // Gather for a moment, so that a burst becomes one handler call.
       if (this.#buffer.length < STATUS_BATCH) await sleep(STATUS_GATHER_MS, signal);
-      const batch = this.#buffer.splice(0, STATUS_BATCH);
+      const batch = this.#take();
+      const events = batch.flatMap((b) => b.value);
       const handled = await retryUntilAccepted(
-        () => this.#handler(batch.map((b) => b.value)),
+        () => this.#handler(events),
         () => !signal.aborted && batch.some((b) => !b.gen.dead),
         signal,
       );
       if (handled) ack(batch); // otherwise closing, or the connection died: the broker redelivers
     }
+  }
+
+  /** Whole messages, up to STATUS_BATCH events (at least one message). */
+  #take(): Buffered<StatusEvent[]>[] {
+    let events = 0;
+    let count = 0;
+    while (count < this.#buffer.length && (count === 0 || events + (this.#buffer[count] as Buffered<StatusEvent[]>).value.length <= STATUS_BATCH)) {
+      events += (this.#buffer[count] as Buffered<StatusEvent[]>).value.length;
+      count += 1;
+    }
+    return this.#buffer.splice(0, count);
   }
 
   /** Until a message arrives or the consumer closes. */
@@ -89,7 +104,7 @@ export class StatusConsumer {
   }
 }
 
-function ack(batch: Buffered<StatusEvent>[]): void {
+function ack(batch: Buffered<StatusEvent[]>[]): void {
   for (const b of batch) {
     if (b.gen.dead) continue;
     try {

@@ -5,7 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { encodeStatusEvent } from '../codec.ts';
-import type { Delivery, QueueConsumer, ReceiveOptions, StatusEvent, Subscription } from '../port.ts';
+import { drainedWorkers, type Delivery, type QueueConsumer, type ReceiveOptions, type StatusEvent, type Subscription } from '../port.ts';
 import { CancelSubscriber } from './cancel-subscriber.ts';
 import { execErrors, newClient, quit } from './client.ts';
 import { FIELD, Keys } from './keys.ts';
@@ -46,6 +46,10 @@ export class RedisStreamConsumer implements QueueConsumer {
   async onCancel(handler: (runIds: string[]) => void): Promise<Subscription> {
     if (this.#closed) throw new Error('redis_stream consumer is closed');
     return this.#cancels.add(handler);
+  }
+
+  onDrain(handler: (workerId: string) => void): Promise<Subscription> {
+    return this.onCancel((entries) => drainedWorkers(entries).forEach((id) => handler(id)));
   }
 
   async ping(): Promise<void> {

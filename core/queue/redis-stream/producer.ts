@@ -5,7 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { encodeRunMessage } from '../codec.ts';
-import type { CancelTarget, QueueProducer, RunMessage, StatusEvent, Subscription } from '../port.ts';
+import { drainSignal, type CancelTarget, type QueueProducer, type RunMessage, type StatusEvent, type Subscription } from '../port.ts';
 import { createGroup, execErrors, isNoGroup, newClient, quit } from './client.ts';
 import { CANCELLED_CLAIM, CLAIM_TTL_SECONDS, FIELD, Keys, WORKERS_GROUP } from './keys.ts';
 import { streamTimings } from './options.ts';
@@ -102,6 +102,10 @@ export class RedisStreamProducer implements QueueProducer {
     for (const t of targets) tx.set(this.#keys.claim(t), CANCELLED_CLAIM, 'EX', CLAIM_TTL_SECONDS, 'NX');
     execErrors(await tx.exec());
     await this.#cmd.publish(this.#keys.cancel, JSON.stringify(targets.map((t) => t.runId)));
+  }
+
+  async publishDrain(workerId: string): Promise<void> {
+    await this.#cmd.publish(this.#keys.cancel, JSON.stringify([drainSignal(workerId)]));
   }
 
   async ping(): Promise<void> {

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { pino } from 'pino';
+import type { StatusEvent } from '../../core/queue/port.ts';
+import { StatusOutbox } from '../../worker/status-outbox.ts';
+
+const logger = pino({ level: 'silent' });
+const event = (runId: string): StatusEvent => ({ kind: 'log', runId, attempt: 1, seq: 0, stream: 'stdout', chunk: '' });
+
+describe('StatusOutbox', () => {
+  it('delivers an event pushed in the same microtask burst in which the previous flush ends', async () => {
+    const sent: string[] = [];
+    let armed = true;
+    const outbox = new StatusOutbox((events) => {
+      sent.push(...events.map((e) => (e as { runId: string }).runId));
+      const delivered = Promise.resolve();
+      // another run finishing as this send completes: its push lands between the flush loop's last
+      // check and whatever the flush does after it
+      if (armed) {
+        armed = false;
+        void delivered.then(() => {}).then(() => outbox.push(event('2')));
+      }
+      return delivered;
+    }, logger);
+    await outbox.push(event('1'));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(sent, ['1', '2']);
+    assert.equal(outbox.size, 0);
+  });
+
+  it('keeps order and retries a failed batch until it goes through', async () => {
+    const sent: string[] = [];
+    let failures = 1;
+    const outbox = new StatusOutbox(async (events) => {
+      if (failures-- > 0) throw new Error('broker down');
+      sent.push(...events.map((e) => (e as { runId: string }).runId));
+    }, logger);
+    await Promise.all([outbox.push(event('a')), outbox.push(event('b'))]);
+    assert.deepEqual(sent, ['a', 'b']);
+  });
+});
