@@ -1,31 +1,95 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { PERMISSIONS } from '../core/config/index.ts';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { looksLikeJwt, TokenError, type TokenService } from './jwt.ts';
+import { grants, type Permission, type RouteAccess } from './permissions.ts';
 
-export type Permission = (typeof PERMISSIONS)[number];
+export type { Permission };
 
-/** routes that never need a key: liveness, readiness and metrics (scraped by Prometheus) */
-const OPEN_ROUTES: ReadonlySet<string> = new Set(['/health', '/ready', '/metrics']);
-
-interface StoredKey {
-  hash: Buffer;
-  permissions: ReadonlySet<Permission>;
+/** Who made a request, as the auth hook established it. */
+export interface Principal {
+  kind: 'api-key' | 'jwt' | 'anonymous';
+  /** "key:<12 hex>" for a key and the tokens minted from it; "anonymous" with auth off */
+  id: string;
+  permissions: Permission[];
 }
 
-/** The permission a request needs, from its method and path (the first slice of the API). */
-export function requiredPermission(method: string, path: string): Permission {
-  const prefix = path.startsWith('/api/workers') || path.startsWith('/api/pools') ? 'Worker' : path.startsWith('/api/system') ? 'System' : 'Task';
-  if (method === 'GET' || method === 'HEAD') return `${prefix}Read` as Permission;
-  if (method === 'DELETE' && prefix === 'Task') return 'TaskDelete';
-  return `${prefix}Write` as Permission;
+/** With [api.auth] disabled (development only), every caller is this. */
+export const ANONYMOUS: Principal = { kind: 'anonymous', id: 'anonymous', permissions: ['Admin'] };
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+  interface FastifyContextConfig {
+    access?: RouteAccess;
+  }
+}
+
+interface StoredKey {
+  id: string;
+  hash: Buffer;
+  permissions: Permission[];
 }
 
 function sha256(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
-/** The key a client presented: `X-API-Key`, or `Authorization: Bearer <key>`. */
-function presentedKey(request: FastifyRequest): string | undefined {
+/**
+ * API keys, kept only as SHA-256 hashes and compared in constant time against every stored key, so
+ * neither a timing difference nor a heap dump gives a key away. replace() swaps the set atomically
+ * (POST /api/system/reload-config).
+ */
+export class KeyStore {
+  #keys: StoredKey[] = [];
+
+  constructor(keys: Record<string, Permission[]>) {
+    this.replace(keys);
+  }
+
+  replace(keys: Record<string, Permission[]>): void {
+    this.#keys = Object.entries(keys).map(([key, permissions]) => {
+      const hash = sha256(key);
+      return { id: KeyStore.idOf(hash), hash, permissions: [...permissions] };
+    });
+  }
+
+  get size(): number {
+    return this.#keys.length;
+  }
+
+  /** A stable, non-secret name for a key: a prefix of its hash. */
+  static idOf(hash: Buffer): string {
+    return `key:${hash.toString('hex').slice(0, 12)}`;
+  }
+
+  match(key: string): StoredKey | undefined {
+    const hash = sha256(key);
+    let found: StoredKey | undefined;
+    for (const candidate of this.#keys) {
+      if (timingSafeEqual(candidate.hash, hash) && !found) found = candidate;
+    }
+    return found;
+  }
+
+  byId(id: string): StoredKey | undefined {
+    return this.#keys.find((k) => k.id === id);
+  }
+}
+
+export class AuthError extends Error {
+  readonly status: 401 | 403;
+  readonly code: string;
+  constructor(status: 401 | 403, code: string, message: string) {
+    super(message);
+    this.name = 'AuthError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** The credential a client presented: `X-API-Key`, or `Authorization: Bearer <key or JWT>`. */
+export function presentedCredential(request: FastifyRequest): string | undefined {
   const header = request.headers['x-api-key'];
   if (typeof header === 'string' && header) return header;
   const authorization = request.headers.authorization;
@@ -33,40 +97,56 @@ function presentedKey(request: FastifyRequest): string | undefined {
   return match?.[1];
 }
 
+export interface AuthOptions {
+  enabled: () => boolean;
+  keys: KeyStore;
+  tokens: TokenService;
+}
+
 /**
- * API-key authentication for /api. Keys are kept only as SHA-256 hashes and compared in constant time
- * against every stored key, so neither a timing difference nor a heap dump gives a key away.
+ * Establishes the principal: an API key, or an access JWT minted from a key that is still configured
+ * (removing a key revokes its tokens at the next reload). Throws AuthError(401) when nothing valid was sent.
  */
-export function installApiKeyAuth(app: FastifyInstance, keys: Record<string, Permission[]>): void {
-  const stored: StoredKey[] = Object.entries(keys).map(([key, permissions]) => ({ hash: sha256(key), permissions: new Set(permissions) }));
-  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    // Decide on the route the router matched, never on the raw URL: "/%61pi/tasks" routes to /api/tasks.
-    // Only the open routes are exempt; an unmatched path is refused too, so a 404 tells nothing.
-    const path = request.routeOptions.url ?? '';
+export async function authenticate(request: FastifyRequest, options: AuthOptions): Promise<Principal> {
+  const credential = presentedCredential(request);
+  if (!credential) {
+    throw new AuthError(401, 'HG_ERR_AUTH_REQUIRED', 'credentials are required: send X-API-Key, or Authorization: Bearer <API key or access token>');
+  }
+  if (looksLikeJwt(credential) && options.tokens.enabled) {
+    try {
+      const claims = await options.tokens.verify(credential, 'access');
+      if (!options.keys.byId(claims.keyId)) throw new TokenError('the API key this token was issued for is no longer configured');
+      return { kind: 'jwt', id: claims.keyId, permissions: claims.permissions };
+    } catch (error) {
+      if (!(error instanceof TokenError)) throw error;
+      throw new AuthError(401, error.expired ? 'HG_ERR_AUTH_TOKEN_EXPIRED' : 'HG_ERR_AUTH_INVALID', error.message);
+    }
+  }
+  const key = options.keys.match(credential);
+  if (!key) throw new AuthError(401, 'HG_ERR_AUTH_INVALID', 'the API key is not valid');
+  return { kind: 'api-key', id: key.id, permissions: key.permissions };
+}
+
+/**
+ * The one authorisation hook: it decides on the route the router matched (its `access` in the route
+ * table), never on the raw URL, so "/%61pi/tasks" is judged as /api/tasks. A path that matches no route
+ * needs a valid credential too, so a 404 tells an anonymous caller nothing.
+ */
+export function installAuth(app: FastifyInstance, options: AuthOptions): void {
+  app.decorateRequest('principal', undefined);
+  app.addHook('onRequest', async (request) => {
     // CORS preflights carry no credentials by design; the CORS plugin answers them
-    if (OPEN_ROUTES.has(path) || request.method === 'OPTIONS') return;
-    const key = presentedKey(request);
-    const hash = key ? sha256(key) : undefined;
-    let match: StoredKey | undefined;
-    for (const candidate of stored) {
-      if (hash && timingSafeEqual(candidate.hash, hash) && !match) match = candidate;
+    if (request.method === 'OPTIONS') return;
+    const access: RouteAccess | undefined = request.routeOptions.config.access;
+    if (access === 'public') return;
+    if (!options.enabled()) {
+      request.principal = ANONYMOUS;
+      return;
     }
-    if (!match) {
-      return reply
-        .code(401)
-        .header('www-authenticate', 'Bearer realm="hourglass"')
-        .type('application/problem+json')
-        .send({
-          type: 'about:blank', title: 'Unauthorized', status: 401, code: 'HG_ERR_AUTH_REQUIRED',
-          detail: key ? 'the API key is not valid' : 'an API key is required: send X-API-Key or Authorization: Bearer <key>',
-        });
-    }
-    const needed = requiredPermission(request.method, path);
-    if (!match.permissions.has('Admin') && !match.permissions.has(needed)) {
-      return reply.code(403).type('application/problem+json').send({
-        type: 'about:blank', title: 'Forbidden', status: 403, code: 'HG_ERR_AUTH_FORBIDDEN',
-        detail: `this API key lacks the ${needed} permission`,
-      });
+    const principal = await authenticate(request, options);
+    request.principal = principal;
+    if (access && !grants(principal.permissions, access)) {
+      throw new AuthError(403, 'HG_ERR_AUTH_FORBIDDEN', `this credential lacks the ${access} permission (has: ${principal.permissions.join(', ') || 'none'})`);
     }
   });
 }

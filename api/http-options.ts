@@ -1,9 +1,13 @@
 import { readFileSync } from 'node:fs';
 import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
 import type { Config } from '../core/config/index.ts';
 import { ValidationError } from '../core/model/index.ts';
+import { DOCS_UI_PREFIX } from './route-table.ts';
+import type { LiveSettings } from './settings.ts';
 
 type ApiConfig = Config['api'];
 
@@ -21,19 +25,43 @@ export function tlsOptions(tls: ApiConfig['tls']): { cert: Buffer; key: Buffer; 
   return tls.ca_file ? { ...base, ca: read('ca_file'), requestCert: true, rejectUnauthorized: true } : base;
 }
 
-/** CORS and rate limiting as [api] and [api.security] configure them. */
-export async function installHttpPolicies(app: FastifyInstance, api: ApiConfig): Promise<void> {
-  if (api.cors_enabled) {
-    await app.register(cors, { origin: api.cors_origins, maxAge: api.security.cors_max_age_seconds });
-  }
-  if (api.rate_limiting.enabled) {
-    await app.register(rateLimit, {
-      // a fixed one-minute window that admits the sustained rate plus one burst
-      max: api.rate_limiting.max_requests_per_minute + api.rate_limiting.burst_size,
-      timeWindow: 60_000,
-      allowList: (request) => request.url === '/health' || request.url === '/ready',
-      // by client address: keying on a presented credential would let a client mint a fresh bucket per request
-      keyGenerator: (request) => request.ip,
-    });
-  }
+const UNLIMITED = new Set(['/health', '/ready', '/metrics']);
+
+/**
+ * Security headers, CORS and rate limiting. CORS and the rate limit read the live settings on every
+ * request, so POST /api/system/reload-config changes them without a restart.
+ */
+export async function installHttpPolicies(app: FastifyInstance, settings: () => LiveSettings, redis?: Redis): Promise<void> {
+  await app.register(helmet, {
+    // a JSON API needs no script sources; the docs UI (swagger-ui) brings its own CSP for its page
+    contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    // HSTS only means something over TLS, and harms nothing there
+    hsts: { maxAge: 15_552_000, includeSubDomains: true },
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    // swagger-ui's page needs scripts and styles from its own origin; helmet's API policy would block them
+    if ((request.routeOptions.url ?? '').startsWith(DOCS_UI_PREFIX)) reply.removeHeader('content-security-policy');
+  });
+  await app.register(cors, {
+    delegator: (request, callback) => {
+      const { cors: c } = settings();
+      const origin = request.headers.origin;
+      callback(null, { origin: c.enabled && typeof origin === 'string' && (c.origins.includes('*') || c.origins.includes(origin)) ? origin : false, maxAge: c.maxAgeSeconds });
+    },
+  });
+  await app.register(rateLimit, {
+    global: true,
+    // after authentication, so an authenticated client is limited per credential: a key and the tokens
+    // minted from it share one bucket. Unauthenticated callers are limited per address.
+    hook: 'preHandler',
+    // a fixed one-minute window that admits the sustained rate plus one burst
+    max: () => {
+      const { rateLimit: r } = settings();
+      return r.perMinute + r.burst;
+    },
+    timeWindow: 60_000,
+    allowList: (request: FastifyRequest) => !settings().rateLimit.enabled || UNLIMITED.has(request.routeOptions.url ?? ''),
+    keyGenerator: (request: FastifyRequest) => (request.principal && request.principal.kind !== 'anonymous' ? request.principal.id : `ip:${request.ip}`),
+    ...(redis ? { redis, nameSpace: 'hourglass-ratelimit-', skipOnError: true } : {}),
+  });
 }

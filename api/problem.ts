@@ -1,6 +1,8 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
 import { ValidationError, type FieldProblem } from '../core/model/index.ts';
 import { ConflictError, NotFoundError } from '../core/store/errors.ts';
+import { AuthError } from './auth.ts';
 
 /** RFC 9457 problem details, with a stable code and, for validation, the path of each bad field. */
 export interface Problem {
@@ -12,28 +14,63 @@ export interface Problem {
   errors?: FieldProblem[];
 }
 
-export function problemFor(error: unknown): Problem {
-  if (error instanceof ValidationError) {
-    return { type: 'about:blank', title: 'Invalid request', status: 400, detail: error.message, code: error.code, errors: error.problems };
+export const ProblemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    code: z.string().describe('stable error code, see docs/errors.md'),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional().describe('each bad field, for validation errors'),
+  })
+  .describe('application/problem+json (RFC 9457)');
+
+/** A refusal the API decides itself, with its stable code (HG_ERR_<AREA>_<WHAT>). */
+export class ApiProblem extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.name = 'ApiProblem';
+    this.status = status;
+    this.code = code;
   }
-  if (error instanceof NotFoundError) return { type: 'about:blank', title: 'Not found', status: 404, detail: error.message, code: error.code };
-  if (error instanceof ConflictError) return { type: 'about:blank', title: 'Conflict', status: 409, detail: error.message, code: error.code };
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not found', 405: 'Method not allowed', 406: 'Not acceptable',
+  408: 'Request timeout', 409: 'Conflict', 413: 'Payload too large', 414: 'URI too long', 415: 'Unsupported media type',
+  429: 'Too many requests', 431: 'Request header fields too large', 500: 'Internal error', 503: 'Service unavailable',
+};
+
+const problem = (status: number, code: string, detail: string, errors?: FieldProblem[]): Problem => ({
+  type: 'about:blank',
+  title: TITLES[status] ?? 'Error',
+  status,
+  detail,
+  code,
+  ...(errors ? { errors } : {}),
+});
+
+export function problemFor(error: unknown): Problem {
+  if (error instanceof ValidationError) return { ...problem(400, error.code, error.message, error.problems), title: 'Invalid request' };
+  if (error instanceof AuthError || error instanceof ApiProblem) return problem(error.status, error.code, error.message);
+  if (error instanceof NotFoundError) return problem(404, error.code, error.message);
+  if (error instanceof ConflictError) return problem(409, error.code, error.message);
   const fastifyError = error as FastifyError;
-  if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode < 500) {
-    return {
-      type: 'about:blank',
-      title: fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'Payload too large' : 'Bad request',
-      status: fastifyError.statusCode,
-      detail: fastifyError.message,
-      code: `HG_ERR_HTTP_${fastifyError.statusCode}`,
-    };
+  if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    // fastify's own refusals (bad JSON, body too large, bad content type) and the rate limiter's 429
+    const status = fastifyError.statusCode;
+    const body = fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || fastifyError.code === 'FST_ERR_CTP_EMPTY_JSON_BODY';
+    return problem(status, `HG_ERR_HTTP_${status}`, fastifyError.message, body ? [{ path: '(body)', message: fastifyError.message }] : undefined);
   }
   // never leak internals (SQL, stack traces) to a client
-  return { type: 'about:blank', title: 'Internal error', status: 500, detail: 'the server could not complete the request; see its log', code: 'HG_ERR_INTERNAL' };
+  return problem(500, 'HG_ERR_INTERNAL', 'the server could not complete the request; see its log');
 }
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
-  const problem = problemFor(error);
-  if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
-  return reply.code(problem.status).type('application/problem+json').send(problem);
+  const answer = problemFor(error);
+  if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
+  if (answer.status === 401) reply.header('www-authenticate', 'Bearer realm="hourglass"');
+  return reply.code(answer.status).type('application/problem+json').send(answer);
 }

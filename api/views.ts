@@ -26,3 +26,8 @@ export function taskView(task: Task, lastRun: Run | null, nowMs: number): Record
     lastRun,
   };
 }
+
+/** The task as a client would write it back (PUT body): name, labels and the spec fields. */
+export function taskInputOf(task: Task): Record<string, unknown> {
+  return { name: task.name, labels: task.labels, ...task.spec };
+}

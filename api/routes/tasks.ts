@@ -1,66 +1,196 @@
-import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { parseOrThrow, RunStatus } from '../../core/model/index.ts';
-import type { CoreContext } from '../../core/dispatch/context.ts';
+import { TaskInput, ValidationError, type Task } from '../../core/model/index.ts';
 import { createTaskFromInput, deleteTaskByRef, replaceTaskFromInput, triggerTask } from '../../core/dispatch/tasks.ts';
+import { ConflictError, NotFoundError } from '../../core/store/errors.ts';
 import { listTaskRuns } from '../../core/store/runs.ts';
-import { getTask, listTasks } from '../../core/store/tasks.ts';
-import { taskView } from '../views.ts';
+import { runsByIds } from '../../core/store/run-queries.ts';
+import { findTaskWithLastRun, latestRunIds, listTasksFiltered, taskStats } from '../../core/store/task-queries.ts';
+import { findTask, getTask } from '../../core/store/tasks.ts';
+import type { ApiContext } from '../context.ts';
+import { decodeCursor, isNameCursor, isRunCursor, page } from '../cursor.ts';
+import { mergePatch } from '../merge-patch.ts';
+import { defineRoute, type ApiRoute } from '../route.ts';
+import { IdParams, NamespaceQuery, TaskListQuery, TaskPatch, TaskRunsQuery, TaskStatsQuery } from '../schemas.ts';
+import { taskInputOf, taskView } from '../views.ts';
 
-const Page = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(500).default(50),
-  cursor: z.string().max(200).optional(),
-});
-const RunPage = Page.extend({
-  cursor: z.string().regex(/^\d{1,18}$/, 'must be the nextCursor of a previous page').optional(),
-  status: RunStatus.optional(),
-});
-type IdParams = { Params: { id: string } };
+const TAG = 'tasks';
+const TaskRef = { params: IdParams, query: NamespaceQuery } as const;
 
-export function taskRoutes(app: FastifyInstance, ctx: CoreContext): void {
-  const view = async (task: Awaited<ReturnType<typeof getTask>>) => {
-    const [lastRun] = await listTaskRuns(ctx.db, task.id, { limit: 1 });
-    return taskView(task, lastRun ?? null, ctx.now());
+/** Tasks mirrored from a ScheduledTask are read-only here; the message names the custom resource. */
+function assertWritable(task: Task): void {
+  if (task.source === 'kubernetes') {
+    throw new ConflictError(
+      `task "${task.name}" is managed by the ScheduledTask ${task.namespace}/${task.name} in Kubernetes; change it with kubectl`,
+      'HG_ERR_TASK_READ_ONLY',
+    );
+  }
+}
+
+function bodyWithName(body: unknown, name: string): unknown {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return body;
+  const named = body as Record<string, unknown>;
+  if (named.name === undefined) return { ...named, name };
+  return named;
+}
+
+export function taskRoutes(api: ApiContext): ApiRoute[] {
+  const { core } = api;
+  const view = async (task: Task) => {
+    const [lastRun] = await listTaskRuns(core.db, task.id, { limit: 1 });
+    return taskView(task, lastRun ?? null, core.now());
   };
+  const resolve = (id: string, namespace: string) => getTask(core.db, id, namespace);
 
-  app.get('/api/tasks', async (request) => {
-    const page = parseOrThrow(Page, request.query, 'query');
-    const tasks = await listTasks(ctx.db, { limit: page.limit + 1, ...(page.cursor ? { after: page.cursor } : {}) });
-    const items = tasks.slice(0, page.limit);
-    return {
-      items: items.map((task) => taskView(task, null, ctx.now())),
-      nextCursor: tasks.length > page.limit ? (items.at(-1)?.name ?? null) : null,
-    };
-  });
-
-  app.post('/api/tasks', async (request, reply) => {
-    const task = await createTaskFromInput(ctx, request.body);
-    return reply.code(201).header('location', `/api/tasks/${task.id}`).send(await view(task));
-  });
-
-  app.get<IdParams>('/api/tasks/:id', async (request) => view(await getTask(ctx.db, request.params.id)));
-
-  app.put<IdParams>('/api/tasks/:id', async (request) => view(await replaceTaskFromInput(ctx, request.params.id, request.body)));
-
-  app.delete<IdParams>('/api/tasks/:id', async (request, reply) => {
-    await deleteTaskByRef(ctx, request.params.id);
-    return reply.code(204).send();
-  });
-
-  app.post<IdParams>('/api/tasks/:id/trigger', async (request, reply) => {
-    const run = await triggerTask(ctx, request.params.id);
-    return reply.code(201).header('location', `/api/task-runs/${run.id}`).send(run);
-  });
-
-  app.get<IdParams>('/api/tasks/:id/runs', async (request) => {
-    const page = parseOrThrow(RunPage, request.query, 'query');
-    const task = await getTask(ctx.db, request.params.id);
-    const runs = await listTaskRuns(ctx.db, task.id, {
-      limit: page.limit + 1,
-      ...(page.cursor ? { beforeId: page.cursor } : {}),
-      ...(page.status ? { status: page.status } : {}),
-    });
-    const items = runs.slice(0, page.limit);
-    return { items, nextCursor: runs.length > page.limit ? (items.at(-1)?.id ?? null) : null };
-  });
+  return [
+    defineRoute({
+      method: 'GET', url: '/api/tasks', access: 'TaskRead', tag: TAG, summary: 'List tasks',
+      description: 'Ordered by namespace and name; filters combine with AND. Keyset pages: pass nextCursor back as cursor.',
+      query: TaskListQuery,
+      responses: { 200: { description: 'a page of tasks', body: { ref: 'Task', list: true } } },
+      async handler({ query }) {
+        const after = decodeCursor(query.cursor, isNameCursor);
+        const tasks = await listTasksFiltered(
+          core.db,
+          {
+            ...(query.namespace !== undefined ? { namespace: query.namespace } : {}),
+            ...(query.type ? { type: query.type } : {}),
+            ...(query.pool ? { pool: query.pool } : {}),
+            ...(query.suspended !== undefined ? { suspended: query.suspended } : {}),
+            ...(query.name ? { nameContains: query.name } : {}),
+            labels: query.label,
+          },
+          { limit: query.limit + 1, ...(after ? { after: { namespace: after.ns, name: after.name } } : {}) },
+        );
+        const result = page(tasks, query.limit, (t) => ({ ns: t.namespace, name: t.name }));
+        const latest = await latestRunIds(core.db, result.items.map((t) => t.id));
+        const runs = new Map((await runsByIds(core.db, [...latest.values()])).map((r) => [r.taskId, r]));
+        return { items: result.items.map((t) => taskView(t, runs.get(t.id) ?? null, core.now())), nextCursor: result.nextCursor };
+      },
+    }),
+    defineRoute({
+      method: 'POST', url: '/api/tasks', access: 'TaskWrite', tag: TAG, summary: 'Create a task',
+      bodyDoc: TaskInput,
+      responses: { 201: { description: 'created', body: { ref: 'Task' } } },
+      async handler({ body, reply }) {
+        const task = await createTaskFromInput(core, body);
+        reply.code(201).header('location', `/api/tasks/${task.id}`);
+        return view(task);
+      },
+    }),
+    defineRoute({
+      method: 'GET', url: '/api/tasks/:id', access: 'TaskRead', tag: TAG, summary: 'Get a task by id or name', ...TaskRef,
+      responses: { 200: { description: 'the task', body: { ref: 'Task' } } },
+      async handler({ params, query }) {
+        const found = await findTaskWithLastRun(core.db, params.id, query.namespace);
+        if (!found) throw new NotFoundError(`task "${params.id}" not found`, 'HG_ERR_TASK_NOT_FOUND');
+        return taskView(found.task, found.lastRun, core.now());
+      },
+    }),
+    defineRoute({
+      method: 'PUT', url: '/api/tasks/:id', access: 'TaskWrite', tag: TAG, ...TaskRef,
+      summary: 'Create or replace a task (what scheduler-cli apply uses)',
+      description: 'Addressed by name: creates it when absent (201), replaces it otherwise (200). An id replaces the task it names.',
+      bodyDoc: TaskInput,
+      responses: { 200: { description: 'replaced', body: { ref: 'Task' } }, 201: { description: 'created', body: { ref: 'Task' } } },
+      async handler({ params, query, body, reply }) {
+        const existing = await findTask(core.db, params.id, query.namespace);
+        if (existing) {
+          assertWritable(existing);
+          return view(await replaceTaskFromInput(core, existing.id, bodyWithName(body, existing.name)));
+        }
+        if (query.namespace !== '') {
+          throw new ValidationError('query', [{ path: 'namespace', message: 'tasks of other namespaces come from Kubernetes; the API creates tasks in the default namespace only' }]);
+        }
+        const named = bodyWithName(body, params.id);
+        if (typeof named === 'object' && named !== null && (named as { name?: unknown }).name !== params.id) throw new ValidationError('task', [{ path: 'name', message: `must match the name in the path ("${params.id}")` }]);
+        const task = await createTaskFromInput(core, named);
+        reply.code(201).header('location', `/api/tasks/${task.id}`);
+        return view(task);
+      },
+    }),
+    defineRoute({
+      method: 'PATCH', url: '/api/tasks/:id', access: 'TaskWrite', tag: TAG, ...TaskRef,
+      summary: 'Change some fields of a task (JSON merge patch, RFC 7386)',
+      description: 'Send application/merge-patch+json (or application/json): members replace, null removes (restoring the default), objects merge.',
+      bodyDoc: TaskPatch,
+      responses: { 200: { description: 'the changed task', body: { ref: 'Task' } } },
+      async handler({ params, query, body }) {
+        const current = await resolve(params.id, query.namespace);
+        assertWritable(current);
+        if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+          throw new ValidationError('patch', [{ path: '(body)', message: 'a merge patch is a JSON object' }]);
+        }
+        return view(await replaceTaskFromInput(core, current.id, mergePatch(taskInputOf(current), body)));
+      },
+    }),
+    defineRoute({
+      method: 'DELETE', url: '/api/tasks/:id', access: 'TaskDelete', tag: TAG, summary: 'Delete a task (its run history stays readable)', ...TaskRef,
+      responses: { 204: { description: 'deleted; its active runs are cancelled' } },
+      async handler({ params, query, reply }) {
+        const task = await resolve(params.id, query.namespace);
+        assertWritable(task);
+        await deleteTaskByRef(core, task.id);
+        return reply.code(204).send();
+      },
+    }),
+    defineRoute({
+      method: 'POST', url: '/api/tasks/:id/trigger', access: 'TaskWrite', tag: TAG, summary: 'Run a task now', ...TaskRef,
+      description: 'Answers once the run (every shard) is durable; the body is shard 0.',
+      responses: { 201: { description: 'the run created', body: { ref: 'Run' } } },
+      async handler({ params, query, reply }) {
+        // triggerTask resolves an id or a name of the default namespace itself: one lookup, not two
+        const run = await triggerTask(core, query.namespace === '' ? params.id : (await resolve(params.id, query.namespace)).id);
+        reply.code(201).header('location', `/api/task-runs/${run.id}`);
+        return run;
+      },
+    }),
+    ...(['suspend', 'resume'] as const).map((action) =>
+      defineRoute({
+        method: 'POST', url: `/api/tasks/:id/${action}`, access: 'TaskWrite', tag: TAG, ...TaskRef,
+        summary: action === 'suspend' ? 'Stop scheduled fires (manual triggers still run)' : 'Resume scheduled fires',
+        responses: { 200: { description: 'the task', body: { ref: 'Task' } } },
+        async handler({ params, query }) {
+          const current = await resolve(params.id, query.namespace);
+          assertWritable(current);
+          const suspend = action === 'suspend';
+          if (current.spec.suspend === suspend) return view(current);
+          return view(await replaceTaskFromInput(core, current.id, { ...taskInputOf(current), suspend }));
+        },
+      }),
+    ),
+    defineRoute({
+      method: 'GET', url: '/api/tasks/:id/runs', access: 'TaskRead', tag: TAG, summary: "A task's runs, newest first",
+      params: IdParams, query: TaskRunsQuery,
+      responses: { 200: { description: 'a page of runs (without output)', body: { ref: 'Run', list: true } } },
+      async handler({ params, query }) {
+        const task = await resolve(params.id, query.namespace);
+        const before = decodeCursor(query.cursor, isRunCursor);
+        const runs = await listTaskRuns(core.db, task.id, {
+          limit: query.limit + 1,
+          ...(before ? { beforeId: before.id } : {}),
+          ...(query.status ? { status: query.status } : {}),
+        });
+        return page(runs, query.limit, (r) => ({ id: r.id }));
+      },
+    }),
+    defineRoute({
+      method: 'GET', url: '/api/tasks/:id/stats', access: 'TaskRead', tag: TAG, summary: 'Run counts, success rate and durations over the last N days',
+      params: IdParams, query: TaskStatsQuery,
+      responses: {
+        200: {
+          description: 'statistics',
+          body: {
+            zod: z.object({
+              taskId: z.string(), days: z.number().int(), total: z.number().int(), byStatus: z.record(z.string(), z.number().int()),
+              successRate: z.number().nullable(), durationMs: z.object({ p50: z.number().nullable(), p95: z.number().nullable(), max: z.number().nullable() }),
+            }),
+          },
+        },
+      },
+      async handler({ params, query }) {
+        const task = await resolve(params.id, query.namespace);
+        return { taskId: task.id, ...(await taskStats(core.db, task.id, query.days)) };
+      },
+    }),
+  ];
 }

@@ -25,7 +25,7 @@ describe('API security', { skip }, () => {
   let env: Awaited<ReturnType<typeof coreOnTestDatabase>>;
   const apps: FastifyInstance[] = [];
   const start = async (api: Config['api']) => {
-    const app = await buildApi({ ctx: env.ctx, logger: silentLogger, version: 'test', metrics: createMetrics().registry, api });
+    const app = await buildApi({ ctx: env.ctx, logger: silentLogger, version: 'test', metrics: createMetrics(), api });
     apps.push(app);
     return app;
   };
@@ -58,6 +58,19 @@ describe('API security', { skip }, () => {
     assert.equal((await app.inject({ method: 'DELETE', url: '/api/tasks/secured', headers: { 'x-api-key': 'admin-key' } })).statusCode, 204);
   });
 
+  it('protects /metrics when api.metrics_require_auth is set', async () => {
+    const app = await start(apiConfig((api) => {
+      api.metrics_require_auth = true;
+      api.auth.api_keys = { 'system-key': ['SystemRead'], 'task-key': ['TaskRead'] };
+    }));
+    assert.equal((await app.inject({ url: '/metrics' })).statusCode, 401);
+    assert.equal((await app.inject({ url: '/metrics', headers: { 'x-api-key': 'task-key' } })).statusCode, 403);
+    const scraped = await app.inject({ url: '/metrics', headers: { authorization: 'Bearer system-key' } });
+    assert.equal(scraped.statusCode, 200);
+    assert.match(scraped.body, /^# TYPE workers_alive gauge$/m);
+    assert.equal((await app.inject({ url: '/health' })).statusCode, 200);
+  });
+
   it('answers CORS preflights for configured origins only', async () => {
     const app = await start(apiConfig((api) => {
       api.auth.enabled = false;
@@ -81,6 +94,17 @@ describe('API security', { skip }, () => {
     const limited = await app.inject({ url: '/api/tasks' });
     assert.ok(Number(limited.headers['retry-after']) > 0);
     assert.equal((await app.inject({ url: '/health' })).statusCode, 200, '/health is never limited');
+  });
+
+  it('counts clients behind a trusted proxy by X-Forwarded-For, and ignores it from anyone else', async () => {
+    const app = await start(apiConfig((api) => {
+      api.auth.enabled = false;
+      api.trusted_proxies = ['10.0.0.0/8'];
+      api.rate_limiting = { enabled: true, max_requests_per_minute: 1, burst_size: 0 };
+    }));
+    const get = (remoteAddress: string, forwardedFor: string) => app.inject({ url: '/api/tasks', remoteAddress, headers: { 'x-forwarded-for': forwardedFor } }).then((r) => r.statusCode);
+    assert.deepEqual([await get('10.1.1.1', '203.0.113.1'), await get('10.1.1.1', '203.0.113.2'), await get('10.1.1.1', '203.0.113.1')], [200, 200, 429], 'one bucket per real client');
+    assert.deepEqual([await get('192.0.2.9', '203.0.113.3'), await get('192.0.2.9', '203.0.113.4')], [200, 429], 'an untrusted peer cannot pick its own bucket');
   });
 
   it('refuses a JSON body over max_json_payload_size_mb with 413', async () => {

@@ -13,7 +13,7 @@ describe('REST API, first slice', { skip }, () => {
   let app: FastifyInstance;
   before(async () => {
     env = await coreOnTestDatabase();
-    app = await buildApi({ ctx: env.ctx, logger: silentLogger, version: 'test', metrics: createMetrics().registry });
+    app = await buildApi({ ctx: env.ctx, logger: silentLogger, version: 'test', metrics: createMetrics() });
   });
   after(async () => {
     await app?.close();

@@ -1,0 +1,92 @@
+import type { Run, RunStatus } from '../model/index.ts';
+import type { Queryable } from './db.ts';
+import { RUN_LIST_COLUMNS, toRun, type RunRow } from './rows.ts';
+
+export interface RunFilter {
+  statuses?: RunStatus[];
+  taskId?: string;
+  pool?: string;
+  workerId?: string;
+  /** scheduled time, inclusive lower bound */
+  from?: Date;
+  /** scheduled time, exclusive upper bound */
+  to?: Date;
+}
+
+/**
+ * Runs newest first, keyset-paged on the id (`beforeId` = the last id of the previous page), so page
+ * 10,000 costs what page 1 costs. Only the filters given become conditions, so the planner sees plain
+ * equalities: one status walks hg_runs_status_id, a pool hg_runs_pool_id, a task hg_runs_task (from 0001),
+ * each in id order with no sort; never OFFSET. Output is left out.
+ */
+export async function listRuns(db: Queryable, filter: RunFilter, page: { limit: number; beforeId?: string }): Promise<Run[]> {
+  const params: unknown[] = [];
+  const where: string[] = [];
+  const bind = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const statuses = filter.statuses ?? [];
+  if (statuses.length === 1) where.push(`r.status = ${bind(statuses[0])}`);
+  else if (statuses.length > 1) where.push(`r.status = ANY(${bind(statuses)}::text[])`);
+  if (filter.taskId) where.push(`r.task_id = ${bind(filter.taskId)}::uuid`);
+  if (filter.pool) where.push(`r.pool = ${bind(filter.pool)}`);
+  if (filter.workerId) where.push(`r.worker_id = ${bind(filter.workerId)}`);
+  if (filter.from) where.push(`r.scheduled_time >= ${bind(filter.from.toISOString())}::timestamptz`);
+  if (filter.to) where.push(`r.scheduled_time < ${bind(filter.to.toISOString())}::timestamptz`);
+  if (page.beforeId) where.push(`r.id < ${bind(page.beforeId)}::bigint`);
+  const { rows } = await db.query<RunRow>(
+    `SELECT ${RUN_LIST_COLUMNS} FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id
+      ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY r.id DESC LIMIT ${bind(page.limit)}`,
+    params,
+  );
+  return rows.map(toRun);
+}
+
+export async function runsByIds(db: Queryable, ids: string[]): Promise<Run[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await db.query<RunRow>(`SELECT ${RUN_LIST_COLUMNS} FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id WHERE r.id = ANY($1::bigint[])`, [ids]);
+  return rows.map(toRun);
+}
+
+export interface LogChunk {
+  seq: number;
+  attempt: number;
+  stream: 'stdout' | 'stderr';
+  chunk: string;
+  at: string;
+}
+
+/** A run's log chunks in order, after `afterSeq` (exclusive); walks the primary key (run_id, seq). */
+export async function runLogs(db: Queryable, runId: string, options: { afterSeq?: number; limit: number }): Promise<LogChunk[]> {
+  const { rows } = await db.query<{ seq: number; attempt: number; stream: 'stdout' | 'stderr'; chunk: string; created_at: Date | string }>(
+    `SELECT seq, attempt, stream, chunk, created_at FROM hg_run_logs WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+    [runId, options.afterSeq ?? -1, options.limit],
+  );
+  return rows.map((r) => ({ seq: r.seq, attempt: r.attempt, stream: r.stream, chunk: r.chunk, at: new Date(r.created_at).toISOString() }));
+}
+
+/** The run's status only: what a log follower polls between chunks. */
+export async function runStatus(db: Queryable, runId: string): Promise<RunStatus | undefined> {
+  const { rows } = await db.query<{ status: RunStatus }>('SELECT status FROM hg_runs WHERE id = $1', [runId]);
+  return rows[0]?.status;
+}
+
+export interface RunCounts {
+  /** active runs by status (pending, queued, running), from the partial index hg_runs_active */
+  active: Record<string, number>;
+  /** runs finished in the last hour by status, from hg_runs_finished */
+  lastHour: Record<string, number>;
+}
+
+export async function countRuns(db: Queryable): Promise<RunCounts> {
+  const { rows } = await db.query<{ scope: string; status: string; n: number }>(
+    `SELECT 'active' AS scope, status, count(*)::int AS n FROM hg_runs WHERE status IN ('pending', 'queued', 'running') GROUP BY status
+     UNION ALL
+     SELECT 'lastHour', status, count(*)::int FROM hg_runs WHERE finished_at IS NOT NULL AND finished_at >= now() - interval '1 hour' GROUP BY status`,
+  );
+  const out: RunCounts = { active: {}, lastHour: {} };
+  for (const row of rows) (row.scope === 'active' ? out.active : out.lastHour)[row.status] = row.n;
+  return out;
+}

@@ -1,0 +1,112 @@
+import type { Worker, WorkerStatus } from '../model/index.ts';
+import type { Queryable } from './db.ts';
+import { NotFoundError } from './errors.ts';
+import { iso } from './rows.ts';
+
+interface WorkerRow {
+  id: string;
+  pool: string;
+  task_types: unknown;
+  status: WorkerStatus;
+  concurrency: number;
+  active_runs: number;
+  hostname: string;
+  version: string;
+  started_at: unknown;
+  last_heartbeat_at: unknown;
+}
+
+/**
+ * The status a client should see: a worker silent longer than `aliveSeconds` is DOWN even before the
+ * leader's reaper has written it, so the answer does not depend on whether a dispatcher runs.
+ */
+const EFFECTIVE_STATUS = `CASE WHEN status <> 'DOWN' AND last_heartbeat_at < now() - make_interval(secs => $1) THEN 'DOWN' ELSE status END`;
+const WORKER_COLUMNS = `id, pool, task_types, ${EFFECTIVE_STATUS} AS status, concurrency, active_runs, hostname, version, started_at, last_heartbeat_at`;
+
+function toWorker(row: WorkerRow): Worker {
+  const taskTypes = typeof row.task_types === 'string' ? (JSON.parse(row.task_types) as string[]) : (row.task_types as string[]);
+  return {
+    id: row.id,
+    pool: row.pool,
+    taskTypes,
+    status: row.status,
+    concurrency: row.concurrency,
+    activeRuns: row.active_runs,
+    loadPercentage: row.concurrency > 0 ? Math.round((row.active_runs / row.concurrency) * 1000) / 10 : 0,
+    hostname: row.hostname,
+    version: row.version,
+    startedAt: iso(row.started_at) as string,
+    lastHeartbeatAt: iso(row.last_heartbeat_at) as string,
+  };
+}
+
+export interface WorkerFilter {
+  status?: WorkerStatus;
+  pool?: string;
+}
+
+/** Workers by id, keyset-paged on the primary key. */
+export async function listWorkers(db: Queryable, aliveSeconds: number, filter: WorkerFilter, page: { limit: number; afterId?: string }): Promise<Worker[]> {
+  const { rows } = await db.query<WorkerRow>(
+    `SELECT * FROM (SELECT ${WORKER_COLUMNS} FROM hg_workers WHERE ($3::text IS NULL OR pool = $3) AND ($4::text IS NULL OR id > $4)) w
+      WHERE ($2::text IS NULL OR status = $2) ORDER BY id LIMIT $5`,
+    [aliveSeconds, filter.status ?? null, filter.pool ?? null, page.afterId ?? null, page.limit],
+  );
+  return rows.map(toWorker);
+}
+
+export async function getWorker(db: Queryable, aliveSeconds: number, id: string): Promise<Worker> {
+  const { rows } = await db.query<WorkerRow>(`SELECT ${WORKER_COLUMNS} FROM hg_workers WHERE id = $2`, [aliveSeconds, id]);
+  if (!rows[0]) throw new NotFoundError(`worker "${id}" not found`, 'HG_ERR_WORKER_NOT_FOUND');
+  return toWorker(rows[0]);
+}
+
+/**
+ * Marks a worker DRAINING until it says so itself (its next heartbeat carries its own status). Returns
+ * false for a worker that is gone (DOWN or silent), which cannot be drained.
+ */
+export async function markDraining(db: Queryable, aliveSeconds: number, id: string): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE hg_workers SET status = 'DRAINING' WHERE id = $2 AND status <> 'DOWN' AND last_heartbeat_at >= now() - make_interval(secs => $1)`,
+    [aliveSeconds, id],
+  );
+  return rowCount > 0;
+}
+
+export interface WorkerStats {
+  hours: number;
+  byStatus: Record<string, number>;
+  durationMs: { p50: number | null; p95: number | null };
+}
+
+/** What a worker finished in the last `hours` hours: walks hg_runs_finished for the window, not the history. */
+export async function workerStats(db: Queryable, id: string, hours: number): Promise<WorkerStats> {
+  const { rows } = await db.query<{ status: string | null; n: number; p50: number | null; p95: number | null }>(
+    `WITH recent AS (
+       SELECT status, EXTRACT(EPOCH FROM (finished_at - started_at)) * 1000 AS duration_ms FROM hg_runs
+        WHERE finished_at IS NOT NULL AND finished_at >= now() - make_interval(hours => $2) AND worker_id = $1
+     )
+     SELECT status, count(*)::int AS n, NULL::float8 AS p50, NULL::float8 AS p95 FROM recent GROUP BY status
+     UNION ALL
+     SELECT NULL, 0, percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms), percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms)
+       FROM recent WHERE duration_ms IS NOT NULL`,
+    [id, hours],
+  );
+  const byStatus: Record<string, number> = {};
+  let durationMs: WorkerStats['durationMs'] = { p50: null, p95: null };
+  for (const row of rows) {
+    if (row.status === null) durationMs = { p50: row.p50 === null ? null : Math.round(row.p50), p95: row.p95 === null ? null : Math.round(row.p95) };
+    else byStatus[row.status] = row.n;
+  }
+  return { hours, byStatus, durationMs };
+}
+
+/** Live workers and their load, for the workers_alive and worker_load_percentage gauges (one small query). */
+export async function liveWorkerLoad(db: Queryable, aliveSeconds: number): Promise<Array<{ id: string; pool: string; load: number }>> {
+  const { rows } = await db.query<{ id: string; pool: string; load: number }>(
+    `SELECT id, pool, CASE WHEN concurrency > 0 THEN active_runs * 100.0 / concurrency ELSE 0 END::float8 AS load
+       FROM hg_workers WHERE status <> 'DOWN' AND last_heartbeat_at >= now() - make_interval(secs => $1)`,
+    [aliveSeconds],
+  );
+  return rows.map((r) => ({ id: r.id, pool: r.pool, load: Number(r.load) }));
+}
