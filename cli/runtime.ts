@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { loadConfig, parseBindAddress, type Config } from '../core/config/index.ts';
 import type { CoreContext } from '../core/dispatch/context.ts';
 import { Dispatcher } from '../core/dispatch/dispatcher.ts';
-import { holdLeadership } from '../core/dispatch/leadership.ts';
+import { holdLeadership, type Leadership } from '../core/dispatch/leadership.ts';
 import { reap } from '../core/dispatch/reaper.ts';
 import { pruneHistory } from '../core/dispatch/retention.ts';
 import { applyStatusEvents, decideClaims } from '../core/dispatch/status.ts';
@@ -19,9 +19,11 @@ import { buildApi } from '../api/server.ts';
 import { defaultRegistry } from '../worker/executors/index.ts';
 import { Worker } from '../worker/worker.ts';
 import { isSecretEnvName } from '../core/config/index.ts';
+import { brokerProblem, phase, StartupError } from './startup-error.ts';
+import { startHealthServer } from '../operator/health-server.ts';
 import { VERSION } from './version.ts';
 
-export const MODES = ['all', 'api', 'dispatcher', 'worker'] as const;
+export const MODES = ['all', 'api', 'dispatcher', 'worker', 'operator'] as const;
 const RETENTION_INTERVAL_MS = 60_000;
 export type Mode = (typeof MODES)[number];
 
@@ -47,9 +49,8 @@ export interface Running {
 /** Loads the config chain, opens what the mode needs, and starts its parts. stop() undoes it in reverse. */
 export async function startScheduler(options: StartOptions): Promise<Running> {
   const env = options.env ?? process.env;
-  const { config, warnings } = loadConfig({ extraFiles: options.configFiles ?? [], env });
-  if (options.workerId) config.worker.worker_id = options.workerId;
-  if (options.pool) config.worker.pool = options.pool;
+  const { config, warnings } = await phase('config', () => loadConfig({ extraFiles: options.configFiles ?? [], env, mode: options.mode }));
+  applyFlags(config, options);
   const logger = createLogger({
     level: options.logLevel ?? config.observability.log_level,
     format: options.logFormat ?? config.observability.log_format,
@@ -75,18 +76,26 @@ export async function startScheduler(options: StartOptions): Promise<Running> {
   }
 }
 
+/** Command-line choices that win over the config files (also after a reload). */
+function applyFlags(config: Config, options: StartOptions): Config {
+  if (options.workerId) config.worker.worker_id = options.workerId;
+  if (options.pool) config.worker.pool = options.pool;
+  if (options.logLevel) config.observability.log_level = options.logLevel;
+  return config;
+}
+
 async function startParts(options: StartOptions, config: Config, logger: Logger, stops: Array<() => Promise<void>>, stopAll: () => Promise<void>): Promise<Running> {
   const { mode } = options;
   if (config.embedded && mode !== 'all') {
-    throw new Error(`--mode ${mode} needs a shared database: set DATABASE_URL (or database.url); the embedded database serves --mode all only`);
+    throw new StartupError('config', `--mode ${mode} needs a shared database: set DATABASE_URL (or database.url); the embedded database serves --mode all only`);
   }
   const kind = queueKind(config);
   const needsDb = mode !== 'worker' || kind === 'postgres';
   let db: Db | undefined;
   if (needsDb) {
-    db = config.embedded
-      ? await openPgliteDb(path.resolve(options.dataDir ?? 'data'))
-      : await openPgDb({
+    db = await phase('database', () => config.embedded
+      ? openPgliteDb(path.resolve(options.dataDir ?? 'data'))
+      : openPgDb({
           url: config.database.url,
           maxConnections: config.database.pool.max_connections,
           minConnections: config.database.pool.min_connections,
@@ -96,10 +105,10 @@ async function startParts(options: StartOptions, config: Config, logger: Logger,
           maxLifetimeSeconds: config.database.pool.max_lifetime_seconds,
           statementTimeoutMs: config.database.statement_timeout_seconds * 1000,
           logger,
-        });
+        }));
     const opened = db;
     stops.push(() => opened.close());
-    const applied = await migrate(db);
+    const applied = await phase('database', () => migrate(opened), 'database migration failed: ');
     if (applied.length > 0) logger.info({ migrations: applied }, 'database migrated');
   }
   logger.info({ mode, queue: kind, database: config.embedded ? `embedded (${path.resolve(options.dataDir ?? 'data')})` : 'postgres' }, 'starting');
@@ -108,7 +117,8 @@ async function startParts(options: StartOptions, config: Config, logger: Logger,
   let ctx: CoreContext | undefined;
   const applyStatus = async (events: StatusEvent[]) => applyStatusEvents(ctx as CoreContext, events);
   if (db) {
-    const producer = createProducer(config, db, applyStatus);
+    const opened = db;
+    const producer = await phase('broker', () => createProducer(config, opened, applyStatus), brokerProblem(kind));
     stops.push(() => producer.close());
     ctx = { db, queue: producer, logger, now: Date.now };
   }
@@ -116,12 +126,24 @@ async function startParts(options: StartOptions, config: Config, logger: Logger,
   // In mode all, [dispatcher], [worker] and [api] `enabled` choose the parts; a named mode runs its part.
   const runs = (part: 'dispatcher' | 'worker' | 'api') => mode === part || (mode === 'all' && config[part].enabled);
   if (mode === 'all' && !config.worker.enabled) logger.warn('worker.enabled is false: this process executes no runs; start workers with --mode worker');
-  if (ctx && runs('dispatcher')) await startDispatcher(ctx, config, metrics, stops);
-  if (runs('worker')) await startWorker(config, db, applyStatus, logger, metrics, stops);
+  let leadership: Leadership | undefined;
+  // the operator schedules too unless told not to: one Deployment is enough on Kubernetes
+  if (ctx && (runs('dispatcher') || (mode === 'operator' && config.operator.run_dispatcher))) leadership = await phase('broker', () => startDispatcher(ctx as CoreContext, config, metrics, stops), brokerProblem(kind));
+  if (runs('worker')) await phase('broker', () => startWorker(config, db, applyStatus, logger, metrics, stops), brokerProblem(kind));
   let apiUrl: string | undefined;
   if (ctx && runs('api')) {
     warnAboutAuth(config, logger);
-    const app = await buildApi({ ctx, logger, version: VERSION, metrics: metrics.registry, api: config.api });
+    const app = await buildApi({
+      ctx,
+      logger,
+      version: VERSION,
+      metrics,
+      config,
+      mode,
+      isLeader: () => leadership?.isLeader() ?? false,
+      // a reload reads the same files and environment, with this process's command-line choices
+      loadConfig: () => applyFlags(loadConfig({ extraFiles: options.configFiles ?? [], env: options.env ?? process.env, mode: options.mode }).config, options),
+    });
     const { host, port } = parseBindAddress(config.api.bind_address);
     await app.listen({ host, port });
     const address = app.server.address();
@@ -130,10 +152,26 @@ async function startParts(options: StartOptions, config: Config, logger: Logger,
     stops.push(() => app.close());
     logger.info({ url: apiUrl }, 'API listening');
   }
+  // The guide's Prometheus jobs scrape dispatchers and workers too: a process without the API answers on its own port.
+  if (!apiUrl && mode !== 'operator' && config.observability.metrics_bind_address !== '') {
+    const { host, port } = parseBindAddress(config.observability.metrics_bind_address);
+    const listener = await phase('config', () => startHealthServer(host, port, {
+      healthy: () => true,
+      ready: () => ({ ready: true, detail: { mode, ...(leadership ? { leader: leadership.isLeader() } : {}) } }),
+    }, metrics.registry), `observability.metrics_bind_address ${config.observability.metrics_bind_address}: `);
+    stops.push(() => listener.close());
+    logger.info({ url: listener.url }, 'health and metrics listening');
+  }
+  if (ctx && mode === 'operator') {
+    // loaded in this mode only: other modes never need the Kubernetes client
+    const { startOperator } = await import('../operator/index.ts');
+    const operator = await startOperator({ ctx, config: config.operator, workerDrainSeconds: config.worker.drain_timeout_seconds, registry: metrics.registry, logger });
+    stops.push(() => operator.stop());
+  }
   return { config, logger, ...(apiUrl ? { apiUrl } : {}), stop: stopAll };
 }
 
-async function startDispatcher(ctx: CoreContext, config: Config, metrics: Metrics, stops: Array<() => Promise<void>>): Promise<void> {
+async function startDispatcher(ctx: CoreContext, config: Config, metrics: Metrics, stops: Array<() => Promise<void>>): Promise<Leadership> {
   // Every dispatcher replica writes status events and answers claims; only the leader schedules.
   const subscriptions: Subscription[] = [
     await ctx.queue.consumeStatus((events) => applyStatusEvents(ctx, events)),
@@ -173,6 +211,7 @@ async function startDispatcher(ctx: CoreContext, config: Config, metrics: Metric
     };
   });
   stops.push(() => leadership.stop());
+  return leadership;
 }
 
 async function startWorker(
@@ -202,6 +241,8 @@ async function startWorker(
         metrics.tasksExecuted.inc({ task_type: message.type, status: result.status });
         if (result.status === 'failed' || result.status === 'timed_out') metrics.taskFailures.inc();
         metrics.executionSeconds.observe({ task_type: message.type }, durationMs / 1000);
+        // fire (or trigger) to start of the first attempt; a retry's wait is its backoff, not lag
+        if (message.attempt === 1) metrics.scheduleLag.observe(Math.max(0, Date.now() - durationMs - Date.parse(message.scheduledTime)) / 1000);
       },
     },
     logger,
@@ -218,8 +259,5 @@ function warnAboutAuth(config: Config, logger: Logger): void {
   if (!auth.enabled) return;
   if (Object.keys(auth.api_keys).length === 0) {
     logger.warn('api.auth is enabled but no API keys are configured (api.auth.api_keys or API_KEYS): every /api request will be refused');
-  }
-  if (auth.jwt_secret) {
-    logger.warn('api.auth.jwt_secret is set, but JWTs are not issued or accepted yet: clients authenticate with API keys (X-API-Key or Authorization: Bearer)');
   }
 }

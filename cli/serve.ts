@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { MODES, startScheduler, type Mode, type Running } from './runtime.ts';
+import { serviceExitCode } from './startup-error.ts';
 import { VERSION } from './version.ts';
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
@@ -62,12 +63,12 @@ export async function serve(flags: ServeFlags, fixedMode?: Mode): Promise<void> 
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
-/** One clear line and exit code 1; the stack only when asked for with --log-level debug. */
+/** One clear line and an exit code per cause (cli/startup-error.ts); the stack only with --log-level debug. */
 export function exitWithError(error: unknown, logLevel?: string): never {
   const err = error as Error;
   process.stderr.write(`scheduler: ${err.message}\n`);
   if (logLevel === 'debug' || logLevel === 'trace') process.stderr.write(`${err.stack}\n`);
-  process.exit(1);
+  process.exit(serviceExitCode(error));
 }
 
 function collect(value: string, previous: string[]): string[] {

@@ -62,6 +62,8 @@ export const ENV_OVERRIDES: readonly EnvOverride[] = [
   { name: 'API_BIND_ADDRESS', keys: ['api.bind_address'], secret: false, description: 'host:port for the API.' },
   { name: 'WORKER_ID', keys: ['worker.worker_id'], secret: false, description: 'This worker\'s id (default <hostname>-<pid>).' },
   { name: 'WORKER_POOL', keys: ['worker.pool'], secret: false, description: 'WorkerPool this worker serves.' },
+  { name: 'WORKER_SUPPORTED_TASK_TYPES', keys: ['worker.supported_task_types'], secret: false, description: 'Comma-separated executor types this worker runs, e.g. shell,http.', parse: (s) => s.split(',').map((t) => t.trim()).filter((t) => t !== '') },
+  { name: 'METRICS_BIND_ADDRESS', keys: ['observability.metrics_bind_address'], secret: false, description: 'host:port of /health, /ready and /metrics in --mode dispatcher and worker.' },
   { name: 'WORKER_MAX_CONCURRENT_TASKS', keys: ['worker.max_concurrent_tasks'], secret: false, description: 'Runs executed at once by this worker.' },
 ];
 

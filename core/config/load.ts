@@ -6,7 +6,7 @@ import { envLayers, envSource } from './env.ts';
 import { findUnknownKeys } from './keys.ts';
 import { NO_EFFECT_KEYS } from './no-effect.ts';
 import { defaultConfigDir, fileLabel } from './paths.ts';
-import { applyEmbedded, checkRules } from './rules.ts';
+import { applyEmbedded, checkRules, type ConfigMode } from './rules.ts';
 import { ConfigSchema, type Config } from './schema.ts';
 import { substitute, Unresolved } from './substitute.ts';
 import { deletePath, getPath, isTable, leaves, mergeInto, sourceOf, sourceUnder, type Provenance, type Tree } from './tree.ts';
@@ -20,6 +20,11 @@ export interface LoadConfigOptions {
   extraFiles?: readonly string[];
   /** Variables for `${VAR}` substitution and overrides. Default: process.env. */
   env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * The process's mode, when it is known: rules that concern one part (API auth, the embedded database)
+   * apply only to the modes that run it. Absent (`config validate`): every rule applies.
+   */
+  mode?: ConfigMode;
 }
 
 export interface LoadedConfig {
@@ -182,7 +187,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   if (unresolved.length > 0) fail(unresolved);
 
   const config = validate(merged, provenance);
-  const ruleCtx = { provenance, environmentFile: fileLabel(path.join(configDir, `${environment}.toml`)) };
+  const ruleCtx = { provenance, environmentFile: fileLabel(path.join(configDir, `${environment}.toml`)), ...(options.mode ? { mode: options.mode } : {}) };
   const rules = checkRules(config, ruleCtx);
   if (rules.problems.length > 0) fail(rules.problems);
 

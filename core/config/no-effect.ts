@@ -28,14 +28,6 @@ export const NO_EFFECT_KEYS: readonly NoEffectKey[] = [
     when: nonEmptyTable,
   },
   {
-    key: 'api.auth.jwt_expiration_hours',
-    reason: 'JWTs are not issued yet; clients authenticate with API keys (X-API-Key or Authorization: Bearer)',
-  },
-  {
-    key: 'api.auth.refresh_token_expiration_days',
-    reason: 'refresh tokens are not issued yet; clients authenticate with API keys',
-  },
-  {
     key: 'message_queue.max_retries',
     reason: 'a queue message is settled when a worker claims it and an unreadable one is dead-lettered at once, so the queue never retries; run retries are per task (retry.limit)',
   },

@@ -11,10 +11,19 @@ import { sourceOf, type Provenance } from './tree.ts';
 export const RELAXED_ENVIRONMENTS: readonly string[] = ['development', 'test'];
 export const MIN_JWT_SECRET_LENGTH = 32;
 
+export type ConfigMode = 'all' | 'api' | 'dispatcher' | 'worker' | 'operator';
+
 export interface RuleContext {
   provenance: Provenance;
   /** Label of the selected environment file, e.g. "config/production.toml". */
   environmentFile: string;
+  /** the process's mode; absent: every rule applies */
+  mode?: ConfigMode;
+}
+
+/** Whether a process in this mode serves the REST API (absent mode: assume it may). */
+function servesApi(config: Config, mode: ConfigMode | undefined): boolean {
+  return mode === undefined || mode === 'api' || (mode === 'all' && config.api.enabled);
 }
 
 export interface RuleResult {
@@ -35,6 +44,8 @@ function checkAuth(config: Config, ctx: RuleContext, out: RuleResult): void {
     }
     return;
   }
+  // a worker, dispatcher or operator holds no API to protect: demanding a JWT secret there only spreads the secret
+  if (!servesApi(config, ctx.mode)) return;
   if (!auth.enabled) {
     out.problems.push({
       path: 'api.auth.enabled',
@@ -49,6 +60,16 @@ function checkAuth(config: Config, ctx: RuleContext, out: RuleResult): void {
       message: `in ${source ?? ctx.environmentFile}: ${state}; the ${env} environment needs at least ${MIN_JWT_SECRET_LENGTH} characters (set JWT_SECRET)`,
     });
   }
+}
+
+/** Outside development a process that needs a database must be given one: the embedded one is a toy there. */
+function checkDatabase(config: Config, ctx: RuleContext, out: RuleResult): void {
+  if (!config.embedded || RELAXED_ENVIRONMENTS.includes(config.environment)) return;
+  if (ctx.mode === 'worker' && config.message_queue.type !== 'postgres') return;
+  out.problems.push({
+    path: 'database.url',
+    message: `in ${where(ctx, 'database.url')}: is not set; the ${config.environment} environment needs a Postgres database (set DATABASE_URL); the embedded database is for development`,
+  });
 }
 
 function checkMinMax(min: number, max: number, minKey: string, maxKey: string, ctx: RuleContext, out: RuleResult): void {
@@ -79,6 +100,7 @@ function checkQueue(config: Config, ctx: RuleContext, out: RuleResult): void {
 export function checkRules(config: Config, ctx: RuleContext): RuleResult {
   const out: RuleResult = { problems: [], warnings: [] };
   checkAuth(config, ctx, out);
+  checkDatabase(config, ctx, out);
   const db = config.database;
   checkMinMax(db.min_connections, db.max_connections, 'database.min_connections', 'database.max_connections', ctx, out);
   checkMinMax(db.pool.min_connections, db.pool.max_connections, 'database.pool.min_connections', 'database.pool.max_connections', ctx, out);
@@ -104,6 +126,11 @@ export function checkRules(config: Config, ctx: RuleContext): RuleResult {
  */
 export function applyEmbedded(config: Config, ctx: RuleContext): string[] {
   if (!config.embedded) return [];
+  // A worker on a broker holds no database credentials by design: its runs, claims and outcomes travel on the queue.
+  if (ctx.mode === 'worker' && config.message_queue.type !== 'postgres') {
+    config.embedded = false;
+    return [];
+  }
   const warnings: string[] = [];
   if (config.message_queue.type !== 'postgres') {
     warnings.push(
@@ -111,9 +138,6 @@ export function applyEmbedded(config: Config, ctx: RuleContext): string[] {
         'so Hourglass runs on the embedded PGlite database with its built-in queue; set DATABASE_URL to use another queue',
     );
     config.message_queue.type = 'postgres';
-  }
-  if (!RELAXED_ENVIRONMENTS.includes(config.environment)) {
-    warnings.push(`no database url is configured in the ${config.environment} environment: running on the embedded PGlite database under ./data`);
   }
   return warnings;
 }

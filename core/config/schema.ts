@@ -135,8 +135,8 @@ const Auth = z
   .strictObject({
     enabled: bool(true, 'Require a JWT or API key on /api. Staging and production refuse to start without it.'),
     jwt_secret: str('', 'HMAC secret for JWTs, at least 32 characters outside development (secret; prefer JWT_SECRET).'),
-    jwt_expiration_hours: int(24, 'Access token lifetime; JWTs are not issued yet, so it has no effect (see NO_EFFECT_KEYS).', 1),
-    refresh_token_expiration_days: int(30, 'Refresh token lifetime; not issued yet, so it has no effect (see NO_EFFECT_KEYS).', 1),
+    jwt_expiration_hours: int(24, 'Lifetime of an access token from POST /api/auth/token or /api/auth/refresh.', 1),
+    refresh_token_expiration_days: int(30, 'Lifetime of a refresh token from POST /api/auth/token.', 1),
     api_keys: ApiKeys,
   })
   .prefault({})
@@ -184,6 +184,9 @@ const Api = z
       .describe('host:port the API listens on (0.0.0.0:8080 for all interfaces).'),
     cors_enabled: bool(true, 'Send CORS headers.'),
     cors_origins: stringList(['http://localhost:3000'], 'Allowed CORS origins.'),
+    trusted_proxies: stringList([], 'Addresses or CIDRs of reverse proxies (nginx, an ingress) whose X-Forwarded-For names the client; the rate limit then counts per real client. Empty: the socket address is the client.'),
+    metrics_require_auth: bool(false, 'Require a credential with SystemRead on /metrics (Prometheus sends it with authorization.credentials); off: /metrics is open like /health.'),
+    request_timeout_seconds: int(30, 'A client must send its whole request (headers and body) within this; slow connections are cut.', 1),
     auth: Auth,
     rate_limiting: RateLimiting,
     security: Security,
@@ -193,7 +196,8 @@ const Api = z
     // One effective value per setting, so consumers read a single place: [api.security] wins.
     const s = api.security;
     const cors_enabled = s.cors_enabled ?? api.cors_enabled;
-    const cors_origins = s.cors_origins ?? api.cors_origins;
+    // an unset ${FRONTEND_URL:-} leaves an empty entry: no origin, not the origin ""
+    const cors_origins = (s.cors_origins ?? api.cors_origins).filter((origin) => origin !== '');
     const rate_limiting = {
       enabled: s.rate_limiting_enabled ?? api.rate_limiting.enabled,
       max_requests_per_minute: s.max_requests_per_minute ?? api.rate_limiting.max_requests_per_minute,
@@ -238,9 +242,41 @@ const Observability = z
     max_log_file_size_mb: int(100, 'Accepted for compatibility with the seed guide; has no effect (see NO_EFFECT_KEYS).'),
     max_log_files: int(10, 'Accepted for compatibility with the seed guide; has no effect (see NO_EFFECT_KEYS).'),
     log_fields: LogFields,
+    metrics_bind_address: stringType()
+      .refine((a) => { if (a === '') return true; try { parseBindAddress(a); return true; } catch { return false; } }, { error: (iss) => bindAddressMessage(iss.input) })
+      .default('')
+      .describe('host:port where a process that serves no API (--mode dispatcher or worker) answers /health, /ready and /metrics, as the guide\'s Prometheus jobs scrape them. Empty: no listener.'),
   })
   .prefault({})
-  .describe('Logging.');
+  .describe('Logging and metrics.');
+
+const Operator = z
+  .strictObject({
+    kubeconfig: str('', 'kubeconfig file of the cluster to operate. Empty: $KUBECONFIG, ~/.kube/config, then the in-cluster service account.'),
+    namespaces: stringList([], 'Namespaces whose ScheduledTasks and WorkerPools are reconciled. Empty: all namespaces.'),
+    lease_name: str('hourglass-operator', 'coordination.k8s.io Lease that elects the active operator replica.'),
+    lease_namespace: str('', 'Namespace of the Lease. Empty: the pod\'s own namespace (service account), else "default".'),
+    lease_duration_seconds: int(15, 'A standby takes the Lease after it went this long without renewal.', 1),
+    renew_deadline_seconds: int(10, 'The leader steps down when it could not renew for this long; must be below lease_duration_seconds.', 1),
+    retry_period_seconds: int(2, 'How often the leader renews and a standby retries.', 1),
+    identity: str('', 'This replica\'s name in the Lease. Empty: <hostname>-<pid>.'),
+    bind_address: stringType()
+      .refine((a) => { try { parseBindAddress(a); return true; } catch { return false; } }, { error: (iss) => bindAddressMessage(iss.input) })
+      .default('0.0.0.0:8081')
+      .describe('host:port of the operator\'s /health, /ready and /metrics.'),
+    resync_seconds: int(300, 'Full relist of every watched resource this often, on top of the watches.', 1),
+    reconcile_workers: int(4, 'Resources reconciled at once, per kind.', 1),
+    task_requeue_seconds: int(300, 'A ScheduledTask is reconciled at least this often (its next slot usually comes first).', 1),
+    pool_resync_seconds: int(10, 'How often a WorkerPool\'s backlog is read to scale its Deployment.', 1),
+    run_poll_interval_ms: int(1000, 'How often runs of Kubernetes tasks that started or finished are looked for, to update statuses and emit Events.', 100),
+    worker_image: str('scheduler:latest', 'Image of worker pods when a WorkerPool sets no spec.template.image.'),
+    worker_secret: str('scheduler-worker-secrets', 'Secret (in each WorkerPool\'s namespace) whose keys become the environment of worker pods: MESSAGE_QUEUE_URL, MESSAGE_QUEUE_TYPE, ENVIRONMENT (and DATABASE_URL only with the postgres queue).'),
+    run_dispatcher: bool(true, 'Also run the dispatcher (advisory-lock leader) in `scheduler --mode operator`, so one Deployment schedules and reconciles.'),
+  })
+  .refine((o) => o.renew_deadline_seconds < o.lease_duration_seconds, { error: 'renew_deadline_seconds must be below lease_duration_seconds', path: ['renew_deadline_seconds'] })
+  .refine((o) => o.retry_period_seconds < o.renew_deadline_seconds, { error: 'retry_period_seconds must be below renew_deadline_seconds', path: ['retry_period_seconds'] })
+  .prefault({})
+  .describe('Kubernetes operator (`scheduler --mode operator`).');
 
 export const ConfigSchema = z
   .strictObject({
@@ -253,6 +289,7 @@ export const ConfigSchema = z
     worker: Worker,
     api: Api,
     observability: Observability,
+    operator: Operator,
   })
   .transform(({ database_url: _d, worker_id: _w, ...c }) => ({
     ...c,

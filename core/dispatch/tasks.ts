@@ -89,7 +89,7 @@ function assertWritable(task: Task): void {
 }
 
 /** Rejects a dependsOn list that would close a cycle through existing tasks (or name the task itself). */
-async function checkNoCycle(db: Queryable, namespace: string, name: string, dependsOn: string[]): Promise<void> {
+export async function checkNoCycle(db: Queryable, namespace: string, name: string, dependsOn: string[]): Promise<void> {
   if (dependsOn.includes(name)) throw new ValidationError('task', [{ path: 'dependsOn', message: `a task cannot depend on itself ("${name}")` }]);
   const seen = new Set<string>();
   let frontier = [...dependsOn];

@@ -43,6 +43,8 @@ describe('environment overrides', () => {
     ['WORKER_ID', 'worker-007', (c) => c.worker.worker_id, 'worker-007'],
     ['WORKER_POOL', 'gpu', (c) => c.worker.pool, 'gpu'],
     ['WORKER_MAX_CONCURRENT_TASKS', '12', (c) => c.worker.max_concurrent_tasks, 12],
+    ['WORKER_SUPPORTED_TASK_TYPES', ' shell, http ,', (c) => c.worker.supported_task_types, ['shell', 'http']],
+    ['METRICS_BIND_ADDRESS', '0.0.0.0:9100', (c) => c.observability.metrics_bind_address, '0.0.0.0:9100'],
     ['ENVIRONMENT', 'development', (c) => c.environment, 'development'],
   ];
 
@@ -268,8 +270,24 @@ describe('shipped config files', () => {
     assert.equal(config.api.rate_limiting.enabled, true);
     assert.deepEqual(parseBindAddress(config.api.bind_address), { host: '0.0.0.0', port: 8080 });
     assert.deepEqual(warnings, []);
-    const problems = problemsOf(() => loadConfig({ configDir: SHIPPED, environment: 'production', env: {} }));
-    assert.deepEqual(problems.map((p) => p.path), ['database.url', 'message_queue.url', 'api.auth.jwt_secret', 'api.cors_origins[0]']);
+    // a variable the file needs with no default stops loading before any rule runs
+    const unresolved = problemsOf(() => loadConfig({ configDir: SHIPPED, environment: 'production', env: {} }));
+    assert.deepEqual(unresolved.map((p) => p.path), ['message_queue.url']);
+    const brokerOnly = { MESSAGE_QUEUE_URL: 'amqp://u:p@mq' };
+    const problems = problemsOf(() => loadConfig({ configDir: SHIPPED, environment: 'production', env: brokerOnly }));
+    assert.deepEqual(problems.map((p) => p.path), ['api.auth.jwt_secret', 'database.url']);
+    assert.match(problems[1]?.message ?? '', /needs a Postgres database \(set DATABASE_URL\)/);
+    // without FRONTEND_URL no origin is allowed, rather than the origin ""
+    assert.deepEqual(loadConfig({ configDir: SHIPPED, environment: 'production', env: { ...env, FRONTEND_URL: undefined } }).config.api.cors_origins, []);
+  });
+
+  it('production asks each mode only for what it uses: a worker on a broker needs no database and no JWT secret', () => {
+    const brokerOnly = { MESSAGE_QUEUE_URL: 'amqp://u:p@mq' };
+    const { config } = loadConfig({ configDir: SHIPPED, environment: 'production', env: brokerOnly, mode: 'worker' });
+    assert.equal(config.embedded, false);
+    assert.equal(config.message_queue.type, 'rabbitmq');
+    assert.deepEqual(problemsOf(() => loadConfig({ configDir: SHIPPED, environment: 'production', env: brokerOnly, mode: 'dispatcher' })).map((p) => p.path), ['database.url']);
+    assert.deepEqual(problemsOf(() => loadConfig({ configDir: SHIPPED, environment: 'production', env: brokerOnly, mode: 'api' })).map((p) => p.path), ['api.auth.jwt_secret', 'database.url']);
   });
 
   it('base.toml is the generated reference of every key and its default', () => {
