@@ -1,0 +1,140 @@
+/**
+ * Scenario 5: N ScheduledTasks already in the in-memory Kubernetes API server (test/support/kube), then
+ * `scheduler --mode operator` starts: the time until every task is registered in Postgres and has its
+ * status written back (Ready, observedGeneration), the operator's peak RSS, the API requests per second it
+ * made while syncing, and the writes it made afterwards while nothing changed (politeness: should be 0).
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { parse } from 'yaml';
+import { CRD_FILES } from '../../operator/crds.ts';
+import { startKubeApiServer, type KubeApiServer } from '../../test/support/kube/server.ts';
+import { REPO_ROOT, backendEnv, killAll, startProcess, tempDir, writeTestConfig, type Proc } from '../../test/support/processes.ts';
+import { SERVICE_URLS, createTestDatabase, uniqueNamespace } from '../../test/support/services.ts';
+
+export const OPERATOR_SYSTEM = 'hourglass/operator';
+
+const GROUP_PATH = '/apis/scheduling.hourglass.dev/v1alpha1/namespaces/default/scheduledtasks';
+const CREATE_CONCURRENCY = 32;
+
+interface Counter {
+  /** requests this harness made itself, left out of the operator's figures */
+  own: number;
+}
+
+async function call(kube: KubeApiServer, counter: Counter, method: string, url: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+  counter.own += 1;
+  const response = await fetch(`${kube.url}${url}`, {
+    method,
+    headers: { 'content-type': 'application/json', authorization: 'Bearer bench' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  return { status: response.status, json: text ? (JSON.parse(text) as unknown) : undefined };
+}
+
+function rssPeakMb(pid: number): number {
+  try {
+    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Math.round(Number(match[1]) / 1024) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+export async function operatorCase(quick: boolean): Promise<{ metrics: Record<string, number>; config: Record<string, unknown> }> {
+  const count = Number(process.env.BENCH_OPERATOR_TASKS ?? (quick ? 200 : 10_000));
+  const idleMs = quick ? 2000 : 5000;
+  const counter: Counter = { own: 0 };
+  const running: Proc[] = [];
+  const kube = await startKubeApiServer({ log: () => undefined });
+  const database = await createTestDatabase();
+  const tmp = tempDir('hg-bench-operator-');
+  const sql = new pg.Client({ connectionString: database.url });
+  try {
+    for (const file of Object.values(CRD_FILES)) {
+      const crd = parse(readFileSync(path.join(REPO_ROOT, 'crds', file), 'utf8')) as unknown;
+      const created = await call(kube, counter, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+      if (created.status >= 300) throw new Error(`creating CRD ${file}: HTTP ${created.status} ${JSON.stringify(created.json).slice(0, 300)}`);
+    }
+    for (let tries = 0; (await call(kube, counter, 'GET', `${GROUP_PATH}?limit=1`)).status !== 200; tries++) {
+      if (tries > 100) throw new Error('the ScheduledTask CRD never became served');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: CREATE_CONCURRENCY }, async () => {
+        while (next < count) {
+          const i = next++;
+          const body = {
+            apiVersion: 'scheduling.hourglass.dev/v1alpha1',
+            kind: 'ScheduledTask',
+            metadata: { name: `bench-${i}`, namespace: 'default' },
+            spec: { type: 'shell', shell: { command: ['true'] }, schedule: `${i % 60} 3 * * *` },
+          };
+          const created = await call(kube, counter, 'POST', GROUP_PATH, body);
+          if (created.status >= 300) throw new Error(`creating bench-${i}: HTTP ${created.status} ${JSON.stringify(created.json).slice(0, 300)}`);
+        }
+      }),
+    );
+    const kubeconfig = path.join(tmp.dir, 'kubeconfig.yaml');
+    kube.writeKubeconfig(kubeconfig, 'default');
+    const configFile = writeTestConfig(tmp.dir, uniqueNamespace('bench-op'), {
+      workerEnabled: false,
+      // BENCH_OPERATOR_CONFIG: extra [operator] keys for experiments (e.g. reconcile_workers = 16); the published run uses defaults
+      extra: ['[operator]', `kubeconfig = "${kubeconfig}"`, 'namespaces = ["default"]', 'bind_address = "127.0.0.1:0"', 'lease_namespace = "default"', process.env.BENCH_OPERATOR_CONFIG ?? ''].join('\n'),
+    });
+    await sql.connect();
+    const before = kube.requestCounts();
+    const ownBefore = counter.own;
+    const started = performance.now();
+    const operator: Proc = startProcess({
+      name: 'operator',
+      args: ['--mode', 'operator', '--config', configFile],
+      // BENCH_OPERATOR_NODE_OPTIONS: e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the operator alone
+      env: { ...backendEnv('postgres', database.url, SERVICE_URLS), LOG_LEVEL: 'warn', NODE_OPTIONS: process.env.BENCH_OPERATOR_NODE_OPTIONS },
+    });
+    running.push(operator);
+    let registeredMs = NaN;
+    let syncedMs = NaN;
+    const deadline = started + (quick ? 120_000 : 300_000);
+    while (Number.isNaN(syncedMs)) {
+      if (operator.exited) throw new Error(`the operator exited:\n${operator.lines.slice(-10).join('\n')}`);
+      if (performance.now() > deadline) throw new Error(`not synced in time (registered: ${Number.isFinite(registeredMs)})`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      if (Number.isNaN(registeredMs)) {
+        const rows = await sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM hg_tasks WHERE deleted_at IS NULL AND name LIKE 'bench-%'`).catch(() => ({ rows: [{ n: 0 }] }));
+        if ((rows.rows[0]?.n ?? 0) >= count) registeredMs = performance.now() - started;
+        else continue;
+      }
+      const list = await call(kube, counter, 'GET', GROUP_PATH);
+      const items = (list.json as { items?: Array<{ metadata: { generation?: number }; status?: { conditions?: Array<{ type: string; observedGeneration?: number }> } }> }).items ?? [];
+      const written = items.filter((item) => item.status?.conditions?.some((c) => c.type === 'Ready' && c.observedGeneration === item.metadata.generation)).length;
+      if (written >= count) syncedMs = performance.now() - started;
+    }
+    const atSync = kube.requestCounts();
+    const ownAtSync = counter.own;
+    await new Promise((resolve) => setTimeout(resolve, idleMs));
+    const afterIdle = kube.requestCounts();
+    const writes = (counts: { byVerb: Record<string, number> }) => ['create', 'update', 'patch', 'delete'].reduce((n, verb) => n + (counts.byVerb[verb] ?? 0), 0);
+    const operatorRequests = atSync.total - before.total - (ownAtSync - ownBefore);
+    const metrics = {
+      registered_s: Math.round(registeredMs / 10) / 100,
+      synced_s: Math.round(syncedMs / 10) / 100,
+      rss_peak_mb: rssPeakMb(operator.pid),
+      api_requests_per_s: Math.round(operatorRequests / (syncedMs / 1000)),
+      idle_writes: writes(afterIdle) - writes(atSync),
+    };
+    return { metrics, config: { tasks: count, namespaces: 'default', backend: 'postgres', idleWindowMs: idleMs } };
+  } finally {
+    // SIGTERM first, so a profiled operator writes its profile
+    for (const proc of running) proc.kill('SIGTERM');
+    await Promise.all(running.map((proc) => proc.waitForExit(10_000).catch(() => undefined)));
+    await killAll();
+    await sql.end().catch(() => {});
+    await kube.close();
+    await database.drop().catch(() => {});
+    tmp.remove();
+  }
+}

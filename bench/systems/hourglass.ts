@@ -1,0 +1,275 @@
+/**
+ * Hourglass itself, in one process: the core (run creation, the status consumer that writes history,
+ * the claim server for rabbitmq, the dispatcher for schedules) and one worker, on a fresh database and
+ * a unique broker namespace. Every run is kept in Postgres with its full history (no retention).
+ */
+import amqp from 'amqplib';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import type { CoreContext } from '../../core/dispatch/context.ts';
+import { Dispatcher } from '../../core/dispatch/dispatcher.ts';
+import { createRuns } from '../../core/dispatch/enqueue.ts';
+import { applyStatusEvents, decideClaims } from '../../core/dispatch/status.ts';
+import { createTaskFromInput } from '../../core/dispatch/tasks.ts';
+import type { Task } from '../../core/model/index.ts';
+import type { QueueConsumer, QueueKind, QueueProducer, StatusEvent, Subscription } from '../../core/queue/port.ts';
+import { createPostgresConsumer, createPostgresProducer } from '../../core/queue/postgres.ts';
+import { createRabbitConsumer, createRabbitProducer } from '../../core/queue/rabbitmq/index.ts';
+import { createRedisStreamConsumer, createRedisStreamProducer } from '../../core/queue/redis-stream/index.ts';
+import type { Db } from '../../core/store/db.ts';
+import { migrate } from '../../core/store/migrate.ts';
+import { openPgDb } from '../../core/store/pg-db.ts';
+import { createHttpExecutor, createNoopExecutor, createShellExecutor, ExecutorRegistry } from '../../worker/executors/index.ts';
+import type { Executor } from '../../worker/executors/index.ts';
+import { Worker } from '../../worker/worker.ts';
+import { SERVICE_URLS, createTestDatabase, uniqueNamespace } from '../../test/support/services.ts';
+import { startLocalHttp } from './local-http.ts';
+import type { BenchSystem, JobKind, StartHook } from './types.ts';
+
+const SUBMIT_BATCH = 2000;
+const PREFETCH = 100;
+
+export class HourglassSystem implements BenchSystem {
+  readonly name: string;
+  readonly config: Record<string, string | number | boolean>;
+  readonly #backend: QueueKind;
+  readonly #logger = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'silent' });
+  #database: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
+  #db: Db | undefined;
+  #ctx: CoreContext | undefined;
+  #producer: QueueProducer | undefined;
+  #consumer: QueueConsumer | undefined;
+  #subscriptions: Subscription[] = [];
+  #worker: Worker | undefined;
+  #dispatcher: Dispatcher | undefined;
+  #http: Awaited<ReturnType<typeof startLocalHttp>> | undefined;
+  readonly #tasks = new Map<JobKind, Promise<Task>>();
+  #completed = 0;
+  readonly #waiters = new Set<() => void>();
+  #onStart: StartHook | undefined;
+  #submitted = 0;
+  #namespace = '';
+  /** how the core's history writer spent its time: where the pipeline waits */
+  readonly statusWrites = { batches: 0, events: 0, ms: 0 };
+
+  constructor(backend: QueueKind) {
+    this.#backend = backend;
+    this.name = `hourglass/${backend}`;
+    this.config = {
+      history: 'every run kept in Postgres',
+      submitBatch: SUBMIT_BATCH,
+      ...(backend === 'rabbitmq' ? { prefetch: PREFETCH } : {}),
+      pollWaitMs: 1000,
+    };
+  }
+
+  get ctx(): CoreContext {
+    if (!this.#ctx) throw new Error('setup() first');
+    return this.#ctx;
+  }
+
+  async setup(): Promise<void> {
+    this.#database = await createTestDatabase();
+    const db = await openPgDb({ url: this.#database.url, maxConnections: 10, logger: this.#logger });
+    this.#db = db;
+    await migrate(db);
+    const names = { namespace: uniqueNamespace('bench'), taskQueue: 'runs', statusQueue: 'status', heartbeatQueue: 'beats' };
+    this.#namespace = names.namespace;
+    const applyStatus = (events: StatusEvent[]) => this.#applyStatus(events);
+    if (this.#backend === 'postgres') {
+      this.#producer = createPostgresProducer({ db, applyStatus });
+      this.#consumer = createPostgresConsumer({ db, applyStatus, workerId: 'bench-worker' });
+    } else if (this.#backend === 'redis_stream') {
+      this.#producer = createRedisStreamProducer({ url: SERVICE_URLS.redis, names });
+      this.#consumer = createRedisStreamConsumer({ url: SERVICE_URLS.redis, names, workerId: 'bench-worker' });
+    } else {
+      this.#producer = createRabbitProducer({ url: SERVICE_URLS.rabbitmq, names, prefetch: PREFETCH });
+      this.#consumer = createRabbitConsumer({ url: SERVICE_URLS.rabbitmq, names, prefetch: PREFETCH });
+    }
+    const ctx: CoreContext = { db, queue: this.#producer, logger: this.#logger, now: Date.now };
+    this.#ctx = ctx;
+    this.#subscriptions.push(await this.#producer.consumeStatus(applyStatus));
+    this.#subscriptions.push(await this.#producer.serveClaims((claims) => decideClaims(ctx, claims)));
+  }
+
+  /** Outcomes are counted once Postgres has them: that is when the run's history is durable. */
+  async #applyStatus(events: StatusEvent[]): Promise<void> {
+    const started = performance.now();
+    await applyStatusEvents(this.ctx, events);
+    this.statusWrites.batches += 1;
+    this.statusWrites.events += events.length;
+    this.statusWrites.ms += performance.now() - started;
+    for (const event of events) if (event.kind === 'finished') this.#completed += 1;
+    for (const wake of this.#waiters) wake();
+  }
+
+  /** One task per kind, created on first use (concurrent first uses share it). */
+  #task(kind: JobKind): Promise<Task> {
+    let task = this.#tasks.get(kind);
+    if (!task) {
+      task = this.#createTask(kind);
+      this.#tasks.set(kind, task);
+    }
+    return task;
+  }
+
+  async #createTask(kind: JobKind): Promise<Task> {
+    let body: Record<string, unknown>;
+    if (kind === 'noop') body = { name: 'bench-noop', type: 'noop', params: {} };
+    else if (kind === 'shell') body = { name: 'bench-shell', type: 'shell', shell: { command: ['true'] } };
+    else {
+      this.#http ??= await startLocalHttp();
+      body = { name: 'bench-http', type: 'http', http: { method: 'GET', url: this.#http.url } };
+    }
+    return createTaskFromInput(this.ctx, body);
+  }
+
+  async submit(count: number, kind: JobKind): Promise<void> {
+    const task = await this.#task(kind);
+    const base = Date.UTC(2001, 0, 1) + this.#submitted;
+    this.#submitted += count;
+    for (let i = 0; i < count; i += SUBMIT_BATCH) {
+      const batch = Array.from({ length: Math.min(SUBMIT_BATCH, count - i) }, (_, j) => ({ task, scheduledTime: new Date(base + i + j), trigger: 'manual' as const }));
+      await createRuns(this.ctx, batch);
+    }
+  }
+
+  async trigger(key: string): Promise<void> {
+    const task = await this.#task('noop');
+    // the key is the run's slot: its scheduled time, unique per trigger
+    await createRuns(this.ctx, [{ task, scheduledTime: new Date(key), trigger: 'manual' }]);
+  }
+
+  async startWorker(concurrency: number, onStart?: StartHook): Promise<void> {
+    this.#onStart = onStart;
+    const noop = createNoopExecutor();
+    const timed: Executor = {
+      type: 'noop',
+      execute: (spec, ctx) => {
+        this.#onStart?.(ctx.taskName.startsWith('sched-') ? `${ctx.taskName}@${ctx.scheduledTime}` : ctx.scheduledTime, Date.parse(ctx.scheduledTime));
+        return noop.execute(spec, ctx);
+      },
+    };
+    const registry = new ExecutorRegistry().register(timed).register(createShellExecutor()).register(createHttpExecutor());
+    this.#worker = new Worker(
+      this.#consumer as QueueConsumer,
+      registry,
+      { workerId: 'bench-worker', pool: 'default', concurrency, heartbeatIntervalMs: 5000, drainTimeoutMs: 5000, outputLimitBytes: 65_536, version: 'bench', pollWaitMs: 1000 },
+      this.#logger,
+    );
+    await this.#worker.start();
+  }
+
+  async waitCompleted(count: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#completed < count) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`${this.name}: ${this.#completed} of ${count} outcomes after ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.min(left, 1000));
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.#waiters.add(done);
+      }).finally(() => this.#waiters.clear());
+    }
+  }
+
+  /** Counts what Postgres holds, to check that the counted outcomes are really there. */
+  async succeededInDatabase(): Promise<number> {
+    const { rows } = await (this.#db as Db).query<{ n: number }>(`SELECT count(*)::int AS n FROM hg_runs WHERE status = 'succeeded'`);
+    return rows[0]?.n ?? 0;
+  }
+
+  /** `count` tasks on `@every` schedules, written in one statement, then a dispatcher that loads them. */
+  /**
+   * `@every` fires on multiples of the interval since the epoch, so all schedules would fire in the same
+   * millisecond; BullMQ's schedulers start where they were created, spread over the interval. To compare
+   * like with like, schedules of more than a second are spread over the interval's seconds
+   * (`S-59/N * * * * *`), the same period and the same load per second.
+   */
+  async schedule(count: number, everyMs: number): Promise<void> {
+    const seconds = everyMs / 1000;
+    const spread = seconds > 1 && Number.isInteger(seconds) && 60 % seconds === 0;
+    await this.insertScheduledTasks(count, (i) => (spread ? `${i % seconds}-59/${seconds} * * * * *` : `@every ${seconds}s`));
+    await this.startDispatcher();
+  }
+
+  /** Intended fire time to the run durable and queued, per fire in [fromMs, toMs): the dispatcher alone. */
+  async fireLags(fromMs: number, toMs: number): Promise<number[]> {
+    const { rows } = await (this.#db as Db).query<{ ms: number }>(
+      `SELECT (extract(epoch FROM queued_at - scheduled_time) * 1000)::float8 AS ms FROM hg_runs
+        WHERE trigger = 'schedule' AND queued_at IS NOT NULL AND scheduled_time >= $1 AND scheduled_time < $2`,
+      [new Date(fromMs).toISOString(), new Date(toMs).toISOString()],
+    );
+    return rows.map((r) => Number(r.ms));
+  }
+
+  /** Bulk task rows cloned from one validated task; `scheduleOf(i)` gives each its schedule. */
+  async insertScheduledTasks(count: number, scheduleOf: (i: number) => string): Promise<void> {
+    // catchUp None: slots that passed while the tasks were being written are recorded as missed, not run
+    // all at once when the dispatcher starts (a backlog that would swamp the lag measured after it)
+    const template = await createTaskFromInput(this.ctx, { name: 'sched-template', type: 'noop', params: {}, schedule: scheduleOf(0), suspend: true, catchUp: 'None' });
+    const schedules = Array.from({ length: count }, (_, i) => scheduleOf(i));
+    const db = this.#db as Db;
+    for (let i = 0; i < count; i += 20_000) {
+      await db.query(
+        `INSERT INTO hg_tasks (id, name, spec)
+         SELECT gen_random_uuid(), 'sched-' || (n - 1 + $3), jsonb_set(jsonb_set($1::jsonb, '{schedule}', to_jsonb(s)), '{suspend}', 'false')
+           FROM unnest($2::text[]) WITH ORDINALITY AS u(s, n)`,
+        [JSON.stringify(template.spec), schedules.slice(i, i + 20_000), i],
+      );
+    }
+    await db.query(`DELETE FROM hg_tasks WHERE name = 'sched-template'`);
+  }
+
+  async startDispatcher(): Promise<{ loadMs: number }> {
+    const started = performance.now();
+    this.#dispatcher = new Dispatcher(this.ctx, { syncIntervalMs: 10_000, maxBatch: 1000 });
+    await this.#dispatcher.start();
+    return { loadMs: performance.now() - started };
+  }
+
+  get database(): string | undefined {
+    return this.#database ? new URL(this.#database.url).pathname.slice(1) : undefined;
+  }
+
+  async teardown(): Promise<void> {
+    await this.#dispatcher?.stop().catch(() => {});
+    await this.#worker?.stop().catch(() => {});
+    for (const sub of this.#subscriptions) await sub.close().catch(() => {});
+    await this.#consumer?.close().catch(() => {});
+    await this.#producer?.close().catch(() => {});
+    await this.#db?.close().catch(() => {});
+    await this.#http?.close();
+    await this.#database?.drop();
+    if (this.#namespace) await removeBrokerObjects(this.#backend, this.#namespace);
+  }
+}
+
+/** Streams, claim keys, queues and exchanges of one namespace: a benchmark leaves nothing behind. */
+async function removeBrokerObjects(backend: QueueKind, namespace: string): Promise<void> {
+  if (backend === 'redis_stream') {
+    const redis = new Redis(SERVICE_URLS.redis);
+    try {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${namespace}:*`, 'COUNT', 5000);
+        cursor = next;
+        if (keys.length > 0) await redis.unlink(...keys);
+      } while (cursor !== '0');
+    } finally {
+      redis.disconnect();
+    }
+  } else if (backend === 'rabbitmq') {
+    const connection = await amqp.connect(SERVICE_URLS.rabbitmq);
+    try {
+      const channel = await connection.createChannel();
+      for (const queue of ['runs.default', 'runs.dead', 'runs.claims', 'status', 'beats']) await channel.deleteQueue(`${namespace}.${queue}`);
+      for (const exchange of ['runs.dead', 'runs.cancel']) await channel.deleteExchange(`${namespace}.${exchange}`);
+    } finally {
+      await connection.close();
+    }
+  }
+}
