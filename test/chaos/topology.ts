@@ -1,0 +1,223 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SERVICE_URLS } from '../support/services.ts';
+import { startFaultProxy, viaProxy, type FaultProxy } from '../support/fault-proxy.ts';
+import { api, backendEnv, freePort, startProcess, type Api, type Backend, type Proc } from '../support/processes.ts';
+
+const CLOCK_PRELOAD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'clock-offset.ts');
+
+export type Role = 'dispatcher' | 'worker' | 'api';
+
+/** One process slot of the topology; a restart puts a new process (a new "pod") in the same slot. */
+export interface Member {
+  role: Role;
+  /** d0, w1, api */
+  slot: string;
+  /** restarts so far; part of a worker's id, as a pod name would be */
+  generation: number;
+  proc: Proc;
+  clockFile: string;
+  /** whether this process last said it leads (dispatchers) */
+  leading: boolean;
+  /** set when the harness stops it; any other exit is a crash */
+  stopping: boolean;
+  /** it said it was up; before that, exiting (its database or broker is unreachable) is a refusal to start */
+  ready: boolean;
+}
+
+/** A process that exited without being told to: a bug, whatever the invariants say. */
+export interface Crash {
+  process: string;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** its last lines of stderr */
+  stderr: string[];
+}
+
+export interface TopologyOptions {
+  backend: Backend;
+  databaseUrl: string;
+  dir: string;
+  namespace: string;
+  dispatchers: number;
+  workers: number;
+  workerConcurrency: number;
+}
+
+/**
+ * The real processes of one chaos run: N dispatchers, M workers and one API process, each a child
+ * `node cli/bin/scheduler.ts --mode ...` whose database and broker connections go through fault proxies,
+ * and whose wall clock the harness can jump (clock-offset.ts).
+ */
+export class Topology {
+  readonly options: TopologyOptions;
+  readonly members = new Map<string, Member>();
+  dbProxy!: FaultProxy;
+  brokerProxy: FaultProxy | undefined;
+  client!: Api;
+  configFile!: string;
+  #env: Record<string, string | undefined> = {};
+  #apiPort = 0;
+  readonly #restarts = new Set<Promise<void>>();
+  readonly crashes: Crash[] = [];
+  #stopped = false;
+
+  constructor(options: TopologyOptions) {
+    this.options = options;
+  }
+
+  async start(): Promise<void> {
+    const { backend, databaseUrl } = this.options;
+    const pg = new URL(databaseUrl);
+    this.dbProxy = await startFaultProxy({ host: pg.hostname, port: Number(pg.port || 5432) });
+    let brokerUrls = { redis: SERVICE_URLS.redis, rabbitmq: SERVICE_URLS.rabbitmq };
+    if (backend !== 'postgres') {
+      const real = new URL(backend === 'redis_stream' ? SERVICE_URLS.redis : SERVICE_URLS.rabbitmq);
+      this.brokerProxy = await startFaultProxy({ host: real.hostname, port: Number(real.port || (backend === 'redis_stream' ? 6379 : 5672)) });
+      brokerUrls = {
+        redis: viaProxy(SERVICE_URLS.redis, this.brokerProxy).replace(/\/+$/, ''),
+        rabbitmq: viaProxy(SERVICE_URLS.rabbitmq, this.brokerProxy).replace(/\/+$/, ''),
+      };
+    }
+    this.configFile = this.#writeConfig();
+    this.#env = { ...backendEnv(backend, viaProxy(databaseUrl, this.dbProxy), brokerUrls) };
+    this.#apiPort = await freePort();
+    this.client = api(`http://127.0.0.1:${this.#apiPort}`);
+    for (let i = 0; i < this.options.dispatchers; i++) this.#spawn('dispatcher', `d${i}`);
+    await this.#started(this.members.get('d0') as Member);
+    const rest = [...this.members.values()].filter((m) => m.slot !== 'd0');
+    for (let i = 0; i < this.options.workers; i++) this.#spawn('worker', `w${i}`);
+    this.#spawn('api', 'api');
+    await Promise.all([...rest, ...[...this.members.values()].filter((m) => m.role !== 'dispatcher')].map((m) => this.#started(m)));
+  }
+
+  get leader(): Member | undefined {
+    return [...this.members.values()].find((m) => m.role === 'dispatcher' && m.leading && !m.proc.exited);
+  }
+
+  of(role: Role): Member[] {
+    return [...this.members.values()].filter((m) => m.role === role);
+  }
+
+  /** SIGKILL (crash) or SIGTERM (graceful stop, a worker drains); resolves once the process is gone. */
+  async stop(member: Member, signal: 'SIGKILL' | 'SIGTERM'): Promise<void> {
+    member.stopping = true;
+    member.proc.kill(signal);
+    member.leading = false;
+    await member.proc.waitForExit(signal === 'SIGKILL' ? 5000 : 30_000).catch(() => {
+      member.proc.kill('SIGKILL');
+    });
+  }
+
+  /**
+   * A new process in the slot, as a supervisor would start it. The harness does not wait for it to come
+   * up (the next fault may strike meanwhile); restarted() waits for every restart so far.
+   */
+  restart(member: Member): void {
+    const next = this.#spawn(member.role, member.slot, member.generation + 1);
+    const up = this.#started(next).catch(() => {});
+    this.#restarts.add(up);
+    void up.finally(() => this.#restarts.delete(up));
+  }
+
+  async restarted(): Promise<void> {
+    await Promise.all([...this.#restarts]);
+  }
+
+  setClockOffset(member: Member, offsetMs: number): void {
+    writeFileSync(member.clockFile, String(offsetMs));
+  }
+
+  async stopAll(): Promise<void> {
+    this.#stopped = true;
+    await Promise.all([...this.members.values()].map((m) => this.stop(m, 'SIGKILL')));
+    await this.dbProxy?.close();
+    await this.brokerProxy?.close();
+  }
+
+  /** Every process alive, for the diagnostics of a failed run. */
+  output(): string {
+    return [...this.members.values()].map((m) => `----- ${m.slot} gen ${m.generation} -----\n${m.proc.lines.join('\n')}`).join('\n');
+  }
+
+  #spawn(role: Role, slot: string, generation = 0): Member {
+    const clockFile = path.join(this.options.dir, `clock-${slot}`);
+    writeFileSync(clockFile, '0');
+    const args = ['--mode', role, '--config', this.configFile];
+    if (role === 'worker') args.push('--worker-id', `${slot}-${generation}`);
+    const env: Record<string, string | undefined> = {
+      ...this.#env,
+      HOURGLASS_CHAOS_CLOCK_FILE: clockFile,
+      NODE_OPTIONS: [process.env.NODE_OPTIONS, `--import=${CLOCK_PRELOAD}`].filter(Boolean).join(' '),
+    };
+    if (role === 'api') env.API_BIND_ADDRESS = `127.0.0.1:${this.#apiPort}`;
+    const proc = startProcess({ name: `${this.options.backend}-${slot}-${generation}`, args, env });
+    const member: Member = { role, slot, generation, proc, clockFile, leading: false, stopping: false, ready: false };
+    // a crashed process is counted, then restarted as a supervisor (Kubernetes, systemd) would; one that
+    // refuses to start (its database is cut) is only restarted
+    // 'close', not 'exit': the last stderr lines are read by then
+    proc.child.once('close', (code, signal) => {
+      if (member.stopping || this.#stopped) return;
+      // `scheduler: <reason>` is the one-line exit of a start that failed (serve.ts); a crash has a stack
+      const refusedToStart = !member.ready || proc.lines.some((l) => l.includes(' err] scheduler: '));
+      if (!refusedToStart) this.crashes.push({ process: `${slot}-${generation}`, code, signal, stderr: proc.lines.filter((l) => l.includes(' err] ')).slice(-15) });
+      setTimeout(() => {
+        if (!this.#stopped && this.members.get(slot) === member) this.restart(member);
+      }, 1000);
+    });
+    let rest = '';
+    proc.child.stdout?.on('data', (chunk: Buffer | string) => {
+      rest += String(chunk);
+      const lines = rest.split('\n');
+      rest = lines.pop() ?? '';
+      for (const line of lines) {
+        if (line.includes('became the dispatcher leader')) member.leading = true;
+        else if (line.includes('lost dispatcher leadership') || line.includes('advisory lock connection lost')) member.leading = false;
+      }
+    });
+    this.members.set(slot, member);
+    return member;
+  }
+
+  async #started(member: Member): Promise<void> {
+    const ready = member.role === 'worker' ? /worker started/ : member.role === 'api' ? /API listening/ : /"msg":"starting"/;
+    await member.proc.waitForLine(ready, 30_000);
+    member.ready = true;
+  }
+
+  #writeConfig(): string {
+    const ns = this.options.namespace;
+    const file = path.join(this.options.dir, `chaos-${ns}.toml`);
+    writeFileSync(
+      file,
+      [
+        '[database]',
+        'connection_timeout_seconds = 5',
+        'statement_timeout_seconds = 10',
+        '',
+        '[message_queue]',
+        `task_queue = "t-${ns}"`,
+        `status_queue = "s-${ns}"`,
+        `heartbeat_queue = "h-${ns}"`,
+        // a run read by a worker killed before it claimed it goes to another worker after this long
+        'consumer_timeout_seconds = 10',
+        '',
+        '[message_queue.redis]',
+        'read_timeout_seconds = 1',
+        'connection_timeout_seconds = 5',
+        '',
+        '[dispatcher]',
+        'worker_timeout_seconds = 6',
+        'schedule_interval_seconds = 2',
+        '',
+        '[worker]',
+        'heartbeat_interval_seconds = 1',
+        'drain_timeout_seconds = 5',
+        `max_concurrent_tasks = ${this.options.workerConcurrency}`,
+        '',
+      ].join('\n'),
+    );
+    return file;
+  }
+}
