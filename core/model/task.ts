@@ -10,7 +10,7 @@ export const TaskName = z
 
 export const ShellSpec = z
   .strictObject({
-    command: z.array(z.string()).min(1, 'must hold at least the program to run').describe('argv; use ["sh","-c","..."] for a shell line'),
+    command: z.array(z.string().describe('one argument')).min(1, 'must hold at least the program to run').describe('argv; use ["sh","-c","..."] for a shell line'),
     env: z.record(z.string(), z.string()).default({}).describe('extra environment variables for the process'),
     workingDir: z.string().optional().describe('working directory of the process'),
   })
@@ -23,7 +23,7 @@ export const HttpSpec = z
     headers: z.record(z.string(), z.string()).default({}).describe('request headers'),
     body: z.string().optional().describe('request body'),
     expectedStatus: z
-      .array(z.number().int().min(100).max(599))
+      .array(z.number().int().min(100).max(599).describe('an HTTP status code'))
       .min(1)
       .default([200, 201, 202, 204])
       .describe('statuses that count as success'),
@@ -35,17 +35,17 @@ export const RetryBackoff = z.strictObject({
   factor: z.number().min(1).default(2).describe('multiplier per further retry'),
   maxSeconds: z.number().min(0).default(3600).describe('upper bound of one delay'),
   jitter: z.number().min(0).max(1).default(0.1).describe('random fraction added to or taken from each delay'),
-});
+}).describe('delay between attempts: initialSeconds * factor^(retry-1), capped at maxSeconds, with jitter');
 
 export const RetryPolicy = z.strictObject({
   limit: z.number().int().min(0).max(100).default(0).describe('retries after the first attempt fails'),
   backoff: RetryBackoff.prefault({}),
-});
+}).describe('how a failed attempt is retried');
 
 export const HistoryLimits = z.strictObject({
   successfulRunsLimit: z.number().int().min(0).default(100).describe('successful runs kept'),
-  failedRunsLimit: z.number().int().min(0).default(100).describe('failed runs kept'),
-});
+  failedRunsLimit: z.number().int().min(0).default(100).describe('failed runs kept (failed, timed out, cancelled, missed and skipped)'),
+}).describe('how many finished runs are kept in the history');
 
 export const ConcurrencyPolicy = z.enum(['Allow', 'Forbid', 'Replace']);
 export const CatchUpPolicy = z.enum(['None', 'Latest', 'All']);
@@ -55,8 +55,8 @@ const TaskSpecFields = z.strictObject({
     .string({ error: 'is required: shell, http, or a registered executor type' })
     .regex(/^[a-z][a-z0-9-]*$/, 'must be shell, http, or a registered executor type (lower-case)')
     .describe('executor that runs the task; exactly the block of the same name must be given'),
-  shell: ShellSpec.optional(),
-  http: HttpSpec.optional(),
+  shell: ShellSpec.optional().describe('the process to run; required when type is shell, forbidden otherwise'),
+  http: HttpSpec.optional().describe('the request to make; required when type is http, forbidden otherwise'),
   params: z.record(z.string(), z.unknown()).optional().describe('parameters for a custom executor type'),
   schedule: z.string().min(1).optional().describe('cron (5 fields, 6 with seconds first, 7 with a year last), @hourly-style macro, or @every <duration>; absent = on demand only'),
   timeZone: z.string().default('UTC').describe('IANA time zone of the schedule'),
@@ -69,10 +69,10 @@ const TaskSpecFields = z.strictObject({
   pool: TaskName.default('default').describe('WorkerPool that runs the task'),
   priority: z.number().int().min(-100).max(100).default(0).describe('higher runs first within a pool'),
   timeoutSeconds: z.number().int().positive('must be a positive number of seconds').max(604_800).default(300).describe('the run is killed after this'),
-  retry: RetryPolicy.prefault({}),
-  dependsOn: z.array(TaskName).max(50).default([]).describe('fire only when the latest run of each of these succeeded'),
+  retry: RetryPolicy.prefault({}).describe('how a failed attempt is retried'),
+  dependsOn: z.array(TaskName.describe('name of a ScheduledTask in the same namespace')).max(50).default([]).describe('fire only when the latest run of each of these succeeded'),
   shards: z.number().int().min(1).max(1000).default(1).describe('fan out this many runs per fire'),
-  history: HistoryLimits.prefault({}),
+  history: HistoryLimits.prefault({}).describe('how many finished runs are kept in the history'),
 });
 
 function checkTypeBlock(spec: { type: string; shell?: unknown; http?: unknown }, ctx: z.RefinementCtx): void {

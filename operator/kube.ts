@@ -1,0 +1,114 @@
+import { createHash } from 'node:crypto';
+import {
+  AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions,
+} from '@kubernetes/client-node';
+
+/** The API clients the operator uses, all from one kubeconfig. */
+export interface KubeClients {
+  config: KubeConfig;
+  custom: CustomObjectsApi;
+  apps: AppsV1Api;
+  core: CoreV1Api;
+  coordination: CoordinationV1Api;
+}
+
+/**
+ * A kubeconfig file when one is given (tests, running outside a cluster), else the default chain:
+ * $KUBECONFIG, ~/.kube/config, then the in-cluster service account.
+ */
+export function loadKubeClients(kubeconfigFile: string): KubeClients {
+  const config = new KubeConfig();
+  if (kubeconfigFile) config.loadFromFile(kubeconfigFile);
+  else config.loadFromDefault();
+  // client-node refuses a plain-http server unless TLS verification is "skipped"; there is no TLS to verify
+  // there (the in-memory API server of `npm run kube:memory`, kubectl proxy), so say so for such clusters
+  config.clusters = config.clusters.map((cluster) => (cluster.server.startsWith('http://') ? { ...cluster, skipTLSVerify: true } : cluster));
+  reuseConnections(config);
+  return {
+    config,
+    custom: config.makeApiClient(CustomObjectsApi),
+    apps: config.makeApiClient(AppsV1Api),
+    core: config.makeApiClient(CoreV1Api),
+    coordination: config.makeApiClient(CoordinationV1Api),
+  };
+}
+
+type DispatcherFactory = (cluster: unknown, agentOptions: object) => { close(): Promise<void> } | undefined;
+
+/**
+ * client-node 2.x builds a new undici Agent for every request (applySecurityAuthentication ->
+ * createDispatcher), so every call opened a TCP (and TLS) connection of its own and left the agent behind.
+ * One agent per distinct set of connection options is kept instead, so requests reuse kept-alive
+ * connections; options that change (a rotated client certificate re-read from its file) get a new agent
+ * and the old one is closed once its requests (watches included) have ended.
+ */
+function reuseConnections(config: KubeConfig): void {
+  const target = config as unknown as { createDispatcher: DispatcherFactory };
+  const create = target.createDispatcher.bind(config);
+  let current: { key: string; dispatcher: ReturnType<DispatcherFactory> } | undefined;
+  target.createDispatcher = (cluster, agentOptions) => {
+    const key = createHash('sha1').update(JSON.stringify(config.createDispatcherOptions(cluster as never, agentOptions))).digest('base64');
+    if (current?.key === key) return current.dispatcher;
+    const previous = current?.dispatcher;
+    current = { key, dispatcher: create(cluster, agentOptions) };
+    previous?.close().catch(() => undefined);
+    return current.dispatcher;
+  };
+}
+
+/** client-node 2.x sends JSON patch unless told otherwise; every patch here is a merge patch. */
+export const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+/** The HTTP status of a failed API call (ApiException.code, or statusCode from Watch), if it has one. */
+export function httpStatus(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const e = error as { code?: unknown; statusCode?: unknown };
+  if (typeof e.code === 'number') return e.code;
+  if (typeof e.statusCode === 'number') return e.statusCode;
+  return undefined;
+}
+
+export const isNotFound = (error: unknown): boolean => httpStatus(error) === 404;
+export const isConflict = (error: unknown): boolean => httpStatus(error) === 409;
+
+/** A short description of an API error for logs and conditions (the apiserver's message when it sent one). */
+export function describeKubeError(error: unknown): string {
+  const e = error as { body?: unknown; message?: string };
+  if (typeof e?.body === 'string') {
+    try {
+      const status = JSON.parse(e.body) as { message?: string };
+      if (status.message) return status.message;
+    } catch {
+      // not a Status object
+    }
+  }
+  if (typeof e?.body === 'object' && e.body !== null && typeof (e.body as { message?: unknown }).message === 'string') return (e.body as { message: string }).message;
+  return e?.message ?? String(error);
+}
+
+/** The minimal shape of any object read from the API. */
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    generation?: number;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    finalizers?: string[];
+    deletionTimestamp?: string;
+    creationTimestamp?: string;
+  };
+  spec?: unknown;
+  status?: unknown;
+}
+
+export const objectKey = (object: { metadata: { name: string; namespace?: string } }): string => `${object.metadata.namespace ?? ''}/${object.metadata.name}`;
+
+export function splitKey(key: string): { namespace: string; name: string } {
+  const slash = key.indexOf('/');
+  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}

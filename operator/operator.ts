@@ -1,0 +1,207 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { parseBindAddress, type Config } from '../core/config/index.ts';
+import type { CoreContext } from '../core/dispatch/context.ts';
+import { deleteKubernetesTask, kubernetesRunChanges, listKubernetesTasks, type RunChangeCursor } from '../core/dispatch/kubernetes-tasks.ts';
+import { pruneHistory } from '../core/dispatch/retention.ts';
+import { RESOURCE_KINDS } from '../core/model/resource.ts';
+import { Controller } from './controller.ts';
+import { EventRecorder } from './event-recorder.ts';
+import { startHealthServer } from './health-server.ts';
+import { loadKubeClients, type KubeClients } from './kube.ts';
+import { LeaderElector } from './leader-election.ts';
+import { createOperatorMetrics, type OperatorMetrics } from './metrics.ts';
+import { createPoolReconciler } from './pool-reconciler.ts';
+import { eventsForRunChanges } from './run-events.ts';
+import { createTaskReconciler } from './task-reconciler.ts';
+
+export type OperatorConfig = Config['operator'];
+
+export interface OperatorOptions {
+  ctx: CoreContext;
+  config: OperatorConfig;
+  /** the worker's drain time, so worker pods get enough termination grace */
+  workerDrainSeconds: number;
+  registry: Registry;
+  logger: Logger;
+}
+
+export interface RunningOperator {
+  healthUrl: string;
+  isLeader(): boolean;
+  stop(): Promise<void>;
+}
+
+const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 30_000;
+const RETENTION_INTERVAL_MS = 60_000;
+
+function leaseNamespace(configured: string): string {
+  if (configured) return configured;
+  try {
+    return readFileSync(SERVICE_ACCOUNT_NAMESPACE, 'utf8').trim() || 'default';
+  } catch {
+    return 'default';
+  }
+}
+
+/**
+ * `scheduler --mode operator`: health endpoints at once, then a Lease election; only the leader watches
+ * and reconciles, so two replicas run active/standby. A standby is ready (it can take over) but idle.
+ */
+export async function startOperator(options: OperatorOptions): Promise<RunningOperator> {
+  const { config, logger } = options;
+  const kube = loadKubeClients(config.kubeconfig);
+  const metrics = createOperatorMetrics(options.registry);
+  const identity = config.identity || `${hostname()}-${process.pid}`;
+  let work: LeaderWork | undefined;
+  const elector = new LeaderElector(
+    kube.coordination,
+    {
+      namespace: leaseNamespace(config.lease_namespace),
+      name: config.lease_name,
+      identity,
+      leaseDurationMs: config.lease_duration_seconds * 1000,
+      renewDeadlineMs: config.renew_deadline_seconds * 1000,
+      retryPeriodMs: config.retry_period_seconds * 1000,
+    },
+    {
+      onStartedLeading: async () => {
+        metrics.isLeader.set(1);
+        work = startLeaderWork(options, kube, metrics, identity);
+      },
+      onStoppedLeading: async () => {
+        metrics.isLeader.set(0);
+        const stopping = work;
+        work = undefined;
+        await stopping?.stop();
+        logger.warn('no longer the operator leader; standing by');
+      },
+    },
+    logger,
+  );
+  const { host, port } = parseBindAddress(config.bind_address);
+  const health = await startHealthServer(host, port, {
+    healthy: () => true,
+    ready: () => {
+      const leader = elector.isLeader();
+      const synced = work?.synced() ?? false;
+      return { ready: !leader || synced, detail: { leader, synced } };
+    },
+  }, options.registry);
+  elector.start();
+  logger.info({ health: health.url, identity, namespaces: config.namespaces.length > 0 ? config.namespaces : 'all' }, 'operator started; waiting for the Lease');
+  return {
+    healthUrl: health.url,
+    isLeader: () => elector.isLeader(),
+    async stop() {
+      await elector.stop();
+      await health.close();
+    },
+  };
+}
+
+interface LeaderWork {
+  synced(): boolean;
+  stop(): Promise<void>;
+}
+
+/** What only the leader does: reconcile both kinds, follow runs into statuses and Events, sweep orphans. */
+function startLeaderWork(options: OperatorOptions, kube: KubeClients, metrics: OperatorMetrics, identity: string): LeaderWork {
+  const { ctx, config, logger } = options;
+  const recorder = new EventRecorder(kube.core, logger, metrics, identity);
+  const common = {
+    namespaces: config.namespaces,
+    kube,
+    workers: config.reconcile_workers,
+    resyncMs: config.resync_seconds * 1000,
+    backoffMinMs: BACKOFF_MIN_MS,
+    backoffMaxMs: BACKOFF_MAX_MS,
+    metrics,
+    logger,
+  };
+  const taskReconciler = createTaskReconciler({ ctx, kube, recorder, logger, maxRequeueMs: config.task_requeue_seconds * 1000 });
+  const tasks = new Controller({
+    ...common,
+    kind: 'ScheduledTask',
+    plural: RESOURCE_KINDS.ScheduledTask.plural,
+    reconcile: taskReconciler.reconcile,
+    prime: taskReconciler.prime,
+  });
+  const pools = new Controller({
+    ...common,
+    kind: 'WorkerPool',
+    plural: RESOURCE_KINDS.WorkerPool.plural,
+    reconcile: createPoolReconciler({
+      ctx, kube, recorder, logger,
+      workerImage: config.worker_image,
+      workerSecret: config.worker_secret,
+      drainSeconds: options.workerDrainSeconds,
+      resyncMs: config.pool_resync_seconds * 1000,
+    }),
+  });
+  tasks.start();
+  pools.start();
+
+  let stopped = false;
+  let cursor: RunChangeCursor | undefined;
+  let sweptAt = 0;
+  /** run changes -> Events and task reconciles; then, after each full resync, tasks whose resource is gone */
+  const followRuns = async () => {
+    const { changes, cursor: next } = await kubernetesRunChanges(ctx.db, cursor);
+    cursor = next;
+    for (const [key, events] of eventsForRunChanges(changes)) {
+      const object = tasks.get(key);
+      if (!object) continue;
+      for (const event of events) await recorder.record(object, event);
+    }
+    for (const change of changes) {
+      const key = `${change.namespace}/${change.name}`;
+      taskReconciler.runsChanged(key);
+      tasks.enqueue(key);
+    }
+    if (tasks.synced && Date.now() - sweptAt >= config.resync_seconds * 1000) {
+      sweptAt = Date.now();
+      await sweepOrphans();
+    }
+  };
+  const sweepOrphans = async () => {
+    const live = new Set(tasks.keys());
+    for (const task of await listKubernetesTasks(ctx.db, config.namespaces)) {
+      if (live.has(`${task.namespace}/${task.name}`)) continue;
+      const cancelled = await deleteKubernetesTask(ctx, task.namespace, task.name);
+      logger.info({ task: `${task.namespace}/${task.name}`, cancelled }, 'deleted the task of a ScheduledTask that no longer exists');
+    }
+  };
+  const poll = (async () => {
+    while (!stopped) {
+      try {
+        await followRuns();
+      } catch (error) {
+        logger.warn({ err: (error as Error).message }, 'following runs failed; retrying');
+      }
+      await new Promise((resolve) => setTimeout(resolve, config.run_poll_interval_ms));
+    }
+  })();
+  // the dispatcher's leader prunes too; this covers run_dispatcher = false (idempotent when both do)
+  let prunedUpTo = new Date(Date.now() - 86_400_000);
+  const retention = setInterval(() => {
+    const next = new Date(Date.now() - 1000);
+    pruneHistory(ctx, prunedUpTo).then(
+      () => (prunedUpTo = next),
+      (error: Error) => logger.warn({ err: error.message }, 'history retention pass failed'),
+    );
+  }, RETENTION_INTERVAL_MS);
+  return {
+    synced: () => tasks.synced && pools.synced,
+    async stop() {
+      stopped = true;
+      clearInterval(retention);
+      await Promise.all([tasks.stop(), pools.stop()]);
+      await poll;
+    },
+  };
+}

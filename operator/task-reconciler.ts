@@ -1,0 +1,233 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { Logger } from 'pino';
+import type { CoreContext } from '../core/dispatch/context.ts';
+import {
+  createKubernetesTasks, deleteKubernetesTask, findTasksByKey, manualRunTime, taskRunState, taskRunStates, triggerKubernetesTask, upsertKubernetesTask,
+  type KubernetesTaskWrite, type TaskRunState,
+} from '../core/dispatch/kubernetes-tasks.ts';
+import { checkSchedule } from '../core/dispatch/tasks.ts';
+import { API_GROUP, API_VERSION, API_VERSION_NAME, RESOURCE_KINDS, TRIGGER_ANNOTATION, parseManifest, type ScheduledTaskManifest } from '../core/model/resource.ts';
+import { ValidationError, type Task, type TaskSpec } from '../core/model/index.ts';
+import { compileSchedule } from '../core/schedule/index.ts';
+import { ConflictError } from '../core/store/errors.ts';
+import { findTask } from '../core/store/tasks.ts';
+import type { ReconcileResult } from './controller.ts';
+import type { ScheduledTaskStatus } from './crd-status.ts';
+import type { EventRecorder } from './event-recorder.ts';
+import { MERGE_PATCH, objectKey, splitKey, type KubeClients, type KubeObject } from './kube.ts';
+import { statusPatch } from './conditions.ts';
+import { desiredTaskStatus, newProblem, type SpecProblem } from './task-status.ts';
+
+/** Held on every ScheduledTask so that its deletion waits until its active runs are cancelled. */
+export const TASK_FINALIZER = `${API_GROUP}/cancel-runs`;
+
+export interface TaskReconcilerDeps {
+  ctx: CoreContext;
+  kube: KubeClients;
+  recorder: EventRecorder;
+  logger: Logger;
+  /** a task is looked at again at least this often (its next slot usually comes first) */
+  maxRequeueMs: number;
+}
+
+const DBG: Record<string, number> = {};
+setInterval(() => { void import("node:fs").then((fs) => fs.appendFileSync("/tmp/opbench/dbg.log", `${new Date().toISOString()} ${JSON.stringify(DBG)} ${JSON.stringify(Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, Math.round(v / 1048576)])))}\n`)); }, 1000).unref();
+const plural = RESOURCE_KINDS.ScheduledTask.plural;
+
+export interface TaskReconciler {
+  reconcile(key: string, object: KubeObject | undefined): Promise<ReconcileResult | void>;
+  /** Before a relist's objects are reconciled: registers and reads them in bulk, so each reconcile needs no query. */
+  prime(objects: KubeObject[]): Promise<void>;
+  /** Runs of the key changed: what prime read, or the last write's echo, no longer tells its status. */
+  runsChanged(key: string): void;
+}
+
+/** What prime() read for one object, valid only for that resourceVersion of it. */
+interface Primed {
+  resourceVersion: string | undefined;
+  task: Task;
+  runs: TaskRunState | undefined;
+}
+
+/**
+ * ScheduledTask -> Hourglass. Level-triggered: reads the resource and the task's runs, writes the task
+ * (only when its spec changed), fires a manual run for a new trigger annotation value, and patches the
+ * status only when it differs. A spec the core refuses (bad cron, unknown zone) is a terminal condition
+ * for this generation, reported as Degraded with an Event, and never retried in a loop.
+ */
+export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
+  const { ctx, kube, recorder } = deps;
+  /** triggers whose intent was written but whose status may not be in the cache yet (a retry must reuse it) */
+  const pending = new Map<string, { value: string; time: string }>();
+  const primed = new Map<string, Primed>();
+  /**
+   * The resourceVersions our own last successful reconcile of a key produced, and when it wanted to look
+   * again. The watch event of such a write brings back exactly what that reconcile wrote, from the same
+   * database state (run changes clear the entry), so it is skipped, once, instead of costing two queries.
+   */
+  const echoes = new Map<string, { resourceVersions: string[]; requeueAtMs: number }>();
+
+  const patchObject = (namespace: string, name: string, body: unknown): Promise<KubeObject> =>
+    kube.custom.patchNamespacedCustomObject({ group: API_GROUP, version: API_VERSION_NAME, namespace, plural, name, body }, MERGE_PATCH);
+  const patchStatus = (namespace: string, name: string, status: unknown): Promise<KubeObject> =>
+    kube.custom.patchNamespacedCustomObjectStatus({ group: API_GROUP, version: API_VERSION_NAME, namespace, plural, name, body: { status } }, MERGE_PATCH);
+
+  /** A relist: tasks that are new are created in bulk, and the tasks and run states of all are read in bulk. */
+  async function prime(objects: KubeObject[]): Promise<void> {
+    primed.clear();
+    DBG['primeStart'] = objects.length;
+    const candidates: Array<{ key: string; object: KubeObject; write: KubernetesTaskWrite }> = [];
+    for (const object of objects) {
+      if (object.metadata.deletionTimestamp) continue;
+      const namespace = object.metadata.namespace ?? '';
+      try {
+        const manifest = parseManifest({ apiVersion: API_VERSION, kind: 'ScheduledTask', metadata: object.metadata, spec: object.spec }) as ScheduledTaskManifest;
+        checkSchedule(manifest.spec.schedule, manifest.spec.timeZone);
+        // a cycle check reads other tasks one by one, and problems are reported by the reconcile: both stay there
+        if (manifest.spec.dependsOn.length > 0) continue;
+        candidates.push({ key: objectKey(object), object, write: { namespace, name: manifest.name, labels: manifest.labels, spec: manifest.spec } });
+      } catch {
+        continue;
+      }
+    }
+    if (candidates.length === 0) return;
+    const existing = await findTasksByKey(ctx.db, candidates.map((c) => c.write));
+    const created = await createKubernetesTasks(ctx.db, candidates.filter((c) => !existing.has(c.key)).map((c) => c.write));
+    const ready: Array<{ key: string; resourceVersion: string | undefined; task: Task }> = [];
+    for (const { key, object, write } of candidates) {
+      const task = existing.get(key) ?? created.get(key);
+      // a REST task of that name, or a spec that changed: the reconcile's own path reports or updates it
+      if (!task || task.source !== 'kubernetes' || !isDeepStrictEqual(task.spec, write.spec) || !isDeepStrictEqual(task.labels, write.labels)) continue;
+      ready.push({ key, resourceVersion: object.metadata.resourceVersion, task });
+    }
+    DBG['primeReady'] = ready.length;
+    const runs = await taskRunStates(ctx.db, ready.map((r) => r.task.id));
+    DBG['primeDone'] = runs.size;
+    for (const { key, resourceVersion, task } of ready) primed.set(key, { resourceVersion, task, runs: runs.get(task.id) });
+    deps.logger.debug({ objects: objects.length, created: created.size, primed: ready.length }, 'ScheduledTasks registered in bulk');
+  }
+
+  function runsChanged(key: string): void {
+    echoes.delete(key);
+    const entry = primed.get(key);
+    if (entry) entry.runs = undefined;
+  }
+
+  async function finalize(object: KubeObject, namespace: string, name: string): Promise<void> {
+    const finalizers = object.metadata.finalizers ?? [];
+    if (!finalizers.includes(TASK_FINALIZER)) return;
+    const cancelled = await deleteKubernetesTask(ctx, namespace, name);
+    if (cancelled > 0) await recorder.record(object, { type: 'Normal', reason: 'SuccessfulDelete', message: `Cancelled ${cancelled} active run(s) of the deleted task` });
+    await patchObject(namespace, name, { metadata: { finalizers: finalizers.filter((f) => f !== TASK_FINALIZER), resourceVersion: object.metadata.resourceVersion } });
+  }
+
+  async function reconcileTask(key: string, object: KubeObject | undefined): Promise<ReconcileResult | void> {
+    const { namespace, name } = splitKey(key);
+    const primedEntry = primed.get(key);
+    primed.delete(key);
+    const echo = echoes.get(key);
+    echoes.delete(key);
+    if (!object) {
+      // gone without our finalizer running (removed by hand, or deleted while no operator ran)
+      await deleteKubernetesTask(ctx, namespace, name);
+      return;
+    }
+    if (object.metadata.deletionTimestamp) return finalize(object, namespace, name);
+    const resourceVersion = object.metadata.resourceVersion;
+    const echoAt = resourceVersion === undefined ? -1 : (echo?.resourceVersions.indexOf(resourceVersion) ?? -1);
+    if (echo && echoAt >= 0 && echo.requeueAtMs > ctx.now()) {
+      const later = echo.resourceVersions.slice(echoAt + 1);
+      if (later.length > 0) echoes.set(key, { ...echo, resourceVersions: later });
+      DBG['echo'] = (DBG['echo'] ?? 0) + 1;
+      return { requeueAfterMs: echo.requeueAtMs - ctx.now() };
+    }
+    const written: string[] = [];
+    const wrote = (result: KubeObject) => {
+      if (result?.metadata?.resourceVersion) written.push(result.metadata.resourceVersion);
+    };
+    if (!(object.metadata.finalizers ?? []).includes(TASK_FINALIZER)) {
+      wrote(await patchObject(namespace, name, { metadata: { finalizers: [...(object.metadata.finalizers ?? []), TASK_FINALIZER], resourceVersion } }));
+    }
+    const previous = object.status as ScheduledTaskStatus | undefined;
+    const generation = object.metadata.generation ?? 1;
+    const usable = primedEntry && primedEntry.resourceVersion === resourceVersion ? primedEntry : undefined;
+    DBG[usable ? 'primed' : 'full'] = (DBG[usable ? 'primed' : 'full'] ?? 0) + 1;
+    const { task, problem } = usable ? { task: usable.task, problem: undefined } : await register(ctx, object, namespace);
+    const now = new Date(ctx.now());
+
+    let lastTrigger = previous?.lastTrigger;
+    let pendingWritten = false;
+    const trigger = object.metadata.annotations?.[TRIGGER_ANNOTATION];
+    if (trigger !== undefined && trigger !== lastTrigger) {
+      if (task) {
+        // the intent (value, time) is made durable before the run, and the run is keyed by that time:
+        // a retry or a new leader re-creates the same run, which is a no-op
+        const known = pending.get(key) ?? previous?.pendingTrigger;
+        const intent = known?.value === trigger ? known : { value: trigger, time: manualRunTime(task, ctx.now()).toISOString() };
+        if (intent !== previous?.pendingTrigger) {
+          pending.set(key, intent);
+          wrote(await patchStatus(namespace, name, { pendingTrigger: intent }));
+          pendingWritten = true;
+        }
+        const created = await triggerKubernetesTask(ctx, task, new Date(intent.time));
+        deps.logger.info({ task: key, trigger, at: intent.time, created }, 'manual trigger from the annotation');
+      } else {
+        await recorder.record(object, { type: 'Warning', reason: 'TriggerIgnored', message: `trigger "${trigger}" ignored: the task has no valid spec yet` });
+      }
+      lastTrigger = trigger;
+    }
+
+    const spec: TaskSpec | undefined = task?.spec;
+    const runs = task ? (usable?.runs ?? (await taskRunState(ctx.db, task.id))) : undefined;
+    const nextScheduleMs = spec ? nextSlot(spec, runs?.lastScheduledTime ?? null, now.getTime()) : undefined;
+    const status = desiredTaskStatus({ generation, previous, spec, taskId: task?.id, problem, runs, nextScheduleMs, lastTrigger, now });
+    const patch = statusPatch(previous, status) ?? (pendingWritten ? {} : undefined);
+    if (patch && (pendingWritten || previous?.pendingTrigger)) patch['pendingTrigger'] = null;
+    if (patch) wrote(await patchStatus(namespace, name, patch));
+    pending.delete(key);
+    const announced = newProblem(previous, status);
+    if (announced) await recorder.record(object, { type: 'Warning', reason: announced.reason, message: announced.message });
+
+    // just after the next slot, to show it as lastScheduleTime (run changes requeue sooner anyway)
+    const requeueAfterMs = nextScheduleMs === undefined ? deps.maxRequeueMs : Math.min(Math.max(250, nextScheduleMs - now.getTime() + 1000), deps.maxRequeueMs);
+    if (written.length > 0) echoes.set(key, { resourceVersions: written, requeueAtMs: now.getTime() + requeueAfterMs });
+    return { requeueAfterMs };
+  }
+
+  return { reconcile: reconcileTask, prime, runsChanged };
+}
+
+/** The spec into Postgres; a problem the user must fix is returned, not thrown, with the task still in effect. */
+async function register(ctx: CoreContext, object: KubeObject, namespace: string): Promise<{ task: Task | undefined; problem: SpecProblem | undefined }> {
+  let manifest: ScheduledTaskManifest;
+  try {
+    manifest = parseManifest({ apiVersion: API_VERSION, kind: 'ScheduledTask', metadata: object.metadata, spec: object.spec }) as ScheduledTaskManifest;
+    const { task } = await upsertKubernetesTask(ctx, { namespace, name: manifest.name, labels: manifest.labels, spec: manifest.spec });
+    return { task, problem: undefined };
+  } catch (error) {
+    const problem = specProblem(error);
+    if (!problem) throw error;
+    return { task: await findTask(ctx.db, object.metadata.name, namespace), problem };
+  }
+}
+
+/** A user error in the spec, classified for the Degraded condition; undefined for a transient failure. */
+export function specProblem(error: unknown): SpecProblem | undefined {
+  if (error instanceof ConflictError) return { reason: 'NameConflict', message: error.message };
+  if (!(error instanceof ValidationError)) return undefined;
+  const paths = error.problems.map((p) => p.path.replace(/^spec\./, ''));
+  const cycle = error.problems.some((p) => p.path === 'dependsOn' && /cycle|itself/.test(p.message));
+  const reason = paths.includes('schedule') ? 'InvalidSchedule' : paths.includes('timeZone') ? 'UnknownTimeZone' : cycle ? 'DependencyCycle' : 'InvalidSpec';
+  return { reason, message: error.problems.map((p) => `${p.path}: ${p.message}`).join('; ') };
+}
+
+/** The next slot the dispatcher will fire, or undefined when none will (suspended, on demand, ended). */
+export function nextSlot(spec: TaskSpec, lastScheduled: Date | null, nowMs: number): number | undefined {
+  if (!spec.schedule || spec.suspend) return undefined;
+  try {
+    const schedule = compileSchedule(spec.schedule, spec.timeZone);
+    return schedule.next(Math.max(nowMs, lastScheduled?.getTime() ?? -Infinity)) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
