@@ -33,7 +33,34 @@ export function loadKubeClients(kubeconfigFile: string): KubeClients {
   };
 }
 
-type DispatcherFactory = (cluster: unknown, agentOptions: object) => { close(): Promise<void> } | undefined;
+type Dispatch = (options: { body?: unknown }, handler: unknown) => boolean;
+interface Dispatcher {
+  close(): Promise<void>;
+  compose(interceptor: (dispatch: Dispatch) => Dispatch): Dispatcher;
+}
+type DispatcherFactory = (cluster: unknown, agentOptions: object) => Dispatcher | undefined;
+
+/**
+ * fetch hands every request body to undici as an async iterable, which is written to the socket apart from
+ * the headers (two writes, so two wake-ups of the API server, per request); a body gathered first is
+ * written with the headers in one. Bodies here are small JSON documents (patches, Leases, Events).
+ */
+function bufferBodies(dispatch: Dispatch): Dispatch {
+  return (options, handler) => {
+    const body = options.body;
+    if (typeof body !== 'object' || body === null || !(Symbol.asyncIterator in body)) return dispatch(options, handler);
+    (async () => {
+      const parts: Buffer[] = [];
+      for await (const part of body as AsyncIterable<Uint8Array | string>) parts.push(typeof part === 'string' ? Buffer.from(part) : Buffer.from(part.buffer, part.byteOffset, part.byteLength));
+      return Buffer.concat(parts);
+    })().then(
+      (buffer) => dispatch({ ...options, body: buffer }, handler),
+      // undici reports the failure through the handler as it would have without this
+      () => dispatch(options, handler),
+    );
+    return true;
+  };
+}
 
 /**
  * client-node 2.x builds a new undici Agent for every request (applySecurityAuthentication ->
@@ -50,7 +77,7 @@ function reuseConnections(config: KubeConfig): void {
     const key = createHash('sha1').update(JSON.stringify(config.createDispatcherOptions(cluster as never, agentOptions))).digest('base64');
     if (current?.key === key) return current.dispatcher;
     const previous = current?.dispatcher;
-    current = { key, dispatcher: create(cluster, agentOptions) };
+    current = { key, dispatcher: create(cluster, agentOptions)?.compose(bufferBodies) };
     previous?.close().catch(() => undefined);
     return current.dispatcher;
   };

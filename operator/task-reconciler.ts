@@ -30,8 +30,6 @@ export interface TaskReconcilerDeps {
   maxRequeueMs: number;
 }
 
-const DBG: Record<string, number> = {};
-setInterval(() => { void import("node:fs").then((fs) => fs.appendFileSync("/tmp/opbench/dbg.log", `${new Date().toISOString()} ${JSON.stringify(DBG)} ${JSON.stringify(Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, Math.round(v / 1048576)])))}\n`)); }, 1000).unref();
 const plural = RESOURCE_KINDS.ScheduledTask.plural;
 
 export interface TaskReconciler {
@@ -75,7 +73,6 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
   /** A relist: tasks that are new are created in bulk, and the tasks and run states of all are read in bulk. */
   async function prime(objects: KubeObject[]): Promise<void> {
     primed.clear();
-    DBG['primeStart'] = objects.length;
     const candidates: Array<{ key: string; object: KubeObject; write: KubernetesTaskWrite }> = [];
     for (const object of objects) {
       if (object.metadata.deletionTimestamp) continue;
@@ -100,9 +97,7 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
       if (!task || task.source !== 'kubernetes' || !isDeepStrictEqual(task.spec, write.spec) || !isDeepStrictEqual(task.labels, write.labels)) continue;
       ready.push({ key, resourceVersion: object.metadata.resourceVersion, task });
     }
-    DBG['primeReady'] = ready.length;
     const runs = await taskRunStates(ctx.db, ready.map((r) => r.task.id));
-    DBG['primeDone'] = runs.size;
     for (const { key, resourceVersion, task } of ready) primed.set(key, { resourceVersion, task, runs: runs.get(task.id) });
     deps.logger.debug({ objects: objects.length, created: created.size, primed: ready.length }, 'ScheduledTasks registered in bulk');
   }
@@ -138,7 +133,6 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
     if (echo && echoAt >= 0 && echo.requeueAtMs > ctx.now()) {
       const later = echo.resourceVersions.slice(echoAt + 1);
       if (later.length > 0) echoes.set(key, { ...echo, resourceVersions: later });
-      DBG['echo'] = (DBG['echo'] ?? 0) + 1;
       return { requeueAfterMs: echo.requeueAtMs - ctx.now() };
     }
     const written: string[] = [];
@@ -151,7 +145,6 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
     const previous = object.status as ScheduledTaskStatus | undefined;
     const generation = object.metadata.generation ?? 1;
     const usable = primedEntry && primedEntry.resourceVersion === resourceVersion ? primedEntry : undefined;
-    DBG[usable ? 'primed' : 'full'] = (DBG[usable ? 'primed' : 'full'] ?? 0) + 1;
     const { task, problem } = usable ? { task: usable.task, problem: undefined } : await register(ctx, object, namespace);
     const now = new Date(ctx.now());
 

@@ -73,8 +73,11 @@ export class Dispatcher {
     const states = await loadTaskStates(this.ctx.db);
     this.lastSync = syncStart;
     for (const state of states) this.upsert(state);
-    // A new leader takes over whatever its predecessor left: runs never published, retries now due.
-    await promoteDueRuns(this.ctx, { includeQueued: true, handOffGraceMs: 0 });
+    // A new leader takes over whatever its predecessor left: runs never published, retries now due. Queued
+    // runs stay where they are: the broker holds them durably, and republishing a whole backlog at every
+    // election made a backlog under repeated failovers feed itself. Runs a broker really lost are found by
+    // the reaper (republishLost), which publishes again only into an empty broker queue.
+    await promoteDueRuns(this.ctx, { handOffGraceMs: 0 });
     await this.scheduleNextRetry();
     this.ctx.logger.info({ tasks: this.entries.size }, 'dispatcher started');
     this.syncTimer = setInterval(() => this.enqueueWork(() => this.sync()), this.options.syncIntervalMs);
@@ -93,6 +96,8 @@ export class Dispatcher {
     this.changed.add(id);
     this.enqueueWork(async () => {
       const ids = [...this.changed];
+      // a burst of notifications queues one work item each, but the first one took all their ids
+      if (ids.length === 0) return;
       this.changed.clear();
       try {
         for (const state of await loadTaskStatesById(this.ctx.db, ids)) this.upsert(state);

@@ -116,8 +116,8 @@ async function handOff(ctx: CoreContext, runs: CreatedRun[]): Promise<void> {
 
 /**
  * Hands runs that are pending and due to the queue: retries whose backoff has passed, and runs whose first
- * publish failed. With `includeQueued` it also republishes queued runs (a new leader does this once, since a
- * broker may have lost them; workers' claims make the duplicates harmless).
+ * publish failed. With `includeQueued` it also republishes queued runs (the reaper does this for a pool whose
+ * broker queue is empty while Postgres holds old queued runs: the broker lost them; claims make a duplicate harmless).
  */
 export interface PromoteOptions {
   /** also republish queued runs (brokers only) */
