@@ -38,7 +38,8 @@ export function lowerIsBetter(metric: string): boolean {
   return /_ms$|_mb$|_s$|missed|duplicates/.test(metric) && !/_per_s$/.test(metric);
 }
 
-export function renderScenario(report: ScenarioReport, repetitions: number): string {
+/** The systems (columns), metrics (rows) and cell text of a scenario's table, for both renderings. */
+function tableOf(report: ScenarioReport, repetitions: number) {
   const systems = [...new Set(report.rows.map((r) => r.system))];
   const metrics = [...new Set(report.rows.map((r) => r.metric))];
   const cell = (system: string, metric: string) => {
@@ -46,6 +47,11 @@ export function renderScenario(report: ScenarioReport, repetitions: number): str
     if (!row) return '';
     return repetitions > 1 ? `${format(row.median)} (${format(row.min)}-${format(row.max)})` : format(row.median);
   };
+  return { systems, metrics, cell };
+}
+
+export function renderScenario(report: ScenarioReport, repetitions: number): string {
+  const { systems, metrics, cell } = tableOf(report, repetitions);
   const header = ['metric', ...systems];
   const lines = [header, ...metrics.map((m) => [m, ...systems.map((s) => cell(s, m))])];
   const widths = header.map((_, i) => Math.max(...lines.map((l) => (l[i] ?? '').length)));
@@ -69,13 +75,7 @@ export function renderScenario(report: ScenarioReport, repetitions: number): str
 
 /** The same table as markdown, for bench/README.md. */
 export function renderMarkdown(report: ScenarioReport, repetitions: number): string {
-  const systems = [...new Set(report.rows.map((r) => r.system))];
-  const metrics = [...new Set(report.rows.map((r) => r.metric))];
-  const cell = (system: string, metric: string) => {
-    const row = report.rows.find((r) => r.system === system && r.metric === metric);
-    if (!row) return '';
-    return repetitions > 1 ? `${format(row.median)} (${format(row.min)}-${format(row.max)})` : format(row.median);
-  };
+  const { systems, metrics, cell } = tableOf(report, repetitions);
   const lines = [
     `**${report.name}**: ${report.description}`,
     '',
