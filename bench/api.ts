@@ -8,6 +8,7 @@
  * The load generator runs in a worker thread (its own event loop): N keep-alive clients, each sending its
  * next request when the previous answer arrived. Needs the Postgres of the test suite (TEST_DATABASE_URL).
  */
+import { systemClock } from '../core/clock/index.ts';
 import { Worker } from 'node:worker_threads';
 import Fastify from 'fastify';
 import { pino } from 'pino';
@@ -85,7 +86,7 @@ const database = await createTestDatabase();
 const db = await openPgDb({ url: database.url, maxConnections: 10, logger });
 await migrate(db);
 const holder: { ctx?: CoreContext } = {};
-const ctx: CoreContext = { db, logger, now: Date.now, queue: createPostgresProducer({ db, applyStatus: (e) => applyStatusEvents(holder.ctx as CoreContext, e) }) };
+const ctx: CoreContext = { db, logger, clock: systemClock, now: Date.now, queue: createPostgresProducer({ db, applyStatus: (e) => applyStatusEvents(holder.ctx as CoreContext, e) }) };
 holder.ctx = ctx;
 
 const { config } = loadConfig({ env: { API_KEYS: JSON.stringify({ [API_KEY]: ['Admin'] }) } });

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { loadConfig, parseBindAddress, type Config } from '../core/config/index.ts';
+import { systemClock } from '../core/clock/index.ts';
 import type { CoreContext } from '../core/dispatch/context.ts';
 import { Dispatcher } from '../core/dispatch/dispatcher.ts';
 import { holdLeadership, type Leadership } from '../core/dispatch/leadership.ts';
@@ -120,7 +121,7 @@ async function startParts(options: StartOptions, config: Config, logger: Logger,
     const opened = db;
     const producer = await phase('broker', () => createProducer(config, opened, applyStatus), brokerProblem(kind));
     stops.push(() => producer.close());
-    ctx = { db, queue: producer, logger, now: Date.now };
+    ctx = { db, queue: producer, logger, clock: systemClock, now: () => systemClock.now() };
   }
 
   // In mode all, [dispatcher], [worker] and [api] `enabled` choose the parts; a named mode runs its part.

@@ -3,6 +3,7 @@
  * the claim server for rabbitmq, the dispatcher for schedules) and one worker, on a fresh database and
  * a unique broker namespace. Every run is kept in Postgres with its full history (no retention).
  */
+import { systemClock } from '../../core/clock/index.ts';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -86,7 +87,7 @@ export class HourglassSystem implements BenchSystem {
       this.#producer = createRabbitProducer({ url: SERVICE_URLS.rabbitmq, names, prefetch: PREFETCH });
       this.#consumer = createRabbitConsumer({ url: SERVICE_URLS.rabbitmq, names, prefetch: PREFETCH });
     }
-    const ctx: CoreContext = { db, queue: this.#producer, logger: this.#logger, now: Date.now };
+    const ctx: CoreContext = { db, queue: this.#producer, logger: this.#logger, clock: systemClock, now: Date.now };
     this.#ctx = ctx;
     this.#subscriptions.push(await this.#producer.consumeStatus(applyStatus));
     this.#subscriptions.push(await this.#producer.serveClaims((claims) => decideClaims(ctx, claims)));

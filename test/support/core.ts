@@ -1,4 +1,5 @@
 import { pino } from 'pino';
+import { systemClock } from '../../core/clock/index.ts';
 import type { CoreContext } from '../../core/dispatch/context.ts';
 import { applyStatusEvents } from '../../core/dispatch/status.ts';
 import { createPostgresConsumer, createPostgresProducer } from '../../core/queue/postgres.ts';
@@ -18,6 +19,7 @@ export async function coreOnTestDatabase(): Promise<{ ctx: CoreContext; db: Db; 
   const ctx: CoreContext = {
     db,
     logger: silentLogger,
+    clock: { ...systemClock, now: () => clock.ms ?? Date.now() },
     now: () => clock.ms ?? Date.now(),
     queue: createPostgresProducer({ db, applyStatus: (events) => applyStatusEvents(ctx, events) }),
   };

@@ -1,0 +1,1 @@
+export { systemClock, skewedClock, type Clock, type TimerHandle } from './clock.ts';
