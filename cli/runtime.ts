@@ -112,7 +112,9 @@ async function startParts(options: StartOptions, config: Config, logger: Logger,
     const applied = await phase('database', () => migrate(opened), 'database migration failed: ');
     if (applied.length > 0) logger.info({ migrations: applied }, 'database migrated');
   }
-  logger.info({ mode, queue: kind, database: config.embedded ? `embedded (${path.resolve(options.dataDir ?? 'data')})` : 'postgres' }, 'starting');
+  // `mode` is already on every line (the logger's base fields); a worker on a broker opens no database at all
+  const database = !db ? 'none (runs and outcomes travel on the broker)' : config.embedded ? `embedded (${path.resolve(options.dataDir ?? 'data')})` : 'postgres';
+  logger.info({ queue: kind, database }, 'starting');
 
   const metrics = createMetrics();
   let ctx: CoreContext | undefined;
