@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { Task, taskInputFromManifest, WorkerPoolSpec } from '../../core/model/index.ts';
+import { parseTask } from '../../core/dispatch/tasks.ts';
+import { Task, taskInputFromManifest, ValidationError, WorkerPoolSpec } from '../../core/model/index.ts';
 import { ApiError, type ApiClient } from '../api-client.ts';
 import { fieldChanges, formatChange, type FieldChange } from '../diff.ts';
 import { CliError, exitCodeOf } from '../exit-codes.ts';
@@ -44,22 +45,41 @@ async function current(client: ApiClient, collection: string, name: string): Pro
 
 /** The API's field problems, pointed at the manifest's lines (`schedule` is `spec.schedule` there). */
 function describeFailure(error: unknown, item: LocatedManifest): string {
-  if (error instanceof ApiError && error.status === 400 && error.problems.length > 0) {
-    return error.problems
-      .map((p) => {
-        const field = p.path === 'name' || p.path.startsWith('labels') ? `metadata.${p.path}` : p.path ? `spec.${p.path}` : '';
-        return `${locate(item.source, field)}: ${field || '(document)'}: ${p.message}`;
-      })
-      .join('\n  ');
-  }
+  if (error instanceof ApiError && error.status === 400 && error.problems.length > 0) return pointAt(error.problems, item).join('\n  ');
   return (error as Error).message;
+}
+
+function pointAt(problems: Array<{ path: string; message: string }>, item: LocatedManifest): string[] {
+  return problems.map((p) => {
+    const field = p.path === 'name' || p.path.startsWith('labels') ? `metadata.${p.path}` : p.path ? `spec.${p.path}` : '';
+    return `${locate(item.source, field)}: ${field || '(document)'}: ${p.message}`;
+  });
+}
+
+/**
+ * Every task document through the API's own validation (schedule, time zone, every field) before anything
+ * is sent: a dry run refuses what the real apply would, and one bad document stops the whole apply.
+ */
+function validateAll(items: LocatedManifest[]): void {
+  const problems: string[] = [];
+  for (const item of items) {
+    if (item.manifest.kind !== 'ScheduledTask') continue;
+    try {
+      parseTask(taskInputFromManifest(item.manifest));
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      problems.push(...pointAt(error.problems, item));
+    }
+  }
+  if (problems.length > 0) throw new CliError(`invalid manifest: nothing was applied\n  ${problems.join('\n  ')}`);
 }
 
 async function applyOne(client: ApiClient, item: LocatedManifest, dryRun: boolean): Promise<Outcome> {
   const { collection, keys, body } = target(item);
   const base = { kind: item.manifest.kind, name: item.manifest.name, file: item.source.file, dryRun };
   const existing = await current(client, collection, item.manifest.name);
-  if (!existing) {
+  // a pool the API knows only from its workers or tasks has never been declared: declaring it creates it
+  if (!existing || (collection === 'pools' && existing.declared === false)) {
     if (!dryRun) await client.put(resourcePath(collection, item.manifest.name), body);
     return { ...base, action: 'created' };
   }
@@ -138,6 +158,7 @@ export function registerApplyCommands(program: Command, ctx: CliContext, readStd
     'kubectl kustomize overlays/prod | scheduler-cli apply -f -',
   ).action(async (flags: { filename: string[]; recursive?: boolean; dryRun?: boolean }) => {
     const items = loadManifests(readInputs(flags.filename, { recursive: flags.recursive ?? false, stdin: readStdin }));
+    validateAll(items);
     await runAll(ctx, byKind(items, 'WorkerPool'), (client, item) => applyOne(client, item, flags.dryRun ?? false), false);
   });
 
