@@ -20,6 +20,7 @@ import { buildApi } from '../api/server.ts';
 import { defaultRegistry } from '../worker/executors/index.ts';
 import { Worker } from '../worker/worker.ts';
 import { isSecretEnvName } from '../core/config/index.ts';
+import { brokerAddress, brokerAnswers } from './broker-check.ts';
 import { brokerProblem, phase, StartupError } from './startup-error.ts';
 import { startHealthServer } from '../operator/health-server.ts';
 import { VERSION } from './version.ts';
@@ -121,8 +122,10 @@ async function startParts(options: StartOptions, config: Config, logger: Logger,
   const applyStatus = async (events: StatusEvent[]) => applyStatusEvents(ctx as CoreContext, events);
   if (db) {
     const opened = db;
-    const producer = await phase('broker', () => createProducer(config, opened, applyStatus), brokerProblem(kind));
+    const producer = await phase('broker', () => createProducer(config, opened, applyStatus), brokerProblem(kind, brokerAddress(config)));
     stops.push(() => producer.close());
+    // a producer connects lazily: without this an API would start on a dead broker and answer triggers 30 s late
+    if (kind !== 'postgres') await phase('broker', () => brokerAnswers(producer, config), brokerProblem(kind, brokerAddress(config)));
     ctx = { db, queue: producer, logger, clock: systemClock, now: () => systemClock.now() };
   }
 
@@ -131,8 +134,8 @@ async function startParts(options: StartOptions, config: Config, logger: Logger,
   if (mode === 'all' && !config.worker.enabled) logger.warn('worker.enabled is false: this process executes no runs; start workers with --mode worker');
   let leadership: Leadership | undefined;
   // the operator schedules too unless told not to: one Deployment is enough on Kubernetes
-  if (ctx && (runs('dispatcher') || (mode === 'operator' && config.operator.run_dispatcher))) leadership = await phase('broker', () => startDispatcher(ctx as CoreContext, config, metrics, stops), brokerProblem(kind));
-  if (runs('worker')) await phase('broker', () => startWorker(config, db, applyStatus, logger, metrics, stops), brokerProblem(kind));
+  if (ctx && (runs('dispatcher') || (mode === 'operator' && config.operator.run_dispatcher))) leadership = await phase('broker', () => startDispatcher(ctx as CoreContext, config, metrics, stops), brokerProblem(kind, brokerAddress(config)));
+  if (runs('worker')) await phase('broker', () => startWorker(config, db, applyStatus, logger, metrics, stops), brokerProblem(kind, brokerAddress(config)));
   let apiUrl: string | undefined;
   if (ctx && runs('api')) {
     warnAboutAuth(config, logger);

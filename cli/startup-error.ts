@@ -45,7 +45,7 @@ export function serviceExitCode(error: unknown): number {
   return SERVICE_EXIT.error;
 }
 
-export const brokerProblem = (kind: string) => `cannot use the message broker (${kind}): `;
+export const brokerProblem = (kind: string, address?: string) => `cannot use the message broker (${kind}${address ? ` at ${address}` : ''}): `;
 
 /** For commander's exitOverride: help and --version exit 0, a bad command line exits 2 (usage). */
 export function exitOnUsageError(error: { exitCode: number }): never {
