@@ -1,5 +1,5 @@
-import type { Command } from 'commander';
-import { TERMINAL_STATUSES, type RunStatus } from '../../core/model/run.ts';
+import { Option, type Command } from 'commander';
+import { RUN_STATUSES, TERMINAL_STATUSES, type RunStatus } from '../../core/model/run.ts';
 import { parseDurationMs } from '../../core/model/index.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import type { Column } from '../output.ts';
@@ -67,7 +67,8 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
     run
       .command('list')
       .description('list runs, newest first')
-      .option('--status <status>', 'only runs in this status (pending, queued, running, succeeded, failed, timed_out, cancelled, missed, skipped)')
+      // a bad value is a usage error naming the allowed ones, before any request
+      .addOption(new Option('--status <status>', 'only runs in this status').choices(RUN_STATUSES))
       .option('--task <name>', 'only runs of this task')
       .option('--pool <pool>', 'only runs of this pool')
       .option('--from <time>', 'scheduled at or after (ISO 8601, or an age: 2h, 7d)')
