@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { RUN_STATUSES, TERMINAL_STATUSES, type RunStatus } from '../../core/model/run.ts';
+import { RETRYABLE_OUTCOMES, RUN_STATUSES, TERMINAL_STATUSES, type RunStatus } from '../../core/model/run.ts';
 import { parseDurationMs } from '../../core/model/index.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import type { Column } from '../output.ts';
@@ -54,6 +54,18 @@ export async function waitForRun(ctx: CliContext, id: string, intervalMs = 500):
     if (TERMINAL_STATUSES.has(run.status as RunStatus)) return run;
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/**
+ * The retry of a finished attempt, when the task has one left: the core creates it in the same transaction
+ * that records the failure, so it exists as soon as the failed attempt is seen.
+ */
+export async function nextAttempt(ctx: CliContext, run: Row): Promise<Row | undefined> {
+  if (!RETRYABLE_OUTCOMES.has(run.status as RunStatus)) return undefined;
+  const slot = Date.parse(String(run.scheduledTime));
+  const path = `/api/task-runs${query({ task: String(run.taskName), from: new Date(slot).toISOString(), to: new Date(slot + 1).toISOString(), limit: 500 })}`;
+  const runs = await collectPages<Row>(ctx.client(), path, 500);
+  return runs.find((r) => r.attempt === Number(run.attempt) + 1 && r.shard === run.shard);
 }
 
 export function registerRunCommands(program: Command, ctx: CliContext): void {

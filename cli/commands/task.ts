@@ -5,7 +5,7 @@ import { CliError, EXIT } from '../exit-codes.ts';
 import { locate, parseDocuments, readInputs, type SourceDocument } from '../manifest-files.ts';
 import { age, type Column } from '../output.ts';
 import { collect, collectPages, examples, positiveInt, query, resourcePath, type CliContext } from './context.ts';
-import { followLogs, RUN_COLUMNS, waitForRun } from './run.ts';
+import { followLogs, nextAttempt, RUN_COLUMNS, waitForRun } from './run.ts';
 
 type Row = Record<string, unknown>;
 
@@ -113,8 +113,8 @@ export function registerTaskCommands(program: Command, ctx: CliContext): void {
     task
       .command('trigger <name>')
       .description('run a task now (a manual run, whatever its schedule or suspension)')
-      .option('--wait', 'wait for the run to finish; exit 7 unless it succeeded')
-      .option('--follow', 'stream the run\'s log until it finishes; exit 7 unless it succeeded')
+      .option('--wait', 'wait for the run to finish, through its retries; exit 7 unless the final attempt succeeded')
+      .option('--follow', 'stream the run\'s log until it finishes, through its retries; exit 7 unless the final attempt succeeded')
       .addOption(namespaceOption()),
     'scheduler-cli task trigger nightly-report',
     'scheduler-cli task trigger nightly-report --follow          # in CI: the log, and the exit code of the run',
@@ -122,11 +122,16 @@ export function registerTaskCommands(program: Command, ctx: CliContext): void {
   ).action(async (name: string, flags: { namespace?: string; wait?: boolean; follow?: boolean }) => {
     let run = await ctx.client().post<Row>(resourcePath('tasks', name, '/trigger', flags.namespace));
     const out = ctx.out();
-    if (flags.follow) {
-      process.stderr.write(`run ${String(run.id)} of ${name} triggered\n`);
-      await followLogs(ctx, String(run.id));
+    if (flags.follow) process.stderr.write(`run ${String(run.id)} of ${name} triggered\n`);
+    // --wait and --follow go on through the task's retries: the exit code is that of the final attempt
+    while (flags.wait || flags.follow) {
+      if (flags.follow) await followLogs(ctx, String(run.id));
+      run = await waitForRun(ctx, String(run.id));
+      const next = await nextAttempt(ctx, run);
+      if (!next) break;
+      process.stderr.write(`run ${String(run.id)} (attempt ${String(run.attempt)}) ${String(run.status)}; following its retry: run ${String(next.id)} (attempt ${String(next.attempt)})\n`);
+      run = next;
     }
-    if (flags.wait || flags.follow) run = await waitForRun(ctx, String(run.id));
     if (flags.follow) process.stderr.write(`run ${String(run.id)} ${String(run.status)}\n`);
     else if (out.format === 'table') out.list([run], RUN_COLUMNS);
     else out.item(run);

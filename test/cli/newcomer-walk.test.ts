@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { before, describe, it } from 'node:test';
+import { skipUnless } from '../support/services.ts';
+import { tracked, useE2eWorld, type FailureFlag } from '../support/processes.ts';
+import { cliFor, json, show, type CliResult } from './cli-support.ts';
+import { ADMIN_KEY, startSystem } from './system-under-test.ts';
+
+/** A newcomer's first hour against a real `scheduler --mode all` (postgres, API keys on): what stopped them. */
+describe('a newcomer walks the CLI and the API', { skip: await skipUnless('postgres') }, () => {
+  const flag: FailureFlag = { failed: false };
+  const world = useE2eWorld(flag);
+  let url: string;
+  let cli: ReturnType<typeof cliFor>;
+  before(tracked(flag, async () => {
+    ({ url } = await startSystem(world, 'all-newcomer'));
+    cli = cliFor(url, { SCHEDULER_API_KEY: ADMIN_KEY });
+  }));
+  const ok = async (args: string[]): Promise<CliResult> => {
+    const result = await cli(args);
+    assert.equal(result.code, 0, `${args.join(' ')}: ${show(result)}`);
+    return result;
+  };
+  const createTask = async (name: string, body: Record<string, unknown>) => {
+    const file = path.join(world.tmp.dir, `${name}.json`);
+    writeFileSync(file, JSON.stringify({ name, type: 'shell', ...body }));
+    return json(await ok(['task', 'create', '-f', file, '-o', 'json']));
+  };
+
+  it('task trigger --follow follows the run through its retries to the final attempt', tracked(flag, async () => {
+    const marker = path.join(world.tmp.dir, 'second-attempt');
+    // fails the first time, succeeds the second
+    await createTask('nc-flaky', {
+      shell: { command: ['sh', '-c', `if [ -f ${marker} ]; then echo second; else touch ${marker}; echo first; exit 1; fi`] },
+      retry: { limit: 2, backoff: { initialSeconds: 0.2, factor: 1, maxSeconds: 1, jitter: 0 } },
+    });
+    const followed = await cli(['task', 'trigger', 'nc-flaky', '--follow']);
+    assert.equal(followed.code, 0, `the retry succeeded: ${show(followed)}`);
+    assert.equal(followed.stdout, 'first\nsecond\n');
+    assert.match(followed.stderr, /\(attempt 1\) failed; following its retry: run \d+ \(attempt 2\)/);
+    assert.match(followed.stderr, /succeeded\n$/);
+
+    // out of retries: the exit code is the final attempt's, after every attempt ran
+    await createTask('nc-doomed', { shell: { command: ['sh', '-c', 'exit 3'] }, retry: { limit: 1, backoff: { initialSeconds: 0.2, factor: 1, maxSeconds: 1, jitter: 0 } } });
+    const waited = await cli(['task', 'trigger', 'nc-doomed', '--wait', '-o', 'json']);
+    assert.equal(waited.code, 7, show(waited));
+    assert.equal(json(waited).attempt, 2);
+    assert.equal(json(waited).status, 'failed');
+  }));
+});
