@@ -48,4 +48,15 @@ describe('a newcomer walks the CLI and the API', { skip: await skipUnless('postg
     assert.equal(json(waited).attempt, 2);
     assert.equal(json(waited).status, 'failed');
   }));
+
+  it('GET /api lists the resources (no credential needed), each with its methods', tracked(flag, async () => {
+    const response = await fetch(`${url}/api`);
+    assert.equal(response.status, 200);
+    const index = (await response.json()) as { docs: string; resources: Array<{ path: string; methods: string[] }> };
+    const paths = index.resources.map((r) => r.path);
+    for (const expected of ['/api/tasks', '/api/task-runs', '/api/workers', '/api/pools', '/api/system']) assert.ok(paths.includes(expected), `${expected} in ${paths.join(', ')}`);
+    assert.deepEqual(index.resources.find((r) => r.path === '/api/tasks')?.methods, ['DELETE', 'GET', 'PATCH', 'POST', 'PUT']);
+    assert.equal(index.docs, '/api/docs');
+    assert.equal((await fetch(`${url}${index.docs}`)).status, 200, 'the docs it points to are served');
+  }));
 });
