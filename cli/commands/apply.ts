@@ -18,6 +18,8 @@ interface Outcome {
   dryRun: boolean;
   changes?: FieldChange[];
   error?: string;
+  /** what the API said will keep the task from running as written */
+  warnings?: string[];
 }
 
 const TASK_SPEC_KEYS = Object.keys(Task.shape.spec.shape);
@@ -80,18 +82,20 @@ async function applyOne(client: ApiClient, item: LocatedManifest, dryRun: boolea
   const existing = await current(client, collection, item.manifest.name);
   // a pool the API knows only from its workers or tasks has never been declared: declaring it creates it
   if (!existing || (collection === 'pools' && existing.declared === false)) {
-    if (!dryRun) await client.put(resourcePath(collection, item.manifest.name), body);
-    return { ...base, action: 'created' };
+    const stored = dryRun ? undefined : await client.put<Row>(resourcePath(collection, item.manifest.name), body);
+    return { ...base, action: 'created', ...warningsOf(stored) };
   }
   const changes = [
     ...fieldChanges({ labels: existing.labels ?? {} }, { labels: body.labels ?? {} }, ['labels'], 'metadata'),
     // a pool's view nests its spec; a task's view has the spec fields at the top level, like its input
     ...fieldChanges(collection === 'pools' ? ((existing.spec as Row | undefined) ?? {}) : existing, body, keys, 'spec'),
   ];
-  if (changes.length === 0) return { ...base, action: 'unchanged', changes };
-  if (!dryRun) await client.put(resourcePath(collection, item.manifest.name), body);
-  return { ...base, action: 'configured', changes };
+  if (changes.length === 0) return { ...base, action: 'unchanged', changes, ...warningsOf(existing) };
+  const stored = dryRun ? undefined : await client.put<Row>(resourcePath(collection, item.manifest.name), body);
+  return { ...base, action: 'configured', changes, ...warningsOf(stored) };
 }
+
+const warningsOf = (view: Row | undefined) => (Array.isArray(view?.warnings) ? { warnings: view.warnings as string[] } : {});
 
 async function deleteOne(client: ApiClient, item: LocatedManifest, dryRun: boolean): Promise<Outcome> {
   const { collection } = target(item);
@@ -137,6 +141,7 @@ async function runAll(
       if (outcome.action === 'failed') process.stderr.write(`error: ${resource} (${outcome.file}): ${outcome.error}\n`);
       else {
         out.raw(`${resource} ${outcome.action}${outcome.dryRun ? ' (dry run)' : ''}\n`);
+        for (const warning of outcome.warnings ?? []) process.stderr.write(`warning: ${resource}: ${warning}\n`);
         if (outcome.dryRun) for (const change of outcome.changes ?? []) out.raw(`    ${formatChange(change)}\n`);
       }
     }

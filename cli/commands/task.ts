@@ -16,8 +16,13 @@ export const TASK_COLUMNS: Column[] = [
 ];
 const TASK_FIELDS = [
   'id', 'name', 'namespace', 'source', 'type', 'schedule', 'timeZone', 'suspend', 'pool', 'priority', 'concurrencyPolicy', 'catchUp',
-  'timeoutSeconds', 'retry', 'dependsOn', 'shards', 'labels', 'shell', 'http', 'params', 'nextScheduleTime', 'lastRun', 'createdAt', 'updatedAt',
+  'timeoutSeconds', 'retry', 'dependsOn', 'shards', 'labels', 'shell', 'http', 'params', 'nextScheduleTime', 'lastRun', 'createdAt', 'updatedAt', 'warnings',
 ];
+
+/** The API's warnings about a task it accepted (a dependsOn naming no task, a schedule that never fires), on stderr. */
+export function printWarnings(resource: string, view: Row | undefined): void {
+  for (const warning of Array.isArray(view?.warnings) ? (view.warnings as string[]) : []) process.stderr.write(`warning: ${resource}: ${warning}\n`);
+}
 
 const namespaceOption = () => new Option('-n, --namespace <ns>', 'namespace of a task created from Kubernetes');
 
@@ -72,7 +77,9 @@ export function registerTaskCommands(program: Command, ctx: CliContext): void {
     'scheduler-cli task list -l team=data -l tier=gold --limit 500',
   ).action(async (flags: { type?: string; pool?: string; suspended?: string; name?: string; label: string[]; limit: number }) => {
     const path = `/api/tasks${query({ type: flags.type, pool: flags.pool, suspended: flags.suspended, name: flags.name, label: flags.label, limit: Math.min(flags.limit, 500) })}`;
-    ctx.out().list(await collectPages<Row>(ctx.client(), path, flags.limit), TASK_COLUMNS);
+    const tasks = await collectPages<Row>(ctx.client(), path, flags.limit);
+    // a task that cannot run as written says so in the list, rather than looking like an on-demand one
+    ctx.out().list(tasks, tasks.some((t) => Array.isArray(t.warnings)) ? [...TASK_COLUMNS, 'warnings'] : TASK_COLUMNS);
   });
 
   examples(
@@ -99,6 +106,7 @@ export function registerTaskCommands(program: Command, ctx: CliContext): void {
     const isManifest = body !== source.value;
     const created = await ctx.client().post<Row>('/api/tasks', body).catch((error: unknown) => withLines(error, source, isManifest ? 'spec' : ''));
     ctx.out().message(`task ${String(created.name)} created (id ${String(created.id)})`, created);
+    printWarnings(`task/${String(created.name)}`, created);
   });
 
   examples(

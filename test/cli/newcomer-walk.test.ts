@@ -59,4 +59,29 @@ describe('a newcomer walks the CLI and the API', { skip: await skipUnless('postg
     assert.equal(index.docs, '/api/docs');
     assert.equal((await fetch(`${url}${index.docs}`)).status, 200, 'the docs it points to are served');
   }));
+
+  it('a dependsOn naming no task and a cron that never fires are accepted with warnings: in the response, in apply and in lists', tracked(flag, async () => {
+    const headers = { 'content-type': 'application/json', 'x-api-key': ADMIN_KEY };
+    const response = await fetch(`${url}/api/tasks`, { method: 'POST', headers, body: JSON.stringify({ name: 'nc-orphan', type: 'shell', shell: { command: ['true'] }, dependsOn: ['nc-nowhere'] }) });
+    assert.equal(response.status, 201);
+    const created = (await response.json()) as { warnings?: string[] };
+    assert.match(created.warnings?.join('\n') ?? '', /dependsOn names "nc-nowhere", which does not exist/);
+
+    const file = path.join(world.tmp.dir, 'never.yaml');
+    writeFileSync(file, 'apiVersion: scheduling.hourglass.dev/v1alpha1\nkind: ScheduledTask\nmetadata:\n  name: nc-never\nspec:\n  type: shell\n  shell:\n    command: ["true"]\n  schedule: "0 0 30 2 *"\n');
+    const applied = await ok(['apply', '-f', file]);
+    assert.equal(applied.stdout, 'scheduledtask/nc-never created\n');
+    assert.match(applied.stderr, /^warning: scheduledtask\/nc-never: schedule "0 0 30 2 \*" never fires/m);
+
+    const listed = await ok(['task', 'list']);
+    assert.match(listed.stdout, /WARNINGS/);
+    assert.match(listed.stdout, /^nc-never .*never fires/m);
+    assert.match(listed.stdout, /^nc-orphan .*dependsOn names "nc-nowhere"/m);
+    const asJson = json(await ok(['task', 'list', '-o', 'json']));
+    assert.equal(asJson.find((t: { name: string }) => t.name === 'nc-flaky')?.warnings, undefined, 'a sound task carries no warnings');
+
+    // the warning goes away once the dependency exists
+    await createTask('nc-nowhere', { shell: { command: ['true'] } });
+    assert.equal(json(await ok(['task', 'get', 'nc-orphan', '-o', 'json'])).warnings, undefined);
+  }));
 });
