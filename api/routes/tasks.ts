@@ -11,6 +11,7 @@ import { decodeCursor, isNameCursor, isRunCursor, page } from '../cursor.ts';
 import { mergePatch } from '../merge-patch.ts';
 import { defineRoute, type ApiRoute } from '../route.ts';
 import { IdParams, NamespaceQuery, TaskListQuery, TaskPatch, TaskRunsQuery, TaskStatsQuery } from '../schemas.ts';
+import { taskForHistory } from '../task-history.ts';
 import { withWarnings } from '../task-warnings.ts';
 import { taskInputOf, taskView } from '../views.ts';
 
@@ -165,7 +166,8 @@ export function taskRoutes(api: ApiContext): ApiRoute[] {
       params: IdParams, query: TaskRunsQuery,
       responses: { 200: { description: 'a page of runs (without output)', body: { ref: 'Run', list: true } } },
       async handler({ params, query }) {
-        const task = await resolve(params.id, query.namespace);
+        // a deleted task's history stays readable, by its id or its name
+        const task = await taskForHistory(core.db, params.id, query.namespace);
         const before = decodeCursor(query.cursor, isRunCursor);
         const runs = await listTaskRuns(core.db, task.id, {
           limit: query.limit + 1,

@@ -84,4 +84,21 @@ describe('a newcomer walks the CLI and the API', { skip: await skipUnless('postg
     await createTask('nc-nowhere', { shell: { command: ['true'] } });
     assert.equal(json(await ok(['task', 'get', 'nc-orphan', '-o', 'json'])).warnings, undefined);
   }));
+
+  it("a deleted task's history stays readable: GET /api/task-runs?task=NAME and /api/tasks/{id}/runs", tracked(flag, async () => {
+    const task = await createTask('nc-gone', { shell: { command: ['sh', '-c', 'echo bye'] } });
+    const run = json(await ok(['task', 'trigger', 'nc-gone', '--wait', '-o', 'json']));
+    assert.equal(run.status, 'succeeded');
+    await ok(['task', 'delete', 'nc-gone']);
+    const headers = { 'x-api-key': ADMIN_KEY };
+    for (const path of ['/api/task-runs?task=nc-gone', `/api/tasks/${task.id}/runs`, '/api/tasks/nc-gone/runs']) {
+      const response = await fetch(`${url}${path}`, { headers });
+      assert.equal(response.status, 200, `${path}: ${await response.clone().text()}`);
+      const { items } = (await response.json()) as { items: Array<{ id: string }> };
+      assert.deepEqual(items.map((r) => String(r.id)), [String(run.id)], path);
+    }
+    const viaCli = json(await ok(['run', 'list', '--task', 'nc-gone', '-o', 'json']));
+    assert.deepEqual(viaCli.map((r: { id: string }) => String(r.id)), [String(run.id)]);
+    assert.equal((await fetch(`${url}/api/task-runs?task=nc-never-existed`, { headers })).status, 404);
+  }));
 });
