@@ -8,7 +8,7 @@ import { holdLeadership, type Leadership } from '../core/dispatch/leadership.ts'
 import { reap } from '../core/dispatch/reaper.ts';
 import { pruneHistory } from '../core/dispatch/retention.ts';
 import { applyStatusEvents, decideClaims } from '../core/dispatch/status.ts';
-import { createConsumer, createProducer, queueKind } from '../core/queue/factory.ts';
+import { createConsumer, createProducer, queueKind, redisUrl } from '../core/queue/factory.ts';
 import type { StatusEvent, Subscription } from '../core/queue/port.ts';
 import type { Db } from '../core/store/db.ts';
 import { migrate } from '../core/store/migrate.ts';
@@ -21,6 +21,7 @@ import { defaultRegistry } from '../worker/executors/index.ts';
 import { Worker } from '../worker/worker.ts';
 import { isSecretEnvName } from '../core/config/index.ts';
 import { brokerAddress, brokerAnswers } from './broker-check.ts';
+import { claimNamespace, installId } from './namespace-claim.ts';
 import { brokerProblem, phase, StartupError } from './startup-error.ts';
 import { startHealthServer } from '../operator/health-server.ts';
 import { VERSION } from './version.ts';
@@ -126,6 +127,13 @@ async function startParts(options: StartOptions, config: Config, logger: Logger,
     stops.push(() => producer.close());
     // a producer connects lazily: without this an API would start on a dead broker and answer triggers 30 s late
     if (kind !== 'postgres') await phase('broker', () => brokerAnswers(producer, config), brokerProblem(kind, brokerAddress(config)));
+    if (kind === 'redis_stream') {
+      const claim = await phase('broker', async () => claimNamespace({
+        url: redisUrl(config), namespace: config.message_queue.namespace, taskQueue: config.message_queue.task_queue,
+        installId: await installId(opened), connectTimeoutMs: config.message_queue.redis.connection_timeout_seconds * 1000, logger,
+      }), brokerProblem(kind, brokerAddress(config)));
+      stops.push(() => claim.release());
+    }
     ctx = { db, queue: producer, logger, clock: systemClock, now: () => systemClock.now() };
   }
 

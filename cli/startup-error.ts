@@ -34,8 +34,14 @@ export async function phase<T>(component: StartupComponent, work: () => Promise<
     return await work();
   } catch (error) {
     if (error instanceof StartupError) throw error;
-    throw new StartupError(component, `${prefix}${(error as Error).message}`, { cause: error });
+    throw new StartupError(component, `${prefix}${readable((error as Error).message)}`, { cause: error });
   }
+}
+
+/** Client libraries' wording, said in the operator's terms (ioredis names its option, not the cause). */
+function readable(message: string): string {
+  if (/max retries per request/i.test(message)) return 'not reachable: no connection could be made (the Redis client gave up retrying)';
+  return message;
 }
 
 export function serviceExitCode(error: unknown): number {

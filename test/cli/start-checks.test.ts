@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { skipUnless, SERVICE_URLS } from '../support/services.ts';
+import { createTestDatabase, skipUnless, SERVICE_URLS, uniqueNamespace } from '../support/services.ts';
 import { backendEnv, freePort, startProcess, tracked, useE2eWorld, writeTestConfig, type FailureFlag } from '../support/processes.ts';
 import { cliFor, runBin, SCHEDULER_BIN, show } from './cli-support.ts';
 
@@ -29,7 +29,7 @@ describe('service start-up: broker check, start lines, a degraded health answer'
   it('a dispatcher warns about no API auth it does not serve; a broker worker says it opens no database', tracked(flag, async () => {
     const env = { ...backendEnv('redis_stream', world.db.url, SERVICE_URLS), METRICS_BIND_ADDRESS: '' };
     const dispatcher = startProcess({ name: 'dispatcher', args: ['--mode', 'dispatcher', '--config', config()], env });
-    await dispatcher.waitForLine(/"msg":"dispatcher started"|became the dispatcher leader/, 30_000);
+    await dispatcher.waitForLine(/"msg":"dispatcher started"/, 30_000);
     const worker = startProcess({ name: 'worker', args: ['--mode', 'worker', '--config', config()], env: { ...env, DATABASE_URL: undefined } });
     const starting = JSON.parse(await worker.waitForLine(/"msg":"starting"/, 30_000)) as { database: string };
     assert.match(starting.database, /^none/);
@@ -52,5 +52,35 @@ describe('service start-up: broker check, start lines, a degraded health answer'
     assert.doesNotMatch(result.stdout, /\{"/, 'nested objects are indented lines, not one-line JSON');
     api.kill('SIGTERM');
     await api.waitForExit(30_000);
+  }));
+
+  it('two installations on one Redis namespace: the second refuses to start (exit 5) naming MESSAGE_QUEUE_NAMESPACE; its own namespace works', tracked(flag, async () => {
+    const other = await createTestDatabase();
+    try {
+      const namespace = uniqueNamespace('hgclaim');
+      const shared = config();
+      const env = { ...backendEnv('redis_stream', world.db.url, SERVICE_URLS), MESSAGE_QUEUE_NAMESPACE: namespace, METRICS_BIND_ADDRESS: '' };
+      const first = startProcess({ name: 'install-a', args: ['--mode', 'dispatcher', '--config', shared], env });
+      await first.waitForLine(/"msg":"dispatcher started"/, 30_000);
+      const refused = await runBin(SCHEDULER_BIN, ['--mode', 'dispatcher', '--config', shared], { env: { ...env, DATABASE_URL: other.url } });
+      assert.equal(refused.code, 5, show(refused));
+      assert.match(refused.stderr, new RegExp(`Redis namespace "${namespace}" .*belongs to another installation.*MESSAGE_QUEUE_NAMESPACE`));
+      // a second process of the same installation shares the namespace as before
+      const standby = startProcess({ name: 'install-a-standby', args: ['--mode', 'dispatcher', '--config', shared], env });
+      await standby.waitForLine(/"msg":"starting"/, 30_000);
+      const apart = startProcess({ name: 'install-b', args: ['--mode', 'dispatcher', '--config', shared], env: { ...env, DATABASE_URL: other.url, MESSAGE_QUEUE_NAMESPACE: `${namespace}-b` } });
+      await apart.waitForLine(/"msg":"dispatcher started"/, 30_000);
+      for (const proc of [apart, standby, first]) {
+        proc.kill('SIGTERM');
+        assert.deepEqual(await proc.waitForExit(30_000), { code: 0, signal: null }, proc.name);
+      }
+      // a cleanly stopped installation releases its claim
+      const after = startProcess({ name: 'install-b-again', args: ['--mode', 'dispatcher', '--config', shared], env: { ...env, DATABASE_URL: other.url } });
+      await after.waitForLine(/"msg":"dispatcher started"/, 30_000);
+      after.kill('SIGTERM');
+      await after.waitForExit(30_000);
+    } finally {
+      await other.drop();
+    }
   }));
 });

@@ -31,6 +31,7 @@ describe('environment overrides', () => {
     ['DATABASE_MAX_CONNECTIONS', '42', (c) => [c.database.max_connections, c.database.pool.max_connections], [42, 42]],
     ['MESSAGE_QUEUE_URL', 'redis://cache:6379', (c) => c.message_queue.url, 'redis://cache:6379'],
     ['MESSAGE_QUEUE_TYPE', 'rabbitmq', (c) => c.message_queue.type, 'postgres'], // embedded forces postgres; see below
+    ['MESSAGE_QUEUE_NAMESPACE', 'install-b', (c) => c.message_queue.namespace, 'install-b'],
     ['REDIS_HOST', 'redis.internal', (c) => c.message_queue.redis.host, 'redis.internal'],
     ['REDIS_PORT', '6380', (c) => c.message_queue.redis.port, 6380],
     ['REDIS_PASSWORD', 'hunter2', (c) => c.message_queue.redis.password, 'hunter2'],
