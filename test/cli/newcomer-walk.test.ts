@@ -101,4 +101,14 @@ describe('a newcomer walks the CLI and the API', { skip: await skipUnless('postg
     assert.deepEqual(viaCli.map((r: { id: string }) => String(r.id)), [String(run.id)]);
     assert.equal((await fetch(`${url}/api/task-runs?task=nc-never-existed`, { headers })).status, 404);
   }));
+
+  it('error wording: a missing field "is required", a mistyped time zone gets "did you mean"', tracked(flag, async () => {
+    const file = path.join(world.tmp.dir, 'nameless.json');
+    writeFileSync(file, JSON.stringify({ type: 'shell', shell: { command: ['true'] }, timeZone: 'Asia/Shangai' }));
+    const refused = await cli(['task', 'create', '-f', file]);
+    assert.equal(refused.code, 1, show(refused));
+    assert.match(refused.stderr, /name: is required/);
+    assert.doesNotMatch(refused.stderr, /received undefined/);
+    assert.match(refused.stderr, /timeZone: unknown IANA time zone "Asia\/Shangai"; did you mean "Asia\/Shanghai"\?/);
+  }));
 });
