@@ -19,18 +19,24 @@ export async function taskWarnings(db: Queryable, tasks: readonly Task[], nowMs:
   }
   const out = new Map<string, string[]>();
   for (const task of tasks) {
-    const warnings: string[] = [];
-    for (const name of task.spec.dependsOn ?? []) {
-      if (!existing.has(`${task.namespace}/${name}`)) {
-        warnings.push(`dependsOn names "${name}", which does not exist: ${task.spec.schedule ? 'every fire is skipped' : 'the task never runs'} until a task of that name is created`);
-      }
-    }
-    if (task.spec.schedule && neverFires(task.spec.schedule, task.spec.timeZone, nowMs)) {
-      warnings.push(`schedule "${task.spec.schedule}" never fires (no date matches it): the task runs only when triggered`);
-    }
+    const warnings = specWarnings(task.spec, (name) => existing.has(`${task.namespace}/${name}`), nowMs);
     if (warnings.length > 0) out.set(task.id, warnings);
   }
   return out;
+}
+
+/** The sentences for one spec, given which task names exist; `scheduler-cli apply --dry-run` says the same. */
+export function specWarnings(spec: { schedule?: string | undefined; timeZone: string; dependsOn?: string[] | undefined }, exists: (name: string) => boolean, nowMs: number): string[] {
+  const warnings: string[] = [];
+  for (const name of spec.dependsOn ?? []) {
+    if (!exists(name)) {
+      warnings.push(`dependsOn names "${name}", which does not exist: ${spec.schedule ? 'every fire is skipped' : 'the task never runs'} until a task of that name is created`);
+    }
+  }
+  if (spec.schedule && neverFires(spec.schedule, spec.timeZone, nowMs)) {
+    warnings.push(`schedule "${spec.schedule}" never fires (no date matches it): the task runs only when triggered`);
+  }
+  return warnings;
 }
 
 function neverFires(schedule: string, timeZone: string, nowMs: number): boolean {

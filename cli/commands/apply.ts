@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { specWarnings } from '../../api/task-warnings.ts';
 import { parseTask } from '../../core/dispatch/tasks.ts';
 import { Task, taskInputFromManifest, ValidationError, WorkerPoolSpec } from '../../core/model/index.ts';
 import { ApiError, type ApiClient } from '../api-client.ts';
@@ -76,9 +77,19 @@ function validateAll(items: LocatedManifest[]): void {
   if (problems.length > 0) throw new CliError(`invalid manifest: nothing was applied\n  ${problems.join('\n  ')}`);
 }
 
-async function applyOne(client: ApiClient, item: LocatedManifest, dryRun: boolean): Promise<Outcome> {
+/** What the API would warn about, for a dry run: the same sentences, with the tasks being applied counted as existing. */
+async function dryRunWarnings(client: ApiClient, item: LocatedManifest, applying: ReadonlySet<string>): Promise<Row | undefined> {
+  if (item.manifest.kind !== 'ScheduledTask') return undefined;
+  const spec = parseTask(taskInputFromManifest(item.manifest));
+  const found = new Set<string>();
+  for (const name of spec.dependsOn ?? []) if (applying.has(name) || (await current(client, 'tasks', name))) found.add(name);
+  const warnings = specWarnings(spec, (name) => found.has(name), Date.now());
+  return warnings.length > 0 ? { warnings } : undefined;
+}
+
+async function applyOne(client: ApiClient, item: LocatedManifest, dryRun: boolean, applying: ReadonlySet<string>): Promise<Outcome> {
   const { collection, keys, body } = target(item);
-  const base = { kind: item.manifest.kind, name: item.manifest.name, file: item.source.file, dryRun };
+  const base = { kind: item.manifest.kind, name: item.manifest.name, file: item.source.file, dryRun, ...warningsOf(dryRun ? await dryRunWarnings(client, item, applying) : undefined) };
   const existing = await current(client, collection, item.manifest.name);
   // a pool the API knows only from its workers or tasks has never been declared: declaring it creates it
   if (!existing || (collection === 'pools' && existing.declared === false)) {
@@ -164,7 +175,8 @@ export function registerApplyCommands(program: Command, ctx: CliContext, readStd
   ).action(async (flags: { filename: string[]; recursive?: boolean; dryRun?: boolean }) => {
     const items = loadManifests(readInputs(flags.filename, { recursive: flags.recursive ?? false, stdin: readStdin }));
     validateAll(items);
-    await runAll(ctx, byKind(items, 'WorkerPool'), (client, item) => applyOne(client, item, flags.dryRun ?? false), false);
+    const applying = new Set(items.filter((i) => i.manifest.kind === 'ScheduledTask').map((i) => i.manifest.name));
+    await runAll(ctx, byKind(items, 'WorkerPool'), (client, item) => applyOne(client, item, flags.dryRun ?? false, applying), false);
   });
 
   examples(

@@ -69,6 +69,8 @@ describe('a newcomer walks the CLI and the API', { skip: await skipUnless('postg
 
     const file = path.join(world.tmp.dir, 'never.yaml');
     writeFileSync(file, 'apiVersion: scheduling.hourglass.dev/v1alpha1\nkind: ScheduledTask\nmetadata:\n  name: nc-never\nspec:\n  type: shell\n  shell:\n    command: ["true"]\n  schedule: "0 0 30 2 *"\n');
+    const dry = await ok(['apply', '-f', file, '--dry-run']);
+    assert.match(dry.stderr, /^warning: scheduledtask\/nc-never: schedule "0 0 30 2 \*" never fires/m, 'the dry run warns the same');
     const applied = await ok(['apply', '-f', file]);
     assert.equal(applied.stdout, 'scheduledtask/nc-never created\n');
     assert.match(applied.stderr, /^warning: scheduledtask\/nc-never: schedule "0 0 30 2 \*" never fires/m);
