@@ -34,8 +34,13 @@ export function queueProbe(core: CoreContext, timeoutMs: number): Promise<Probe>
   return probe(() => core.queue.ping(), timeoutMs);
 }
 
-/** Whether any dispatcher holds the leader lock of this database (pg_locks shows every database's locks). */
-export async function leaderHeld(core: CoreContext): Promise<boolean> {
+/**
+ * Whether any dispatcher holds the leadership: the one place the health check reads it, so that a change
+ * of how leadership is held (advisory lock, lease row) changes only this function.
+ * The embedded database (PGlite) has no pg_locks and serves one process: only this process can lead.
+ */
+export async function leaderHeld(core: CoreContext, thisProcessLeads?: () => boolean): Promise<boolean> {
+  if (core.db.kind === 'pglite') return thisProcessLeads?.() ?? false;
   const { rows } = await core.db.query<{ held: boolean }>(
     `SELECT EXISTS (
        SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND objsubid = 1 AND granted

@@ -1,5 +1,6 @@
 import type { ApiContext } from './context.ts';
 import type { ApiRoute } from './route.ts';
+import { apiIndexRoutes } from './routes/api-index.ts';
 import { authRoutes } from './routes/auth.ts';
 import { dataRoutes } from './routes/data.ts';
 import { openRoutes } from './routes/open.ts';
@@ -15,7 +16,8 @@ import { workerRoutes } from './routes/workers.ts';
  * authorisation-matrix test walks them: one table, so the three cannot drift apart.
  */
 export function routeTable(api: ApiContext): ApiRoute[] {
-  return [...openRoutes(api), ...authRoutes(api), ...systemRoutes(api), ...dataRoutes(api), ...taskRoutes(api), ...runRoutes(api), ...workerRoutes(api), ...poolRoutes(api)];
+  const routes = [...openRoutes(api), ...authRoutes(api), ...systemRoutes(api), ...dataRoutes(api), ...taskRoutes(api), ...runRoutes(api), ...workerRoutes(api), ...poolRoutes(api)];
+  return [...routes, ...apiIndexRoutes(api, routes)];
 }
 
 /** The OpenAPI document and its browsable UI; public, like the source they describe. */

@@ -84,6 +84,7 @@ export const TaskView = TaskInput.safeExtend({
     updatedAt: z.string(),
     nextScheduleTime: z.string().nullable(),
     lastRun: Run.nullable(),
+    warnings: z.array(z.string()).optional().describe('present when the task cannot run as written: a dependsOn naming no task, a schedule that never fires'),
 }).describe('a task: its spec fields at the top level, plus identity and state');
 
 export const PoolView = z.object({

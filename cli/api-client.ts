@@ -32,6 +32,8 @@ export interface ApiResult<T> {
 
 export interface CallOptions {
   timeoutMs?: number;
+  /** statuses besides 2xx whose body is the answer (503 of a health check says why) */
+  acceptStatus?: number[];
 }
 
 /** One server-sent event: its `event:` name (default "message") and its data, parsed as JSON when it is JSON. */
@@ -49,7 +51,7 @@ export function apiClient(options: ApiClientOptions) {
     ...(options.apiKey ? { 'x-api-key': options.apiKey } : {}),
   });
 
-  async function send(method: string, path: string, init: { body?: unknown; accept?: string; timeoutMs?: number }): Promise<Response> {
+  async function send(method: string, path: string, init: { body?: unknown; accept?: string; timeoutMs?: number; acceptStatus?: number[] }): Promise<Response> {
     const timeoutMs = init.timeoutMs ?? options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     let response: Response;
     try {
@@ -64,7 +66,7 @@ export function apiClient(options: ApiClientOptions) {
       const why = err.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : (err.cause?.message ?? err.message);
       throw new ApiError(0, `cannot reach the API at ${options.baseUrl}: ${why}`);
     }
-    if (!response.ok) throw await problemOf(response);
+    if (!response.ok && !init.acceptStatus?.includes(response.status)) throw await problemOf(response);
     return response;
   }
 

@@ -46,7 +46,12 @@ export function createOutput(format: Format, write: (text: string) => void = (t)
 
 export function cellText(value: unknown): string {
   if (value === null || value === undefined || value === '') return '-';
-  if (typeof value === 'object') return JSON.stringify(value);
+  // nested values read as "a, b" and "key=value, key=value" rather than JSON punctuation
+  if (Array.isArray(value)) return value.length === 0 ? '-' : value.map(cellText).join(', ');
+  if (typeof value === 'object') {
+    const entries = Object.entries(value as Row).filter(([, v]) => v !== undefined);
+    return entries.length === 0 ? '-' : entries.map(([k, v]) => `${k}=${cellText(v)}`).join(', ');
+  }
   return String(value).replace(/\s*\n\s*/g, ' ');
 }
 
@@ -70,9 +75,16 @@ function renderFields(value: Row, fields?: string[]): string {
   const width = Math.max(...keys.map((k) => k.length)) + 1;
   return keys
     .filter((k) => value[k] !== undefined)
-    .map((k) => `${`${k}:`.padEnd(width)}  ${typeof value[k] === 'object' && value[k] !== null ? JSON.stringify(value[k]) : cellText(value[k])}`)
+    .map((k) => `${`${k}:`.padEnd(width)}${fieldText(value[k])}`)
     .join('\n')
     .concat('\n');
+}
+
+/** A scalar after its key; a non-empty object or list as indented YAML lines beneath it. */
+function fieldText(value: unknown): string {
+  const nested = typeof value === 'object' && value !== null && Object.keys(value).length > 0;
+  if (!nested) return `  ${cellText(value)}`;
+  return `\n${toYaml(value).trimEnd().split('\n').map((line) => `  ${line}`).join('\n')}`;
 }
 
 /** "2026-11-24T00:00:00.000Z" → a short age such as "5m" or "3d" (for tables). */

@@ -8,7 +8,7 @@ import { holdLeadership, type Leadership } from '../core/dispatch/leadership.ts'
 import { reap } from '../core/dispatch/reaper.ts';
 import { pruneHistory } from '../core/dispatch/retention.ts';
 import { applyStatusEvents, decideClaims } from '../core/dispatch/status.ts';
-import { createConsumer, createProducer, queueKind } from '../core/queue/factory.ts';
+import { createConsumer, createProducer, queueKind, redisUrl } from '../core/queue/factory.ts';
 import type { StatusEvent, Subscription } from '../core/queue/port.ts';
 import type { Db } from '../core/store/db.ts';
 import { migrate } from '../core/store/migrate.ts';
@@ -20,6 +20,8 @@ import { buildApi } from '../api/server.ts';
 import { defaultRegistry } from '../worker/executors/index.ts';
 import { Worker } from '../worker/worker.ts';
 import { isSecretEnvName } from '../core/config/index.ts';
+import { brokerAddress, brokerAnswers } from './broker-check.ts';
+import { claimNamespace, installId } from './namespace-claim.ts';
 import { brokerProblem, phase, StartupError } from './startup-error.ts';
 import { startHealthServer } from '../operator/health-server.ts';
 import { VERSION } from './version.ts';
@@ -112,15 +114,26 @@ async function startParts(options: StartOptions, config: Config, logger: Logger,
     const applied = await phase('database', () => migrate(opened), 'database migration failed: ');
     if (applied.length > 0) logger.info({ migrations: applied }, 'database migrated');
   }
-  logger.info({ mode, queue: kind, database: config.embedded ? `embedded (${path.resolve(options.dataDir ?? 'data')})` : 'postgres' }, 'starting');
+  // `mode` is already on every line (the logger's base fields); a worker on a broker opens no database at all
+  const database = !db ? 'none (runs and outcomes travel on the broker)' : config.embedded ? `embedded (${path.resolve(options.dataDir ?? 'data')})` : 'postgres';
+  logger.info({ queue: kind, database }, 'starting');
 
   const metrics = createMetrics();
   let ctx: CoreContext | undefined;
   const applyStatus = async (events: StatusEvent[]) => applyStatusEvents(ctx as CoreContext, events);
   if (db) {
     const opened = db;
-    const producer = await phase('broker', () => createProducer(config, opened, applyStatus), brokerProblem(kind));
+    const producer = await phase('broker', () => createProducer(config, opened, applyStatus), brokerProblem(kind, brokerAddress(config)));
     stops.push(() => producer.close());
+    // a producer connects lazily: without this an API would start on a dead broker and answer triggers 30 s late
+    if (kind !== 'postgres') await phase('broker', () => brokerAnswers(producer, config), brokerProblem(kind, brokerAddress(config)));
+    if (kind === 'redis_stream') {
+      const claim = await phase('broker', async () => claimNamespace({
+        url: redisUrl(config), namespace: config.message_queue.namespace, taskQueue: config.message_queue.task_queue,
+        installId: await installId(opened), connectTimeoutMs: config.message_queue.redis.connection_timeout_seconds * 1000, logger,
+      }), brokerProblem(kind, brokerAddress(config)));
+      stops.push(() => claim.release());
+    }
     ctx = { db, queue: producer, logger, clock: systemClock, now: () => systemClock.now() };
   }
 
@@ -129,8 +142,8 @@ async function startParts(options: StartOptions, config: Config, logger: Logger,
   if (mode === 'all' && !config.worker.enabled) logger.warn('worker.enabled is false: this process executes no runs; start workers with --mode worker');
   let leadership: Leadership | undefined;
   // the operator schedules too unless told not to: one Deployment is enough on Kubernetes
-  if (ctx && (runs('dispatcher') || (mode === 'operator' && config.operator.run_dispatcher))) leadership = await phase('broker', () => startDispatcher(ctx as CoreContext, config, metrics, stops), brokerProblem(kind));
-  if (runs('worker')) await phase('broker', () => startWorker(config, db, applyStatus, logger, metrics, stops), brokerProblem(kind));
+  if (ctx && (runs('dispatcher') || (mode === 'operator' && config.operator.run_dispatcher))) leadership = await phase('broker', () => startDispatcher(ctx as CoreContext, config, metrics, stops), brokerProblem(kind, brokerAddress(config)));
+  if (runs('worker')) await phase('broker', () => startWorker(config, db, applyStatus, logger, metrics, stops), brokerProblem(kind, brokerAddress(config)));
   let apiUrl: string | undefined;
   if (ctx && runs('api')) {
     warnAboutAuth(config, logger);

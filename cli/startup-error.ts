@@ -34,8 +34,14 @@ export async function phase<T>(component: StartupComponent, work: () => Promise<
     return await work();
   } catch (error) {
     if (error instanceof StartupError) throw error;
-    throw new StartupError(component, `${prefix}${(error as Error).message}`, { cause: error });
+    throw new StartupError(component, `${prefix}${readable((error as Error).message)}`, { cause: error });
   }
+}
+
+/** Client libraries' wording, said in the operator's terms (ioredis names its option, not the cause). */
+function readable(message: string): string {
+  if (/max retries per request/i.test(message)) return 'not reachable: no connection could be made (the Redis client gave up retrying)';
+  return message;
 }
 
 export function serviceExitCode(error: unknown): number {
@@ -45,7 +51,7 @@ export function serviceExitCode(error: unknown): number {
   return SERVICE_EXIT.error;
 }
 
-export const brokerProblem = (kind: string) => `cannot use the message broker (${kind}): `;
+export const brokerProblem = (kind: string, address?: string) => `cannot use the message broker (${kind}${address ? ` at ${address}` : ''}): `;
 
 /** For commander's exitOverride: help and --version exit 0, a bad command line exits 2 (usage). */
 export function exitOnUsageError(error: { exitCode: number }): never {

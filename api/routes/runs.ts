@@ -2,9 +2,9 @@ import { TERMINAL_STATUSES } from '../../core/model/index.ts';
 import { cancelRun, retryRun } from '../../core/dispatch/run-actions.ts';
 import { getRun } from '../../core/store/runs.ts';
 import { listRuns, runLogs } from '../../core/store/run-queries.ts';
-import { getTask } from '../../core/store/tasks.ts';
 import type { ApiContext } from '../context.ts';
 import { decodeCursor, isRunCursor, page } from '../cursor.ts';
+import { taskForHistory } from '../task-history.ts';
 import { defineRoute, type ApiRoute } from '../route.ts';
 import { LogsQuery, LogsView, RunListQuery } from '../schemas.ts';
 import { z } from 'zod';
@@ -23,7 +23,8 @@ export function runRoutes(api: ApiContext): ApiRoute[] {
       responses: { 200: { description: 'a page of runs', body: { ref: 'Run', list: true } } },
       async handler({ query }) {
         const before = decodeCursor(query.cursor, isRunCursor);
-        const task = query.task ? await getTask(core.db, query.task, query.namespace) : undefined;
+        // a deleted task's history stays readable by its name
+        const task = query.task ? await taskForHistory(core.db, query.task, query.namespace) : undefined;
         const runs = await listRuns(
           core.db,
           {

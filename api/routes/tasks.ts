@@ -11,6 +11,8 @@ import { decodeCursor, isNameCursor, isRunCursor, page } from '../cursor.ts';
 import { mergePatch } from '../merge-patch.ts';
 import { defineRoute, type ApiRoute } from '../route.ts';
 import { IdParams, NamespaceQuery, TaskListQuery, TaskPatch, TaskRunsQuery, TaskStatsQuery } from '../schemas.ts';
+import { taskForHistory } from '../task-history.ts';
+import { withWarnings } from '../task-warnings.ts';
 import { taskInputOf, taskView } from '../views.ts';
 
 const TAG = 'tasks';
@@ -37,7 +39,7 @@ export function taskRoutes(api: ApiContext): ApiRoute[] {
   const { core } = api;
   const view = async (task: Task) => {
     const [lastRun] = await listTaskRuns(core.db, task.id, { limit: 1 });
-    return taskView(task, lastRun ?? null, core.now());
+    return (await withWarnings(core.db, [task], [taskView(task, lastRun ?? null, core.now())], core.now()))[0];
   };
   const resolve = (id: string, namespace: string) => getTask(core.db, id, namespace);
 
@@ -64,7 +66,8 @@ export function taskRoutes(api: ApiContext): ApiRoute[] {
         const result = page(tasks, query.limit, (t) => ({ ns: t.namespace, name: t.name }));
         const latest = await latestRunIds(core.db, result.items.map((t) => t.id));
         const runs = new Map((await runsByIds(core.db, [...latest.values()])).map((r) => [r.taskId, r]));
-        return { items: result.items.map((t) => taskView(t, runs.get(t.id) ?? null, core.now())), nextCursor: result.nextCursor };
+        const views = result.items.map((t) => taskView(t, runs.get(t.id) ?? null, core.now()));
+        return { items: await withWarnings(core.db, result.items, views, core.now()), nextCursor: result.nextCursor };
       },
     }),
     defineRoute({
@@ -83,7 +86,7 @@ export function taskRoutes(api: ApiContext): ApiRoute[] {
       async handler({ params, query }) {
         const found = await findTaskWithLastRun(core.db, params.id, query.namespace);
         if (!found) throw new NotFoundError(`task "${params.id}" not found`, 'HG_ERR_TASK_NOT_FOUND');
-        return taskView(found.task, found.lastRun, core.now());
+        return (await withWarnings(core.db, [found.task], [taskView(found.task, found.lastRun, core.now())], core.now()))[0];
       },
     }),
     defineRoute({
@@ -163,7 +166,8 @@ export function taskRoutes(api: ApiContext): ApiRoute[] {
       params: IdParams, query: TaskRunsQuery,
       responses: { 200: { description: 'a page of runs (without output)', body: { ref: 'Run', list: true } } },
       async handler({ params, query }) {
-        const task = await resolve(params.id, query.namespace);
+        // a deleted task's history stays readable, by its id or its name
+        const task = await taskForHistory(core.db, params.id, query.namespace);
         const before = decodeCursor(query.cursor, isRunCursor);
         const runs = await listTaskRuns(core.db, task.id, {
           limit: query.limit + 1,

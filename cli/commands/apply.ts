@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
-import { Task, taskInputFromManifest, WorkerPoolSpec } from '../../core/model/index.ts';
+import { specWarnings } from '../../api/task-warnings.ts';
+import { parseTask } from '../../core/dispatch/tasks.ts';
+import { Task, taskInputFromManifest, ValidationError, WorkerPoolSpec } from '../../core/model/index.ts';
 import { ApiError, type ApiClient } from '../api-client.ts';
 import { fieldChanges, formatChange, type FieldChange } from '../diff.ts';
 import { CliError, exitCodeOf } from '../exit-codes.ts';
@@ -17,6 +19,8 @@ interface Outcome {
   dryRun: boolean;
   changes?: FieldChange[];
   error?: string;
+  /** what the API said will keep the task from running as written */
+  warnings?: string[];
 }
 
 const TASK_SPEC_KEYS = Object.keys(Task.shape.spec.shape);
@@ -44,34 +48,65 @@ async function current(client: ApiClient, collection: string, name: string): Pro
 
 /** The API's field problems, pointed at the manifest's lines (`schedule` is `spec.schedule` there). */
 function describeFailure(error: unknown, item: LocatedManifest): string {
-  if (error instanceof ApiError && error.status === 400 && error.problems.length > 0) {
-    return error.problems
-      .map((p) => {
-        const field = p.path === 'name' || p.path.startsWith('labels') ? `metadata.${p.path}` : p.path ? `spec.${p.path}` : '';
-        return `${locate(item.source, field)}: ${field || '(document)'}: ${p.message}`;
-      })
-      .join('\n  ');
-  }
+  if (error instanceof ApiError && error.status === 400 && error.problems.length > 0) return pointAt(error.problems, item).join('\n  ');
   return (error as Error).message;
 }
 
-async function applyOne(client: ApiClient, item: LocatedManifest, dryRun: boolean): Promise<Outcome> {
+function pointAt(problems: Array<{ path: string; message: string }>, item: LocatedManifest): string[] {
+  return problems.map((p) => {
+    const field = p.path === 'name' || p.path.startsWith('labels') ? `metadata.${p.path}` : p.path ? `spec.${p.path}` : '';
+    return `${locate(item.source, field)}: ${field || '(document)'}: ${p.message}`;
+  });
+}
+
+/**
+ * Every task document through the API's own validation (schedule, time zone, every field) before anything
+ * is sent: a dry run refuses what the real apply would, and one bad document stops the whole apply.
+ */
+function validateAll(items: LocatedManifest[]): void {
+  const problems: string[] = [];
+  for (const item of items) {
+    if (item.manifest.kind !== 'ScheduledTask') continue;
+    try {
+      parseTask(taskInputFromManifest(item.manifest));
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      problems.push(...pointAt(error.problems, item));
+    }
+  }
+  if (problems.length > 0) throw new CliError(`invalid manifest: nothing was applied\n  ${problems.join('\n  ')}`);
+}
+
+/** What the API would warn about, for a dry run: the same sentences, with the tasks being applied counted as existing. */
+async function dryRunWarnings(client: ApiClient, item: LocatedManifest, applying: ReadonlySet<string>): Promise<Row | undefined> {
+  if (item.manifest.kind !== 'ScheduledTask') return undefined;
+  const spec = parseTask(taskInputFromManifest(item.manifest));
+  const found = new Set<string>();
+  for (const name of spec.dependsOn ?? []) if (applying.has(name) || (await current(client, 'tasks', name))) found.add(name);
+  const warnings = specWarnings(spec, (name) => found.has(name), Date.now());
+  return warnings.length > 0 ? { warnings } : undefined;
+}
+
+async function applyOne(client: ApiClient, item: LocatedManifest, dryRun: boolean, applying: ReadonlySet<string>): Promise<Outcome> {
   const { collection, keys, body } = target(item);
-  const base = { kind: item.manifest.kind, name: item.manifest.name, file: item.source.file, dryRun };
+  const base = { kind: item.manifest.kind, name: item.manifest.name, file: item.source.file, dryRun, ...warningsOf(dryRun ? await dryRunWarnings(client, item, applying) : undefined) };
   const existing = await current(client, collection, item.manifest.name);
-  if (!existing) {
-    if (!dryRun) await client.put(resourcePath(collection, item.manifest.name), body);
-    return { ...base, action: 'created' };
+  // a pool the API knows only from its workers or tasks has never been declared: declaring it creates it
+  if (!existing || (collection === 'pools' && existing.declared === false)) {
+    const stored = dryRun ? undefined : await client.put<Row>(resourcePath(collection, item.manifest.name), body);
+    return { ...base, action: 'created', ...warningsOf(stored) };
   }
   const changes = [
     ...fieldChanges({ labels: existing.labels ?? {} }, { labels: body.labels ?? {} }, ['labels'], 'metadata'),
     // a pool's view nests its spec; a task's view has the spec fields at the top level, like its input
     ...fieldChanges(collection === 'pools' ? ((existing.spec as Row | undefined) ?? {}) : existing, body, keys, 'spec'),
   ];
-  if (changes.length === 0) return { ...base, action: 'unchanged', changes };
-  if (!dryRun) await client.put(resourcePath(collection, item.manifest.name), body);
-  return { ...base, action: 'configured', changes };
+  if (changes.length === 0) return { ...base, action: 'unchanged', changes, ...warningsOf(existing) };
+  const stored = dryRun ? undefined : await client.put<Row>(resourcePath(collection, item.manifest.name), body);
+  return { ...base, action: 'configured', changes, ...warningsOf(stored) };
 }
+
+const warningsOf = (view: Row | undefined) => (Array.isArray(view?.warnings) ? { warnings: view.warnings as string[] } : {});
 
 async function deleteOne(client: ApiClient, item: LocatedManifest, dryRun: boolean): Promise<Outcome> {
   const { collection } = target(item);
@@ -117,6 +152,7 @@ async function runAll(
       if (outcome.action === 'failed') process.stderr.write(`error: ${resource} (${outcome.file}): ${outcome.error}\n`);
       else {
         out.raw(`${resource} ${outcome.action}${outcome.dryRun ? ' (dry run)' : ''}\n`);
+        for (const warning of outcome.warnings ?? []) process.stderr.write(`warning: ${resource}: ${warning}\n`);
         if (outcome.dryRun) for (const change of outcome.changes ?? []) out.raw(`    ${formatChange(change)}\n`);
       }
     }
@@ -138,7 +174,9 @@ export function registerApplyCommands(program: Command, ctx: CliContext, readStd
     'kubectl kustomize overlays/prod | scheduler-cli apply -f -',
   ).action(async (flags: { filename: string[]; recursive?: boolean; dryRun?: boolean }) => {
     const items = loadManifests(readInputs(flags.filename, { recursive: flags.recursive ?? false, stdin: readStdin }));
-    await runAll(ctx, byKind(items, 'WorkerPool'), (client, item) => applyOne(client, item, flags.dryRun ?? false), false);
+    validateAll(items);
+    const applying = new Set(items.filter((i) => i.manifest.kind === 'ScheduledTask').map((i) => i.manifest.name));
+    await runAll(ctx, byKind(items, 'WorkerPool'), (client, item) => applyOne(client, item, flags.dryRun ?? false, applying), false);
   });
 
   examples(

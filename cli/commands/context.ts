@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { apiClient, type ApiClient } from '../api-client.ts';
+import { CliError, EXIT } from '../exit-codes.ts';
 import { createOutput, type Format, type Output } from '../output.ts';
 
 export interface GlobalFlags {
@@ -18,10 +19,27 @@ export function cliContext(program: Command): CliContext {
   return {
     client() {
       const { apiUrl, apiKey } = program.opts<GlobalFlags>();
-      return apiClient({ baseUrl: apiUrl, ...(apiKey ? { apiKey } : {}) });
+      return apiClient({ baseUrl: checkApiUrl(apiUrl), ...(apiKey ? { apiKey } : {}) });
     },
     out: () => createOutput(program.opts<GlobalFlags>().output),
   };
+}
+
+/**
+ * The API's URL must say http:// or https://: "localhost:8080" parses as a URL of scheme "localhost:" and
+ * used to be reported as an unreachable API. It is a usage error, with what a valid one looks like.
+ */
+export function checkApiUrl(value: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !['http:', 'https:'].includes(url.protocol) || !url.host) {
+    throw new CliError(`--api-url (or SCHEDULER_API_URL) "${value}" is not an http(s) URL; write it with its scheme, e.g. http://127.0.0.1:8080 or https://scheduler.example.com`, EXIT.usage);
+  }
+  return value;
 }
 
 /** `/api/<collection>/<name>` with the name escaped and, for Kubernetes tasks, ?namespace= */

@@ -1,5 +1,5 @@
-import type { Command } from 'commander';
-import { TERMINAL_STATUSES, type RunStatus } from '../../core/model/run.ts';
+import { Option, type Command } from 'commander';
+import { RETRYABLE_OUTCOMES, RUN_STATUSES, TERMINAL_STATUSES, type RunStatus } from '../../core/model/run.ts';
 import { parseDurationMs } from '../../core/model/index.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import type { Column } from '../output.ts';
@@ -56,6 +56,18 @@ export async function waitForRun(ctx: CliContext, id: string, intervalMs = 500):
   }
 }
 
+/**
+ * The retry of a finished attempt, when the task has one left: the core creates it in the same transaction
+ * that records the failure, so it exists as soon as the failed attempt is seen.
+ */
+export async function nextAttempt(ctx: CliContext, run: Row): Promise<Row | undefined> {
+  if (!RETRYABLE_OUTCOMES.has(run.status as RunStatus)) return undefined;
+  const slot = Date.parse(String(run.scheduledTime));
+  const path = `/api/task-runs${query({ task: String(run.taskName), from: new Date(slot).toISOString(), to: new Date(slot + 1).toISOString(), limit: 500 })}`;
+  const runs = await collectPages<Row>(ctx.client(), path, 500);
+  return runs.find((r) => r.attempt === Number(run.attempt) + 1 && r.shard === run.shard);
+}
+
 export function registerRunCommands(program: Command, ctx: CliContext): void {
   const run = examples(
     program.command('run').description('inspect, cancel and retry runs'),
@@ -67,7 +79,8 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
     run
       .command('list')
       .description('list runs, newest first')
-      .option('--status <status>', 'only runs in this status (pending, queued, running, succeeded, failed, timed_out, cancelled, missed, skipped)')
+      // a bad value is a usage error naming the allowed ones, before any request
+      .addOption(new Option('--status <status>', 'only runs in this status').choices(RUN_STATUSES))
       .option('--task <name>', 'only runs of this task')
       .option('--pool <pool>', 'only runs of this pool')
       .option('--from <time>', 'scheduled at or after (ISO 8601, or an age: 2h, 7d)')

@@ -5,7 +5,7 @@ import { CliError, EXIT } from '../exit-codes.ts';
 import { locate, parseDocuments, readInputs, type SourceDocument } from '../manifest-files.ts';
 import { age, type Column } from '../output.ts';
 import { collect, collectPages, examples, positiveInt, query, resourcePath, type CliContext } from './context.ts';
-import { followLogs, RUN_COLUMNS, waitForRun } from './run.ts';
+import { followLogs, nextAttempt, RUN_COLUMNS, waitForRun } from './run.ts';
 
 type Row = Record<string, unknown>;
 
@@ -16,8 +16,13 @@ export const TASK_COLUMNS: Column[] = [
 ];
 const TASK_FIELDS = [
   'id', 'name', 'namespace', 'source', 'type', 'schedule', 'timeZone', 'suspend', 'pool', 'priority', 'concurrencyPolicy', 'catchUp',
-  'timeoutSeconds', 'retry', 'dependsOn', 'shards', 'labels', 'shell', 'http', 'params', 'nextScheduleTime', 'lastRun', 'createdAt', 'updatedAt',
+  'timeoutSeconds', 'retry', 'dependsOn', 'shards', 'labels', 'shell', 'http', 'params', 'nextScheduleTime', 'lastRun', 'createdAt', 'updatedAt', 'warnings',
 ];
+
+/** The API's warnings about a task it accepted (a dependsOn naming no task, a schedule that never fires), on stderr. */
+export function printWarnings(resource: string, view: Row | undefined): void {
+  for (const warning of Array.isArray(view?.warnings) ? (view.warnings as string[]) : []) process.stderr.write(`warning: ${resource}: ${warning}\n`);
+}
 
 const namespaceOption = () => new Option('-n, --namespace <ns>', 'namespace of a task created from Kubernetes');
 
@@ -72,7 +77,9 @@ export function registerTaskCommands(program: Command, ctx: CliContext): void {
     'scheduler-cli task list -l team=data -l tier=gold --limit 500',
   ).action(async (flags: { type?: string; pool?: string; suspended?: string; name?: string; label: string[]; limit: number }) => {
     const path = `/api/tasks${query({ type: flags.type, pool: flags.pool, suspended: flags.suspended, name: flags.name, label: flags.label, limit: Math.min(flags.limit, 500) })}`;
-    ctx.out().list(await collectPages<Row>(ctx.client(), path, flags.limit), TASK_COLUMNS);
+    const tasks = await collectPages<Row>(ctx.client(), path, flags.limit);
+    // a task that cannot run as written says so in the list, rather than looking like an on-demand one
+    ctx.out().list(tasks, tasks.some((t) => Array.isArray(t.warnings)) ? [...TASK_COLUMNS, 'warnings'] : TASK_COLUMNS);
   });
 
   examples(
@@ -99,6 +106,7 @@ export function registerTaskCommands(program: Command, ctx: CliContext): void {
     const isManifest = body !== source.value;
     const created = await ctx.client().post<Row>('/api/tasks', body).catch((error: unknown) => withLines(error, source, isManifest ? 'spec' : ''));
     ctx.out().message(`task ${String(created.name)} created (id ${String(created.id)})`, created);
+    printWarnings(`task/${String(created.name)}`, created);
   });
 
   examples(
@@ -113,8 +121,8 @@ export function registerTaskCommands(program: Command, ctx: CliContext): void {
     task
       .command('trigger <name>')
       .description('run a task now (a manual run, whatever its schedule or suspension)')
-      .option('--wait', 'wait for the run to finish; exit 7 unless it succeeded')
-      .option('--follow', 'stream the run\'s log until it finishes; exit 7 unless it succeeded')
+      .option('--wait', 'wait for the run to finish, through its retries; exit 7 unless the final attempt succeeded')
+      .option('--follow', 'stream the run\'s log until it finishes, through its retries; exit 7 unless the final attempt succeeded')
       .addOption(namespaceOption()),
     'scheduler-cli task trigger nightly-report',
     'scheduler-cli task trigger nightly-report --follow          # in CI: the log, and the exit code of the run',
@@ -122,11 +130,16 @@ export function registerTaskCommands(program: Command, ctx: CliContext): void {
   ).action(async (name: string, flags: { namespace?: string; wait?: boolean; follow?: boolean }) => {
     let run = await ctx.client().post<Row>(resourcePath('tasks', name, '/trigger', flags.namespace));
     const out = ctx.out();
-    if (flags.follow) {
-      process.stderr.write(`run ${String(run.id)} of ${name} triggered\n`);
-      await followLogs(ctx, String(run.id));
+    if (flags.follow) process.stderr.write(`run ${String(run.id)} of ${name} triggered\n`);
+    // --wait and --follow go on through the task's retries: the exit code is that of the final attempt
+    while (flags.wait || flags.follow) {
+      if (flags.follow) await followLogs(ctx, String(run.id));
+      run = await waitForRun(ctx, String(run.id));
+      const next = await nextAttempt(ctx, run);
+      if (!next) break;
+      process.stderr.write(`run ${String(run.id)} (attempt ${String(run.attempt)}) ${String(run.status)}; following its retry: run ${String(next.id)} (attempt ${String(next.attempt)})\n`);
+      run = next;
     }
-    if (flags.wait || flags.follow) run = await waitForRun(ctx, String(run.id));
     if (flags.follow) process.stderr.write(`run ${String(run.id)} ${String(run.status)}\n`);
     else if (out.format === 'table') out.list([run], RUN_COLUMNS);
     else out.item(run);

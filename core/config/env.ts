@@ -51,6 +51,7 @@ export const ENV_OVERRIDES: readonly EnvOverride[] = [
   { name: 'DATABASE_MAX_CONNECTIONS', keys: ['database.max_connections', 'database.pool.max_connections'], secret: false, description: 'Pool size (sets both database.max_connections and database.pool.max_connections).' },
   { name: 'MESSAGE_QUEUE_URL', keys: ['message_queue.url'], secret: true, description: 'amqp(s):// or redis(s):// broker URL.' },
   { name: 'MESSAGE_QUEUE_TYPE', keys: ['message_queue.type'], secret: false, description: 'postgres, redis_stream or rabbitmq.' },
+  { name: 'MESSAGE_QUEUE_NAMESPACE', keys: ['message_queue.namespace'], secret: false, description: 'Prefix of every broker key and queue; one per installation sharing a broker.' },
   { name: 'REDIS_HOST', keys: ['message_queue.redis.host'], secret: false, description: 'Redis host.' },
   { name: 'REDIS_PORT', keys: ['message_queue.redis.port'], secret: false, description: 'Redis port.' },
   { name: 'REDIS_PASSWORD', keys: ['message_queue.redis.password'], secret: true, description: 'Redis password.' },

@@ -83,7 +83,11 @@ function readLayer(file: string, ctx: FileContext): Tree | undefined {
     ctx.problems.push({ path: '', message: `in ${label}: ${(e as Error).message}` });
     return undefined;
   }
-  for (const u of findUnknownKeys(tree, ConfigSchema)) ctx.problems.push({ path: u.path, message: `in ${label}: ${u.message}` });
+  for (const u of findUnknownKeys(tree, ConfigSchema)) {
+    ctx.problems.push({ path: u.path, message: `in ${label}: ${u.message}` });
+    // reported once here; left in, the strict schema would report it again and hide nothing else
+    dropKey(tree, u.path);
+  }
   if ('environment' in tree) {
     if (tree.environment !== ctx.environment) {
       ctx.warnings.push(`environment = ${JSON.stringify(tree.environment)} in ${label} is ignored: the environment is chosen by ENVIRONMENT (now "${ctx.environment}") before files are read`);
@@ -129,16 +133,36 @@ function duplicateWarnings(merged: Tree, provenance: Provenance): string[] {
   }).map(([a, b]) => `${a} (${provenance.get(a)}) overrides ${b} (${provenance.get(b)})`);
 }
 
-function validate(merged: Tree, provenance: Provenance): Config {
-  const result = ConfigSchema.safeParse(merged);
-  if (result.success) return result.data;
-  return fail(
-    result.error.issues.map((issue) => {
+/**
+ * The schema's verdict: the config, and every problem. A rejected key is taken out and the rest parsed
+ * again, so that the rules that span keys can still run and report their own problems in the same answer.
+ */
+function validate(merged: Tree, provenance: Provenance): { config?: Config; problems: FieldProblem[] } {
+  const problems: FieldProblem[] = [];
+  const tree = structuredClone(merged);
+  for (let pass = 0; pass < 5; pass++) {
+    const result = ConfigSchema.safeParse(tree);
+    if (result.success) return { config: result.data, problems };
+    for (const issue of result.error.issues) {
       const keys = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p)));
       const dotted = keys.reduce((acc, k) => (k.startsWith('[') || !acc ? acc + k : `${acc}.${k}`), '');
-      return { path: dotted, message: `in ${sourceOf(provenance, issue.path) ?? 'the defaults'}: ${issue.message}` };
-    }),
-  );
+      if (problems.some((p) => p.path === dotted)) continue;
+      problems.push({ path: dotted, message: `in ${sourceOf(provenance, issue.path) ?? 'the defaults'}: ${issue.message}` });
+      dropKey(tree, issue.path.filter((p) => typeof p === 'string').join('.'));
+    }
+  }
+  return { problems };
+}
+
+/** Removes a key already reported, at any depth (a top-level one too). */
+function dropKey(tree: Tree, dotted: string): void {
+  if (dotted.includes('.')) deletePath(tree, dotted, new Map());
+  else delete tree[dotted];
+}
+
+/** A leaf whose ${VAR} was not set is reported, then left to its default so the other checks still run. */
+function dropUnresolved(merged: Tree, problems: FieldProblem[]): void {
+  for (const problem of problems) dropKey(merged, problem.path);
 }
 
 /**
@@ -180,16 +204,20 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     for (const key of replace) deletePath(merged, key, provenance);
     mergeInto(merged, tree, envSource(name), provenance);
   }
-  if (problems.length > 0) fail(problems);
-
+  // every problem in one answer: files, variables, the schema and the rules that span keys
   merged.environment = environment;
   const unresolved = unresolvedProblems(merged);
-  if (unresolved.length > 0) fail(unresolved);
+  problems.push(...unresolved);
+  dropUnresolved(merged, unresolved);
 
-  const config = validate(merged, provenance);
+  const validated = validate(merged, provenance);
+  problems.push(...validated.problems);
   const ruleCtx = { provenance, environmentFile: fileLabel(path.join(configDir, `${environment}.toml`)), ...(options.mode ? { mode: options.mode } : {}) };
-  const rules = checkRules(config, ruleCtx);
-  if (rules.problems.length > 0) fail(rules.problems);
+  const rules = validated.config ? checkRules(validated.config, ruleCtx) : { problems: [], warnings: [] };
+  // a key already reported (say, an unset variable) is not reported again by a rule about its default
+  problems.push(...rules.problems.filter((rule) => !problems.some((p) => p.path === rule.path)));
+  if (problems.length > 0 || !validated.config) fail(problems);
+  const config = validated.config as Config;
 
   const sources = files.map((f) => fileLabel(f));
   if (fromEnv.layers.length > 0) sources.push(`environment variables: ${fromEnv.layers.map((l) => l.name).join(', ')}`);

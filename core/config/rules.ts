@@ -39,7 +39,8 @@ function checkAuth(config: Config, ctx: RuleContext, out: RuleResult): void {
   const { auth } = config.api;
   const env = config.environment;
   if (RELAXED_ENVIRONMENTS.includes(env)) {
-    if (!auth.enabled && config.api.enabled) {
+    // a dispatcher or worker serves no API: a warning there about unauthenticated requests only misleads
+    if (!auth.enabled && servesApi(config, ctx.mode)) {
       out.warnings.push(`api.auth.enabled is false (${where(ctx, 'api.auth.enabled')}): the API accepts requests without authentication; acceptable only in ${env}`);
     }
     return;

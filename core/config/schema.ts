@@ -78,6 +78,7 @@ const MessageQueue = z
   .strictObject({
     type: oneOf(QUEUE_TYPES, 'redis_stream', 'Queue backend. Forced to postgres when no database url is configured (embedded mode).'),
     url: urlWithScheme(['amqp:', 'amqps:', 'redis:', 'rediss:'], 'Broker URL: amqp(s):// for rabbitmq, redis(s):// for redis_stream (overrides [message_queue.redis] host/port). Unused by postgres.'),
+    namespace: stringType().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'expected lower-case letters, digits, "_", "." and "-" (at most 63)').default('hourglass').describe('Prefix of every broker key and queue of this installation. Two installations on one Redis need different ones: each claims its namespace with its database\'s install id, and the second refuses to start.'),
     task_queue: str('tasks', 'Name (prefix) of the task queue/stream; one per pool is derived from it.'),
     status_queue: str('status_updates', 'Queue/stream carrying run status from workers to the core.'),
     heartbeat_queue: str('heartbeats', 'Queue/stream carrying worker heartbeats.'),

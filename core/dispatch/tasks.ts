@@ -55,9 +55,10 @@ export async function triggerTask(ctx: CoreContext, idOrName: string): Promise<R
 
 /**
  * The spec with every problem at once: what zod finds, and whether the schedule and time zone are real,
- * so a client learns of a bad cron and a missing block in one answer.
+ * so a client learns of a bad cron and a missing block in one answer. `scheduler-cli apply` runs it before
+ * sending anything, so its dry run refuses what the real apply would.
  */
-function parseTask(body: unknown): TaskInput {
+export function parseTask(body: unknown): TaskInput {
   const result = TaskInput.safeParse(body);
   const problems = result.success ? [] : problemsFromZod(result.error);
   const raw = (typeof body === 'object' && body !== null ? body : {}) as { schedule?: unknown; timeZone?: unknown };

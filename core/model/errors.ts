@@ -23,8 +23,14 @@ export function formatPath(path: readonly PropertyKey[]): string {
 export function problemsFromZod(error: z.ZodError, prefix = ''): FieldProblem[] {
   return error.issues.map((issue) => {
     const path = formatPath(issue.path);
-    return { path: prefix && path ? `${prefix}.${path}` : prefix || path, message: issue.message };
+    return { path: prefix && path ? `${prefix}.${path}` : prefix || path, message: readableMessage(issue) };
   });
+}
+
+/** zod's wording for a missing field ("Invalid input: expected string, received undefined") says "is required". */
+function readableMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_type' && /received undefined$/.test(issue.message)) return 'is required';
+  return issue.message;
 }
 
 /** Parses with a zod schema and throws a ValidationError naming each bad field. */

@@ -5,10 +5,10 @@ import { createPostgresConsumer, createPostgresProducer } from './postgres.ts';
 import { createRabbitConsumer, createRabbitProducer } from './rabbitmq/index.ts';
 import { createRedisStreamConsumer, createRedisStreamProducer } from './redis-stream/index.ts';
 
-/** Broker object names: the [message_queue] queue names under one fixed namespace. */
+/** Broker object names: the [message_queue] queue names under the installation's namespace. */
 export function queueNames(config: Config): QueueNames {
   return {
-    namespace: 'hourglass',
+    namespace: config.message_queue.namespace,
     taskQueue: config.message_queue.task_queue,
     statusQueue: config.message_queue.status_queue,
     heartbeatQueue: config.message_queue.heartbeat_queue,

@@ -1,4 +1,5 @@
 import { ScheduleError } from './errors.ts';
+import { nearestTimeZone } from './zone-suggestion.ts';
 
 const SECOND_MS = 1000;
 const DAY_MS = 86_400_000;
@@ -37,7 +38,10 @@ function makeFormat(timeZone: string): Intl.DateTimeFormat {
       second: 'numeric',
     });
   } catch (error) {
-    if (error instanceof RangeError) throw new ScheduleError('UnknownTimeZone', `unknown IANA time zone ${JSON.stringify(timeZone)}`);
+    if (error instanceof RangeError) {
+      const near = nearestTimeZone(timeZone);
+      throw new ScheduleError('UnknownTimeZone', `unknown IANA time zone ${JSON.stringify(timeZone)}${near ? `; did you mean "${near}"?` : ''}`);
+    }
     throw error;
   }
 }

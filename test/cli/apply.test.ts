@@ -145,6 +145,23 @@ describe('scheduler-cli apply / delete -f: the kubectl manifests on the compose 
     assert.match(missing.stderr, /nope\.yaml: no such file or directory/);
   }));
 
+  it('--dry-run runs the real validation, and a file with one bad document applies nothing (all or nothing)', tracked(flag, async () => {
+    const file = path.join(world.tmp.dir, 'mixed.yaml');
+    const task = (name: string, extra: string) =>
+      `apiVersion: scheduling.hourglass.dev/v1alpha1\nkind: ScheduledTask\nmetadata:\n  name: ${name}\nspec:\n  type: shell\n  shell:\n    command: [echo]\n${extra}`;
+    writeFileSync(file, [task('cli-good', '  schedule: "0 3 * * *"\n'), task('cli-bad-zone', '  schedule: "0 3 * * *"\n  timeZone: Mars/Olympus\n'), task('cli-bad-minute', '  schedule: "61 * * * *"\n')].join('---\n'));
+    for (const args of [['--dry-run'], []]) {
+      const refused = await cli(['apply', '-f', file, ...args]);
+      assert.equal(refused.code, 1, show(refused));
+      assert.match(refused.stderr, /nothing was applied/);
+      assert.match(refused.stderr, /mixed\.yaml:20:3: spec\.timeZone: .*Mars\/Olympus/);
+      assert.match(refused.stderr, /mixed\.yaml:30:3: spec\.schedule: .*61/);
+      assert.equal(refused.stdout, '', 'no document is reported as applied');
+    }
+    const names = json(await ok(['task', 'list', '-o', 'json'])).map((t: { name: string }) => t.name);
+    assert.ok(!names.includes('cli-good'), `the good document was applied alone: ${names.join(',')}`);
+  }));
+
   it('delete -f removes what the manifests name; a second delete is "not found" (exit 3) unless --ignore-not-found', tracked(flag, async () => {
     const deleted = await ok(['delete', '-f', FIXTURES, '-R']);
     assert.equal(deleted.stdout, 'scheduledtask/cli-nightly-report deleted\nscheduledtask/cli-ping deleted\nworkerpool/cli-pool deleted\n', 'tasks before their pool');
@@ -159,8 +176,8 @@ describe('scheduler-cli apply / delete -f: the kubectl manifests on the compose 
     assert.ok(manifests.length > 0);
     const applied = json(await ok(['apply', '-f', EXAMPLES, '-R', '-o', 'json']));
     assert.equal(applied.length, manifests.length);
-    // the "default" pool exists before any is declared (tasks run in it), so declaring it configures it
-    for (const outcome of applied) assert.ok(['created', 'configured'].includes(outcome.action), JSON.stringify(outcome));
+    // the "default" pool is known before any is declared (tasks run in it), but declaring it creates it
+    for (const outcome of applied) assert.equal(outcome.action, 'created', JSON.stringify(outcome));
     assert.deepEqual(json(await ok(['apply', '-f', EXAMPLES, '-R', '-o', 'json'])).map((o: { action: string }) => o.action), manifests.map(() => 'unchanged'));
     await assertStoredAsParsed(manifests);
     await ok(['delete', '-f', EXAMPLES, '-R']);

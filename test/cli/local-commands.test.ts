@@ -90,4 +90,21 @@ describe('scheduler-cli commands that run locally', () => {
     const bad = await cli(['-o', 'xml', 'schedule', 'preview', '@hourly']);
     assert.equal(bad.code, 2, show(bad));
   });
+
+  it('--api-url without a scheme is a usage error (exit 2) showing a valid URL, not "API unreachable"', async () => {
+    for (const given of ['localhost:8080', '127.0.0.1:8080', 'ftp://127.0.0.1:8080']) {
+      const result = await runBin(CLI_BIN, ['--api-url', given, 'task', 'list'], { env: { SCHEDULER_API_URL: undefined } });
+      assert.equal(result.code, 2, show(result));
+      assert.match(result.stderr, /is not an http\(s\) URL; write it with its scheme, e\.g\. http:\/\/127\.0\.0\.1:8080/);
+    }
+    const fromEnv = await cliFor('localhost:8080')(['worker', 'list']);
+    assert.equal(fromEnv.code, 2, show(fromEnv));
+  });
+
+  it('run list --status with an unknown value names the allowed values (exit 2), before any request', async () => {
+    const result = await cli(['run', 'list', '--status', 'bogus']);
+    assert.equal(result.code, 2, show(result));
+    assert.match(result.stderr, /Allowed choices are pending, queued, running, succeeded, failed, timed_out, cancelled, missed, skipped/);
+    assert.doesNotMatch(result.stderr, /\^\(|\$\//, 'no regular expression');
+  });
 });

@@ -31,6 +31,7 @@ describe('environment overrides', () => {
     ['DATABASE_MAX_CONNECTIONS', '42', (c) => [c.database.max_connections, c.database.pool.max_connections], [42, 42]],
     ['MESSAGE_QUEUE_URL', 'redis://cache:6379', (c) => c.message_queue.url, 'redis://cache:6379'],
     ['MESSAGE_QUEUE_TYPE', 'rabbitmq', (c) => c.message_queue.type, 'postgres'], // embedded forces postgres; see below
+    ['MESSAGE_QUEUE_NAMESPACE', 'install-b', (c) => c.message_queue.namespace, 'install-b'],
     ['REDIS_HOST', 'redis.internal', (c) => c.message_queue.redis.host, 'redis.internal'],
     ['REDIS_PORT', '6380', (c) => c.message_queue.redis.port, 6380],
     ['REDIS_PASSWORD', 'hunter2', (c) => c.message_queue.redis.password, 'hunter2'],
@@ -270,9 +271,9 @@ describe('shipped config files', () => {
     assert.equal(config.api.rate_limiting.enabled, true);
     assert.deepEqual(parseBindAddress(config.api.bind_address), { host: '0.0.0.0', port: 8080 });
     assert.deepEqual(warnings, []);
-    // a variable the file needs with no default stops loading before any rule runs
+    // nothing set: every missing piece in one answer (it used to name only message_queue.url, then the next)
     const unresolved = problemsOf(() => loadConfig({ configDir: SHIPPED, environment: 'production', env: {} }));
-    assert.deepEqual(unresolved.map((p) => p.path), ['message_queue.url']);
+    assert.deepEqual(unresolved.map((p) => p.path), ['message_queue.url', 'api.auth.jwt_secret', 'database.url']);
     const brokerOnly = { MESSAGE_QUEUE_URL: 'amqp://u:p@mq' };
     const problems = problemsOf(() => loadConfig({ configDir: SHIPPED, environment: 'production', env: brokerOnly }));
     assert.deepEqual(problems.map((p) => p.path), ['api.auth.jwt_secret', 'database.url']);

@@ -1,0 +1,20 @@
+import type { Queryable } from '../core/store/db.ts';
+import { NotFoundError } from '../core/store/errors.ts';
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The task whose run history is asked for: the live task of that id or name, else the one deleted last.
+ * A delete keeps the history readable (docs/api.md), so the history routes must still find its task.
+ */
+export async function taskForHistory(db: Queryable, idOrName: string, namespace = ''): Promise<{ id: string }> {
+  const byId = UUID_RE.test(idOrName);
+  const { rows } = await db.query<{ id: string }>(
+    byId
+      ? 'SELECT id::text AS id FROM hg_tasks WHERE id = $1'
+      : 'SELECT id::text AS id FROM hg_tasks WHERE namespace = $2 AND name = $1 ORDER BY deleted_at DESC NULLS FIRST LIMIT 1',
+    byId ? [idOrName] : [idOrName, namespace],
+  );
+  if (!rows[0]) throw new NotFoundError(`task "${idOrName}" not found (neither live nor deleted)`, 'HG_ERR_TASK_NOT_FOUND');
+  return rows[0];
+}
