@@ -54,10 +54,14 @@ function leaseNamespace(configured: string): string {
  */
 export async function startOperator(options: OperatorOptions): Promise<RunningOperator> {
   const { config, logger } = options;
-  const kube = loadKubeClients(config.kubeconfig);
+  const requestTimeoutMs = config.request_timeout_seconds * 1000;
+  // the election has clients of its own: leader work closes its clients when it stops, the election never
+  const kube = loadKubeClients(config.kubeconfig, requestTimeoutMs);
   const metrics = createOperatorMetrics(options.registry);
   const identity = config.identity || `${hostname()}-${process.pid}`;
   let work: LeaderWork | undefined;
+  /** wall-clock start of the current leadership term, logged with its end so terms can be compared across replicas */
+  let leadingFrom = 0;
   const elector = new LeaderElector(
     kube.coordination,
     {
@@ -67,18 +71,22 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       leaseDurationMs: config.lease_duration_seconds * 1000,
       renewDeadlineMs: config.renew_deadline_seconds * 1000,
       retryPeriodMs: config.retry_period_seconds * 1000,
+      callTimeoutMs: requestTimeoutMs,
     },
     {
       onStartedLeading: async () => {
         metrics.isLeader.set(1);
-        work = startLeaderWork(options, kube, metrics, identity);
+        leadingFrom = Date.now();
+        logger.info({ lease: config.lease_name, leadingFrom }, 'leader work started');
+        // fresh clients per term: stepping down closes them, so no request of this term outlives it
+        work = startLeaderWork(options, loadKubeClients(config.kubeconfig, requestTimeoutMs), metrics, identity);
       },
       onStoppedLeading: async () => {
         metrics.isLeader.set(0);
         const stopping = work;
         work = undefined;
         await stopping?.stop();
-        logger.warn('no longer the operator leader; standing by');
+        logger.warn({ lease: config.lease_name, leadingFrom, leadingUntil: Date.now() }, 'no longer the operator leader; standing by');
       },
     },
     logger,
@@ -200,6 +208,8 @@ function startLeaderWork(options: OperatorOptions, kube: KubeClients, metrics: O
     async stop() {
       stopped = true;
       clearInterval(retention);
+      // abort every API call of this term first, so a hung one cannot delay the stop past the lease
+      kube.close();
       await Promise.all([tasks.stop(), pools.stop()]);
       await poll;
     },

@@ -259,6 +259,7 @@ const Operator = z
     lease_duration_seconds: int(15, 'A standby takes the Lease after it went this long without renewal.', 1),
     renew_deadline_seconds: int(10, 'The leader steps down when it could not renew for this long; must be below lease_duration_seconds.', 1),
     retry_period_seconds: int(2, 'How often the leader renews and a standby retries.', 1),
+    request_timeout_seconds: int(10, 'Any Kubernetes API call (but a watch) that got no answer for this long fails; Lease calls are also cut at the renew deadline.', 1),
     identity: str('', 'This replica\'s name in the Lease. Empty: <hostname>-<pid>.'),
     bind_address: stringType()
       .refine((a) => { try { parseBindAddress(a); return true; } catch { return false; } }, { error: (iss) => bindAddressMessage(iss.input) })
