@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { parseBindAddress, type Config } from '../core/config/index.ts';
 import type { CoreContext } from '../core/dispatch/context.ts';
+import { loadRunCursor, saveRunCursor } from '../core/dispatch/kubernetes-run-cursor.ts';
 import { deleteKubernetesTask, kubernetesRunChanges, listKubernetesTasks, type RunChangeCursor } from '../core/dispatch/kubernetes-tasks.ts';
 import { pruneHistory } from '../core/dispatch/retention.ts';
 import { RESOURCE_KINDS } from '../core/model/resource.ts';
@@ -28,6 +29,10 @@ export interface OperatorOptions {
   logger: Logger;
 }
 
+interface LeaderWorkOptions extends OperatorOptions {
+  leaseNamespace: string;
+}
+
 export interface RunningOperator {
   healthUrl: string;
   isLeader(): boolean;
@@ -38,6 +43,8 @@ const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
 const RETENTION_INTERVAL_MS = 60_000;
+/** how often the run cursor is saved while no run changes */
+const CURSOR_SAVE_INTERVAL_MS = 5_000;
 
 function leaseNamespace(configured: string): string {
   if (configured) return configured;
@@ -59,13 +66,14 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const kube = loadKubeClients(config.kubeconfig, requestTimeoutMs);
   const metrics = createOperatorMetrics(options.registry);
   const identity = config.identity || `${hostname()}-${process.pid}`;
+  const namespace = leaseNamespace(config.lease_namespace);
   let work: LeaderWork | undefined;
   /** wall-clock start of the current leadership term, logged with its end so terms can be compared across replicas */
   let leadingFrom = 0;
   const elector = new LeaderElector(
     kube.coordination,
     {
-      namespace: leaseNamespace(config.lease_namespace),
+      namespace,
       name: config.lease_name,
       identity,
       leaseDurationMs: config.lease_duration_seconds * 1000,
@@ -79,7 +87,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
         leadingFrom = Date.now();
         logger.info({ lease: config.lease_name, leadingFrom }, 'leader work started');
         // fresh clients per term: stepping down closes them, so no request of this term outlives it
-        work = startLeaderWork(options, loadKubeClients(config.kubeconfig, requestTimeoutMs), metrics, identity);
+        work = startLeaderWork({ ...options, leaseNamespace: namespace }, loadKubeClients(config.kubeconfig, requestTimeoutMs), metrics, identity);
       },
       onStoppedLeading: async () => {
         metrics.isLeader.set(0);
@@ -118,7 +126,7 @@ interface LeaderWork {
 }
 
 /** What only the leader does: reconcile both kinds, follow runs into statuses and Events, sweep orphans. */
-function startLeaderWork(options: OperatorOptions, kube: KubeClients, metrics: OperatorMetrics, identity: string): LeaderWork {
+function startLeaderWork(options: LeaderWorkOptions, kube: KubeClients, metrics: OperatorMetrics, identity: string): LeaderWork {
   const { ctx, config, logger } = options;
   const recorder = new EventRecorder(kube.core, logger, metrics, identity);
   const common = {
@@ -156,15 +164,30 @@ function startLeaderWork(options: OperatorOptions, kube: KubeClients, metrics: O
 
   let stopped = false;
   let cursor: RunChangeCursor | undefined;
+  let cursorLoaded = false;
+  let savedAt = 0;
   let sweptAt = 0;
+  const cursorKey = `${options.leaseNamespace}/${config.lease_name}`;
   /** run changes -> Events and task reconciles; then, after each full resync, tasks whose resource is gone */
   const followRuns = async () => {
+    // Events need the resources in the cache: before the first sync, a change would find no object
+    if (!tasks.synced) return;
+    if (!cursorLoaded) {
+      cursor = await loadRunCursor(ctx.db, cursorKey);
+      cursorLoaded = true;
+      if (cursor) logger.info({ afterId: cursor.afterId, upTo: cursor.upTo }, 'following runs from where the last leader stopped');
+    }
     const { changes, cursor: next } = await kubernetesRunChanges(ctx.db, cursor);
-    cursor = next;
     for (const [key, events] of eventsForRunChanges(changes)) {
       const object = tasks.get(key);
       if (!object) continue;
-      for (const event of events) await recorder.record(object, event);
+      for (const event of events) await recorder.recordOrThrow(object, event);
+    }
+    cursor = next;
+    // saved once its Events are written; an idle cursor only now and then (the window it skips holds nothing)
+    if (!stopped && (changes.length > 0 || Date.now() - savedAt >= CURSOR_SAVE_INTERVAL_MS)) {
+      await saveRunCursor(ctx.db, cursorKey, next, new Date(ctx.now()));
+      savedAt = Date.now();
     }
     for (const change of changes) {
       const key = `${change.namespace}/${change.name}`;

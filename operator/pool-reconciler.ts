@@ -78,7 +78,7 @@ export function createPoolReconciler(deps: PoolReconcilerDeps) {
     const body = templateChanged ? { metadata: { labels: desired.metadata.labels, annotations: desired.metadata.annotations }, spec: desired.spec } : { spec: { replicas: decision.replicas } };
     await kube.apps.patchNamespacedDeployment({ namespace, name: desired.metadata.name, body }, MERGE_PATCH);
     if (scaled) {
-      await recorder.record(object, { type: 'Normal', reason: 'Scaled', message: `Scaled ${desired.metadata.name} from ${current.spec?.replicas ?? 0} to ${decision.replicas} replica(s) (${decision.reason}; backlog ${load.backlog}, running ${load.activeRuns})` });
+      await recorder.record(object, { type: 'Normal', reason: 'Scaled', message: `Scaled ${desired.metadata.name} from ${current.spec?.replicas ?? 0} to ${decision.replicas} replica(s) (${decision.reason})` });
     }
     return scaled;
   }
