@@ -9,6 +9,7 @@ import { deleteKubernetesTask, kubernetesRunChanges, listKubernetesTasks, type R
 import { pruneHistory } from '../core/dispatch/retention.ts';
 import { RESOURCE_KINDS } from '../core/model/resource.ts';
 import { Controller } from './controller.ts';
+import { desiredGraph, relatedTasks } from './dependency-cycles.ts';
 import { EventRecorder } from './event-recorder.ts';
 import { startHealthServer } from './health-server.ts';
 import { loadKubeClients, type KubeClients } from './kube.ts';
@@ -139,13 +140,16 @@ function startLeaderWork(options: LeaderWorkOptions, kube: KubeClients, metrics:
     metrics,
     logger,
   };
-  const taskReconciler = createTaskReconciler({ ctx, kube, recorder, logger, maxRequeueMs: config.task_requeue_seconds * 1000 });
+  // called only once the controller below exists (reconciles start with it)
+  const desired = () => tasks.objects();
+  const taskReconciler = createTaskReconciler({ ctx, kube, recorder, logger, maxRequeueMs: config.task_requeue_seconds * 1000, desired });
   const tasks = new Controller({
     ...common,
     kind: 'ScheduledTask',
     plural: RESOURCE_KINDS.ScheduledTask.plural,
     reconcile: taskReconciler.reconcile,
     prime: taskReconciler.prime,
+    related: (object, controller) => relatedTasks(object, desiredGraph(controller.objects(), object.metadata.namespace ?? '')),
   });
   const pools = new Controller({
     ...common,

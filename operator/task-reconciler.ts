@@ -16,6 +16,7 @@ import type { ScheduledTaskStatus } from './crd-status.ts';
 import type { EventRecorder } from './event-recorder.ts';
 import { MERGE_PATCH, objectKey, splitKey, type KubeClients, type KubeObject } from './kube.ts';
 import { statusPatch } from './conditions.ts';
+import { cycleThrough, desiredGraph } from './dependency-cycles.ts';
 import { desiredTaskStatus, newProblem, type SpecProblem } from './task-status.ts';
 
 /** Held on every ScheduledTask so that its deletion waits until its active runs are cancelled. */
@@ -28,6 +29,8 @@ export interface TaskReconcilerDeps {
   logger: Logger;
   /** a task is looked at again at least this often (its next slot usually comes first) */
   maxRequeueMs: number;
+  /** every ScheduledTask seen (the desired state), for dependsOn cycles */
+  desired: () => Iterable<KubeObject>;
 }
 
 const plural = RESOURCE_KINDS.ScheduledTask.plural;
@@ -145,7 +148,7 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
     const previous = object.status as ScheduledTaskStatus | undefined;
     const generation = object.metadata.generation ?? 1;
     const usable = primedEntry && primedEntry.resourceVersion === resourceVersion ? primedEntry : undefined;
-    const { task, problem } = usable ? { task: usable.task, problem: undefined } : await register(ctx, object, namespace);
+    const { task, problem } = usable ? { task: usable.task, problem: undefined } : await register(ctx, object, namespace, deps.desired);
     const now = new Date(ctx.now());
 
     let lastTrigger = previous?.lastTrigger;
@@ -191,10 +194,15 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
 }
 
 /** The spec into Postgres; a problem the user must fix is returned, not thrown, with the task still in effect. */
-async function register(ctx: CoreContext, object: KubeObject, namespace: string): Promise<{ task: Task | undefined; problem: SpecProblem | undefined }> {
+async function register(ctx: CoreContext, object: KubeObject, namespace: string, desired: () => Iterable<KubeObject>): Promise<{ task: Task | undefined; problem: SpecProblem | undefined }> {
   let manifest: ScheduledTaskManifest;
   try {
     manifest = parseManifest({ apiVersion: API_VERSION, kind: 'ScheduledTask', metadata: object.metadata, spec: object.spec }) as ScheduledTaskManifest;
+    // against everything applied, not only what is stored: members of one cycle may be reconciled at once
+    const graph = desiredGraph(desired(), namespace);
+    graph.set(manifest.name, manifest.spec.dependsOn);
+    const cycle = cycleThrough(manifest.name, graph);
+    if (cycle) throw new ValidationError('task', [{ path: 'dependsOn', message: `creates a cycle: ${cycle.join(' -> ')}` }]);
     const { task } = await upsertKubernetesTask(ctx, { namespace, name: manifest.name, labels: manifest.labels, spec: manifest.spec });
     return { task, problem: undefined };
   } catch (error) {
