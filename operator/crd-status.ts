@@ -9,7 +9,7 @@ const Time = z.string().describe('RFC 3339 time');
 
 export const Condition = z
   .object({
-    type: z.string().describe('Ready or Degraded (tasks); Ready or ScalingActive (pools)'),
+    type: z.string().describe('Ready or Degraded (tasks); Ready, ScalingActive or Degraded (pools)'),
     status: z.enum(['True', 'False', 'Unknown']).describe('True, False or Unknown'),
     reason: z.string().describe('PascalCase reason, e.g. Scheduled, InvalidSchedule, UnknownTimeZone'),
     message: z.string().describe('what happened, for humans'),

@@ -159,6 +159,7 @@ function startLeaderWork(options: LeaderWorkOptions, kube: KubeClients, metrics:
       ctx, kube, recorder, logger,
       workerImage: config.worker_image,
       workerSecret: config.worker_secret,
+      policy: { defaultImage: config.worker_image, allowedImages: config.allowed_worker_images, allowedEnvSecrets: config.allowed_env_secrets, allowControlPlane: config.allow_control_plane_nodes },
       drainSeconds: options.workerDrainSeconds,
       resyncMs: config.pool_resync_seconds * 1000,
     }),

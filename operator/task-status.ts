@@ -7,7 +7,7 @@ export type RunPhase = (typeof RUN_PHASES)[number];
 
 /** Why a ScheduledTask cannot be scheduled as written: terminal for this generation, never retried hot. */
 export interface SpecProblem {
-  reason: 'InvalidSchedule' | 'UnknownTimeZone' | 'DependencyCycle' | 'InvalidSpec' | 'NameConflict';
+  reason: 'InvalidSchedule' | 'UnknownTimeZone' | 'DependencyCycle' | 'PoolInOtherNamespace' | 'InvalidSpec' | 'NameConflict';
   message: string;
 }
 

@@ -287,6 +287,29 @@ export async function kubernetesRunChanges(db: Queryable, cursor: RunChangeCurso
   return { changes, cursor: { afterId: afterId.toString(), upTo: rows.length >= limit ? cursor.upTo : upTo } };
 }
 
+/** The namespaces whose WorkerPool of this name the operator mirrored (a pool name belongs to one namespace). */
+export async function kubernetesPoolNamespaces(db: Queryable, name: string): Promise<string[]> {
+  const { rows } = await db.query<{ namespace: string }>(`SELECT namespace FROM hg_pools WHERE name = $1 AND source = 'kubernetes' ORDER BY namespace`, [name]);
+  return rows.map((row) => row.namespace);
+}
+
+/** Namespaces other than `namespace` whose ScheduledTasks use the pool `name` (they would reach its workers). */
+export async function otherNamespacesUsingPool(db: Queryable, name: string, namespace: string): Promise<string[]> {
+  const { rows } = await db.query<{ namespace: string }>(
+    `SELECT DISTINCT namespace FROM hg_tasks WHERE source = 'kubernetes' AND deleted_at IS NULL AND spec ->> 'pool' = $1 AND namespace <> $2 ORDER BY namespace`,
+    [name, namespace],
+  );
+  return rows.map((row) => row.namespace);
+}
+
+/** Every mirrored WorkerPool name -> the namespaces holding one (an initial sync checks its tasks at once). */
+export async function kubernetesPoolOwners(db: Queryable): Promise<Map<string, string[]>> {
+  const { rows } = await db.query<{ name: string; namespace: string }>(`SELECT name, namespace FROM hg_pools WHERE source = 'kubernetes'`);
+  const owners = new Map<string, string[]>();
+  for (const row of rows) owners.set(row.name, [...(owners.get(row.name) ?? []), row.namespace]);
+  return owners;
+}
+
 export interface PoolLoad {
   /** runs waiting for a worker of the pool (retries still backing off are not counted) */
   backlog: number;

@@ -101,7 +101,7 @@ describe('worker Deployment of a pool', () => {
     assert.equal(status.backlog, 12);
     assert.equal(status.lastScaleTime, '2026-03-01T10:00:00.000Z');
     assert.equal(status.selector, 'app.kubernetes.io/name=hourglass-worker,scheduling.hourglass.dev/pool=batch');
-    assert.deepEqual(status.conditions?.map((c) => [c.type, c.status, c.reason]), [['Ready', 'True', 'WorkersAlive'], ['ScalingActive', 'True', 'ScaleUp']]);
+    assert.deepEqual(status.conditions?.map((c) => [c.type, c.status, c.reason]), [['Ready', 'True', 'WorkersAlive'], ['ScalingActive', 'True', 'ScaleUp'], ['Degraded', 'False', 'AsExpected']]);
   });
 });
 
