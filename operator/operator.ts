@@ -14,6 +14,7 @@ import { EventRecorder } from './event-recorder.ts';
 import { startHealthServer } from './health-server.ts';
 import { loadKubeClients, type KubeClients } from './kube.ts';
 import { LeaderElector } from './leader-election.ts';
+import { ownImage } from './own-image.ts';
 import { createOperatorMetrics, type OperatorMetrics } from './metrics.ts';
 import { createPoolReconciler } from './pool-reconciler.ts';
 import { eventsForRunChanges } from './run-events.ts';
@@ -32,6 +33,8 @@ export interface OperatorOptions {
 
 interface LeaderWorkOptions extends OperatorOptions {
   leaseNamespace: string;
+  /** [operator] worker_image, or the operator's own image when that is empty */
+  workerImage: string;
 }
 
 export interface RunningOperator {
@@ -69,6 +72,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const identity = config.identity || `${hostname()}-${process.pid}`;
   const namespace = leaseNamespace(config.lease_namespace);
   let work: LeaderWork | undefined;
+  let workerImage: string | undefined;
   /** wall-clock start of the current leadership term, logged with its end so terms can be compared across replicas */
   let leadingFrom = 0;
   const elector = new LeaderElector(
@@ -88,7 +92,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
         leadingFrom = Date.now();
         logger.info({ lease: config.lease_name, leadingFrom }, 'leader work started');
         // fresh clients per term: stepping down closes them, so no request of this term outlives it
-        work = startLeaderWork({ ...options, leaseNamespace: namespace }, loadKubeClients(config.kubeconfig, requestTimeoutMs), metrics, identity);
+        work = startLeaderWork({ ...options, leaseNamespace: namespace, workerImage: workerImage ??= config.worker_image || (await ownImage(kube, logger)) }, loadKubeClients(config.kubeconfig, requestTimeoutMs), metrics, identity);
       },
       onStoppedLeading: async () => {
         metrics.isLeader.set(0);
@@ -157,9 +161,9 @@ function startLeaderWork(options: LeaderWorkOptions, kube: KubeClients, metrics:
     plural: RESOURCE_KINDS.WorkerPool.plural,
     reconcile: createPoolReconciler({
       ctx, kube, recorder, logger,
-      workerImage: config.worker_image,
+      workerImage: options.workerImage,
       workerSecret: config.worker_secret,
-      policy: { defaultImage: config.worker_image, allowedImages: config.allowed_worker_images, allowedEnvSecrets: config.allowed_env_secrets, allowControlPlane: config.allow_control_plane_nodes },
+      policy: { defaultImage: options.workerImage, allowedImages: config.allowed_worker_images, allowedEnvSecrets: config.allowed_env_secrets, allowControlPlane: config.allow_control_plane_nodes },
       drainSeconds: options.workerDrainSeconds,
       resyncMs: config.pool_resync_seconds * 1000,
     }),

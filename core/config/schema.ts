@@ -270,7 +270,7 @@ const Operator = z
     task_requeue_seconds: int(300, 'A ScheduledTask is reconciled at least this often (its next slot usually comes first).', 1),
     pool_resync_seconds: int(10, 'How often a WorkerPool\'s backlog is read to scale its Deployment.', 1),
     run_poll_interval_ms: int(1000, 'How often runs of Kubernetes tasks that started or finished are looked for, to update statuses and emit Events.', 100),
-    worker_image: str('scheduler:latest', 'Image of worker pods when a WorkerPool sets no spec.template.image.'),
+    worker_image: str('', 'Image of worker pods when a WorkerPool sets no spec.template.image. Empty: the operator\'s own image (read from its pod), so a tagged operator never starts untagged workers; outside a cluster, scheduler:latest.'),
     allowed_worker_images: stringList([], 'Images a WorkerPool may set in spec.template.image (exact, or a prefix ending in "*", e.g. "registry.example/hourglass:*"). Empty: only worker_image.'),
     allowed_env_secrets: stringList([], 'Secrets a WorkerPool\'s spec.template.env may read through valueFrom.secretKeyRef. Empty: none (worker_secret reaches the pods through envFrom regardless).'),
     allow_control_plane_nodes: bool(false, 'Let WorkerPools tolerate control-plane taints or select control-plane nodes (node-role.kubernetes.io/control-plane or master).'),
