@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
-  AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions, Observable, type ConfigurationOptions,
+  AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, NetworkingV1Api, PatchStrategy, setHeaderOptions, Observable, type ConfigurationOptions,
 } from '@kubernetes/client-node';
 
 /** The API clients the operator uses, all from one kubeconfig. */
@@ -10,6 +10,7 @@ export interface KubeClients {
   apps: AppsV1Api;
   core: CoreV1Api;
   coordination: CoordinationV1Api;
+  networking: NetworkingV1Api;
   /**
    * Aborts every request in flight (watches included) and fails every later one at once: what a leader
    * that steps down does to the clients of its leadership term, so nothing it started can still act.
@@ -39,6 +40,7 @@ export function loadKubeClients(kubeconfigFile: string, requestTimeoutMs = DEFAU
     apps: config.makeApiClient(AppsV1Api),
     core: config.makeApiClient(CoreV1Api),
     coordination: config.makeApiClient(CoordinationV1Api),
+    networking: config.makeApiClient(NetworkingV1Api),
   };
 }
 

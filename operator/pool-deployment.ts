@@ -107,3 +107,33 @@ export function buildWorkerDeployment(input: WorkerDeploymentInput): Record<stri
     },
   };
 }
+
+/**
+ * The NetworkPolicy the operator creates with each pool's Deployment, in the pool's namespace (so it
+ * exists in every namespace with WorkerPools): worker pods accept connections only on their metrics port
+ * and only from Prometheus' namespaces (named monitoring, or labelled hourglass.dev/monitoring=true).
+ * Workers need no inbound connection otherwise: they pull work from the broker.
+ */
+export function buildWorkerNetworkPolicy(pool: { name: string; namespace: string; uid: string }): Record<string, any> { // eslint-disable-line @typescript-eslint/no-explicit-any -- a plain Kubernetes object
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: {
+      name: workerDeploymentName(pool.name),
+      namespace: pool.namespace,
+      labels: { 'app.kubernetes.io/managed-by': 'hourglass-operator', 'app.kubernetes.io/part-of': 'hourglass' },
+      ownerReferences: [{ apiVersion: API_VERSION, kind: 'WorkerPool', name: pool.name, uid: pool.uid, controller: true, blockOwnerDeletion: true }],
+    },
+    spec: {
+      podSelector: { matchLabels: workerSelector(pool.name) },
+      policyTypes: ['Ingress'],
+      ingress: [{
+        from: [
+          { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } },
+          { namespaceSelector: { matchLabels: { 'hourglass.dev/monitoring': 'true' } } },
+        ],
+        ports: [{ protocol: 'TCP', port: WORKER_METRICS_PORT }],
+      }],
+    },
+  };
+}

@@ -8,7 +8,7 @@ import type { ReconcileResult } from './controller.ts';
 import type { WorkerPoolStatus } from './crd-status.ts';
 import type { EventRecorder } from './event-recorder.ts';
 import { MERGE_PATCH, describeKubeError, isNotFound, splitKey, type KubeClients, type KubeObject } from './kube.ts';
-import { TEMPLATE_HASH_ANNOTATION, buildWorkerDeployment, selectorString, workerDeploymentName } from './pool-deployment.ts';
+import { TEMPLATE_HASH_ANNOTATION, buildWorkerDeployment, buildWorkerNetworkPolicy, selectorString, workerDeploymentName } from './pool-deployment.ts';
 import { POD_DELETION_COST, decideReplicas, podDeletionCosts, type ScaleDecision } from './pool-scaling.ts';
 import { condition, statusPatch } from './conditions.ts';
 import { poolPolicyProblems, type PoolPolicy } from './pool-policy.ts';
@@ -85,6 +85,21 @@ export function createPoolReconciler(deps: PoolReconcilerDeps) {
     return scaled;
   }
 
+  /** pools (by uid) whose NetworkPolicy is known to exist: looked up once per pool and leadership term */
+  const policies = new Set<string>();
+  async function ensureNetworkPolicy(object: KubeObject): Promise<void> {
+    const { namespace = 'default', name, uid = '' } = object.metadata;
+    if (policies.has(uid)) return;
+    const body = buildWorkerNetworkPolicy({ name, namespace, uid });
+    try {
+      await kube.networking.readNamespacedNetworkPolicy({ namespace, name: body.metadata.name });
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      await kube.networking.createNamespacedNetworkPolicy({ namespace, body });
+    }
+    policies.add(uid);
+  }
+
   return async function reconcilePool(key: string, object: KubeObject | undefined): Promise<ReconcileResult | void> {
     const { namespace, name } = splitKey(key);
     if (!object) {
@@ -148,6 +163,7 @@ export function createPoolReconciler(deps: PoolReconcilerDeps) {
       deps.logger.warn({ pool: key, err: describeKubeError(error) }, 'could not apply the worker Deployment');
       throw error;
     });
+    await ensureNetworkPolicy(object);
     const status = poolStatus({ previous, generation, decision, deployment: current, load, scaledNow, now, name, min: spec.replicas.min });
     const patch = statusPatch(previous, status);
     if (patch) await patchStatus(namespace, name, patch);

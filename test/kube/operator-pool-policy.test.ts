@@ -69,6 +69,10 @@ describe('WorkerPool bounds and worker pod hardening (kubectl, operator process)
     assert.equal(container.readinessProbe.httpGet.path, '/ready');
     assert.equal(container.image, 'registry.example/hourglass:1.4.0', 'an allowed image');
     assert.equal(condition(await getJson('wp/plain'), 'Degraded')?.status, 'False');
+    const policy = await waitFor(async () => (await kubectl.run(['get', 'networkpolicy', 'plain-workers'])).code === 0 && getJson('networkpolicy/plain-workers'), 15_000, 200, 'the NetworkPolicy of plain');
+    assert.deepEqual(policy.spec.podSelector.matchLabels, deployment.spec.selector.matchLabels, 'it selects the pool\'s worker pods');
+    assert.deepEqual(policy.spec.ingress.map((rule: Json) => rule.ports), [[{ protocol: 'TCP', port: 8080 }]], 'only the metrics port is reachable');
+    assert.equal(policy.metadata.ownerReferences[0].kind, 'WorkerPool', 'deleted with the pool');
   }));
 
   it('refuses an image outside the allowed list, naming the field, and creates no Deployment', tracked(flag, async () => {
