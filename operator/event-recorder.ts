@@ -37,6 +37,8 @@ export class EventRecorder {
   private readonly instance: string;
   /** event name -> count last written */
   private readonly counts = new Map<string, number>();
+  /** event name -> the write of that series in progress: writes of one series go one at a time, so no increment is lost */
+  private readonly writing = new Map<string, Promise<void>>();
 
   constructor(api: CoreV1Api, logger: Logger, metrics: OperatorMetrics, instance: string) {
     this.api = api;
@@ -56,8 +58,19 @@ export class EventRecorder {
    * API refuses (another 4xx) would be refused again: it is logged and dropped.
    */
   async recordOrThrow(object: KubeObject, event: EventSpec): Promise<void> {
-    const namespace = object.metadata.namespace ?? 'default';
     const name = eventName(object, event);
+    const previous = this.writing.get(name) ?? Promise.resolve();
+    const mine = previous.catch(() => undefined).then(() => this.write(object, event, name));
+    this.writing.set(name, mine);
+    try {
+      await mine;
+    } finally {
+      if (this.writing.get(name) === mine) this.writing.delete(name);
+    }
+  }
+
+  private async write(object: KubeObject, event: EventSpec, name: string): Promise<void> {
+    const namespace = object.metadata.namespace ?? 'default';
     try {
       const known = this.counts.get(name);
       const count = known !== undefined ? await this.increment(namespace, name, known) : await this.create(namespace, name, object, event);

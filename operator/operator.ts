@@ -72,7 +72,8 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const identity = config.identity || `${hostname()}-${process.pid}`;
   const namespace = leaseNamespace(config.lease_namespace);
   let work: LeaderWork | undefined;
-  let workerImage: string | undefined;
+  // read once before the election: starting leader work must not wait on an API call
+  const workerImage = config.worker_image || (await ownImage(kube, logger));
   /** wall-clock start of the current leadership term, logged with its end so terms can be compared across replicas */
   let leadingFrom = 0;
   const elector = new LeaderElector(
@@ -92,7 +93,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
         leadingFrom = Date.now();
         logger.info({ lease: config.lease_name, leadingFrom }, 'leader work started');
         // fresh clients per term: stepping down closes them, so no request of this term outlives it
-        work = startLeaderWork({ ...options, leaseNamespace: namespace, workerImage: workerImage ??= config.worker_image || (await ownImage(kube, logger)) }, loadKubeClients(config.kubeconfig, requestTimeoutMs), metrics, identity);
+        work = startLeaderWork({ ...options, leaseNamespace: namespace, workerImage }, loadKubeClients(config.kubeconfig, requestTimeoutMs), metrics, identity);
       },
       onStoppedLeading: async () => {
         metrics.isLeader.set(0);
