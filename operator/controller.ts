@@ -22,6 +22,8 @@ export interface ControllerOptions {
   reconcile: Reconcile;
   /** called with every list before its objects are queued (bulk work of an initial sync or a resync) */
   prime?: (objects: KubeObject[]) => Promise<void>;
+  /** keys (same namespace) to reconcile too when an object changes: those whose outcome depends on it */
+  related?: (object: KubeObject, controller: Controller) => string[];
   /** keys reconciled at once */
   workers: number;
   resyncMs: number;
@@ -60,6 +62,10 @@ export class Controller {
       if (object) return object;
     }
     return undefined;
+  }
+
+  objects(): KubeObject[] {
+    return this.reflectors.flatMap((r) => [...r.cache.values()]);
   }
 
   keys(): string[] {
@@ -101,7 +107,10 @@ export class Controller {
       backoffMinMs: this.options.backoffMinMs,
       backoffMaxMs: this.options.backoffMaxMs,
       logger: this.options.logger,
-      onChange: (_type, object) => this.enqueue(`${object.metadata.namespace ?? ''}/${object.metadata.name}`),
+      onChange: (_type, object) => {
+        this.enqueue(`${object.metadata.namespace ?? ''}/${object.metadata.name}`);
+        for (const name of this.options.related?.(object, this) ?? []) this.enqueue(`${object.metadata.namespace ?? ''}/${name}`);
+      },
       ...(this.options.prime ? { onRelist: this.options.prime } : {}),
       onRestart: (reason) => metrics.watchRestarts.inc({ kind, reason }),
     });

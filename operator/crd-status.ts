@@ -9,7 +9,7 @@ const Time = z.string().describe('RFC 3339 time');
 
 export const Condition = z
   .object({
-    type: z.string().describe('Ready or Degraded (tasks); Ready or ScalingActive (pools)'),
+    type: z.string().describe('Ready or Degraded (tasks); Ready, ScalingActive or Degraded (pools)'),
     status: z.enum(['True', 'False', 'Unknown']).describe('True, False or Unknown'),
     reason: z.string().describe('PascalCase reason, e.g. Scheduled, InvalidSchedule, UnknownTimeZone'),
     message: z.string().describe('what happened, for humans'),
@@ -48,6 +48,7 @@ export const ScheduledTaskStatus = z
     nextScheduleTime: Time.optional().describe('the next schedule slot (absent when suspended or on demand only)'),
     lastSuccessfulTime: Time.optional().describe('when a run last succeeded'),
     active: z.array(ActiveRunRef).optional().describe('runs not finished yet (at most 20 are listed)'),
+    activeRuns: z.number().int().optional().describe('how many runs are not finished yet (counted up to 20), as the Active column shows'),
     lastRun: LastRun.optional(),
     lastTrigger: z.string().optional().describe('the last value of the scheduling.hourglass.dev/trigger annotation that was turned into a run'),
     pendingTrigger: z

@@ -34,6 +34,16 @@ const TASK_RULES: Validation[] = [
 
 const REPLICA_RULES: Validation[] = [
   { rule: '!has(self.min) || !has(self.max) || self.min <= self.max', message: 'spec.replicas.min must be <= spec.replicas.max' },
+  // kubectl scale / an HPA asking for more than max is refused, not clamped: the caller learns at once
+  { rule: '!has(self.desired) || !has(self.max) || self.desired <= self.max', message: 'spec.replicas.desired (kubectl scale --replicas) must be <= spec.replicas.max; raise spec.replicas.max first' },
+];
+
+/**
+ * A name becomes a task or pool name in Hourglass (and a label value on worker pods), which are at most 63
+ * characters: refused by the apiserver at apply time rather than accepted and then Degraded.
+ */
+const NAME_RULES: Validation[] = [
+  { rule: 'size(self.metadata.name) <= 63', message: 'metadata.name must be at most 63 characters (it names the task or pool in Hourglass)' },
 ];
 
 /** Kubernetes' convention for conditions: a map keyed by type, so server-side apply merges them per type. */
@@ -58,6 +68,7 @@ function wrap(kind: ResourceKind, description: string, spec: StructuralSchema, s
       status: conditionsAsMap(status),
     },
     required: ['spec'],
+    'x-kubernetes-validations': NAME_RULES,
   };
 }
 
@@ -91,7 +102,9 @@ const column = (name: string, type: string, jsonPath: string, description: strin
 const PRINTER_COLUMNS: Record<ResourceKind, object[]> = {
   ScheduledTask: [
     column('Schedule', 'string', '.spec.schedule', 'cron expression or @every'),
+    column('TimeZone', 'string', '.spec.timeZone', 'IANA time zone of the schedule'),
     column('Suspend', 'boolean', '.spec.suspend', 'scheduled fires paused'),
+    column('Active', 'integer', '.status.activeRuns', 'runs not finished yet'),
     column('Last Schedule', 'date', '.status.lastScheduleTime', 'latest slot turned into runs'),
     // a future time reads as <invalid> in a date column, so the next slot is shown as text
     column('Next', 'string', '.status.nextScheduleTime', 'next schedule slot'),

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
-  AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions,
+  AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, NetworkingV1Api, PatchStrategy, setHeaderOptions, Observable, type ConfigurationOptions,
 } from '@kubernetes/client-node';
 
 /** The API clients the operator uses, all from one kubeconfig. */
@@ -10,33 +10,45 @@ export interface KubeClients {
   apps: AppsV1Api;
   core: CoreV1Api;
   coordination: CoordinationV1Api;
+  networking: NetworkingV1Api;
+  /**
+   * Aborts every request in flight (watches included) and fails every later one at once: what a leader
+   * that steps down does to the clients of its leadership term, so nothing it started can still act.
+   */
+  close(): void;
 }
+
+/** A request that got no response within this long fails (watches have their own inactivity timeout). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
 /**
  * A kubeconfig file when one is given (tests, running outside a cluster), else the default chain:
  * $KUBECONFIG, ~/.kube/config, then the in-cluster service account.
  */
-export function loadKubeClients(kubeconfigFile: string): KubeClients {
+export function loadKubeClients(kubeconfigFile: string, requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS): KubeClients {
   const config = new KubeConfig();
   if (kubeconfigFile) config.loadFromFile(kubeconfigFile);
   else config.loadFromDefault();
   // client-node refuses a plain-http server unless TLS verification is "skipped"; there is no TLS to verify
   // there (the in-memory API server of `npm run kube:memory`, kubectl proxy), so say so for such clusters
   config.clusters = config.clusters.map((cluster) => (cluster.server.startsWith('http://') ? { ...cluster, skipTLSVerify: true } : cluster));
-  reuseConnections(config);
+  const close = reuseConnections(config, requestTimeoutMs);
   return {
     config,
+    close,
     custom: config.makeApiClient(CustomObjectsApi),
     apps: config.makeApiClient(AppsV1Api),
     core: config.makeApiClient(CoreV1Api),
     coordination: config.makeApiClient(CoordinationV1Api),
+    networking: config.makeApiClient(NetworkingV1Api),
   };
 }
 
-type Dispatch = (options: { body?: unknown }, handler: unknown) => boolean;
+type Dispatch = (options: { body?: unknown; path?: string; headersTimeout?: number; bodyTimeout?: number }, handler: unknown) => boolean;
 interface Dispatcher {
   close(): Promise<void>;
-  compose(interceptor: (dispatch: Dispatch) => Dispatch): Dispatcher;
+  destroy(): Promise<void>;
+  compose(...interceptors: ((dispatch: Dispatch) => Dispatch)[]): Dispatcher;
 }
 type DispatcherFactory = (cluster: unknown, agentOptions: object) => Dispatcher | undefined;
 
@@ -63,23 +75,60 @@ function bufferBodies(dispatch: Dispatch): Dispatch {
 }
 
 /**
+ * Every request but a watch gets a deadline: its response headers and each later chunk of its body must
+ * come within timeoutMs, else it fails (UND_ERR_HEADERS_TIMEOUT / UND_ERR_BODY_TIMEOUT). Without this a
+ * call over a connection that stopped forwarding (a partition that sends no RST) hangs for as long as the
+ * kernel keeps the socket, minutes. A watch is kept alive by client-node's own inactivity timeout.
+ */
+function withDeadline(timeoutMs: number) {
+  return (dispatch: Dispatch): Dispatch => (options, handler) => {
+    if (/[?&]watch=(true|1)\b/.test(options.path ?? '')) return dispatch(options, handler);
+    return dispatch({ ...options, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }, handler);
+  };
+}
+
+/**
  * client-node 2.x builds a new undici Agent for every request (applySecurityAuthentication ->
  * createDispatcher), so every call opened a TCP (and TLS) connection of its own and left the agent behind.
  * One agent per distinct set of connection options is kept instead, so requests reuse kept-alive
  * connections; options that change (a rotated client certificate re-read from its file) get a new agent
  * and the old one is closed once its requests (watches included) have ended.
  */
-function reuseConnections(config: KubeConfig): void {
+function reuseConnections(config: KubeConfig, requestTimeoutMs: number): () => void {
   const target = config as unknown as { createDispatcher: DispatcherFactory };
   const create = target.createDispatcher.bind(config);
   let current: { key: string; dispatcher: ReturnType<DispatcherFactory> } | undefined;
+  let closed = false;
   target.createDispatcher = (cluster, agentOptions) => {
+    // once closed, every request goes to the destroyed dispatcher and fails at once (ClientDestroyedError)
+    if (closed) return current?.dispatcher;
     const key = createHash('sha1').update(JSON.stringify(config.createDispatcherOptions(cluster as never, agentOptions))).digest('base64');
     if (current?.key === key) return current.dispatcher;
     const previous = current?.dispatcher;
-    current = { key, dispatcher: create(cluster, agentOptions)?.compose(bufferBodies) };
+    current = { key, dispatcher: create(cluster, agentOptions)?.compose(bufferBodies, withDeadline(requestTimeoutMs)) };
     previous?.close().catch(() => undefined);
     return current.dispatcher;
+  };
+  return () => {
+    closed = true;
+    current?.dispatcher?.destroy().catch(() => undefined);
+  };
+}
+
+/**
+ * Per-call options for a generated API method: the call is aborted when signal fires (a Lease call bounded
+ * by the time left before the renew deadline, shorter than the request timeout).
+ */
+export function abortableBy(signal: AbortSignal): ConfigurationOptions {
+  return {
+    middleware: [{
+      pre: (context) => {
+        context.setSignal(signal);
+        return new Observable(Promise.resolve(context));
+      },
+      post: (response) => new Observable(Promise.resolve(response)),
+    }],
+    middlewareMergeStrategy: 'append',
   };
 }
 

@@ -4,14 +4,17 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { parseBindAddress, type Config } from '../core/config/index.ts';
 import type { CoreContext } from '../core/dispatch/context.ts';
+import { loadRunCursor, saveRunCursor } from '../core/dispatch/kubernetes-run-cursor.ts';
 import { deleteKubernetesTask, kubernetesRunChanges, listKubernetesTasks, type RunChangeCursor } from '../core/dispatch/kubernetes-tasks.ts';
 import { pruneHistory } from '../core/dispatch/retention.ts';
 import { RESOURCE_KINDS } from '../core/model/resource.ts';
 import { Controller } from './controller.ts';
+import { desiredGraph, relatedTasks } from './dependency-cycles.ts';
 import { EventRecorder } from './event-recorder.ts';
 import { startHealthServer } from './health-server.ts';
 import { loadKubeClients, type KubeClients } from './kube.ts';
 import { LeaderElector } from './leader-election.ts';
+import { ownImage } from './own-image.ts';
 import { createOperatorMetrics, type OperatorMetrics } from './metrics.ts';
 import { createPoolReconciler } from './pool-reconciler.ts';
 import { eventsForRunChanges } from './run-events.ts';
@@ -28,6 +31,12 @@ export interface OperatorOptions {
   logger: Logger;
 }
 
+interface LeaderWorkOptions extends OperatorOptions {
+  leaseNamespace: string;
+  /** [operator] worker_image, or the operator's own image when that is empty */
+  workerImage: string;
+}
+
 export interface RunningOperator {
   healthUrl: string;
   isLeader(): boolean;
@@ -38,6 +47,8 @@ const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
 const RETENTION_INTERVAL_MS = 60_000;
+/** how often the run cursor is saved while no run changes */
+const CURSOR_SAVE_INTERVAL_MS = 5_000;
 
 function leaseNamespace(configured: string): string {
   if (configured) return configured;
@@ -54,31 +65,42 @@ function leaseNamespace(configured: string): string {
  */
 export async function startOperator(options: OperatorOptions): Promise<RunningOperator> {
   const { config, logger } = options;
-  const kube = loadKubeClients(config.kubeconfig);
+  const requestTimeoutMs = config.request_timeout_seconds * 1000;
+  // the election has clients of its own: leader work closes its clients when it stops, the election never
+  const kube = loadKubeClients(config.kubeconfig, requestTimeoutMs);
   const metrics = createOperatorMetrics(options.registry);
   const identity = config.identity || `${hostname()}-${process.pid}`;
+  const namespace = leaseNamespace(config.lease_namespace);
   let work: LeaderWork | undefined;
+  // read once before the election: starting leader work must not wait on an API call
+  const workerImage = config.worker_image || (await ownImage(kube, logger));
+  /** wall-clock start of the current leadership term, logged with its end so terms can be compared across replicas */
+  let leadingFrom = 0;
   const elector = new LeaderElector(
     kube.coordination,
     {
-      namespace: leaseNamespace(config.lease_namespace),
+      namespace,
       name: config.lease_name,
       identity,
       leaseDurationMs: config.lease_duration_seconds * 1000,
       renewDeadlineMs: config.renew_deadline_seconds * 1000,
       retryPeriodMs: config.retry_period_seconds * 1000,
+      callTimeoutMs: requestTimeoutMs,
     },
     {
       onStartedLeading: async () => {
         metrics.isLeader.set(1);
-        work = startLeaderWork(options, kube, metrics, identity);
+        leadingFrom = Date.now();
+        logger.info({ lease: config.lease_name, leadingFrom }, 'leader work started');
+        // fresh clients per term: stepping down closes them, so no request of this term outlives it
+        work = startLeaderWork({ ...options, leaseNamespace: namespace, workerImage }, loadKubeClients(config.kubeconfig, requestTimeoutMs), metrics, identity);
       },
       onStoppedLeading: async () => {
         metrics.isLeader.set(0);
         const stopping = work;
         work = undefined;
         await stopping?.stop();
-        logger.warn('no longer the operator leader; standing by');
+        logger.warn({ lease: config.lease_name, leadingFrom, leadingUntil: Date.now() }, 'no longer the operator leader; standing by');
       },
     },
     logger,
@@ -110,7 +132,7 @@ interface LeaderWork {
 }
 
 /** What only the leader does: reconcile both kinds, follow runs into statuses and Events, sweep orphans. */
-function startLeaderWork(options: OperatorOptions, kube: KubeClients, metrics: OperatorMetrics, identity: string): LeaderWork {
+function startLeaderWork(options: LeaderWorkOptions, kube: KubeClients, metrics: OperatorMetrics, identity: string): LeaderWork {
   const { ctx, config, logger } = options;
   const recorder = new EventRecorder(kube.core, logger, metrics, identity);
   const common = {
@@ -123,13 +145,16 @@ function startLeaderWork(options: OperatorOptions, kube: KubeClients, metrics: O
     metrics,
     logger,
   };
-  const taskReconciler = createTaskReconciler({ ctx, kube, recorder, logger, maxRequeueMs: config.task_requeue_seconds * 1000 });
+  // called only once the controller below exists (reconciles start with it)
+  const desired = () => tasks.objects();
+  const taskReconciler = createTaskReconciler({ ctx, kube, recorder, logger, maxRequeueMs: config.task_requeue_seconds * 1000, desired });
   const tasks = new Controller({
     ...common,
     kind: 'ScheduledTask',
     plural: RESOURCE_KINDS.ScheduledTask.plural,
     reconcile: taskReconciler.reconcile,
     prime: taskReconciler.prime,
+    related: (object, controller) => relatedTasks(object, desiredGraph(controller.objects(), object.metadata.namespace ?? '')),
   });
   const pools = new Controller({
     ...common,
@@ -137,8 +162,9 @@ function startLeaderWork(options: OperatorOptions, kube: KubeClients, metrics: O
     plural: RESOURCE_KINDS.WorkerPool.plural,
     reconcile: createPoolReconciler({
       ctx, kube, recorder, logger,
-      workerImage: config.worker_image,
+      workerImage: options.workerImage,
       workerSecret: config.worker_secret,
+      policy: { defaultImage: options.workerImage, allowedImages: config.allowed_worker_images, allowedEnvSecrets: config.allowed_env_secrets, allowControlPlane: config.allow_control_plane_nodes },
       drainSeconds: options.workerDrainSeconds,
       resyncMs: config.pool_resync_seconds * 1000,
     }),
@@ -148,15 +174,30 @@ function startLeaderWork(options: OperatorOptions, kube: KubeClients, metrics: O
 
   let stopped = false;
   let cursor: RunChangeCursor | undefined;
+  let cursorLoaded = false;
+  let savedAt = 0;
   let sweptAt = 0;
+  const cursorKey = `${options.leaseNamespace}/${config.lease_name}`;
   /** run changes -> Events and task reconciles; then, after each full resync, tasks whose resource is gone */
   const followRuns = async () => {
+    // Events need the resources in the cache: before the first sync, a change would find no object
+    if (!tasks.synced) return;
+    if (!cursorLoaded) {
+      cursor = await loadRunCursor(ctx.db, cursorKey);
+      cursorLoaded = true;
+      if (cursor) logger.info({ afterId: cursor.afterId, upTo: cursor.upTo }, 'following runs from where the last leader stopped');
+    }
     const { changes, cursor: next } = await kubernetesRunChanges(ctx.db, cursor);
-    cursor = next;
     for (const [key, events] of eventsForRunChanges(changes)) {
       const object = tasks.get(key);
       if (!object) continue;
-      for (const event of events) await recorder.record(object, event);
+      for (const event of events) await recorder.recordOrThrow(object, event);
+    }
+    cursor = next;
+    // saved once its Events are written; an idle cursor only now and then (the window it skips holds nothing)
+    if (!stopped && (changes.length > 0 || Date.now() - savedAt >= CURSOR_SAVE_INTERVAL_MS)) {
+      await saveRunCursor(ctx.db, cursorKey, next, new Date(ctx.now()));
+      savedAt = Date.now();
     }
     for (const change of changes) {
       const key = `${change.namespace}/${change.name}`;
@@ -200,6 +241,8 @@ function startLeaderWork(options: OperatorOptions, kube: KubeClients, metrics: O
     async stop() {
       stopped = true;
       clearInterval(retention);
+      // abort every API call of this term first, so a hung one cannot delay the stop past the lease
+      kube.close();
       await Promise.all([tasks.stop(), pools.stop()]);
       await poll;
     },

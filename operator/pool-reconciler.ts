@@ -1,16 +1,17 @@
 import type { Logger } from 'pino';
 import type { V1Deployment } from '@kubernetes/client-node';
 import type { CoreContext } from '../core/dispatch/context.ts';
-import { poolLoad, type PoolLoad } from '../core/dispatch/kubernetes-tasks.ts';
+import { kubernetesPoolNamespaces, otherNamespacesUsingPool, poolLoad, type PoolLoad } from '../core/dispatch/kubernetes-tasks.ts';
 import { API_GROUP, API_VERSION, API_VERSION_NAME, RESOURCE_KINDS, parseManifest, type WorkerPoolManifest } from '../core/model/resource.ts';
 import { ValidationError, type WorkerPoolSpec } from '../core/model/index.ts';
 import type { ReconcileResult } from './controller.ts';
 import type { WorkerPoolStatus } from './crd-status.ts';
 import type { EventRecorder } from './event-recorder.ts';
 import { MERGE_PATCH, describeKubeError, isNotFound, splitKey, type KubeClients, type KubeObject } from './kube.ts';
-import { TEMPLATE_HASH_ANNOTATION, buildWorkerDeployment, selectorString, workerDeploymentName } from './pool-deployment.ts';
+import { TEMPLATE_HASH_ANNOTATION, buildWorkerDeployment, buildWorkerNetworkPolicy, selectorString, workerDeploymentName } from './pool-deployment.ts';
 import { POD_DELETION_COST, decideReplicas, podDeletionCosts, type ScaleDecision } from './pool-scaling.ts';
 import { condition, statusPatch } from './conditions.ts';
+import { poolPolicyProblems, type PoolPolicy } from './pool-policy.ts';
 import { poolStatus } from './pool-status.ts';
 import { mirrorPool, unmirrorPool } from './pool-store.ts';
 
@@ -21,6 +22,7 @@ export interface PoolReconcilerDeps {
   logger: Logger;
   workerImage: string;
   workerSecret: string;
+  policy: PoolPolicy;
   drainSeconds: number;
   /** how often a pool's backlog is looked at */
   resyncMs: number;
@@ -78,9 +80,24 @@ export function createPoolReconciler(deps: PoolReconcilerDeps) {
     const body = templateChanged ? { metadata: { labels: desired.metadata.labels, annotations: desired.metadata.annotations }, spec: desired.spec } : { spec: { replicas: decision.replicas } };
     await kube.apps.patchNamespacedDeployment({ namespace, name: desired.metadata.name, body }, MERGE_PATCH);
     if (scaled) {
-      await recorder.record(object, { type: 'Normal', reason: 'Scaled', message: `Scaled ${desired.metadata.name} from ${current.spec?.replicas ?? 0} to ${decision.replicas} replica(s) (${decision.reason}; backlog ${load.backlog}, running ${load.activeRuns})` });
+      await recorder.record(object, { type: 'Normal', reason: 'Scaled', message: `Scaled ${desired.metadata.name} from ${current.spec?.replicas ?? 0} to ${decision.replicas} replica(s) (${decision.reason})` });
     }
     return scaled;
+  }
+
+  /** pools (by uid) whose NetworkPolicy is known to exist: looked up once per pool and leadership term */
+  const policies = new Set<string>();
+  async function ensureNetworkPolicy(object: KubeObject): Promise<void> {
+    const { namespace = 'default', name, uid = '' } = object.metadata;
+    if (policies.has(uid)) return;
+    const body = buildWorkerNetworkPolicy({ name, namespace, uid });
+    try {
+      await kube.networking.readNamespacedNetworkPolicy({ namespace, name: body.metadata.name });
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      await kube.networking.createNamespacedNetworkPolicy({ namespace, body });
+    }
+    policies.add(uid);
   }
 
   return async function reconcilePool(key: string, object: KubeObject | undefined): Promise<ReconcileResult | void> {
@@ -94,21 +111,36 @@ export function createPoolReconciler(deps: PoolReconcilerDeps) {
     const previous = object.status as WorkerPoolStatus | undefined;
     const generation = object.metadata.generation ?? 1;
     const now = new Date(ctx.now());
+    /** a spec the operator will not act on: Ready False and Degraded True with the reason, the Deployment left as it was */
+    const refuse = async (reason: string, message: string): Promise<ReconcileResult> => {
+      const conditions = [
+        condition(previous?.conditions, { type: 'Ready', status: 'False', reason, message, observedGeneration: generation }, now),
+        condition(previous?.conditions, { type: 'Degraded', status: 'True', reason, message, observedGeneration: generation }, now),
+      ];
+      const patch = statusPatch(previous, { ...previous, observedGeneration: generation, conditions });
+      if (patch) {
+        await patchStatus(namespace, name, patch);
+        await recorder.record(object, { type: 'Warning', reason, message });
+      }
+      return { requeueAfterMs: deps.resyncMs * 10 };
+    };
     let manifest: WorkerPoolManifest;
     try {
       manifest = parseManifest({ apiVersion: API_VERSION, kind: 'WorkerPool', metadata: object.metadata, spec: object.spec ?? {} }) as WorkerPoolManifest;
     } catch (error) {
       if (!(error instanceof ValidationError)) throw error;
-      const message = error.problems.map((p) => `${p.path}: ${p.message}`).join('; ');
-      const status: WorkerPoolStatus = { ...previous, observedGeneration: generation, conditions: [condition(previous?.conditions, { type: 'Ready', status: 'False', reason: 'InvalidSpec', message, observedGeneration: generation }, now)] };
-      const patch = statusPatch(previous, status);
-      if (patch) {
-        await patchStatus(namespace, name, patch);
-        await recorder.record(object, { type: 'Warning', reason: 'InvalidSpec', message });
-      }
-      return { requeueAfterMs: deps.resyncMs * 10 };
+      return refuse('InvalidSpec', error.problems.map((p) => `${p.path}: ${p.message}`).join('; '));
     }
     const spec = manifest.spec;
+    const refusals = poolPolicyProblems(spec, deps.policy);
+    if (refusals.length > 0) return refuse('PolicyViolation', refusals.join('; '));
+    // workers consume a pool by name: one name, one namespace, so no namespace's tasks reach another's workers
+    // (checked until the pool is first mirrored: from then on the name is this namespace's)
+    const owners = await kubernetesPoolNamespaces(ctx.db, name);
+    if (!owners.includes(namespace)) {
+      const others = owners.length > 0 ? owners : await otherNamespacesUsingPool(ctx.db, name, namespace);
+      if (others.length > 0) return refuse('PoolNameTaken', `pool name "${name}" is already used in namespace ${others.join(', ')}; a pool name belongs to one namespace`);
+    }
     await mirrorPool(ctx.db, { namespace, name, labels: manifest.labels, spec });
     const load = await poolLoad(ctx.db, name);
     const current = await readDeployment(namespace, workerDeploymentName(name));
@@ -131,6 +163,7 @@ export function createPoolReconciler(deps: PoolReconcilerDeps) {
       deps.logger.warn({ pool: key, err: describeKubeError(error) }, 'could not apply the worker Deployment');
       throw error;
     });
+    await ensureNetworkPolicy(object);
     const status = poolStatus({ previous, generation, decision, deployment: current, load, scaledNow, now, name, min: spec.replicas.min });
     const patch = statusPatch(previous, status);
     if (patch) await patchStatus(namespace, name, patch);

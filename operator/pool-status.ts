@@ -17,7 +17,7 @@ export interface PoolStatusInput {
   min: number;
 }
 
-/** The status of a pool: replica counts, load, and two conditions (Ready, ScalingActive). */
+/** The status of a pool: replica counts, load, and three conditions (Ready, ScalingActive, Degraded). */
 export function poolStatus(input: PoolStatusInput): WorkerPoolStatus {
   const { previous, decision, load, now } = input;
   const alive = load.workers.filter((w) => !w.draining).length;
@@ -32,9 +32,10 @@ export function poolStatus(input: PoolStatusInput): WorkerPoolStatus {
     decision.reason === 'External'
       ? { type: 'ScalingActive', status: 'False', reason: 'ExternalScaler', message: 'spec.replicas.desired is set (scale subresource): an HPA, KEDA or kubectl scale decides', observedGeneration: input.generation }
       : { type: 'ScalingActive', status: 'True', reason: decision.reason, message: 'replicas follow the backlog', observedGeneration: input.generation };
+  const degraded: Omit<Condition, 'lastTransitionTime'> = { type: 'Degraded', status: 'False', reason: 'AsExpected', message: 'the spec is within what the operator allows', observedGeneration: input.generation };
   const status: WorkerPoolStatus = {
     observedGeneration: input.generation,
-    conditions: [ready, scaling].map((c) => condition(previous?.conditions, c, now)),
+    conditions: [ready, scaling, degraded].map((c) => condition(previous?.conditions, c, now)),
     replicas: input.deployment?.status?.replicas ?? 0,
     readyReplicas: input.deployment?.status?.readyReplicas ?? 0,
     desiredReplicas: decision.replicas,

@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { CoreContext } from '../core/dispatch/context.ts';
 import {
-  createKubernetesTasks, deleteKubernetesTask, findTasksByKey, manualRunTime, taskRunState, taskRunStates, triggerKubernetesTask, upsertKubernetesTask,
+  createKubernetesTasks, deleteKubernetesTask, findTasksByKey, kubernetesPoolNamespaces, kubernetesPoolOwners, manualRunTime, taskRunState, taskRunStates, triggerKubernetesTask, upsertKubernetesTask,
   type KubernetesTaskWrite, type TaskRunState,
 } from '../core/dispatch/kubernetes-tasks.ts';
 import { checkSchedule } from '../core/dispatch/tasks.ts';
@@ -16,6 +16,7 @@ import type { ScheduledTaskStatus } from './crd-status.ts';
 import type { EventRecorder } from './event-recorder.ts';
 import { MERGE_PATCH, objectKey, splitKey, type KubeClients, type KubeObject } from './kube.ts';
 import { statusPatch } from './conditions.ts';
+import { cycleThrough, desiredGraph } from './dependency-cycles.ts';
 import { desiredTaskStatus, newProblem, type SpecProblem } from './task-status.ts';
 
 /** Held on every ScheduledTask so that its deletion waits until its active runs are cancelled. */
@@ -28,6 +29,8 @@ export interface TaskReconcilerDeps {
   logger: Logger;
   /** a task is looked at again at least this often (its next slot usually comes first) */
   maxRequeueMs: number;
+  /** every ScheduledTask seen (the desired state), for dependsOn cycles */
+  desired: () => Iterable<KubeObject>;
 }
 
 const plural = RESOURCE_KINDS.ScheduledTask.plural;
@@ -73,7 +76,7 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
   /** A relist: tasks that are new are created in bulk, and the tasks and run states of all are read in bulk. */
   async function prime(objects: KubeObject[]): Promise<void> {
     primed.clear();
-    const candidates: Array<{ key: string; object: KubeObject; write: KubernetesTaskWrite }> = [];
+    let candidates: Array<{ key: string; object: KubeObject; write: KubernetesTaskWrite }> = [];
     for (const object of objects) {
       if (object.metadata.deletionTimestamp) continue;
       const namespace = object.metadata.namespace ?? '';
@@ -88,6 +91,9 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
       }
     }
     if (candidates.length === 0) return;
+    const owners = await kubernetesPoolOwners(ctx.db);
+    // a task naming another namespace's pool is refused by its own reconcile, never created here
+    candidates = candidates.filter((c) => !foreignPool(c.write.namespace, c.write.spec.pool, owners.get(c.write.spec.pool) ?? []));
     const existing = await findTasksByKey(ctx.db, candidates.map((c) => c.write));
     const created = await createKubernetesTasks(ctx.db, candidates.filter((c) => !existing.has(c.key)).map((c) => c.write));
     const ready: Array<{ key: string; resourceVersion: string | undefined; task: Task }> = [];
@@ -145,7 +151,7 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
     const previous = object.status as ScheduledTaskStatus | undefined;
     const generation = object.metadata.generation ?? 1;
     const usable = primedEntry && primedEntry.resourceVersion === resourceVersion ? primedEntry : undefined;
-    const { task, problem } = usable ? { task: usable.task, problem: undefined } : await register(ctx, object, namespace);
+    const { task, problem } = usable ? { task: usable.task, problem: undefined } : await register(ctx, object, namespace, deps.desired);
     const now = new Date(ctx.now());
 
     let lastTrigger = previous?.lastTrigger;
@@ -191,10 +197,17 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
 }
 
 /** The spec into Postgres; a problem the user must fix is returned, not thrown, with the task still in effect. */
-async function register(ctx: CoreContext, object: KubeObject, namespace: string): Promise<{ task: Task | undefined; problem: SpecProblem | undefined }> {
+async function register(ctx: CoreContext, object: KubeObject, namespace: string, desired: () => Iterable<KubeObject>): Promise<{ task: Task | undefined; problem: SpecProblem | undefined }> {
   let manifest: ScheduledTaskManifest;
   try {
     manifest = parseManifest({ apiVersion: API_VERSION, kind: 'ScheduledTask', metadata: object.metadata, spec: object.spec }) as ScheduledTaskManifest;
+    // against everything applied, not only what is stored: members of one cycle may be reconciled at once
+    const graph = desiredGraph(desired(), namespace);
+    graph.set(manifest.name, manifest.spec.dependsOn);
+    const cycle = cycleThrough(manifest.name, graph);
+    if (cycle) throw new ValidationError('task', [{ path: 'dependsOn', message: `creates a cycle: ${cycle.join(' -> ')}` }]);
+    const poolProblem = foreignPool(namespace, manifest.spec.pool, await kubernetesPoolNamespaces(ctx.db, manifest.spec.pool));
+    if (poolProblem) throw new ValidationError('task', [{ path: 'pool', message: poolProblem }]);
     const { task } = await upsertKubernetesTask(ctx, { namespace, name: manifest.name, labels: manifest.labels, spec: manifest.spec });
     return { task, problem: undefined };
   } catch (error) {
@@ -210,8 +223,18 @@ export function specProblem(error: unknown): SpecProblem | undefined {
   if (!(error instanceof ValidationError)) return undefined;
   const paths = error.problems.map((p) => p.path.replace(/^spec\./, ''));
   const cycle = error.problems.some((p) => p.path === 'dependsOn' && /cycle|itself/.test(p.message));
-  const reason = paths.includes('schedule') ? 'InvalidSchedule' : paths.includes('timeZone') ? 'UnknownTimeZone' : cycle ? 'DependencyCycle' : 'InvalidSpec';
+  const reason = paths.includes('schedule') ? 'InvalidSchedule' : paths.includes('timeZone') ? 'UnknownTimeZone' : cycle ? 'DependencyCycle' : paths.includes('pool') ? 'PoolInOtherNamespace' : 'InvalidSpec';
   return { reason, message: error.problems.map((p) => `${p.path}: ${p.message}`).join('; ') };
+}
+
+/**
+ * Why a task of `namespace` may not use `pool` (whose WorkerPools live in `owners`), or undefined. A pool
+ * no namespace declared is allowed (workers outside Kubernetes, or a pool created later, which then
+ * belongs to the first namespace that declares it).
+ */
+export function foreignPool(namespace: string, pool: string, owners: string[]): string | undefined {
+  if (owners.length === 0 || owners.includes(namespace)) return undefined;
+  return `pool "${pool}" is the WorkerPool of namespace ${owners.join(', ')}; a ScheduledTask can only use a WorkerPool of its own namespace`;
 }
 
 /** The next slot the dispatcher will fire, or undefined when none will (suspended, on demand, ended). */

@@ -7,7 +7,7 @@ export type RunPhase = (typeof RUN_PHASES)[number];
 
 /** Why a ScheduledTask cannot be scheduled as written: terminal for this generation, never retried hot. */
 export interface SpecProblem {
-  reason: 'InvalidSchedule' | 'UnknownTimeZone' | 'DependencyCycle' | 'InvalidSpec' | 'NameConflict';
+  reason: 'InvalidSchedule' | 'UnknownTimeZone' | 'DependencyCycle' | 'PoolInOtherNamespace' | 'InvalidSpec' | 'NameConflict';
   message: string;
 }
 
@@ -54,10 +54,13 @@ export function desiredTaskStatus(input: TaskStatusInput): ScheduledTaskStatus {
   const status: ScheduledTaskStatus = { observedGeneration: input.generation, conditions };
   if (input.taskId) status.taskId = input.taskId;
   const runs = input.runs;
-  if (runs?.lastScheduledTime) status.lastScheduleTime = runs.lastScheduledTime.toISOString();
+  // a schedule edit resets the task's own record of its last slot: the status keeps the one it showed
+  const lastScheduleTime = runs?.lastScheduledTime?.toISOString() ?? input.previous?.lastScheduleTime;
+  if (lastScheduleTime) status.lastScheduleTime = lastScheduleTime;
   if (input.nextScheduleMs !== undefined) status.nextScheduleTime = new Date(input.nextScheduleMs).toISOString();
   if (runs?.lastSuccessfulTime) status.lastSuccessfulTime = runs.lastSuccessfulTime.toISOString();
   if (runs && runs.active.length > 0) status.active = runs.active.map(activeRef);
+  if (runs) status.activeRuns = runs.active.length;
   const last = runs?.lastFinished;
   if (last) {
     status.lastRun = { runId: last.id, phase: runPhase(last.status), scheduledTime: last.scheduledTime.toISOString(), trigger: last.trigger };

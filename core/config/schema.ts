@@ -260,6 +260,7 @@ const Operator = z
     lease_duration_seconds: int(15, 'A standby takes the Lease after it went this long without renewal.', 1),
     renew_deadline_seconds: int(10, 'The leader steps down when it could not renew for this long; must be below lease_duration_seconds.', 1),
     retry_period_seconds: int(2, 'How often the leader renews and a standby retries.', 1),
+    request_timeout_seconds: int(10, 'Any Kubernetes API call (but a watch) that got no answer for this long fails; Lease calls are also cut at the renew deadline.', 1),
     identity: str('', 'This replica\'s name in the Lease. Empty: <hostname>-<pid>.'),
     bind_address: stringType()
       .refine((a) => { try { parseBindAddress(a); return true; } catch { return false; } }, { error: (iss) => bindAddressMessage(iss.input) })
@@ -270,7 +271,10 @@ const Operator = z
     task_requeue_seconds: int(300, 'A ScheduledTask is reconciled at least this often (its next slot usually comes first).', 1),
     pool_resync_seconds: int(10, 'How often a WorkerPool\'s backlog is read to scale its Deployment.', 1),
     run_poll_interval_ms: int(1000, 'How often runs of Kubernetes tasks that started or finished are looked for, to update statuses and emit Events.', 100),
-    worker_image: str('scheduler:latest', 'Image of worker pods when a WorkerPool sets no spec.template.image.'),
+    worker_image: str('', 'Image of worker pods when a WorkerPool sets no spec.template.image. Empty: the operator\'s own image (read from its pod), so a tagged operator never starts untagged workers; outside a cluster, scheduler:latest.'),
+    allowed_worker_images: stringList([], 'Images a WorkerPool may set in spec.template.image (exact, or a prefix ending in "*", e.g. "registry.example/hourglass:*"). Empty: only worker_image.'),
+    allowed_env_secrets: stringList([], 'Secrets a WorkerPool\'s spec.template.env may read through valueFrom.secretKeyRef. Empty: none (worker_secret reaches the pods through envFrom regardless).'),
+    allow_control_plane_nodes: bool(false, 'Let WorkerPools tolerate control-plane taints or select control-plane nodes (node-role.kubernetes.io/control-plane or master).'),
     worker_secret: str('scheduler-worker-secrets', 'Secret (in each WorkerPool\'s namespace) whose keys become the environment of worker pods: MESSAGE_QUEUE_URL, MESSAGE_QUEUE_TYPE, ENVIRONMENT (and DATABASE_URL only with the postgres queue).'),
     run_dispatcher: bool(true, 'Also run the dispatcher (advisory-lock leader) in `scheduler --mode operator`, so one Deployment schedules and reconciles.'),
   })

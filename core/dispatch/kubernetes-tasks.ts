@@ -245,6 +245,8 @@ export interface RunChange extends RunSummary {
   /** finished within the window (a run may be both created and finished in one) */
   finished: boolean;
   error: string | null;
+  /** why a skipped or missed run did not run, as a code, when the database records one (hg_runs.reason) */
+  reason: string | null;
 }
 
 export interface RunChangeCursor {
@@ -266,8 +268,9 @@ export async function kubernetesRunChanges(db: Queryable, cursor: RunChangeCurso
   );
   const upTo = toDate(clock[0]?.up_to) as Date;
   if (!cursor) return { changes: [], cursor: { afterId: clock[0]?.max_id ?? '0', upTo } };
-  const { rows } = await db.query<RawRun & { namespace: string; name: string; created: boolean; finished: boolean; error: string | null }>(
-    `SELECT r.id::text AS id, r.status, r.trigger, r.scheduled_time, r.finished_at, r.error, t.namespace, t.name,
+  // the reason code column arrives with its own migration: read through to_jsonb so this query works either way
+  const { rows } = await db.query<RawRun & { namespace: string; name: string; created: boolean; finished: boolean; error: string | null; reason: string | null }>(
+    `SELECT r.id::text AS id, r.status, r.trigger, r.scheduled_time, r.finished_at, r.error, to_jsonb(r) ->> 'reason' AS reason, t.namespace, t.name,
             (r.id > $1::bigint AND r.created_at < $3) AS created,
             coalesce(r.finished_at >= $2 AND r.finished_at < $3, false) AS finished
        FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id
@@ -279,9 +282,32 @@ export async function kubernetesRunChanges(db: Queryable, cursor: RunChangeCurso
   );
   let afterId = BigInt(cursor.afterId);
   for (const row of rows) if (row.created && BigInt(row.id) > afterId) afterId = BigInt(row.id);
-  const changes = rows.map((row) => ({ ...toSummary(row), namespace: row.namespace, name: row.name, created: row.created, finished: row.finished, error: row.error }));
+  const changes = rows.map((row) => ({ ...toSummary(row), namespace: row.namespace, name: row.name, created: row.created, finished: row.finished, error: row.error, reason: row.reason }));
   // a full page means more may be waiting: keep the time window where it was and continue by id
   return { changes, cursor: { afterId: afterId.toString(), upTo: rows.length >= limit ? cursor.upTo : upTo } };
+}
+
+/** The namespaces whose WorkerPool of this name the operator mirrored (a pool name belongs to one namespace). */
+export async function kubernetesPoolNamespaces(db: Queryable, name: string): Promise<string[]> {
+  const { rows } = await db.query<{ namespace: string }>(`SELECT namespace FROM hg_pools WHERE name = $1 AND source = 'kubernetes' ORDER BY namespace`, [name]);
+  return rows.map((row) => row.namespace);
+}
+
+/** Namespaces other than `namespace` whose ScheduledTasks use the pool `name` (they would reach its workers). */
+export async function otherNamespacesUsingPool(db: Queryable, name: string, namespace: string): Promise<string[]> {
+  const { rows } = await db.query<{ namespace: string }>(
+    `SELECT DISTINCT namespace FROM hg_tasks WHERE source = 'kubernetes' AND deleted_at IS NULL AND spec ->> 'pool' = $1 AND namespace <> $2 ORDER BY namespace`,
+    [name, namespace],
+  );
+  return rows.map((row) => row.namespace);
+}
+
+/** Every mirrored WorkerPool name -> the namespaces holding one (an initial sync checks its tasks at once). */
+export async function kubernetesPoolOwners(db: Queryable): Promise<Map<string, string[]>> {
+  const { rows } = await db.query<{ name: string; namespace: string }>(`SELECT name, namespace FROM hg_pools WHERE source = 'kubernetes'`);
+  const owners = new Map<string, string[]>();
+  for (const row of rows) owners.set(row.name, [...(owners.get(row.name) ?? []), row.namespace]);
+  return owners;
 }
 
 export interface PoolLoad {

@@ -20,6 +20,7 @@ import {
   readRepoFile,
   renderOverlay,
   repoPath,
+  run,
   runAsync,
   toolOrSkip,
   type KubeObject,
@@ -359,6 +360,33 @@ describe('kustomize overlays', { skip }, () => {
         assert.deepEqual(c.securityContext.capabilities.drop, ['ALL']);
       }
     }
+  });
+
+  it('spread the API and operator replicas over nodes and zones', () => {
+    for (const overlay of OVERLAYS) {
+      for (const part of PARTS) {
+        const constraints = findObject(objectsOf(overlay), 'Deployment', part.deployment).spec.template.spec.topologySpreadConstraints as Array<{ topologyKey: string; labelSelector: { matchLabels: Record<string, string> } }>;
+        assert.deepEqual(constraints.map((c) => c.topologyKey), ['kubernetes.io/hostname', 'topology.kubernetes.io/zone'], `${overlay}: ${part.deployment}`);
+        for (const c of constraints) assert.deepEqual(c.labelSelector.matchLabels, { app: part.deployment });
+      }
+      const podMonitor = objectsOf(overlay).find((o) => o.kind === 'PodMonitor');
+      if (podMonitor) assert.deepEqual(podMonitor.spec.namespaceSelector, { any: true }, `${overlay}: worker pods of pools in any namespace are scraped`);
+    }
+  });
+
+  it('confine the operator to the namespaces it watches in production-namespaced: RoleBindings there, no ClusterRoleBinding', () => {
+    const objects = parseYamlDocuments(expectSuccess(run('kubectl', ['kustomize', repoPath('kustomize', 'overlays', 'production-namespaced')]), 'kubectl kustomize production-namespaced'), 'production-namespaced');
+    assert.equal(objects.filter((o) => o.kind === 'ClusterRoleBinding').length, 0, 'nothing is granted cluster-wide');
+    const operator = container(objects, 'scheduler-operator', 'operator');
+    const config = podConfig(objects, operator, containerEnvironment(operator, objects));
+    const watched = [...config.operator.namespaces].sort();
+    assert.deepEqual(watched, ['team-a', 'team-b']);
+    const bindings = objects.filter((o) => o.kind === 'RoleBinding' && o.roleRef.kind === 'ClusterRole' && o.roleRef.name === 'hourglass-operator');
+    assert.deepEqual(bindings.map((b) => b.metadata.namespace).sort(), watched, 'one RoleBinding of the operator\'s rules in each watched namespace, and none elsewhere');
+    for (const binding of bindings) assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'scheduler-operator', namespace: 'scheduler' }]);
+    assert.ok(findObject(objects, 'Role', 'hourglass-operator-leader-election'), 'the Lease stays in the operator\'s namespace');
+    const policies = objects.filter((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'hourglass-worker-metrics').map((o) => o.metadata.namespace).sort();
+    assert.deepEqual(policies, ['scheduler', ...watched], 'Prometheus reaches worker pods in every pool namespace');
   });
 
   describe('applied with kubectl to the in-memory API server', () => {

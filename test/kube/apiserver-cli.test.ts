@@ -45,3 +45,47 @@ test('kube:memory prints that it is a test double that runs no pods and writes a
     rmSync(directory, { recursive: true, force: true });
   }
 });
+
+test('kube:memory exposes the fault helpers: drop-watches on stdin ends an open watch, expire-history makes an old resume 410', async () => {
+  const directory = mkdtempSync(join(tmpdir(), 'hourglass-kube-memory-'));
+  const child = spawn(process.execPath, [CLI, '--port', '0', '--kubeconfig', join(directory, 'kubeconfig.yaml')], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let output = '';
+  const waitForOutput = (text: string) => new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "${text}": ${output}`)), 30_000);
+    const check = () => {
+      if (!output.includes(text)) return;
+      clearTimeout(timer);
+      child.stdout.off('data', check);
+      resolve();
+    };
+    child.stdout.on('data', check);
+    check();
+  });
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  try {
+    await waitForOutput('Press Ctrl+C');
+    assert.match(output, /drop-watches +\(kill -USR1 \d+\)/);
+    const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1] as string;
+    const list = await (await fetch(`${url}/api/v1/namespaces/default/configmaps`)).json() as { metadata: { resourceVersion: string } };
+    const watch = await fetch(`${url}/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=${list.metadata.resourceVersion}`);
+    const ended = watch.text().then(() => 'ended', () => 'ended');
+    child.stdin.write('drop-watches\n');
+    await waitForOutput('drop-watches: done');
+    assert.equal(await ended, 'ended', 'the open watch was cut');
+    // a change moves the resourceVersion on; after expire-history the old one is gone
+    await fetch(`${url}/api/v1/namespaces/default/configmaps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ metadata: { name: 'bump' } }) });
+    child.stdin.write('expire-history\n');
+    await waitForOutput('expire-history: done');
+    const stale = await (await fetch(`${url}/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=${list.metadata.resourceVersion}`)).text();
+    assert.match(stale, /"code":410/);
+    child.stdin.write('nonsense\n');
+    await waitForOutput('unknown command "nonsense"');
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(directory, { recursive: true, force: true });
+  }
+});

@@ -73,7 +73,7 @@ describe('CRDs under crds/', () => {
     assert.deepEqual(crd.spec.names.shortNames, ['st']);
     assert.deepEqual(version(crd)['subresources'], { status: {} });
     assert.equal(version(crd)['name'], 'v1alpha1');
-    assert.deepEqual(version(crd)['additionalPrinterColumns'].map((c: Json) => c.name), ['Schedule', 'Suspend', 'Last Schedule', 'Next', 'Last Result', 'Age']);
+    assert.deepEqual(version(crd)['additionalPrinterColumns'].map((c: Json) => c.name), ['Schedule', 'TimeZone', 'Suspend', 'Active', 'Last Schedule', 'Next', 'Last Result', 'Age']);
   });
 
   it('give WorkerPool status and scale subresources, min <= max in CEL, and its printer columns', () => {

@@ -101,7 +101,7 @@ describe('worker Deployment of a pool', () => {
     assert.equal(status.backlog, 12);
     assert.equal(status.lastScaleTime, '2026-03-01T10:00:00.000Z');
     assert.equal(status.selector, 'app.kubernetes.io/name=hourglass-worker,scheduling.hourglass.dev/pool=batch');
-    assert.deepEqual(status.conditions?.map((c) => [c.type, c.status, c.reason]), [['Ready', 'True', 'WorkersAlive'], ['ScalingActive', 'True', 'ScaleUp']]);
+    assert.deepEqual(status.conditions?.map((c) => [c.type, c.status, c.reason]), [['Ready', 'True', 'WorkersAlive'], ['ScalingActive', 'True', 'ScaleUp'], ['Degraded', 'False', 'AsExpected']]);
   });
 });
 
@@ -178,19 +178,25 @@ describe('ScheduledTask status', () => {
 
 describe('Events from run changes', () => {
   const change = (over: Partial<RunChange>): RunChange => ({
-    id: '1', status: 'queued', trigger: 'schedule', scheduledTime: new Date(T0), finishedAt: null, namespace: 'ns', name: 'job', created: true, finished: false, error: null, ...over,
+    id: '1', status: 'queued', trigger: 'schedule', scheduledTime: new Date(T0), finishedAt: null, namespace: 'ns', name: 'job', created: true, finished: false, error: null, reason: null, ...over,
   });
 
-  it('uses the CronJob vocabulary: SuccessfulCreate per fire (shards together), SawCompletedJob, MissSchedule', () => {
+  it('uses the CronJob vocabulary: SuccessfulCreate per fire (shards together), SawCompletedJob; a miss under its reason code', () => {
     const events = eventsForRunChanges([
       change({ id: '1' }), change({ id: '2' }),
       change({ id: '3', status: 'failed', created: false, finished: true, finishedAt: new Date(T0), error: 'exit code 2' }),
-      change({ id: '4', status: 'missed', finishedAt: new Date(T0), finished: true, scheduledTime: new Date(T0 - 60_000), error: 'late by 400 s' }),
+      change({ id: '4', status: 'missed', finishedAt: new Date(T0), finished: true, scheduledTime: new Date(T0 - 60_000), error: 'fire missed: 400s late, past startingDeadlineSeconds 60' }),
       change({ id: '5', trigger: 'manual', name: 'other' }),
     ]).get('ns/job');
-    assert.deepEqual(events?.map((e) => [e.type, e.reason]), [['Warning', 'MissSchedule'], ['Normal', 'SuccessfulCreate'], ['Warning', 'SawCompletedJob']]);
-    assert.equal(events?.[1]?.message, 'Created runs 1, 2 (2 shards) for 2026-03-01T10:00:00.000Z');
-    assert.equal(events?.[2]?.message, 'Saw completed run: 3, status: Failed (exit code 2)');
+    assert.deepEqual(events?.map((e) => [e.type, e.reason]), [['Warning', 'StartingDeadlineExceeded'], ['Normal', 'SuccessfulCreate'], ['Warning', 'SawCompletedJob']]);
+    assert.equal(events?.[1]?.message, 'Created a run of 2 shards on schedule');
+    assert.equal(events?.[2]?.message, 'Saw completed run, status: Failed');
+  });
+
+  it('gives messages with no time or run id, so repeats aggregate into one Event', () => {
+    const first = eventsForRunChanges([change({ id: '1', scheduledTime: new Date(T0) }), change({ id: '2', status: 'succeeded', created: false, finished: true })]).get('ns/job');
+    const later = eventsForRunChanges([change({ id: '9', scheduledTime: new Date(T0 + 60_000) }), change({ id: '8', status: 'succeeded', created: false, finished: true })]).get('ns/job');
+    assert.deepEqual(later, first);
   });
 
   it('folds a burst of missed slots into one TooManyMissedTimes', () => {
@@ -198,8 +204,11 @@ describe('Events from run changes', () => {
     assert.deepEqual(eventsForRunChanges(missed).get('ns/job')?.map((e) => e.reason), ['TooManyMissedTimes']);
   });
 
-  it('says JobAlreadyActive for a fire skipped by Forbid', () => {
-    assert.deepEqual(eventsForRunChanges([change({ status: 'skipped', finished: true })]).get('ns/job')?.map((e) => e.reason), ['JobAlreadyActive']);
+  it('reports a skip under the run\'s reason code: its column when set, else derived from the sentence', () => {
+    const reasons = (over: Partial<RunChange>) => eventsForRunChanges([change({ status: 'skipped', finished: true, ...over })]).get('ns/job')?.map((e) => e.reason);
+    assert.deepEqual(reasons({ error: 'run 7 is still running (concurrencyPolicy Forbid)' }), ['ConcurrencyForbid']);
+    assert.deepEqual(reasons({ error: 'dependency "a" has not run yet (dependsOn)' }), ['DependencyNotMet'], 'a dependsOn skip is not reported as Forbid');
+    assert.deepEqual(reasons({ error: 'whatever the sentence', reason: 'Suspended' }), ['Suspended'], 'the stored code wins');
   });
 });
 

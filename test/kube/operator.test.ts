@@ -145,7 +145,7 @@ ${spec.trim().split('\n').map((line) => `  ${line}`).join('\n')}
       const cells = table[1]?.split(/\s{2,}/) ?? [];
       return cells.includes('Succeeded') ? { header: table[0]!.split(/\s{2,}/), cells } : undefined;
     }, 20_000, 300, 'kubectl get st to show Last Result');
-    assert.deepEqual(row.header, ['NAME', 'SCHEDULE', 'SUSPEND', 'LAST SCHEDULE', 'NEXT', 'LAST RESULT', 'AGE']);
+    assert.deepEqual(row.header, ['NAME', 'SCHEDULE', 'TIMEZONE', 'SUSPEND', 'ACTIVE', 'LAST SCHEDULE', 'NEXT', 'LAST RESULT', 'AGE']);
     assert.match(row.cells[row.header.indexOf('NEXT')] ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/);
     const status = (await getJson('st/tick')).status;
     assert.equal(status.observedGeneration, 1);
