@@ -17,9 +17,8 @@ import { openPgliteDb } from '../core/store/pglite-db.ts';
 import { createLogger, type LogLevel } from '../core/telemetry/logger.ts';
 import { createMetrics, type Metrics } from '../core/telemetry/metrics.ts';
 import { buildApi } from '../api/server.ts';
-import { defaultRegistry } from '../worker/executors/index.ts';
+import { buildWorkerRegistry } from '../worker/index.ts';
 import { Worker } from '../worker/worker.ts';
-import { isSecretEnvName } from '../core/config/index.ts';
 import { brokerProblem, phase, StartupError } from './startup-error.ts';
 import { startHealthServer } from '../operator/health-server.ts';
 import { VERSION } from './version.ts';
@@ -225,7 +224,7 @@ async function startWorker(
 ): Promise<void> {
   const workerId = config.worker.worker_id;
   const consumer = createConsumer(config, workerId, db, applyStatus);
-  const registry = defaultRegistry({ shell: { secretEnvNames: isSecretEnvName } }).only(config.worker.supported_task_types);
+  const registry = await buildWorkerRegistry(config, logger);
   const worker = new Worker(
     consumer,
     registry,

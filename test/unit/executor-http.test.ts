@@ -4,10 +4,12 @@ import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHttpExecutor } from '../../worker/executors/http.ts';
+import { runDeadline } from '../../worker/run-deadline.ts';
+import { systemClock } from '../../core/clock/index.ts';
 import type { ExecutionContext } from '../../worker/executors/types.ts';
 
 function ctx(overrides: Partial<ExecutionContext> = {}): ExecutionContext {
-  return {
+  const base: ExecutionContext = {
     runId: 'run-7',
     attempt: 1,
     taskName: 'ping',
@@ -19,6 +21,8 @@ function ctx(overrides: Partial<ExecutionContext> = {}): ExecutionContext {
     outputLimitBytes: 1024 * 1024,
     ...overrides,
   };
+  // the worker owns the timeout: the executor sees it only through the signal
+  return { ...base, signal: runDeadline(systemClock, base.timeoutMs, base.signal).signal };
 }
 
 interface Seen {
