@@ -85,15 +85,19 @@ describe('worker status events', () => {
     const w = worker(broker, defaultRegistry());
     await w.start();
     broker.slowFinishedMs = 150; // heartbeats (every 10 ms) keep coming while the outcome is on its way
-    broker.offer(message('101', 'noop', { params: {} }));
+    broker.offer(message('101', 'noop', { params: { sleepMs: 50 } }));
     await until('the outcome', () => broker.finished('101'));
-    await w.stop();
     const at = broker.log.findIndex((e) => e.kind === 'finished');
-    const before = broker.log.slice(1, at).filter((e): e is Of<'heartbeat'> => e.kind === 'heartbeat');
-    for (const beat of before) assert.ok(beat.held?.includes('101/1'), `a heartbeat before the outcome does not hold it: ${JSON.stringify(beat.held)}`);
-    // heartbeats kept coming while the outcome was on its way (150 ms, one every 10 ms): they queued behind it
-    const after = broker.log.slice(at + 1).filter((e) => e.kind === 'heartbeat' && e.status !== 'DOWN');
-    assert.ok(after.length >= 1, 'no heartbeat was sent while the outcome was being delivered');
+    await until('a heartbeat after the outcome', () => (broker.log.slice(at + 1).some((e) => e.kind === 'heartbeat') ? true : undefined));
+    await w.stop();
+    const beats = broker.log.slice(0, at).filter((e): e is Of<'heartbeat'> => e.kind === 'heartbeat');
+    const first = beats.findIndex((beat) => beat.held?.includes('101/1'));
+    assert.ok(first >= 0, 'no heartbeat held the attempt while it ran');
+    // once held, the attempt stays held in every heartbeat the core reads before its outcome
+    for (const beat of beats.slice(first)) assert.ok(beat.held?.includes('101/1'), `a heartbeat before the outcome does not hold it: ${JSON.stringify(beat.held)}`);
+    // heartbeats kept coming while the outcome was on its way (150 ms, one every 10 ms): none got ahead of it
+    // without holding the attempt, and they went on after it
+    assert.ok(broker.log.slice(at + 1).some((e) => e.kind === 'heartbeat' && e.status === 'ALIVE'));
   });
 
   it('graceful stop delivers outcomes before the DOWN heartbeat', async () => {
