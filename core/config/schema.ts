@@ -127,7 +127,7 @@ const Worker = z
     worker_memory_limit_mb: int(0, 'Accepted for compatibility with the seed guide; has no effect (see NO_EFFECT_KEYS).'),
     drain_timeout_seconds: int(60, 'On SIGTERM, time to finish held runs; runs still going then are stopped and reported failed ("interrupted by worker shutdown"), so they are retried.'),
     output_limit_kb: int(256, 'stdout+stderr (or HTTP body) kept per run; the rest is cut with a truncation marker.', 1),
-    task_isolation: oneOf(['auto', 'namespace', 'none'] as const, 'auto', 'How shell tasks are kept from the worker\'s secrets (docs/task-isolation.md). namespace: a PID namespace of their own as task_uid (needs root and util-linux; the worker refuses to start without). auto: namespace when possible, else shell tasks are refused in staging/production and run with a warning in development. none: unisolated (a task can read the worker\'s secrets).'),
+    task_isolation: oneOf(['auto', 'namespace', 'userns', 'none'] as const, 'auto', 'How shell tasks are kept from the worker\'s secrets (docs/task-isolation.md). namespace: a PID namespace of their own as task_uid (needs root and util-linux; the worker refuses to start without). userns: namespace, or for a worker that is not root a user namespace (processes and timeouts isolated; the worker\'s files readable). auto: namespace when possible, else shell tasks are refused in staging/production and run in a user namespace or unisolated, with a warning, in development. none: unisolated (a task can read the worker\'s secrets).'),
     task_uid: int(65534, 'uid a namespaced shell task runs as (never 0).', 1, 2_147_483_646),
     task_gid: int(65534, 'gid a namespaced shell task runs as (never 0).', 1, 2_147_483_646),
     http_egress: HttpEgress,

@@ -6,7 +6,7 @@
  * root); the same attacks against an unisolated worker show that the test can see a leak.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,6 +18,9 @@ import type { ExecutionResult } from '../../worker/executors/index.ts';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SECRET = 'hg-secret-marker-4b7c19';
 const isRoot = process.geteuid?.() === 0;
+/** whether an unprivileged process may create a user namespace here (some kernels and seccomp profiles forbid it) */
+const usernsAllowed = isRoot && spawnSync('unshare', ['--user', '--map-root-user', 'true'], { uid: 65534, gid: 65534, cwd: '/' }).status === 0;
+const NO_USERNS = usernsAllowed ? false : 'unprivileged user namespaces are not allowed on this machine';
 
 /** The "worker": runs one shell task through the real executor and prints the result as JSON. */
 const DRIVER = `
@@ -25,7 +28,7 @@ import { createShellExecutor } from ${JSON.stringify(path.join(ROOT, 'worker/exe
 import { runDeadline } from ${JSON.stringify(path.join(ROOT, 'worker/run-deadline.ts'))};
 import { systemClock } from ${JSON.stringify(path.join(ROOT, 'core/clock/index.ts'))};
 const [command, timeoutMs, sandboxKind] = [JSON.parse(process.argv[2]), Number(process.argv[3]), process.argv[4]];
-const shell = createShellExecutor({ killGraceMs: 300, closeWaitMs: 500, sandbox: sandboxKind === 'namespace' ? { kind: 'namespace', uid: 65534, gid: 65534 } : { kind: 'none' } });
+const shell = createShellExecutor({ killGraceMs: 300, closeWaitMs: 500, sandbox: sandboxKind === 'namespace' ? { kind: 'namespace', uid: 65534, gid: 65534 } : { kind: sandboxKind } });
 const { signal } = runDeadline(systemClock, timeoutMs, new AbortController().signal);
 const env = { WORKER_PID: String(process.pid), CONFIG_FILE: process.env.HG_CONFIG_FILE, VICTIM_PID: process.env.HG_VICTIM_PID };
 const result = await shell.execute({ shell: { command, env } }, {
@@ -49,6 +52,7 @@ describe('a shell task cannot reach the worker that runs it (issue 13 item 1)', 
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'hg-isolation-'));
+    await chmod(dir, 0o755); // a worker running as uid 65534 (the user-namespace cases) reads the driver too
     driver = path.join(dir, 'driver.ts');
     await writeFile(driver, DRIVER);
     configFile = path.join(dir, 'worker.toml');
@@ -64,9 +68,11 @@ describe('a shell task cannot reach the worker that runs it (issue 13 item 1)', 
   });
 
   /** runs `sh -c script` as a task of a fresh worker process whose environment and argv hold the secret */
-  function attack(script: string, sandbox: 'namespace' | 'none', timeoutMs = 10_000): Promise<Attack> {
+  /** `userns` runs the worker itself as uid 65534: the sandbox of a worker that is not root */
+  function attack(script: string, sandbox: 'namespace' | 'userns' | 'none', timeoutMs = 10_000): Promise<Attack> {
     return new Promise((resolve, reject) => {
       const child = spawn(process.execPath, [driver, JSON.stringify(['sh', '-c', script]), String(timeoutMs), sandbox, `--jwt-secret=${SECRET}`], {
+        ...(sandbox === 'userns' ? { uid: 65534, gid: 65534, cwd: '/' } : {}),
         env: {
           PATH: process.env.PATH ?? '/usr/bin:/bin',
           JWT_SECRET: SECRET,
@@ -161,6 +167,21 @@ describe('a shell task cannot reach the worker that runs it (issue 13 item 1)', 
     assert.deepEqual(await survivors(marker), [], 'a setsid process outlived the timed-out run');
   });
 
+  it('in a user namespace (a worker that is not root): no environ of the worker, no signal, no escape, no unmounting /proc', { skip: NO_USERNS }, async () => {
+    const script = 'tr "\\0" "\\n" < /proc/$PPID/environ; for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do tr "\\0" "\\n" < "$f"; done 2>/dev/null; '
+      + 'kill -STOP $WORKER_PID; echo "worker:$?"; umount /proc; echo "umount:$?"; grep CapEff /proc/self/status';
+    const { result, seen } = await attack(script, 'userns');
+    assert.equal(result.status, 'succeeded', seen);
+    assert.doesNotMatch(seen, new RegExp(SECRET));
+    assert.match(result.output, /worker:[1-9]/);
+    assert.match(result.output, /umount:[1-9]/);
+    assert.match(result.output, /CapEff:\s+0+$/m);
+    const marker = '987653';
+    const timedOut = await attack(`setsid sh -c 'sleep ${marker}' & sleep 60`, 'userns', 500);
+    assert.equal(timedOut.result.status, 'timed_out');
+    assert.deepEqual(await survivors(marker), []);
+  });
+
   it('cannot leave a setsid process behind when it exits normally', async () => {
     const marker = '987652';
     const { result } = await attack(`setsid sh -c 'sleep ${marker}' & sleep 0.3; exit 0`, 'namespace');
@@ -188,19 +209,26 @@ describe('task isolation policy when the sandbox is unavailable (a worker that i
     for (const environment of ['production', 'staging']) {
       const isolation = await resolveAsNobody('auto', environment);
       assert.equal(isolation.sandbox?.kind, 'none');
-      assert.match(isolation.refusal ?? '', /shell tasks are refused on this worker .*not root.*worker\.task_isolation = "none"/);
+      assert.match(isolation.refusal ?? '', /shell tasks are refused on this worker .*not root.*worker\.task_isolation = "userns" \(files readable\) or "none"/);
     }
   });
 
-  it('runs them in development with a loud warning', async () => {
+  it('runs them in development in a user namespace, with a loud warning that files stay readable', { skip: NO_USERNS }, async () => {
     const isolation = await resolveAsNobody('auto', 'development');
     assert.equal(isolation.refusal, undefined);
-    assert.match(isolation.warning ?? '', /cannot be isolated.*can read the worker's secrets/);
+    assert.equal(isolation.sandbox?.kind, 'userns');
+    assert.match(isolation.warning ?? '', /cannot be fully isolated.*user namespace.*can read every file the worker can/);
+  });
+
+  it('uses the user namespace in production only when chosen with task_isolation = "userns"', { skip: NO_USERNS }, async () => {
+    const isolation = await resolveAsNobody('userns', 'production');
+    assert.equal(isolation.refusal, undefined);
+    assert.equal(isolation.sandbox?.kind, 'userns');
   });
 
   it('does not start when namespace isolation is required', async () => {
     const isolation = await resolveAsNobody('namespace', 'development');
-    assert.match(isolation.error ?? '', /worker\.task_isolation = "namespace": shell tasks cannot be isolated/);
+    assert.match(isolation.error ?? '', /worker\.task_isolation = "namespace": shell tasks cannot be fully isolated/);
   });
 
   it('a refused shell run fails once with the reason, not retried', async () => {

@@ -16,9 +16,13 @@ import path from 'node:path';
  *   namespace: `setsid` (a new session and group) no longer escapes the timeout.
  * - Files: the task has the rights of the task uid; the worker's secret files must not be readable by
  *   others (mode 0600), which is what the docs ask.
+ * `userns` (a worker that is not root, where user namespaces are allowed): the same PID namespace and
+ * /proc, entered through a user namespace in which the task is "root" mapped to the worker's own uid,
+ * with every capability dropped (so it cannot unmount its /proc to see the host's). Processes and
+ * timeouts are as safe as with `namespace`; files are not: the task has the worker's uid outside.
  * `none`: the command runs as a child of the worker, as the worker's user (process-group kill only).
  */
-export type SandboxKind = 'namespace' | 'none';
+export type SandboxKind = 'namespace' | 'userns' | 'none';
 
 export interface TaskSandbox {
   readonly kind: SandboxKind;
@@ -37,6 +41,21 @@ export interface PreparedCommand {
   /** variables the sandbox sets unless the spec set them (HOME of the run directory) */
   env: Record<string, string>;
   cleanup(): Promise<void>;
+}
+
+/** unshare and setpriv arguments for a command run in a PID namespace of its own, without capabilities. */
+export function sandboxArgv(sandbox: TaskSandbox, program: string, args: string[]): { file: string; args: string[] } {
+  if (sandbox.kind === 'userns') {
+    return {
+      file: 'unshare',
+      args: [
+        '--user', '--map-root-user', '--pid', '--fork', '--mount-proc', '--kill-child=SIGKILL', '--',
+        'setpriv', '--no-new-privs', '--inh-caps=-all', '--bounding-set=-all', '--',
+        program, ...args,
+      ],
+    };
+  }
+  return namespaceArgv(sandbox.uid ?? 65534, sandbox.gid ?? 65534, program, args);
 }
 
 /** unshare and setpriv arguments for a command run as uid/gid in a PID namespace of its own. */
@@ -63,13 +82,12 @@ export function namespaceArgv(uid: number, gid: number, program: string, args: s
  */
 export async function prepareCommand(sandbox: TaskSandbox, program: string, args: string[], workingDir: string | undefined): Promise<PreparedCommand> {
   if (sandbox.kind === 'none') return { file: program, args, cwd: workingDir, env: {}, cleanup: async () => {} };
-  const uid = sandbox.uid ?? 65534;
-  const gid = sandbox.gid ?? 65534;
-  const wrapped = namespaceArgv(uid, gid, program, args);
+  const wrapped = sandboxArgv(sandbox, program, args);
   if (workingDir !== undefined) return { ...wrapped, cwd: workingDir, env: {}, cleanup: async () => {} };
   const dir = await mkdtemp(path.join(tmpdir(), 'hg-run-'));
   try {
-    await chown(dir, uid, gid);
+    // userns: the task is the worker's own uid outside its namespace, the directory is already its own
+    if (sandbox.kind === 'namespace') await chown(dir, sandbox.uid ?? 65534, sandbox.gid ?? 65534);
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     throw error;
@@ -97,5 +115,14 @@ export async function probeNamespaceSandbox(uid: number, gid: number): Promise<{
   const { file, args } = namespaceArgv(uid, gid, 'sh', ['-c', 'test "$$" = 1 && test "$(id -u)" = "$0"', String(uid)]);
   const probe = await run(file, args, 5000);
   if (!probe.ok) return { ok: false, reason: `running a probe as \`${file} ${args.slice(0, 4).join(' ')} ... setpriv ...\` failed: ${probe.output.slice(0, 300)}` };
+  return { ok: true };
+}
+
+/** Whether a user namespace sandbox works here (the kernel and any seccomp profile allow user namespaces). */
+export async function probeUserNamespaceSandbox(): Promise<{ ok: true } | { ok: false; reason: string }> {
+  if (process.platform !== 'linux') return { ok: false, reason: `user namespaces need Linux (this is ${process.platform})` };
+  const { file, args } = sandboxArgv({ kind: 'userns' }, 'sh', ['-c', 'test "$$" = 1 && ! umount /proc 2>/dev/null']);
+  const probe = await run(file, args, 5000);
+  if (!probe.ok) return { ok: false, reason: `user namespaces are not available (${probe.output.slice(0, 200) || 'the probe failed'})` };
   return { ok: true };
 }
