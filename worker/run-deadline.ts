@@ -1,4 +1,4 @@
-import type { Clock } from '../core/clock/index.ts';
+import type { Clock, TimerHandle } from '../core/clock/index.ts';
 import { formatSeconds } from './executors/common.ts';
 import { RunStop } from './executors/types.ts';
 
@@ -15,4 +15,18 @@ export function runDeadline(clock: Clock, timeoutMs: number, cancel: AbortSignal
   );
   timer.unref?.();
   return { signal: AbortSignal.any([cancel, deadline.signal]), dispose: () => clock.clearTimeout(timer) };
+}
+
+/** Resolves with the promise's outcome, or 'timeout' after ms on the clock (the drain and final-flush bounds). */
+export async function within<T>(clock: Clock, promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: TimerHandle | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = clock.setTimeout(() => resolve('timeout'), ms);
+    timer.unref?.();
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clock.clearTimeout(timer);
+  }
 }

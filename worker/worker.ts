@@ -4,7 +4,7 @@ import { systemClock, type Clock, type TimerHandle } from '../core/clock/index.t
 import type { Delivery, QueueConsumer, RunMessage, StatusEvent, Subscription } from '../core/queue/port.ts';
 import type { ExecutorRegistry } from './executors/registry.ts';
 import { RunStop, type ExecutionResult } from './executors/types.ts';
-import { runDeadline } from './run-deadline.ts';
+import { runDeadline, within } from './run-deadline.ts';
 import { LiveLog } from './live-log.ts';
 import { StatusOutbox } from './status-outbox.ts';
 
@@ -119,7 +119,7 @@ export class Worker {
     await this.loop;
     this.queueHeartbeat();
     const drained = Promise.all([...this.active.values()].map((run) => run.done));
-    if ((await this.within(drained, this.options.drainTimeoutMs)) === 'timeout') {
+    if ((await within(this.clock, drained, this.options.drainTimeoutMs)) === 'timeout') {
       this.logger.warn({ runs: this.active.size }, 'drain timeout: stopping runs still active; they are reported failed and retried');
       for (const run of this.active.values()) run.abort.abort(new RunStop('shutdown', SHUTDOWN_REASON));
       await drained;
@@ -129,7 +129,7 @@ export class Worker {
     // behind every outcome in the outbox: the core never reads DOWN before the outcomes (issue 12 defect 1)
     this.queueHeartbeat();
     // bounded: with the broker or database down, shutdown must still end; the reaper settles the rest
-    const flushed = (await this.within(this.outbox.flush(), FINAL_FLUSH_MS)) !== 'timeout';
+    const flushed = (await within(this.clock, this.outbox.flush(), FINAL_FLUSH_MS)) !== 'timeout';
     if (!flushed) {
       this.logger.error({ events: this.outbox.size }, 'status events still undelivered at shutdown; the reaper will fail and retry their attempts');
       this.outbox.close();
@@ -137,20 +137,6 @@ export class Worker {
     await this.cancelSub?.close();
     await this.drainSub?.close();
     this.logger.info('worker stopped');
-  }
-
-  /** resolves with the promise's outcome, or 'timeout' after ms on the worker's clock */
-  private async within<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
-    let timer: TimerHandle | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => {
-      timer = this.clock.setTimeout(() => resolve('timeout'), ms);
-      timer.unref?.();
-    });
-    try {
-      return await Promise.race([promise, timeout]);
-    } finally {
-      this.clock.clearTimeout(timer);
-    }
   }
 
   private cancel(runIds: string[]): void {
