@@ -81,6 +81,7 @@ describe('hostile tasks against a real worker (postgres queue)', { skip: await s
       open.add(response);
       response.on('close', () => open.delete(response));
       if (request.url === '/silent') return; // accepts, never answers
+      if (request.url === '/to-loopback') return void response.writeHead(302, { location: 'http://127.0.0.2:9/' }).end();
       response.writeHead(200, { 'content-type': 'text/plain' });
       const drip = setInterval(() => response.write('.'), 100); // answers, one byte at a time, forever
       response.on('close', () => clearInterval(drip));
@@ -196,5 +197,19 @@ describe('hostile tasks against a real worker (postgres queue)', { skip: await s
     for (const name of ['DATABASE_URL', 'MESSAGE_QUEUE_URL', 'JWT_SECRET', 'API_KEYS', 'MY_SERVICE_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'SOME_PASSWORD']) {
       assert.doesNotMatch(output, new RegExp(`^${name}=`, 'm'), `${name} is in the task's environment`);
     }
+  }));
+
+  it('an http task cannot reach cloud metadata or, through a redirect, loopback the config does not allow (issue 13 item 8)', tracked(flag, async () => {
+    const metadata = await runTask({ name: 'metadata', type: 'http', http: { method: 'GET', url: 'http://169.254.169.254/latest/meta-data/' }, retry: { limit: 2 } });
+    const redirected = await runTask({ name: 'redirected', type: 'http', http: { method: 'GET', url: `${targetUrl}/to-loopback` } });
+    const metadataRun = await finished(metadata, 15_000);
+    assert.equal(metadataRun.status, 'failed');
+    assert.match(metadataRun.error, /refused: egress to 169\.254\.169\.254 \(link-local \(cloud metadata\)\) is not allowed/);
+    const redirectedRun = await finished(redirected, 15_000);
+    assert.equal(redirectedRun.status, 'failed');
+    assert.match(redirectedRun.error, /egress to 127\.0\.0\.2 \(loopback\) is not allowed/);
+    // the policy answers the same every time: no retry
+    const { rows } = await world.sql.query(`SELECT count(*)::int AS n FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id WHERE t.name = 'metadata'`);
+    assert.equal(rows[0].n, 1);
   }));
 });
