@@ -223,8 +223,9 @@ async function startWorker(
   stops: Array<() => Promise<void>>,
 ): Promise<void> {
   const workerId = config.worker.worker_id;
+  // worker.task_isolation = "namespace" that cannot be honoured is a configuration problem (exit 3), not the broker's
+  const registry = await phase('config', () => buildWorkerRegistry(config, logger));
   const consumer = createConsumer(config, workerId, db, applyStatus);
-  const registry = await buildWorkerRegistry(config, logger);
   const worker = new Worker(
     consumer,
     registry,
