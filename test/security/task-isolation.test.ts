@@ -182,6 +182,17 @@ describe('a shell task cannot reach the worker that runs it (issue 13 item 1)', 
     assert.deepEqual(await survivors(marker), []);
   });
 
+  it('still says which command was not found, from inside the sandbox', async () => {
+    const { createShellExecutor } = await import('../../worker/executors/index.ts');
+    const shell = createShellExecutor({ sandbox: { kind: 'namespace', uid: 65534, gid: 65534 } });
+    const direct = await shell.execute({ shell: { command: ['no-such-command-hg'] } }, {
+      runId: '1', attempt: 1, taskName: 't', shard: 0, shardTotal: 1, scheduledTime: new Date().toISOString(),
+      timeoutMs: 5000, signal: new AbortController().signal, outputLimitBytes: 4096,
+    });
+    assert.equal(direct.status, 'failed');
+    assert.equal(direct.error, 'command not found: no-such-command-hg');
+  });
+
   it('cannot leave a setsid process behind when it exits normally', async () => {
     const marker = '987652';
     const { result } = await attack(`setsid sh -c 'sleep ${marker}' & sleep 0.3; exit 0`, 'namespace');

@@ -224,6 +224,9 @@ export function createShellExecutor(options: ShellExecutorOptions = {}): Executo
           settle({ ...base, status: 'failed', error: `killed by signal ${exitSignal}${number ? ` (${number})` : ''}` });
         } else if (exitCode === 0) {
           settle({ ...base, status: 'succeeded', error: null });
+        } else if (exitCode === 127 && prepared.file !== program && /^setpriv: failed to execute /m.test(text)) {
+          // in the sandbox the command is started by setpriv, which reports a missing one as exit 127
+          settle({ ...base, status: 'failed', error: `command not found: ${program}` });
         } else {
           settle({ ...base, status: 'failed', error: `exited with code ${exitCode}` });
         }
