@@ -17,7 +17,7 @@ import { openPgliteDb } from '../core/store/pglite-db.ts';
 import { createLogger, type LogLevel } from '../core/telemetry/logger.ts';
 import { createMetrics, type Metrics } from '../core/telemetry/metrics.ts';
 import { buildApi } from '../api/server.ts';
-import { defaultRegistry } from '../worker/executors/index.ts';
+import { buildWorkerRegistry } from '../worker/index.ts';
 import { Worker } from '../worker/worker.ts';
 import { isSecretEnvName } from '../core/config/index.ts';
 import { brokerAddress, brokerAnswers } from './broker-check.ts';
@@ -237,8 +237,9 @@ async function startWorker(
   stops: Array<() => Promise<void>>,
 ): Promise<void> {
   const workerId = config.worker.worker_id;
+  // worker.task_isolation = "namespace" that cannot be honoured is a configuration problem (exit 3), not the broker's
+  const registry = await phase('config', () => buildWorkerRegistry(config, logger));
   const consumer = createConsumer(config, workerId, db, applyStatus);
-  const registry = defaultRegistry({ shell: { secretEnvNames: isSecretEnvName } }).only(config.worker.supported_task_types);
   const worker = new Worker(
     consumer,
     registry,

@@ -1,20 +1,40 @@
 import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../core/clock/index.ts';
 import type { StatusEvent } from '../core/queue/port.ts';
+
+type Heartbeat = Extract<StatusEvent, { kind: 'heartbeat' }>;
+
+/** A heartbeat waiting in the outbox: built only when its batch is sent, so it says how things are then. */
+interface HeartbeatSlot {
+  kind: 'heartbeat-slot';
+  build: () => Heartbeat;
+}
+
+type Entry = StatusEvent | HeartbeatSlot;
 
 /**
  * Batches a worker's status events and delivers them in order. An outcome is never dropped: when the
  * broker or database is unreachable the batch is retried with backoff until it goes through.
+ *
+ * Heartbeats ride in the same queue (issue 12 defect 1): a heartbeat pushed after an outcome is never
+ * delivered before it, so the core never reads "this worker no longer holds the attempt" before the
+ * attempt's outcome. A heartbeat still waiting is replaced by a newer one (it only says how the worker
+ * is), so an outage does not pile them up.
  */
 export class StatusOutbox {
-  private pending: StatusEvent[] = [];
+  private pending: Entry[] = [];
+  /** entries at the head of `pending` that belong to the batch being sent */
+  private inFlight = 0;
   private flushing: Promise<void> | undefined;
   private readonly send: (events: StatusEvent[]) => Promise<void>;
   private readonly logger: Logger;
+  private readonly clock: Clock;
   private closed = false;
 
-  constructor(send: (events: StatusEvent[]) => Promise<void>, logger: Logger) {
+  constructor(send: (events: StatusEvent[]) => Promise<void>, logger: Logger, clock: Clock = systemClock) {
     this.send = send;
     this.logger = logger;
+    this.clock = clock;
   }
 
   /** resolves once this event (and all before it) has been delivered */
@@ -23,8 +43,20 @@ export class StatusOutbox {
     return this.flush();
   }
 
+  /** queues a heartbeat behind everything pushed so far; `build` runs when its batch is sent */
+  pushHeartbeat(build: () => Heartbeat): Promise<void> {
+    this.pending = this.pending.filter((entry, index) => index < this.inFlight || entry.kind !== 'heartbeat-slot');
+    this.pending.push({ kind: 'heartbeat-slot', build });
+    return this.flush();
+  }
+
   get size(): number {
     return this.pending.length;
+  }
+
+  /** "runId/attempt" of the outcomes not yet delivered: the worker still answers for these attempts */
+  undeliveredOutcomes(): string[] {
+    return this.pending.flatMap((entry) => (entry.kind === 'finished' ? [`${entry.runId}/${entry.attempt}`] : []));
   }
 
   flush(): Promise<void> {
@@ -40,15 +72,18 @@ export class StatusOutbox {
       let delay = 100;
       while (this.pending.length > 0) {
         const batch = this.pending.slice(0, 500);
+        this.inFlight = batch.length;
         try {
-          await this.send(batch);
+          await this.send(batch.map((entry) => (entry.kind === 'heartbeat-slot' ? entry.build() : entry)));
           this.pending.splice(0, batch.length);
           delay = 100;
         } catch (error) {
           if (this.closed) throw error;
           this.logger.warn({ err: (error as Error).message, events: batch.length }, 'status delivery failed; retrying');
-          await new Promise((resolve) => setTimeout(resolve, delay));
+          await this.clock.sleep(delay);
           delay = Math.min(delay * 2, 5000);
+        } finally {
+          this.inFlight = 0;
         }
       }
     } finally {

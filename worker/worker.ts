@@ -1,8 +1,11 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import type { Delivery, QueueConsumer, RunMessage, Subscription } from '../core/queue/port.ts';
+import { systemClock, type Clock, type TimerHandle } from '../core/clock/index.ts';
+import type { Delivery, QueueConsumer, RunMessage, StatusEvent, Subscription } from '../core/queue/port.ts';
 import type { ExecutorRegistry } from './executors/registry.ts';
-import type { ExecutionResult } from './executors/types.ts';
+import { RunStop, type ExecutionResult } from './executors/types.ts';
+import { runDeadline, within } from './run-deadline.ts';
+import { LiveLog } from './live-log.ts';
 import { StatusOutbox } from './status-outbox.ts';
 
 export interface WorkerOptions {
@@ -17,15 +20,19 @@ export interface WorkerOptions {
   pollWaitMs?: number;
   /** called once per executed attempt (metrics) */
   onFinished?: (message: RunMessage, result: ExecutionResult, durationMs: number) => void;
+  /** time and timers (heartbeats, run timeouts, drain deadline); default systemClock */
+  clock?: Clock;
 }
 
 interface ActiveRun {
   message: RunMessage;
+  /** aborted with a RunStop: cancelled, or interrupted by shutdown */
   abort: AbortController;
   done: Promise<void>;
 }
 
-const LOG_CHUNK_BYTES = 8192;
+/** What a run stopped at shutdown reports: failed and retryable, as if the worker had died (issue 12 defect 7). */
+export const SHUTDOWN_REASON = 'interrupted by worker shutdown';
 const OUTBOX_HIGH_WATER = 2000;
 const FINAL_FLUSH_MS = 10_000;
 /** attempts remembered against duplicate copies: far more than a worker receives while a copy can linger */
@@ -34,7 +41,8 @@ const STARTED_MEMORY = 100_000;
 /**
  * Takes runs from its pool's queue, up to `concurrency` at once, claims each attempt before executing
  * it, and reports started/finished/log events and heartbeats. On stop() it takes no more work and
- * lets what it holds finish within the drain timeout; what is still running then is cancelled.
+ * lets what it holds finish within the drain timeout; what is still running then is stopped and
+ * reported failed (retryable), so the core retries it as it would after a crash.
  */
 export class Worker {
   private readonly active = new Map<string, ActiveRun>();
@@ -45,12 +53,13 @@ export class Worker {
   private readonly outbox: StatusOutbox;
   private readonly stopping = new AbortController();
   private loop: Promise<void> | undefined;
-  private heartbeat: NodeJS.Timeout | undefined;
+  private heartbeat: TimerHandle | undefined;
   private cancelSub: Subscription | undefined;
   private drainSub: Subscription | undefined;
   private stopRequested = false;
   private slotFreed: (() => void) | undefined;
-  private readonly startedAt = new Date().toISOString();
+  private readonly startedAt: string;
+  private readonly clock: Clock;
   private status: 'ALIVE' | 'DRAINING' | 'DOWN' = 'ALIVE';
   private readonly consumer: QueueConsumer;
   private readonly registry: ExecutorRegistry;
@@ -61,8 +70,10 @@ export class Worker {
     this.consumer = consumer;
     this.registry = registry;
     this.options = options;
+    this.clock = options.clock ?? systemClock;
+    this.startedAt = new Date(this.clock.now()).toISOString();
     this.logger = logger.child({ workerId: options.workerId, pool: options.pool });
-    this.outbox = new StatusOutbox((events) => consumer.publishStatus(events), this.logger);
+    this.outbox = new StatusOutbox((events) => consumer.publishStatus(events), this.logger, this.clock);
   }
 
   get activeRuns(): number {
@@ -74,13 +85,17 @@ export class Worker {
     this.drainSub = await this.consumer.onDrain((workerId) => {
       if (workerId === this.options.workerId) void this.drain();
     });
-    await this.sendHeartbeat();
-    this.heartbeat = setInterval(() => void this.sendHeartbeat(), this.options.heartbeatIntervalMs);
+    // the first heartbeat registers the worker: nothing precedes it, so it need not wait in the outbox
+    try {
+      await this.consumer.publishStatus([this.heartbeatEvent()]);
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, 'heartbeat failed');
+    }
+    this.heartbeat = this.clock.setInterval(() => this.queueHeartbeat(), this.options.heartbeatIntervalMs);
     this.loop = this.receiveLoop();
     this.logger.info({ concurrency: this.options.concurrency, types: this.registry.types() }, 'worker started');
   }
 
-  /** Drains: no new work, running work gets drainTimeoutMs to finish, then it is cancelled. */
   /**
    * Drains on request (POST /api/workers/{id}/drain): takes no more runs and lets the ones it holds finish,
    * however long they take; reports DRAINING at once. The process stays up until it is stopped.
@@ -91,7 +106,7 @@ export class Worker {
     this.logger.info({ runs: this.active.size }, 'draining on request: taking no more runs');
     this.stopping.abort();
     this.slotFreed?.();
-    await this.sendHeartbeat();
+    this.queueHeartbeat();
     await this.loop;
   }
 
@@ -102,22 +117,19 @@ export class Worker {
     this.stopping.abort();
     this.slotFreed?.();
     await this.loop;
-    void this.sendHeartbeat();
+    this.queueHeartbeat();
     const drained = Promise.all([...this.active.values()].map((run) => run.done));
-    const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), this.options.drainTimeoutMs).unref());
-    if ((await Promise.race([drained, timer])) === 'timeout') {
-      this.logger.warn({ runs: this.active.size }, 'drain timeout: cancelling runs still active');
-      this.cancel([...this.active.keys()]);
+    if ((await within(this.clock, drained, this.options.drainTimeoutMs)) === 'timeout') {
+      this.logger.warn({ runs: this.active.size }, 'drain timeout: stopping runs still active; they are reported failed and retried');
+      for (const run of this.active.values()) run.abort.abort(new RunStop('shutdown', SHUTDOWN_REASON));
       await drained;
     }
-    clearInterval(this.heartbeat);
+    this.clock.clearInterval(this.heartbeat);
     this.status = 'DOWN';
-    await this.sendHeartbeat();
+    // behind every outcome in the outbox: the core never reads DOWN before the outcomes (issue 12 defect 1)
+    this.queueHeartbeat();
     // bounded: with the broker or database down, shutdown must still end; the reaper settles the rest
-    const flushed = await Promise.race([
-      this.outbox.flush().then(() => true),
-      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), FINAL_FLUSH_MS).unref()),
-    ]);
+    const flushed = (await within(this.clock, this.outbox.flush(), FINAL_FLUSH_MS)) !== 'timeout';
     if (!flushed) {
       this.logger.error({ events: this.outbox.size }, 'status events still undelivered at shutdown; the reaper will fail and retry their attempts');
       this.outbox.close();
@@ -128,7 +140,7 @@ export class Worker {
   }
 
   private cancel(runIds: string[]): void {
-    for (const id of runIds) this.active.get(id)?.abort.abort();
+    for (const id of runIds) this.active.get(id)?.abort.abort(new RunStop('cancelled', 'cancelled'));
   }
 
   private async receiveLoop(): Promise<void> {
@@ -145,7 +157,7 @@ export class Worker {
         backoff = 100;
       } catch (error) {
         this.logger.warn({ err: (error as Error).message }, 'receive failed; retrying');
-        await new Promise((resolve) => setTimeout(resolve, backoff));
+        await this.clock.sleep(backoff);
         backoff = Math.min(backoff * 2, 5000);
         continue;
       }
@@ -196,24 +208,38 @@ export class Worker {
     const abort = new AbortController();
     const run: ActiveRun = { message, abort, done: Promise.resolve() };
     this.active.set(message.runId, run);
-    run.done = this.execute(message, abort.signal).finally(() => {
+    run.done = this.execute(message, abort).finally(() => {
       this.active.delete(message.runId);
       this.slotFreed?.();
       this.slotFreed = undefined;
     });
   }
 
-  /** An attempt is always reported finished, even when the executor throws. */
-  private async execute(message: RunMessage, signal: AbortSignal): Promise<void> {
+  /**
+   * An attempt is always reported finished, even when the executor throws. The worker owns the attempt's
+   * deadlines: one signal aborts on cancel, shutdown or timeout (on the worker's clock), with a RunStop
+   * reason saying which; executors only react to it.
+   */
+  private async execute(message: RunMessage, cancel: AbortController): Promise<void> {
     const { workerId } = this.options;
     // no started event: every queue records the start with the claim (port.ts)
     let result: ExecutionResult;
     const startedMs = performance.now();
+    const timeoutMs = message.timeoutSeconds * 1000;
+    const { signal, dispose } = runDeadline(this.clock, timeoutMs, cancel.signal);
     const executor = this.registry.get(message.type);
     if (!executor) {
-      result = { status: 'failed', error: `no executor for task type "${message.type}" on worker ${workerId} (has: ${this.registry.types().join(', ')})`, output: '', outputTruncated: false };
+      result = {
+        status: 'failed',
+        error: `no executor for task type "${message.type}" on worker ${workerId} (has: ${this.registry.types().join(', ')})`,
+        output: '',
+        outputTruncated: false,
+        retryable: false,
+      };
     } else {
-      let seq = 0;
+      const log = new LiveLog(message, this.options.outputLimitBytes, this.clock, (event) => {
+        this.outbox.push(event).catch(() => {});
+      });
       try {
         result = await executor.execute(message.spec, {
           runId: message.runId,
@@ -222,17 +248,21 @@ export class Worker {
           shard: message.shard,
           shardTotal: message.shardTotal,
           scheduledTime: message.scheduledTime,
-          timeoutMs: message.timeoutSeconds * 1000,
+          timeoutMs,
           signal,
           outputLimitBytes: this.options.outputLimitBytes,
-          onOutput: (stream, chunk) => {
-            if (seq * LOG_CHUNK_BYTES > this.options.outputLimitBytes) return;
-            this.outbox.push({ kind: 'log', runId: message.runId, attempt: message.attempt, seq: seq++, stream, chunk: chunk.slice(0, LOG_CHUNK_BYTES) }).catch(() => {});
-          },
+          onOutput: (stream, chunk) => log.write(stream, chunk),
         });
       } catch (error) {
         result = { status: 'failed', error: `executor error: ${(error as Error).message}`, output: '', outputTruncated: false };
       }
+    }
+    dispose();
+    // A run stopped by the worker's own shutdown did not fail on its merits: failed and retryable, as kill -9
+    // would have left it (the reaper fails and retries it), never `cancelled`, which is final.
+    const reason: unknown = signal.reason;
+    if (signal.aborted && reason instanceof RunStop && reason.kind === 'shutdown' && result.status !== 'succeeded') {
+      result = { ...result, status: 'failed', error: `${SHUTDOWN_REASON} (worker ${workerId})`, retryable: true };
     }
     this.options.onFinished?.(message, result, performance.now() - startedMs);
     // The slot frees as soon as the outcome is in the outbox, so receiving and status writes overlap;
@@ -242,37 +272,44 @@ export class Worker {
       runId: message.runId,
       attempt: message.attempt,
       workerId,
-      at: new Date().toISOString(),
+      at: new Date(this.clock.now()).toISOString(),
       status: result.status,
       exitCode: result.exitCode ?? null,
       httpStatus: result.httpStatus ?? null,
       error: result.error ?? null,
       output: result.output,
+      ...(result.retryable === false ? { retryable: false } : {}),
     });
     if (this.outbox.size > OUTBOX_HIGH_WATER) await delivered;
     else delivered.catch(() => {}); // the outbox retries until delivered; it only gives up once closed
   }
 
-  private async sendHeartbeat(): Promise<void> {
-    try {
-      await this.consumer.publishStatus([
-        {
-          kind: 'heartbeat',
-          workerId: this.options.workerId,
-          pool: this.options.pool,
-          taskTypes: this.registry.types(),
-          concurrency: this.options.concurrency,
-          activeRuns: this.active.size,
-          status: this.status,
-          hostname: hostname(),
-          version: this.options.version,
-          startedAt: this.startedAt,
-          at: new Date().toISOString(),
-          held: [...this.active.values()].map((run) => `${run.message.runId}/${run.message.attempt}`),
-        },
-      ]);
-    } catch (error) {
+  /**
+   * Queues a heartbeat behind the outcomes already in the outbox. It lists as held the attempts running
+   * and those whose outcome is not delivered yet: until the core has the outcome, the worker answers for it.
+   */
+  private queueHeartbeat(): void {
+    this.outbox.pushHeartbeat(() => this.heartbeatEvent()).catch((error: unknown) => {
       this.logger.warn({ err: (error as Error).message }, 'heartbeat failed');
-    }
+    });
+  }
+
+  private heartbeatEvent(): Extract<StatusEvent, { kind: 'heartbeat' }> {
+    const held = new Set([...this.active.values()].map((run) => `${run.message.runId}/${run.message.attempt}`));
+    for (const attempt of this.outbox.undeliveredOutcomes()) held.add(attempt);
+    return {
+      kind: 'heartbeat',
+      workerId: this.options.workerId,
+      pool: this.options.pool,
+      taskTypes: this.registry.types(),
+      concurrency: this.options.concurrency,
+      activeRuns: this.active.size,
+      status: this.status,
+      hostname: hostname(),
+      version: this.options.version,
+      startedAt: this.startedAt,
+      at: new Date(this.clock.now()).toISOString(),
+      held: [...held],
+    };
   }
 }

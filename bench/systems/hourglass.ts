@@ -151,7 +151,8 @@ export class HourglassSystem implements BenchSystem {
         return noop.execute(spec, ctx);
       },
     };
-    const registry = new ExecutorRegistry().register(timed).register(createShellExecutor()).register(createHttpExecutor());
+    // the local target listens on loopback, which http tasks reach only when allowed (worker.http_egress)
+    const registry = new ExecutorRegistry().register(timed).register(createShellExecutor()).register(createHttpExecutor({ egress: { allow: ['127.0.0.1'], allow_private_networks: false } }));
     this.#worker = new Worker(
       this.#consumer as QueueConsumer,
       registry,

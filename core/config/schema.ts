@@ -105,6 +105,14 @@ const Dispatcher = z
 
 export const defaultWorkerId = (): string => `${os.hostname()}-${process.pid}`;
 
+const HttpEgress = z
+  .strictObject({
+    allow: stringList([], 'Destinations http tasks may reach although the rules below deny them: IP addresses or CIDR ranges (127.0.0.1, 10.1.0.0/16, ::1). Checked against every resolved address, redirects included.'),
+    allow_private_networks: bool(false, 'Allow private addresses (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7). Loopback, link-local (cloud metadata) and unspecified addresses stay denied unless listed in allow.'),
+  })
+  .prefault({})
+  .describe('Where http tasks may connect (docs/task-isolation.md).');
+
 const Worker = z
   .strictObject({
     enabled: bool(false, 'Run a worker in `scheduler --mode all`.'),
@@ -118,8 +126,12 @@ const Worker = z
     heartbeat_interval_seconds: int(30, 'Heartbeat period.', 1),
     task_poll_interval_seconds: int(1, 'Fallback poll period when no notification arrives.', 1),
     worker_memory_limit_mb: int(0, 'Accepted for compatibility with the seed guide; has no effect (see NO_EFFECT_KEYS).'),
-    drain_timeout_seconds: int(60, 'On SIGTERM, time to finish held runs before they are cancelled.'),
+    drain_timeout_seconds: int(60, 'On SIGTERM, time to finish held runs; runs still going then are stopped and reported failed ("interrupted by worker shutdown"), so they are retried.'),
     output_limit_kb: int(256, 'stdout+stderr (or HTTP body) kept per run; the rest is cut with a truncation marker.', 1),
+    task_isolation: oneOf(['auto', 'namespace', 'userns', 'none'] as const, 'auto', 'How shell tasks are kept from the worker\'s secrets (docs/task-isolation.md). namespace: a PID namespace of their own as task_uid (needs root and util-linux; the worker refuses to start without). userns: namespace, or for a worker that is not root a user namespace (processes and timeouts isolated; the worker\'s files readable). auto: namespace when possible, else shell tasks are refused in staging/production and run in a user namespace or unisolated, with a warning, in development. none: unisolated (a task can read the worker\'s secrets).'),
+    task_uid: int(65534, 'uid a namespaced shell task runs as (never 0).', 1, 2_147_483_646),
+    task_gid: int(65534, 'gid a namespaced shell task runs as (never 0).', 1, 2_147_483_646),
+    http_egress: HttpEgress,
   })
   .prefault({})
   .describe('Executes runs.');

@@ -21,6 +21,8 @@ export interface AttemptOutcome {
   httpStatus?: number | null;
   error?: string | null;
   output?: string | null;
+  /** false: the attempt failed in a way another attempt cannot fix (invalid spec, unknown type): no retry */
+  retryable?: boolean;
 }
 
 interface FinishedRow {
@@ -63,7 +65,9 @@ export async function finishAttempts(ctx: CoreContext, outcomes: AttemptOutcome[
         outcomes.map((o) => o.startedAt?.toISOString() ?? null),
       ],
     );
-    const retryable = rows.filter((row) => RETRYABLE_OUTCOMES.has(row.status));
+    await keepOutputOfCancelled(tx, outcomes);
+    const final = new Set(outcomes.filter((o) => o.retryable === false).map((o) => `${o.runId}/${o.attempt}`));
+    const retryable = rows.filter((row) => RETRYABLE_OUTCOMES.has(row.status) && !final.has(`${row.id}/${row.attempt}`));
     const succeeded = rows.filter((row) => row.status === 'succeeded');
     if (retryable.length === 0 && succeeded.length === 0) return [];
     const retries = retryRequests(ctx, retryable, await loadLiveTasks(tx, [...new Set(retryable.map((r) => r.task_id))]));
@@ -74,6 +78,21 @@ export async function finishAttempts(ctx: CoreContext, outcomes: AttemptOutcome[
     return inserted;
   });
   await handOffCreated(ctx, created);
+}
+
+/**
+ * A run cancelled through the API is terminal before its worker reports; the worker's report of the attempt
+ * still brings what the run printed (issue 18 item 2: every terminal state keeps the output).
+ */
+async function keepOutputOfCancelled(tx: Queryable, outcomes: AttemptOutcome[]): Promise<void> {
+  const reports = outcomes.filter((o) => o.output !== undefined && o.output !== null);
+  if (reports.length === 0) return;
+  await tx.query(
+    `UPDATE hg_runs r SET output = u.output, exit_code = COALESCE(r.exit_code, u.exit_code), http_status = COALESCE(r.http_status, u.http_status)
+       FROM unnest($1::bigint[], $2::int[], $3::text[], $4::int[], $5::int[]) AS u(id, attempt, output, exit_code, http_status)
+      WHERE r.id = u.id AND r.attempt = u.attempt AND r.status = 'cancelled' AND r.output IS NULL`,
+    [reports.map((o) => o.runId), reports.map((o) => o.attempt), reports.map((o) => o.output), reports.map((o) => o.exitCode ?? null), reports.map((o) => o.httpStatus ?? null)],
+  );
 }
 
 function retryRequests(ctx: CoreContext, rows: FinishedRow[], tasks: Map<string, Task>): RunRequest[] {

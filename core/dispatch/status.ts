@@ -104,6 +104,7 @@ async function applyBatch(ctx: CoreContext, events: StatusEvent[]): Promise<void
         httpStatus: e.httpStatus ?? null,
         error: storable(e.error ?? null, MAX_STORED_ERROR),
         output: storable(e.output ?? null, MAX_STORED_OUTPUT),
+        retryable: e.retryable,
       })),
     );
   }
@@ -173,10 +174,16 @@ async function recordStarted(ctx: CoreContext, events: Of<'started'>[]): Promise
 
 async function recordLogs(ctx: CoreContext, logs: Of<'log'>[]): Promise<void> {
   await ctx.db.query(
-    `INSERT INTO hg_run_logs (run_id, attempt, seq, stream, chunk)
-     SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[], $4::text[], $5::text[])
+    `INSERT INTO hg_run_logs (run_id, attempt, seq, stream, chunk, created_at)
+     SELECT id, attempt, seq, stream, chunk, COALESCE(at, $7::timestamptz)
+       FROM unnest($1::bigint[], $2::int[], $3::int[], $4::text[], $5::text[], $6::timestamptz[]) AS u(id, attempt, seq, stream, chunk, at)
      ON CONFLICT DO NOTHING`,
-    [logs.map((l) => l.runId), logs.map((l) => l.attempt), logs.map((l) => l.seq), logs.map((l) => l.stream), logs.map((l) => l.chunk)],
+    [
+      logs.map((l) => l.runId), logs.map((l) => l.attempt), logs.map((l) => l.seq), logs.map((l) => l.stream), logs.map((l) => l.chunk),
+      // the time the worker read the line (issue 18 item 19); a worker that does not say: the time it is written
+      logs.map((l) => (l.at !== undefined && !Number.isNaN(Date.parse(l.at)) ? l.at : null)),
+      new Date(ctx.now()).toISOString(),
+    ],
   );
 }
 

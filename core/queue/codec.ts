@@ -40,6 +40,7 @@ export const statusEventSchema = z.discriminatedUnion('kind', [
     httpStatus: z.number().int().nullable().optional(),
     error: z.string().nullable().optional(),
     output: z.string().nullable().optional(),
+    retryable: z.boolean().optional(),
   }),
   z.object({
     kind: z.literal('log'),
@@ -48,6 +49,7 @@ export const statusEventSchema = z.discriminatedUnion('kind', [
     seq: z.number().int(),
     stream: z.enum(['stdout', 'stderr']),
     chunk: z.string(),
+    at: z.string().optional(),
   }),
   z.object({
     kind: z.literal('heartbeat'),

@@ -47,8 +47,11 @@ export type StatusEvent =
       httpStatus?: number | null;
       error?: string | null;
       output?: string | null;
+      /** false: running the attempt again cannot help (invalid spec, unknown type); the core does not retry it */
+      retryable?: boolean;
     }
-  | { kind: 'log'; runId: string; attempt: number; seq: number; stream: 'stdout' | 'stderr'; chunk: string }
+  /** `at`: when the worker read the chunk from the task (older workers leave it out: the write time is used) */
+  | { kind: 'log'; runId: string; attempt: number; seq: number; stream: 'stdout' | 'stderr'; chunk: string; at?: string }
   | {
       kind: 'heartbeat';
       workerId: string;

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SERVICE_URLS, skipUnless, uniqueNamespace } from '../support/services.ts';
 import {
-  backendEnv, isAlive, startAllInOne, startProcess, tracked, useE2eWorld, waitFor, writeTestConfig,
+  backendEnv, startAllInOne, startProcess, tracked, useE2eWorld, waitFor, writeTestConfig,
   type Api, type FailureFlag, type Proc,
 } from '../support/processes.ts';
 
@@ -20,6 +19,23 @@ const SECRETS = {
 /** worker.output_limit_kb default: what a run keeps of its output */
 const OUTPUT_LIMIT_BYTES = 256 * 1024;
 
+/**
+ * Host pids whose command line has this argument. Shell tasks run in a PID namespace of their own
+ * (docs/task-isolation.md): the pids they see mean nothing here, so their processes carry a marker.
+ */
+function hostPidsWithArg(marker: string): number[] {
+  return readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).filter((entry) => {
+    try {
+      return readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').includes(marker);
+    } catch {
+      return false;
+    }
+  }).map(Number);
+}
+
+/** the argument of every sleep the forker task starts */
+const FORKER_MARKER = `1000.${process.pid}`;
+
 /** VmRSS of a process in MB, from /proc */
 function rssMb(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -28,12 +44,10 @@ function rssMb(pid: number): number {
 
 describe('hostile tasks against a real worker (postgres queue)', { skip: await skipUnless('postgres') }, () => {
   const flag: FailureFlag = { failed: false };
-  let pidFile = '';
   const world = useE2eWorld(flag, {
-    // should the worker fail to kill a group, nothing may outlive the suite
+    // should the worker fail to kill a task's processes, nothing may outlive the suite
     cleanup: () => {
-      if (!pidFile || !existsSync(pidFile)) return;
-      for (const pid of readFileSync(pidFile, 'utf8').split('\n').filter(Boolean).map(Number)) {
+      for (const pid of hostPidsWithArg(FORKER_MARKER)) {
         try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
       }
     },
@@ -45,8 +59,8 @@ describe('hostile tasks against a real worker (postgres queue)', { skip: await s
   const open = new Set<ServerResponse>();
 
   before(tracked(flag, async () => {
-    pidFile = path.join(world.tmp.dir, 'children.pids');
-    const configFile = writeTestConfig(world.tmp.dir, uniqueNamespace('hostile'), { workerEnabled: false });
+    // the http targets below listen on loopback, which http tasks may reach only when allowed (issue 13 item 8)
+    const configFile = writeTestConfig(world.tmp.dir, uniqueNamespace('hostile'), { workerEnabled: false, extra: '[worker.http_egress]\nallow = ["127.0.0.1"]\n' });
     const env = backendEnv('postgres', world.db.url, SERVICE_URLS);
     const { proc: core, client: coreClient } = await startAllInOne(world, 'postgres', configFile, 'core');
     await core.waitForLine(/became the dispatcher leader/, 15_000);
@@ -67,6 +81,7 @@ describe('hostile tasks against a real worker (postgres queue)', { skip: await s
       open.add(response);
       response.on('close', () => open.delete(response));
       if (request.url === '/silent') return; // accepts, never answers
+      if (request.url === '/to-loopback') return void response.writeHead(302, { location: 'http://127.0.0.2:9/' }).end();
       response.writeHead(200, { 'content-type': 'text/plain' });
       const drip = setInterval(() => response.write('.'), 100); // answers, one byte at a time, forever
       response.on('close', () => clearInterval(drip));
@@ -111,11 +126,14 @@ describe('hostile tasks against a real worker (postgres queue)', { skip: await s
         name: 'flood', type: 'shell', timeoutSeconds: 120,
         shell: { command: ['sh', '-c', 'head -c 2000000000 /dev/zero | tr "\\0" "x"'] },
       });
-      // forks children (and a grandchild) that ignore SIGTERM, then waits: the timeout must kill them all
+      // forks children (a grandchild, and one in a session of its own) that ignore SIGTERM, then waits:
+      // the timeout must kill them all
+      const m = FORKER_MARKER;
       const forker = await runTask({
         name: 'forker', type: 'shell', timeoutSeconds: 2,
-        shell: { command: ['sh', '-c', `trap '' TERM; for i in 1 2 3; do sleep 1000 & echo $! >> '${pidFile}'; done; sh -c 'sleep 1000 & echo $! >> "${pidFile}"; wait' & echo $! >> '${pidFile}'; echo $$ >> '${pidFile}'; wait`] },
+        shell: { command: ['sh', '-c', `trap '' TERM; for i in 1 2 3; do sleep ${m} & done; sh -c 'sleep ${m} & wait' & setsid sh -c 'trap "" TERM; sleep ${m}' & wait`] },
       });
+      const forked = await waitFor(() => (hostPidsWithArg(m).length >= 5 ? hostPidsWithArg(m) : undefined), 10_000, 50, 'the forker\'s five sleeps to start');
       const forever = await runTask({ name: 'forever', type: 'shell', timeoutSeconds: 2, shell: { command: ['sleep', '100000'] } });
       const silent = await runTask({ name: 'silent-target', type: 'http', timeoutSeconds: 2, http: { method: 'GET', url: `${targetUrl}/silent` } });
       const trickle = await runTask({ name: 'trickle-target', type: 'http', timeoutSeconds: 3, http: { method: 'GET', url: `${targetUrl}/trickle` } });
@@ -144,10 +162,9 @@ describe('hostile tasks against a real worker (postgres queue)', { skip: await s
       // SIGTERM is ignored, so the group gets SIGKILL after the grace period (5 s)
       const forkerRun = await finished(forker, 20_000);
       assert.equal(forkerRun.status, 'timed_out', JSON.stringify(forkerRun));
-      const pids = readFileSync(pidFile, 'utf8').split('\n').filter(Boolean).map(Number);
-      assert.ok(pids.length >= 6, `expected the shell, 3 children, a sub-shell and a grandchild, got ${pids.length} pids`);
-      await waitFor(() => pids.every((pid) => !isAlive(pid)), 3000, 100, 'every process of the group to be gone').catch(() => {
-        assert.fail(`still alive after the timeout: ${pids.filter((pid) => isAlive(pid)).join(', ')}`);
+      assert.ok(forked.length >= 5, `expected 3 children, a grandchild and a setsid child, got ${forked.length}`);
+      await waitFor(() => hostPidsWithArg(m).length === 0, 3000, 100, 'every process of the task to be gone').catch(() => {
+        assert.fail(`still alive after the timeout: ${hostPidsWithArg(m).join(', ')}`);
       });
 
       const floodRun = await finished(flood, 120_000);
@@ -163,7 +180,9 @@ describe('hostile tasks against a real worker (postgres queue)', { skip: await s
   }));
 
   it('a shell task cannot read the worker\'s database, broker, JWT or other secrets from its environment', tracked(flag, async () => {
-    const runId = await runTask({ name: 'snoop', type: 'shell', shell: { command: ['sh', '-c', 'env; cat /proc/$$/environ | tr "\\0" "\\n"'] } });
+    // its own environment, its parent's (the worker's, issue 13 item 1), and every process's it can see
+    const snoop = 'env; tr "\\0" "\\n" < /proc/$$/environ; tr "\\0" "\\n" < /proc/$PPID/environ; for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do tr "\\0" "\\n" < "$f"; done; true';
+    const runId = await runTask({ name: 'snoop', type: 'shell', shell: { command: ['sh', '-c', snoop] } });
     const run = await finished(runId, 15_000);
     assert.equal(run.status, 'succeeded', JSON.stringify(run));
     const output = run.output as string;
@@ -178,5 +197,19 @@ describe('hostile tasks against a real worker (postgres queue)', { skip: await s
     for (const name of ['DATABASE_URL', 'MESSAGE_QUEUE_URL', 'JWT_SECRET', 'API_KEYS', 'MY_SERVICE_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'SOME_PASSWORD']) {
       assert.doesNotMatch(output, new RegExp(`^${name}=`, 'm'), `${name} is in the task's environment`);
     }
+  }));
+
+  it('an http task cannot reach cloud metadata or, through a redirect, loopback the config does not allow (issue 13 item 8)', tracked(flag, async () => {
+    const metadata = await runTask({ name: 'metadata', type: 'http', http: { method: 'GET', url: 'http://169.254.169.254/latest/meta-data/' }, retry: { limit: 2 } });
+    const redirected = await runTask({ name: 'redirected', type: 'http', http: { method: 'GET', url: `${targetUrl}/to-loopback` } });
+    const metadataRun = await finished(metadata, 15_000);
+    assert.equal(metadataRun.status, 'failed');
+    assert.match(metadataRun.error, /refused: egress to 169\.254\.169\.254 \(link-local \(cloud metadata\)\) is not allowed/);
+    const redirectedRun = await finished(redirected, 15_000);
+    assert.equal(redirectedRun.status, 'failed');
+    assert.match(redirectedRun.error, /egress to 127\.0\.0\.2 \(loopback\) is not allowed/);
+    // the policy answers the same every time: no retry
+    const { rows } = await world.sql.query(`SELECT count(*)::int AS n FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id WHERE t.name = 'metadata'`);
+    assert.equal(rows[0].n, 1);
   }));
 });

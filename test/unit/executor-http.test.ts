@@ -4,10 +4,12 @@ import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHttpExecutor } from '../../worker/executors/http.ts';
+import { runDeadline } from '../../worker/run-deadline.ts';
+import { systemClock } from '../../core/clock/index.ts';
 import type { ExecutionContext } from '../../worker/executors/types.ts';
 
 function ctx(overrides: Partial<ExecutionContext> = {}): ExecutionContext {
-  return {
+  const base: ExecutionContext = {
     runId: 'run-7',
     attempt: 1,
     taskName: 'ping',
@@ -19,6 +21,8 @@ function ctx(overrides: Partial<ExecutionContext> = {}): ExecutionContext {
     outputLimitBytes: 1024 * 1024,
     ...overrides,
   };
+  // the worker owns the timeout: the executor sees it only through the signal
+  return { ...base, signal: runDeadline(systemClock, base.timeoutMs, base.signal).signal };
 }
 
 interface Seen {
@@ -85,7 +89,8 @@ describe('http executor', () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 
-  const http = createHttpExecutor();
+  // the test server listens on loopback, which http tasks reach only when allowed (issue 13 item 8)
+  const http = createHttpExecutor({ egress: { allow: ['127.0.0.1'], allow_private_networks: false } });
 
   it('succeeds on an expected status, with method, headers, body and shard headers', async () => {
     const live: string[] = [];
@@ -144,7 +149,7 @@ describe('http executor', () => {
   });
 
   it('applies maxResponseBytes when lower than the run limit', async () => {
-    const small = createHttpExecutor({ maxResponseBytes: 3 });
+    const small = createHttpExecutor({ maxResponseBytes: 3, egress: { allow: ['127.0.0.1'], allow_private_networks: false } });
     const result = await small.execute({ http: { url: `${base}/ok`, expectedStatus: [201] } }, ctx());
     assert.equal(result.status, 'succeeded');
     assert.equal(result.output, 'cre\n[output truncated: more than 3 bytes]');
@@ -202,5 +207,75 @@ describe('http executor', () => {
     const missing = await http.execute({}, ctx());
     assert.equal(missing.status, 'failed');
     assert.match(missing.error ?? '', /http/);
+  });
+});
+
+describe('http executor egress policy (issue 13 item 8)', () => {
+  let server: Server;
+  let base = '';
+  let hits = 0;
+
+  before(async () => {
+    server = createServer((req, res) => {
+      hits++;
+      if (req.url?.startsWith('/to/')) {
+        res.writeHead(302, { location: decodeURIComponent(req.url.slice('/to/'.length)) }).end();
+      } else {
+        res.writeHead(200).end('reached');
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  const byDefault = createHttpExecutor();
+
+  it('refuses loopback by default, with a clear error and no retry, before connecting', async () => {
+    const before = hits;
+    const result = await byDefault.execute({ http: { url: `${base}/` } }, ctx());
+    assert.equal(result.status, 'failed');
+    assert.equal(result.retryable, false);
+    assert.match(result.error ?? '', /refused: egress to 127\.0\.0\.1 \(loopback\) is not allowed for http tasks; allow it in worker\.http_egress/);
+    assert.equal(hits, before, 'the request reached the server');
+  });
+
+  it('refuses the cloud metadata address, link-local IPv6, IPv4-mapped loopback and a name that resolves to loopback', async () => {
+    for (const [url, what] of [
+      ['http://169.254.169.254/latest/meta-data/', /169\.254\.169\.254 \(link-local \(cloud metadata\)\)/],
+      ['http://[fe80::1]/', /fe80::1 \(link-local\)/],
+      ['http://[::ffff:127.0.0.1]/', /127\.0\.0\.1 \(loopback\)/],
+      ['http://localhost:9/', /localhost resolves to (127\.0\.0\.1|::1).*loopback/],
+      ['http://10.1.2.3/', /10\.1\.2\.3 \(private\)/],
+    ] as const) {
+      const result = await byDefault.execute({ http: { url } }, ctx());
+      assert.equal(result.status, 'failed', url);
+      assert.match(result.error ?? '', what, url);
+    }
+  });
+
+  it('checks every hop: a redirect from an allowed server to loopback or metadata is refused', async () => {
+    // 127.0.0.1 allowed exactly: 127.0.0.2 (also loopback) is not
+    const allowOne = createHttpExecutor({ egress: { allow: ['127.0.0.1'], allow_private_networks: false } });
+    const reached = await allowOne.execute({ http: { url: `${base}/plain` } }, ctx());
+    assert.equal(reached.status, 'succeeded', reached.error ?? '');
+    for (const target of ['http://127.0.0.2:9/', 'http://169.254.169.254/latest/meta-data/', 'http://[::1]:9/']) {
+      const result = await allowOne.execute({ http: { url: `${base}/to/${encodeURIComponent(target)}` } }, ctx());
+      assert.equal(result.status, 'failed', target);
+      assert.match(result.error ?? '', /refused: .*not allowed for http tasks/, target);
+    }
+  });
+
+  it('allows what the allow-list names, as addresses or CIDR ranges, and private networks when told', async () => {
+    const range = createHttpExecutor({ egress: { allow: ['127.0.0.0/8'], allow_private_networks: false } });
+    assert.equal((await range.execute({ http: { url: `${base}/` } }, ctx())).status, 'succeeded');
+    assert.throws(() => createHttpExecutor({ egress: { allow: ['intranet.local'], allow_private_networks: false } }), /worker\.http_egress\.allow: "intranet\.local" is not an IP address or CIDR range/);
+    const privateOk = createHttpExecutor({ egress: { allow: [], allow_private_networks: true } });
+    const loopback = await privateOk.execute({ http: { url: `${base}/` } }, ctx());
+    assert.match(loopback.error ?? '', /loopback/, 'private networks do not include loopback');
   });
 });

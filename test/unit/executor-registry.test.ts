@@ -1,10 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ExecutorRegistry, createNoopExecutor, defaultRegistry } from '../../worker/executors/index.ts';
+import { runDeadline } from '../../worker/run-deadline.ts';
+import { systemClock } from '../../core/clock/index.ts';
 import type { ExecutionContext, Executor } from '../../worker/executors/index.ts';
 
 function ctx(overrides: Partial<ExecutionContext> = {}): ExecutionContext {
-  return {
+  const base: ExecutionContext = {
     runId: 'run-1',
     attempt: 1,
     taskName: 'bench',
@@ -16,6 +18,8 @@ function ctx(overrides: Partial<ExecutionContext> = {}): ExecutionContext {
     outputLimitBytes: 1024,
     ...overrides,
   };
+  // the worker owns the timeout: the executor sees it only through the signal
+  return { ...base, signal: runDeadline(systemClock, base.timeoutMs, base.signal).signal };
 }
 
 describe('noop executor', () => {

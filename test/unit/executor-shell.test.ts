@@ -7,10 +7,12 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createShellExecutor, buildTaskEnv } from '../../worker/executors/shell.ts';
+import { runDeadline } from '../../worker/run-deadline.ts';
+import { systemClock } from '../../core/clock/index.ts';
 import type { ExecutionContext } from '../../worker/executors/types.ts';
 
 function ctx(overrides: Partial<ExecutionContext> = {}): ExecutionContext {
-  return {
+  const base: ExecutionContext = {
     runId: 'run-1',
     attempt: 2,
     taskName: 'nightly-report',
@@ -22,6 +24,8 @@ function ctx(overrides: Partial<ExecutionContext> = {}): ExecutionContext {
     outputLimitBytes: 1024 * 1024,
     ...overrides,
   };
+  // the worker owns the timeout: the executor sees it only through the signal
+  return { ...base, signal: runDeadline(systemClock, base.timeoutMs, base.signal).signal };
 }
 
 /**

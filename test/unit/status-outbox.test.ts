@@ -39,3 +39,43 @@ describe('StatusOutbox', () => {
     assert.deepEqual(sent, ['a', 'b']);
   });
 });
+
+describe('StatusOutbox heartbeats', () => {
+  const beat = (n: number): Extract<StatusEvent, { kind: 'heartbeat' }> => ({
+    kind: 'heartbeat', workerId: 'w', pool: 'p', taskTypes: [], concurrency: 1, activeRuns: n, status: 'ALIVE',
+    hostname: 'h', version: 'v', startedAt: new Date(0).toISOString(), at: new Date(0).toISOString(),
+  });
+
+  it('sends a heartbeat behind the events pushed before it, built when its batch leaves', async () => {
+    const batches: string[][] = [];
+    let built = 0;
+    const outbox = new StatusOutbox(async (events) => {
+      batches.push(events.map((e) => (e.kind === 'heartbeat' ? `hb${e.activeRuns}` : (e as { runId: string }).runId)));
+    }, logger);
+    void outbox.push(event('1'));
+    const delivered = outbox.pushHeartbeat(() => beat(++built));
+    assert.equal(built, 0, 'built before its batch was sent');
+    await delivered;
+    assert.deepEqual(batches.flat(), ['1', 'hb1']);
+  });
+
+  it('replaces a heartbeat still waiting, but never one already on its way', async () => {
+    const sent: string[] = [];
+    let release: () => void = () => {};
+    let calls = 0;
+    const outbox = new StatusOutbox(async (events) => {
+      if (calls++ === 0) await new Promise<void>((resolve) => (release = resolve));
+      sent.push(...events.map((e) => (e.kind === 'heartbeat' ? `hb${e.activeRuns}` : (e as { runId: string }).runId)));
+    }, logger);
+    const first = outbox.pushHeartbeat(() => beat(1));
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve)); // hb1 is in flight now
+    void outbox.push(event('a'));
+    void outbox.pushHeartbeat(() => beat(2));
+    const last = outbox.pushHeartbeat(() => beat(3)); // hb2 was still waiting: replaced
+    release();
+    await first;
+    await last;
+    assert.deepEqual(sent, ['hb1', 'a', 'hb3']);
+  });
+});

@@ -1,5 +1,8 @@
 import { HttpSpec } from '../../core/model/task.ts';
-import { CappedOutput, errorMessage, formatSeconds, parseBlock } from './common.ts';
+import { CappedOutput, errorMessage, parseBlock } from './common.ts';
+import { stopOutcome } from './types.ts';
+import { EgressPolicy, type EgressSettings } from '../isolation/egress.ts';
+import { EgressRefused, sendRequest } from './http-request.ts';
 import type { ExecutionContext, ExecutionResult, Executor } from './types.ts';
 import type { RunMessage } from '../../core/queue/port.ts';
 import { redactUrl } from '../../core/config/index.ts';
@@ -7,6 +10,8 @@ import { redactUrl } from '../../core/config/index.ts';
 export interface HttpExecutorOptions {
   /** most bytes of the response body read and kept; the lower of this and ctx.outputLimitBytes applies */
   maxResponseBytes?: number;
+  /** where requests may go (worker.http_egress); unset: the defaults (no loopback, link-local or private address) */
+  egress?: EgressSettings;
 }
 
 /** The headers every request carries, so a sharded run knows its share of the work. */
@@ -39,59 +44,46 @@ export function describeFetchError(err: unknown): string {
 }
 
 export function createHttpExecutor(options: HttpExecutorOptions = {}): Executor {
+  // secure by default: without settings, loopback, link-local and private addresses are refused
+  const egress = new EgressPolicy(options.egress ?? { allow: [], allow_private_networks: false });
   async function execute(spec: RunMessage['spec'], ctx: ExecutionContext): Promise<ExecutionResult> {
     const parsed = parseBlock(HttpSpec, 'http', spec.http);
-    if (!parsed.ok) return { status: 'failed', error: parsed.error, output: '', outputTruncated: false };
+    if (!parsed.ok) return { status: 'failed', error: parsed.error, output: '', outputTruncated: false, retryable: false };
     const http = parsed.value;
     if (http.body !== undefined && (http.method === 'GET' || http.method === 'HEAD')) {
-      return { status: 'failed', error: `http.body: not allowed with method ${http.method}`, output: '', outputTruncated: false };
+      return { status: 'failed', error: `http.body: not allowed with method ${http.method}`, output: '', outputTruncated: false, retryable: false };
     }
-    if (ctx.signal.aborted) return { status: 'cancelled', error: 'cancelled before start', output: '', outputTruncated: false };
+    if (ctx.signal.aborted) return { ...stopOutcome(ctx.signal), output: '', outputTruncated: false };
 
     const limit = Math.min(ctx.outputLimitBytes, options.maxResponseBytes ?? Number.POSITIVE_INFINITY);
     const output = new CappedOutput(limit, ctx.onOutput);
-    const timeout = new AbortController();
-    const timer = setTimeout(
-      () => timeout.abort(new Error(`timed out after ${formatSeconds(ctx.timeoutMs)}`)),
-      Math.min(Math.max(0, ctx.timeoutMs), 2 ** 31 - 1),
-    );
-    const signal = AbortSignal.any([ctx.signal, timeout.signal]);
+    // the worker's one signal carries every deadline (timeout, cancel, shutdown); its reason says which
+    const signal = ctx.signal;
     let httpStatus: number | null = null;
 
     const interrupted = (): ExecutionResult | null => {
-      if (ctx.signal.aborted) {
-        const { output: text, outputTruncated } = output.finish({ totalKnown: false });
-        return { status: 'cancelled', error: 'cancelled', httpStatus, output: text, outputTruncated };
-      }
-      if (timeout.signal.aborted) {
-        const { output: text, outputTruncated } = output.finish({ totalKnown: false });
-        return { status: 'timed_out', error: `timed out after ${formatSeconds(ctx.timeoutMs)}`, httpStatus, output: text, outputTruncated };
-      }
-      return null;
+      if (!signal.aborted) return null;
+      const { output: text, outputTruncated } = output.finish({ totalKnown: false });
+      return { ...stopOutcome(signal), httpStatus, output: text, outputTruncated };
     };
 
     try {
-      const response = await fetch(http.url, {
+      const response = await sendRequest(http.url, {
         method: http.method,
         headers: { ...http.headers, ...shardHeaders(ctx) },
         body: http.body,
         signal,
-        redirect: 'follow',
+        egress,
       });
       httpStatus = response.status;
-      if (response.body) {
-        const reader = response.body.getReader();
-        try {
-          for (;;) {
-            const { done, value } = await reader.read();
-            if (done) break;
-            output.write('stdout', value);
-            if (output.truncated) break; // the head is kept; the rest is not even downloaded
-          }
-        } finally {
-          // releases the connection; a body read to the end cancels nothing
-          await reader.cancel().catch(() => {});
+      try {
+        for await (const chunk of response.body as AsyncIterable<Buffer>) {
+          output.write('stdout', chunk);
+          if (output.truncated) break; // the head is kept; the rest is not even downloaded
         }
+      } finally {
+        // releases the connection; a body read to the end destroys nothing
+        response.body.destroy();
       }
       const { output: text, outputTruncated } = output.finish({ totalKnown: false });
       if (http.expectedStatus.includes(response.status)) {
@@ -107,11 +99,13 @@ export function createHttpExecutor(options: HttpExecutorOptions = {}): Executor 
     } catch (err) {
       const stopped = interrupted();
       if (stopped) return stopped;
+      if (err instanceof EgressRefused) {
+        // the policy answers the same next time: not retried
+        return { status: 'failed', error: `request to ${redactUrl(http.url)} refused: ${err.message}`, httpStatus, output: '', outputTruncated: false, retryable: false };
+      }
       const { output: text, outputTruncated } = output.finish({ totalKnown: false });
       // a URL may carry credentials (user:pass@, ?token=); they must not land in the run's history
       return { status: 'failed', error: `request to ${redactUrl(http.url)} failed: ${describeFetchError(err)}`, httpStatus, output: text, outputTruncated };
-    } finally {
-      clearTimeout(timer);
     }
   }
 

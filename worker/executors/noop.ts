@@ -1,4 +1,5 @@
-import { formatSeconds } from './common.ts';
+import { systemClock, type Clock } from '../../core/clock/index.ts';
+import { stopOutcome } from './types.ts';
 import type { ExecutionContext, ExecutionResult, Executor } from './types.ts';
 import type { RunMessage } from '../../core/queue/port.ts';
 
@@ -6,37 +7,28 @@ import type { RunMessage } from '../../core/queue/port.ts';
  * Does nothing, for benchmarks and tests. params: `sleepMs` (simulated work, honours timeout and
  * cancel), `fail` (true or an error message: the run fails), `output` (text returned as output).
  */
-export function createNoopExecutor(): Executor {
+export function createNoopExecutor(options: { clock?: Clock } = {}): Executor {
+  const clock = options.clock ?? systemClock;
   async function execute(spec: RunMessage['spec'], ctx: ExecutionContext): Promise<ExecutionResult> {
     const params = spec.params ?? {};
     const { sleepMs, fail, output } = params;
     if (sleepMs !== undefined && (typeof sleepMs !== 'number' || !Number.isFinite(sleepMs) || sleepMs < 0)) {
-      return { status: 'failed', error: 'params.sleepMs: must be a non-negative number', output: '', outputTruncated: false };
+      return { status: 'failed', error: 'params.sleepMs: must be a non-negative number', output: '', outputTruncated: false, retryable: false };
     }
     if (fail !== undefined && typeof fail !== 'boolean' && typeof fail !== 'string') {
-      return { status: 'failed', error: 'params.fail: must be a boolean or a message', output: '', outputTruncated: false };
+      return { status: 'failed', error: 'params.fail: must be a boolean or a message', output: '', outputTruncated: false, retryable: false };
     }
     if (output !== undefined && typeof output !== 'string') {
-      return { status: 'failed', error: 'params.output: must be a string', output: '', outputTruncated: false };
+      return { status: 'failed', error: 'params.output: must be a string', output: '', outputTruncated: false, retryable: false };
     }
-    if (ctx.signal.aborted) return { status: 'cancelled', error: 'cancelled before start', output: '', outputTruncated: false };
+    if (ctx.signal.aborted) return { ...stopOutcome(ctx.signal), output: '', outputTruncated: false };
 
     if (sleepMs !== undefined && sleepMs > 0) {
-      const outcome = await new Promise<'done' | 'timed_out' | 'cancelled'>((resolve) => {
-        const finish = (value: 'done' | 'timed_out' | 'cancelled'): void => {
-          clearTimeout(work);
-          clearTimeout(limit);
-          ctx.signal.removeEventListener('abort', onAbort);
-          resolve(value);
-        };
-        const onAbort = (): void => finish('cancelled');
-        const work = setTimeout(() => finish('done'), Math.min(sleepMs, 2 ** 31 - 1));
-        const limit = setTimeout(() => finish('timed_out'), Math.min(Math.max(0, ctx.timeoutMs), 2 ** 31 - 1));
-        ctx.signal.addEventListener('abort', onAbort, { once: true });
-      });
-      if (outcome === 'cancelled') return { status: 'cancelled', error: 'cancelled', output: '', outputTruncated: false };
-      if (outcome === 'timed_out') {
-        return { status: 'timed_out', error: `timed out after ${formatSeconds(ctx.timeoutMs)}`, output: '', outputTruncated: false };
+      try {
+        await clock.sleep(Math.min(sleepMs, 2 ** 31 - 1), ctx.signal);
+      } catch {
+        // the worker stopped the run (timeout, cancel, shutdown): the signal's reason says which
+        return { ...stopOutcome(ctx.signal), output: '', outputTruncated: false };
       }
     }
 

@@ -3,12 +3,12 @@ import type { ChildProcess } from 'node:child_process';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { ShellSpec } from '../../core/model/task.ts';
-import { CappedOutput, errorMessage, formatSeconds, parseBlock } from './common.ts';
+import { CappedOutput, errorMessage, parseBlock } from './common.ts';
+import { stopOutcome } from './types.ts';
 import type { ExecutionContext, ExecutionResult, Executor } from './types.ts';
 import type { RunMessage } from '../../core/queue/port.ts';
 import { isSecretEnvName } from '../../core/config/index.ts';
-
-/** Names of worker environment variables that are never passed on, even when in the safe base. */
+import { NO_SANDBOX, prepareCommand, type PreparedCommand, type TaskSandbox } from '../isolation/sandbox.ts';
 
 /** The only worker variables a task process starts from (when present and not secret). */
 export const SAFE_BASE_ENV_NAMES = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'USER'] as const;
@@ -25,6 +25,10 @@ export interface ShellExecutorOptions {
    * before giving up on them (a process that left the group with setsid can hold them); default 2000
    */
   closeWaitMs?: number;
+  /** how a task's process is kept from the worker (docs/task-isolation.md); default: none */
+  sandbox?: TaskSandbox;
+  /** set when this worker refuses shell tasks (isolation unavailable): each run fails with it, not retried */
+  refusal?: string;
 }
 
 
@@ -57,6 +61,9 @@ export function buildTaskEnv(
 function failed(error: string, extra: Partial<ExecutionResult> = {}): ExecutionResult {
   return { status: 'failed', error, output: '', outputTruncated: false, ...extra };
 }
+
+/** a spec that cannot run here fails once: running it again cannot help */
+const NOT_RETRYABLE = { retryable: false } as const;
 
 /**
  * Sends a signal to the whole process group led by pid. Returns false when the group has no member
@@ -120,10 +127,12 @@ async function waitGroupDead(pgid: number, maxMs: number): Promise<void> {
 export function createShellExecutor(options: ShellExecutorOptions = {}): Executor {
   const killGraceMs = options.killGraceMs ?? 5000;
   const closeWaitMs = options.closeWaitMs ?? 2000;
+  const sandbox = options.sandbox ?? NO_SANDBOX;
 
   async function execute(spec: RunMessage['spec'], ctx: ExecutionContext): Promise<ExecutionResult> {
+    if (options.refusal !== undefined) return failed(options.refusal, NOT_RETRYABLE);
     const parsed = parseBlock(ShellSpec, 'shell', spec.shell);
-    if (!parsed.ok) return failed(parsed.error);
+    if (!parsed.ok) return failed(parsed.error, NOT_RETRYABLE);
     const shell = parsed.value;
     const [program, ...args] = shell.command as [string, ...string[]];
 
@@ -137,15 +146,30 @@ export function createShellExecutor(options: ShellExecutorOptions = {}): Executo
         return failed(`shell.workingDir: ${shell.workingDir} ${reason}`);
       }
     }
-    if (ctx.signal.aborted) return { status: 'cancelled', error: 'cancelled before start', output: '', outputTruncated: false };
+    if (ctx.signal.aborted) return { ...stopOutcome(ctx.signal), output: '', outputTruncated: false };
 
-    const env = buildTaskEnv(shell.env, ctx, options);
+    let prepared: PreparedCommand;
+    try {
+      prepared = await prepareCommand(sandbox, program, args, shell.workingDir);
+    } catch (err) {
+      return failed(`cannot prepare the task's sandbox: ${errorMessage(err)}`);
+    }
+    // the sandbox's HOME (the run directory) unless the spec chose one
+    const env = { ...buildTaskEnv({ ...prepared.env, ...shell.env }, ctx, options) };
+    try {
+      return await spawnAndWait(prepared, env, program, ctx);
+    } finally {
+      await prepared.cleanup().catch(() => {});
+    }
+  }
+
+  function spawnAndWait(prepared: PreparedCommand, env: Record<string, string>, program: string, ctx: ExecutionContext): Promise<ExecutionResult> {
     return new Promise<ExecutionResult>((resolve) => {
       const output = new CappedOutput(ctx.outputLimitBytes, ctx.onOutput);
       let child: ChildProcess;
       try {
-        child = spawn(program, args, {
-          cwd: shell.workingDir,
+        child = spawn(prepared.file, prepared.args, {
+          cwd: prepared.cwd,
           env,
           detached: true, // own process group (setsid): the whole group can be killed
           stdio: ['ignore', 'pipe', 'pipe'],
@@ -157,18 +181,16 @@ export function createShellExecutor(options: ShellExecutorOptions = {}): Executo
       }
 
       let settled = false;
-      let stopReason: 'timed_out' | 'cancelled' | null = null;
+      let stopReason: { status: 'timed_out' | 'cancelled'; error: string } | null = null;
       let exitCode: number | null = null;
       let exitSignal: NodeJS.Signals | null = null;
       let exited = false;
-      let timeoutTimer: NodeJS.Timeout | undefined;
       let killTimer: NodeJS.Timeout | undefined;
       let closeTimer: NodeJS.Timeout | undefined;
       let groupLeftAtExit = false;
       let finishing = false;
 
       const cleanup = (): void => {
-        clearTimeout(timeoutTimer);
         clearTimeout(killTimer);
         clearTimeout(closeTimer);
         ctx.signal.removeEventListener('abort', onAbort);
@@ -195,21 +217,22 @@ export function createShellExecutor(options: ShellExecutorOptions = {}): Executo
       const report = (): void => {
         const { output: text, outputTruncated } = output.finish();
         const base = { output: text, outputTruncated, exitCode };
-        if (stopReason === 'timed_out') {
-          settle({ ...base, status: 'timed_out', error: `timed out after ${formatSeconds(ctx.timeoutMs)}` });
-        } else if (stopReason === 'cancelled') {
-          settle({ ...base, status: 'cancelled', error: 'cancelled' });
+        if (stopReason !== null) {
+          settle({ ...base, ...stopReason });
         } else if (exitSignal !== null) {
           const number = osConstants.signals[exitSignal];
           settle({ ...base, status: 'failed', error: `killed by signal ${exitSignal}${number ? ` (${number})` : ''}` });
         } else if (exitCode === 0) {
           settle({ ...base, status: 'succeeded', error: null });
+        } else if (exitCode === 127 && prepared.file !== program && /^setpriv: failed to execute /m.test(text)) {
+          // in the sandbox the command is started by setpriv, which reports a missing one as exit 127
+          settle({ ...base, status: 'failed', error: `command not found: ${program}` });
         } else {
           settle({ ...base, status: 'failed', error: `exited with code ${exitCode}` });
         }
       };
 
-      const stop = (reason: 'timed_out' | 'cancelled'): void => {
+      const stop = (reason: { status: 'timed_out' | 'cancelled'; error: string }): void => {
         if (stopReason !== null || exited || child.pid === undefined) return;
         stopReason = reason;
         const pid = child.pid;
@@ -218,7 +241,7 @@ export function createShellExecutor(options: ShellExecutorOptions = {}): Executo
       };
 
       function onAbort(): void {
-        stop('cancelled');
+        stop(stopOutcome(ctx.signal));
       }
 
       child.stdout?.on('data', (chunk: Buffer) => output.write('stdout', chunk));
@@ -231,7 +254,9 @@ export function createShellExecutor(options: ShellExecutorOptions = {}): Executo
         // after a successful spawn an error (a failed kill) changes nothing: 'exit' and 'close' follow
         if (child.pid !== undefined) return;
         const reason =
-          err.code === 'ENOENT'
+          err.code === 'ENOENT' && prepared.file !== program
+            ? `cannot start the task sandbox (${prepared.file}): not installed`
+            : err.code === 'ENOENT'
             ? `command not found: ${program}`
             : err.code === 'EACCES'
               ? `permission denied: ${program}`
@@ -260,9 +285,8 @@ export function createShellExecutor(options: ShellExecutorOptions = {}): Executo
       });
 
       if (child.pid !== undefined) {
-        if (ctx.signal.aborted) stop('cancelled');
+        if (ctx.signal.aborted) onAbort();
         else ctx.signal.addEventListener('abort', onAbort, { once: true });
-        timeoutTimer = setTimeout(() => stop('timed_out'), Math.min(Math.max(0, ctx.timeoutMs), 2 ** 31 - 1));
       }
     });
   }
