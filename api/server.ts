@@ -11,6 +11,7 @@ import { createMetrics, type Metrics } from '../core/telemetry/metrics.ts';
 import { installAuth, KeyStore } from './auth.ts';
 import type { ApiContext, ReloadResult } from './context.ts';
 import { installHttpPolicies, tlsOptions } from './http-options.ts';
+import { assertSafeExposure, installLocalGuard } from './local-guard.ts';
 import { TokenService } from './jwt.ts';
 import { openApiDocument } from './openapi.ts';
 import { rateLimitRedis } from './rate-limit-store.ts';
@@ -54,6 +55,7 @@ const DEFAULT_WORKER_TIMEOUT_SECONDS = 90;
 /** The REST API: every route of the route table; errors are application/problem+json. */
 export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const api = options.api ?? options.config?.api;
+  if (api) assertSafeExposure(api);
   const https = api ? tlsOptions(api.tls) : undefined;
   const app = Fastify({
     ...(https ? { https } : {}),
@@ -88,6 +90,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   };
   const reload = async (load: () => Config): Promise<ReloadResult> => {
     const { effective, ...result } = applyReload(config, load());
+    // a reload that turns auth off must not expose an unauthenticated API on the network either
+    assertSafeExposure(effective.api);
     config = effective;
     settings = settingsFrom(effective.api);
     keys.replace(effective.api.auth.api_keys);
@@ -132,6 +136,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   }
   // headers first: refusals by the auth hook carry security and CORS headers too (a browser can read a 401)
   await installHttpPolicies(app, () => settings, redis);
+  // with auth off: loopback Host names only, no cross-site writes, JSON bodies only
+  installLocalGuard(app, () => settings.authEnabled);
   installAuth(app, { enabled: () => settings.authEnabled, keys, tokens });
 
   const routes = routeTable(context);
