@@ -1,6 +1,7 @@
 import type { Registry } from 'prom-client';
 import type { Config } from '../core/config/index.ts';
 import type { CoreContext } from '../core/dispatch/context.ts';
+import type { AuthFailures } from './auth-failures.ts';
 import type { KeyStore } from './auth.ts';
 import type { TokenService } from './jwt.ts';
 import type { LiveSettings } from './settings.ts';
@@ -17,6 +18,8 @@ export interface ApiContext {
   settings: () => LiveSettings;
   keys: KeyStore;
   tokens: TokenService;
+  /** failed authentications per client address (also counted by the token endpoints) */
+  failures: AuthFailures;
   metrics: Registry;
   /** api.metrics_require_auth: /metrics needs SystemRead instead of nothing */
   metricsRequireAuth: boolean;

@@ -29,11 +29,14 @@ export const ProblemSchema = z
 export class ApiProblem extends Error {
   readonly status: number;
   readonly code: string;
-  constructor(status: number, code: string, message: string) {
+  /** response headers that go with the refusal (Retry-After) */
+  readonly headers: Record<string, string>;
+  constructor(status: number, code: string, message: string, headers: Record<string, string> = {}) {
     super(message);
     this.name = 'ApiProblem';
     this.status = status;
     this.code = code;
+    this.headers = headers;
   }
 }
 
@@ -72,5 +75,6 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
   const answer = problemFor(error);
   if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
   if (answer.status === 401) reply.header('www-authenticate', 'Bearer realm="hourglass"');
+  if (error instanceof ApiProblem) for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
   return reply.code(answer.status).type('application/problem+json').send(answer);
 }

@@ -8,7 +8,9 @@ import type { CoreContext } from '../core/dispatch/context.ts';
 import { poolActivity } from '../core/store/pools.ts';
 import { liveWorkerLoad } from '../core/store/worker-queries.ts';
 import { createMetrics, type Metrics } from '../core/telemetry/metrics.ts';
+import { AuthFailures } from './auth-failures.ts';
 import { installAuth, KeyStore } from './auth.ts';
+import { effectiveApiKeys } from './key-file.ts';
 import type { ApiContext, ReloadResult } from './context.ts';
 import { installHttpPolicies, tlsOptions } from './http-options.ts';
 import { assertSafeExposure, installLocalGuard } from './local-guard.ts';
@@ -71,7 +73,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const metrics = options.metrics ?? createMetrics();
   let settings: LiveSettings = api ? settingsFrom(api) : BARE_SETTINGS;
   let config = options.config;
-  const keys = new KeyStore(api?.auth.api_keys ?? {});
+  const keys = new KeyStore(api ? effectiveApiKeys(api.auth, options.config?.environment) : {});
+  const failures = new AuthFailures(() => options.ctx.clock.now());
   const tokens = new TokenService(() => settings.tokens);
   const context: ApiContext = {
     core: options.ctx,
@@ -82,6 +85,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     settings: () => settings,
     keys,
     tokens,
+    failures,
     metrics: metrics.registry,
     metricsRequireAuth: api?.metrics_require_auth ?? false,
     workerTimeoutSeconds: config?.dispatcher.worker_timeout_seconds ?? DEFAULT_WORKER_TIMEOUT_SECONDS,
@@ -89,12 +93,15 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     ...(options.loadConfig ? { reload: async () => reload(options.loadConfig as () => Config) } : {}),
   };
   const reload = async (load: () => Config): Promise<ReloadResult> => {
-    const { effective, ...result } = applyReload(config, load());
+    const loaded = load();
+    // read before anything changes: a broken key file fails the reload and keeps the keys in effect
+    const nextKeys = effectiveApiKeys(loaded.api.auth, loaded.environment);
+    const { effective, ...result } = applyReload(config, loaded);
     // a reload that turns auth off must not expose an unauthenticated API on the network either
     assertSafeExposure(effective.api);
     config = effective;
     settings = settingsFrom(effective.api);
-    keys.replace(effective.api.auth.api_keys);
+    keys.replace(nextKeys);
     options.logger.level = effective.observability.log_level;
     app.log.level = effective.observability.log_level;
     options.logger.info(result, 'configuration reloaded');
@@ -138,7 +145,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   await installHttpPolicies(app, () => settings, redis);
   // with auth off: loopback Host names only, no cross-site writes, JSON bodies only
   installLocalGuard(app, () => settings.authEnabled);
-  installAuth(app, { enabled: () => settings.authEnabled, keys, tokens });
+  installAuth(app, { enabled: () => settings.authEnabled, keys, tokens, failures });
 
   const routes = routeTable(context);
   app.decorate('routeTable', routes);

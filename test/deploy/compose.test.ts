@@ -170,7 +170,7 @@ describe('docker-compose files', () => {
   });
 
   it('start every scheduler service with a config the real loader accepts in its mode, by default and in production', () => {
-    const production = { ENVIRONMENT: 'production', JWT_SECRET: 'x'.repeat(40), API_KEYS: '{"ci-admin-key": ["Admin"]}', FRONTEND_URL: 'https://scheduler.example.com' };
+    const production = { ENVIRONMENT: 'production', JWT_SECRET: 'x'.repeat(40), API_KEYS: '{"ci-admin-key-of-at-least-32-characters": ["Admin"]}', FRONTEND_URL: 'https://scheduler.example.com' };
     let checked = 0;
     for (const file of FILES) {
       for (const [name, service] of Object.entries(load(file).services)) {
