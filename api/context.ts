@@ -5,6 +5,7 @@ import type { AuthFailures } from './auth-failures.ts';
 import type { KeyStore } from './auth.ts';
 import type { TokenService } from './jwt.ts';
 import type { LiveSettings } from './settings.ts';
+import type { StreamSlots } from './stream-slots.ts';
 
 /** What the route handlers share: the core, the live settings and the credentials. */
 export interface ApiContext {
@@ -20,6 +21,8 @@ export interface ApiContext {
   tokens: TokenService;
   /** failed authentications per client address (also counted by the token endpoints) */
   failures: AuthFailures;
+  /** open log streams per client */
+  streams: StreamSlots;
   metrics: Registry;
   /** api.metrics_require_auth: /metrics needs SystemRead instead of nothing */
   metricsRequireAuth: boolean;

@@ -22,6 +22,7 @@ import { ApiProblem, sendProblem } from './problem.ts';
 import type { ApiRoute } from './route.ts';
 import { DOCS_UI_PREFIX, DOCS_URL, routeTable } from './route-table.ts';
 import { parseRequest } from './validation.ts';
+import { StreamSlots } from './stream-slots.ts';
 import { BARE_SETTINGS, settingsFrom, type LiveSettings } from './settings.ts';
 
 export interface ApiOptions {
@@ -86,6 +87,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     keys,
     tokens,
     failures,
+    streams: new StreamSlots(),
     metrics: metrics.registry,
     metricsRequireAuth: api?.metrics_require_auth ?? false,
     workerTimeoutSeconds: config?.dispatcher.worker_timeout_seconds ?? DEFAULT_WORKER_TIMEOUT_SECONDS,

@@ -60,7 +60,7 @@ export function runRoutes(api: ApiContext): ApiRoute[] {
       responses: { 200: { description: 'log chunks (or an event stream with follow=true)', body: { zod: LogsView } } },
       async handler({ params, query, request, reply }) {
         const run = await getRun(core.db, params.id);
-        if (query.follow) return followLogs(core, run, query.after, request, reply);
+        if (query.follow) return followLogs(core, run, query.after, request, reply, api.streams);
         const items = await runLogs(core.db, run.id, { afterSeq: query.after, limit: query.limit });
         return { runId: run.id, status: run.status, items, output: TERMINAL_STATUSES.has(run.status) ? run.output : null };
       },
