@@ -15,6 +15,7 @@ import type { ApiContext, ReloadResult } from './context.ts';
 import { installHttpPolicies, tlsOptions } from './http-options.ts';
 import { assertSafeExposure, installLocalGuard } from './local-guard.ts';
 import { TokenService } from './jwt.ts';
+import { CLUSTER_METRICS_TTL_MS, cachedFor } from './metrics-cache.ts';
 import { openApiDocument } from './openapi.ts';
 import { rateLimitRedis } from './rate-limit-store.ts';
 import { applyReload } from './reload.ts';
@@ -133,10 +134,10 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       reply.elapsedTime / 1000,
     );
   });
-  metrics.observeCluster(async () => {
+  metrics.observeCluster(cachedFor(CLUSTER_METRICS_TTL_MS, () => options.ctx.clock.now(), async () => {
     const [activity, workers] = await Promise.all([poolActivity(options.ctx.db, context.workerTimeoutSeconds), liveWorkerLoad(options.ctx.db, context.workerTimeoutSeconds)]);
     return { backlog: new Map([...activity.values()].map((p) => [p.pool, p.backlog])), workers };
-  });
+  }));
 
   const redis = options.redis ?? (options.config ? rateLimitRedis(options.config) : undefined);
   if (redis && !options.redis) {

@@ -4,6 +4,7 @@ import type { Delivery, QueueConsumer, RunMessage, Subscription } from '../core/
 import type { ExecutorRegistry } from './executors/registry.ts';
 import type { ExecutionResult } from './executors/types.ts';
 import { StatusOutbox } from './status-outbox.ts';
+import { resolveSpecSecrets } from '../core/config/index.ts';
 
 export interface WorkerOptions {
   workerId: string;
@@ -215,7 +216,8 @@ export class Worker {
     } else {
       let seq = 0;
       try {
-        result = await executor.execute(message.spec, {
+        // secret references (secretEnv, secretHeaders) are read here, on the worker, and nowhere else
+        result = await executor.execute(resolveSpecSecrets(message.spec), {
           runId: message.runId,
           attempt: message.attempt,
           taskName: message.taskName,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { restoreRedactedSecrets } from '../../core/config/index.ts';
 import { TaskInput, ValidationError, type Task } from '../../core/model/index.ts';
 import { createTaskFromInput, deleteTaskByRef, replaceTaskFromInput, triggerTask } from '../../core/dispatch/tasks.ts';
 import { ConflictError, NotFoundError } from '../../core/store/errors.ts';
@@ -102,7 +103,8 @@ export function taskRoutes(api: ApiContext): ApiRoute[] {
         if (existing) {
           assertWritable(existing);
           inScope(principal, existing, 'replace');
-          const replacement = bodyWithName(body, existing.name);
+          // a task read back (values shown as "***") and applied again keeps its stored secrets
+          const replacement = restoreRedactedSecrets(existing.spec, bodyWithName(body, existing.name));
           assertBodyInScope(principal, replacement, 'replace');
           return view(await replaceTaskFromInput(core, existing.id, replacement));
         }

@@ -22,6 +22,28 @@ export const TaskName = z
   .max(63, 'must be at most 63 characters')
   .regex(NAME_RE, 'must be lower-case letters, digits and "-", starting and ending with a letter or digit');
 
+/** A file name under the worker's secrets directory: no path separators, no "." or ".." (no escape from it). */
+const SecretFileName = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]*$/, 'must be letters, digits, ".", "_" and "-", not starting with "." (a file name under the worker\'s secrets directory)');
+
+/**
+ * A value the worker reads at run time from its secrets directory (`<dir>/<name>/<key>`, the layout of a
+ * mounted Kubernetes Secret), so the credential is never stored in the task nor shown to TaskRead keys.
+ */
+export const SecretKeyRef = z
+  .strictObject({
+    secretKeyRef: z.strictObject({
+      name: SecretFileName.describe('the secret (a directory under the worker\'s secrets directory, e.g. a mounted Secret)'),
+      key: SecretFileName.describe('the key in it (a file in that directory)'),
+    }).describe('which secret and key'),
+  })
+  .describe('a value resolved on the worker from a secret it holds');
+
+const MAX_SECRET_REFS = 50;
+
 export const ShellSpec = z
   .strictObject({
     command: z.array(boundedText(L.argChars).describe('one argument')).min(1, 'must hold at least the program to run').max(L.commandArgs, `must have at most ${L.commandArgs} arguments`).describe('argv; use ["sh","-c","..."] for a shell line'),
@@ -29,6 +51,11 @@ export const ShellSpec = z
       .refine((env) => Object.keys(env).every((name) => name !== '' && !name.includes('=')), 'names must be non-empty and contain no "="')
       .default({})
       .describe('extra environment variables for the process'),
+    secretEnv: z
+      .record(boundedText(L.envNameChars).regex(/^[^=]+$/, 'must contain no "="'), SecretKeyRef)
+      .refine((refs) => Object.keys(refs).length <= MAX_SECRET_REFS, `must have at most ${MAX_SECRET_REFS} entries`)
+      .optional()
+      .describe('environment variables whose values the worker reads from its secrets (never stored in the task)'),
     workingDir: boundedText(L.pathChars).optional().describe('working directory of the process'),
   })
   .describe('a process run by the worker in its own process group');
@@ -37,12 +64,14 @@ export const HttpSpec = z
   .strictObject({
     method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD']).default('GET').describe('HTTP method'),
     url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).max(L.urlChars, `must be at most ${L.urlChars} characters`).describe('target URL'),
-    headers: boundedRecord(L.headers, L.headerNameChars, L.headerValueChars)
-      // the worker sets X-Hourglass-Run-Id and the shard headers itself: a spec's own would be merged into them
-      // ("forged-id, real-id") and a receiver could be told another run's id
-      .refine((headers) => !Object.keys(headers).some((name) => /^x-hourglass-/i.test(name)), 'must not set X-Hourglass-* headers: the worker sets them')
-      .default({})
-      .describe('request headers (X-Hourglass-* are reserved: the worker sets them)'),
+    headers: boundedRecord(L.headers, L.headerNameChars, L.headerValueChars).default({}).describe('request headers (X-Hourglass-* ones are replaced by the worker\'s)'),
+    secretHeaders: z
+      .record(boundedText(L.headerNameChars), SecretKeyRef.extend({
+        prefix: boundedText(64).optional().describe('put before the secret, e.g. "Bearer "'),
+      }))
+      .refine((refs) => Object.keys(refs).length <= MAX_SECRET_REFS, `must have at most ${MAX_SECRET_REFS} entries`)
+      .optional()
+      .describe('request headers whose values the worker reads from its secrets (never stored in the task), e.g. Authorization'),
     body: boundedText(L.bodyChars).optional().describe('request body'),
     expectedStatus: z
       .array(z.number().int().min(100).max(599).describe('an HTTP status code'))
