@@ -1,11 +1,24 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { AuthFailures } from './auth-failures.ts';
 import { looksLikeJwt, TokenError, type TokenService } from './jwt.ts';
-import type { KeyScope } from './key-scope.ts';
 import { grants, type Permission, type RouteAccess } from './permissions.ts';
 
 export type { Permission };
+
+/**
+ * What a key's task permissions reach (api.auth.api_keys entries with task_types and pools): absent
+ * fields mean every type or every pool. Enforced by api/key-scope.ts.
+ */
+export interface KeyScope {
+  taskTypes?: readonly string[];
+  pools?: readonly string[];
+}
+
+/** The failed-authentication limiter the hook consults (api/auth-failures.ts). */
+export interface FailureLimiter {
+  assertAllowed(address: string): void;
+  record(address: string): void;
+}
 
 /** Who made a request, as the auth hook established it. */
 export interface Principal {
@@ -116,7 +129,7 @@ export interface AuthOptions {
   keys: KeyStore;
   tokens: TokenService;
   /** failed attempts per client address, checked before any credential is */
-  failures?: AuthFailures;
+  failures?: FailureLimiter;
 }
 
 /** The principal a stored key stands for (a key and the tokens minted from it alike). */

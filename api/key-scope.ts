@@ -1,17 +1,13 @@
 import { TaskInput } from '../core/model/index.ts';
-import { AuthError, type Principal } from './auth.ts';
+import { AuthError, type KeyScope, type Principal } from './auth.ts';
+
+export type { KeyScope };
 
 /**
  * What a key's task permissions reach: a key limited to `task_types = ["http"]` and `pools = ["reports"]`
  * may create, change, trigger and delete only http tasks of pool reports. So TaskWrite need not mean
  * "run any shell command on every worker" (docs/security.md, the trust model).
  */
-export interface KeyScope {
-  /** absent: every type */
-  taskTypes?: readonly string[];
-  /** absent: every pool */
-  pools?: readonly string[];
-}
 
 /** The part of a task a scope judges. */
 export interface ScopedTask {
