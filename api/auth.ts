@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ErrorCode } from '../core/model/index.ts';
 import { looksLikeJwt, TokenError, type TokenService } from './jwt.ts';
 import { grants, type Permission, type RouteAccess } from './permissions.ts';
 
@@ -106,8 +107,8 @@ export class KeyStore {
 
 export class AuthError extends Error {
   readonly status: 401 | 403;
-  readonly code: string;
-  constructor(status: 401 | 403, code: string, message: string) {
+  readonly code: ErrorCode;
+  constructor(status: 401 | 403, code: ErrorCode, message: string) {
     super(message);
     this.name = 'AuthError';
     this.status = status;

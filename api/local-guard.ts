@@ -49,7 +49,7 @@ function hasBody(request: FastifyRequest): boolean {
   return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
-function refuse(code: string, message: string): never {
+function refuse(code: 'HG_ERR_HOST_NOT_LOOPBACK' | 'HG_ERR_CROSS_SITE', message: string): never {
   throw new ApiProblem(403, code, message);
 }
 

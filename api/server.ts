@@ -116,11 +116,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const jsonLimit = (api?.security.max_json_payload_size_mb ?? 5) * MB;
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser(['application/json', 'application/merge-patch+json'], { parseAs: 'string', bodyLimit: jsonLimit }, app.getDefaultJsonParser('error', 'error'));
-  app.setNotFoundHandler((request, reply) =>
-    reply.code(404).type('application/problem+json').send({
-      type: 'about:blank', title: 'Not found', status: 404, detail: `no route ${request.method} ${request.url.slice(0, 200)}`, code: 'HG_ERR_ROUTE_NOT_FOUND',
-    }),
-  );
+  app.setNotFoundHandler((request, reply) => sendProblem(request, reply, new ApiProblem(404, 'HG_ERR_ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.slice(0, 200)}`)));
   const served: Array<{ method: string; url: string }> = [];
   app.decorate('servedRoutes', served);
   app.addHook('onRoute', (route) => {
