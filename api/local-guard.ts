@@ -31,8 +31,9 @@ export function hostOfHeader(header: string): string | undefined {
  * Throws unless auth is on or the API listens on loopback only: an unauthenticated API on the network
  * hands command execution (shell tasks) to anyone who can reach the port.
  */
-export function assertSafeExposure(api: { enabled?: boolean; bind_address: string; auth: { enabled: boolean } }): void {
-  if (api.auth.enabled || api.enabled === false) return;
+export function assertSafeExposure(api: { bind_address: string; auth: { enabled: boolean } }): void {
+  // called only where an API is about to be served, so api.enabled (a --mode all switch) does not matter here
+  if (api.auth.enabled) return;
   const { host } = parseBindAddress(api.bind_address);
   if (isLoopbackHost(host)) return;
   throw new ValidationError('refusing to serve an unauthenticated API on the network', [{
