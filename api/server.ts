@@ -22,7 +22,7 @@ import { applyReload } from './reload.ts';
 import { ApiProblem, sendProblem } from './problem.ts';
 import type { ApiRoute } from './route.ts';
 import { DOCS_UI_PREFIX, DOCS_URL, routeTable } from './route-table.ts';
-import { parseRequest } from './validation.ts';
+import { assertSafeBody, assertSafeParameters, parseRequest } from './validation.ts';
 import { StreamSlots } from './stream-slots.ts';
 import { BARE_SETTINGS, settingsFrom, type LiveSettings } from './settings.ts';
 
@@ -71,6 +71,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     requestTimeout: (api?.request_timeout_seconds ?? 30) * 1000,
     // X-Forwarded-For is believed only from the configured proxies; otherwise the socket address is the client
     trustProxy: api && api.trusted_proxies.length > 0 ? api.trusted_proxies : false,
+    // the router's own refusals (a malformed percent-encoding) are problems like every other error
+    frameworkErrors: (error, request, reply) => void sendProblem(request, reply, error),
   });
   const metrics = options.metrics ?? createMetrics();
   let settings: LiveSettings = api ? settingsFrom(api) : BARE_SETTINGS;
@@ -162,6 +164,9 @@ function register(app: FastifyInstance, route: ApiRoute): void {
     url: route.url,
     config: { access: route.access },
     handler: async (request, reply) => {
+      assertSafeParameters(request.params, 'path');
+      assertSafeParameters(request.query, 'query');
+      assertSafeBody(request.body);
       const params = route.params ? parseRequest(route.params, request.params, 'path') : request.params;
       const query = route.query ? parseRequest(route.query, request.query ?? {}, 'query') : request.query;
       const body = route.body ? parseRequest(route.body, request.body ?? {}, 'body') : request.body;

@@ -65,3 +65,26 @@ export function checkFreeJson(value: unknown, ctx: z.RefinementCtx): void {
   const bytes = Buffer.byteLength(JSON.stringify(value) ?? '');
   if (bytes > PARAMS_MAX_BYTES) ctx.addIssue({ code: 'custom', message: `must be at most ${PARAMS_MAX_BYTES} bytes as JSON (is ${bytes})` });
 }
+
+/**
+ * The first NUL or lone surrogate anywhere in a JSON value (strings and keys), with its path; walked
+ * without recursion so any depth is safe. For bodies whose schema does not check every string itself.
+ */
+export function findUnsafeText(value: unknown): { path: Array<string | number>; reason: string } | undefined {
+  const stack: Array<{ node: unknown; path: Array<string | number> }> = [{ node: value, path: [] }];
+  while (stack.length > 0) {
+    const { node, path } = stack.pop() as (typeof stack)[number];
+    if (typeof node === 'string') {
+      const reason = unsafeTextReason(node);
+      if (reason) return { path, reason };
+      continue;
+    }
+    if (typeof node !== 'object' || node === null) continue;
+    for (const [key, child] of Array.isArray(node) ? node.map((v, i) => [i, v] as const) : Object.entries(node)) {
+      const reason = typeof key === 'string' ? unsafeTextReason(key) : undefined;
+      if (reason) return { path: [...path, key], reason: `key ${reason}` };
+      stack.push({ node: child, path: [...path, key] });
+    }
+  }
+  return undefined;
+}

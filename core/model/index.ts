@@ -1,5 +1,6 @@
 export { parseDurationMs } from './duration.ts';
 export { ERROR_CODES, errorInfo, isErrorCode, type ErrorCode, type ErrorInfo } from './error-codes.ts';
+export { unsafeTextReason, boundedText, findUnsafeText } from './bounded-text.ts';
 export { ValidationError, parseOrThrow, problemsFromZod, formatPath, type FieldProblem } from './errors.ts';
 export {
   TaskSpec, TaskInput, Task, TaskName, TaskLabels, TaskSource, ShellSpec, HttpSpec, RetryPolicy, RetryBackoff,

@@ -82,6 +82,25 @@ describe('hostile task specs and queries', { skip }, () => {
     assert.equal(fine.statusCode, 201, `a surrogate pair is fine: ${fine.body}`);
   });
 
+  it('refuses NUL and lone surrogates in paths, queries and any body, naming the parameter (they made Postgres fail: 500)', async () => {
+    const cases: Array<[string, string]> = [
+      ['/api/tasks?namespace=%00', 'namespace'], ['/api/tasks/a%00b', 'id'], ['/api/tasks?name=%00', 'name'],
+      ['/api/task-runs?task=%00', 'task'], ['/api/tasks?label=a%3D%00', 'label'], ['/api/pools/%00', 'name'],
+      ['/api/workers/%00', 'id'], ['/api/task-runs?pool=x&pool=%00', 'pool'],
+    ];
+    for (const [url, field] of cases) {
+      const response = await app.inject({ url });
+      assert.equal(response.statusCode, 400, `${url}: ${response.body}`);
+      assert.deepEqual((response.json() as Problem).errors?.map((e) => e.path), [field], url);
+    }
+    const badUrl = await app.inject({ url: '/api/tasks/%ED%A0%80' });
+    assert.equal(badUrl.statusCode, 400);
+    assert.match(String(badUrl.headers['content-type']), /problem\+json/, 'a malformed URL is a problem like the rest');
+    const pool = await app.inject({ method: 'PUT', url: '/api/pools/p1', headers: { 'content-type': 'application/json' }, payload: '{"description":"a\\u0000b"}' });
+    assert.equal(pool.statusCode, 400, pool.body);
+    assert.equal((pool.json() as Problem).errors?.[0]?.path, 'description');
+  });
+
   it('refuses params nested 5,000 deep, naming params', async () => {
     const deep = `${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`;
     await expectField(`{"name":"deep","type":"noop","params":${deep}}`, /^params/, 'params 5,000 deep');
