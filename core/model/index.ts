@@ -1,4 +1,4 @@
-export { parseDurationMs } from './duration.ts';
+export { parseDurationMs, MAX_DURATION_MS } from './duration.ts';
 export { ERROR_CODES, errorInfo, isErrorCode, type ErrorCode, type ErrorInfo } from './error-codes.ts';
 export { unsafeTextReason, boundedText, findUnsafeText } from './bounded-text.ts';
 export { ValidationError, parseOrThrow, problemsFromZod, formatPath, type FieldProblem } from './errors.ts';

@@ -62,6 +62,11 @@ describe('hostile task specs and queries', { skip }, () => {
       [{ shell: { command: ['true'], env: { 'A=B': 'x' } } }, 'shell.env'],
     ];
     for (const [patch, path] of cases) await expectField({ ...shell, ...patch }, path, path);
+    await expectField({ ...shell, schedule: '@every 99999999999999999999d' }, 'schedule', 'an @every beyond any date');
+    await expectField({ ...shell, schedule: '@every 36525000d' }, 'schedule', 'an @every of 100,000 years');
+    const cleanup = await app.inject({ method: 'POST', url: '/api/system/data/cleanup', payload: { olderThan: '99999999999999999999d', dryRun: true } });
+    assert.equal(cleanup.statusCode, 400, `cleanup olderThan beyond any date was a 500: ${cleanup.body}`);
+    assert.equal((cleanup.json() as Problem).errors?.[0]?.path, 'olderThan');
     const http = { name: 'hostile-http', type: 'http', http: { url: 'https://example.com/' } };
     await expectField({ ...http, http: { url: `https://example.com/${'a'.repeat(9000)}` } }, 'http.url', 'url length');
     await expectField({ ...http, http: { url: 'https://example.com/', headers: { 'x-big': 'v'.repeat(9000) } } }, /^http\.headers/, 'header size');
