@@ -75,7 +75,7 @@ export const TaskRunsQuery = z.strictObject({ limit: Limit, cursor: Cursor, name
 export const TaskStatsQuery = z.strictObject({ days: z.coerce.number().int().min(1).max(365).default(7), namespace: Namespace });
 export const LogsQuery = z.strictObject({
   follow: BoolString.default(false).describe('stream as server-sent events until the run is finished'),
-  after: z.coerce.number().int().min(-1).default(-1).describe('only chunks with a greater seq'),
+  after: z.coerce.number().int().min(-1).max(2_147_483_647, 'must be a log chunk seq (at most 2147483647)').default(-1).describe('only chunks with a greater seq'),
   limit: z.coerce.number().int().min(1).max(5000).default(1000),
 });
 export const WorkerListQuery = z.strictObject({ limit: Limit, cursor: Cursor, status: WorkerStatus.optional(), pool: z.string().max(63).optional() });

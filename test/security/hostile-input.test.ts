@@ -120,6 +120,12 @@ describe('hostile task specs and queries', { skip }, () => {
       assert.ok((response.json() as Problem).errors?.some((e) => e.path === field), response.body);
     }
     assert.equal((await app.inject({ url: '/api/task-runs?from=2026-01-01T00:00:00Z' })).statusCode, 200);
+    // a log sequence number beyond the column's integer range reached Postgres: 500
+    assert.equal((await create({ name: 'logs-target', type: 'noop', params: {} })).statusCode, 201);
+    const run = (await app.inject({ method: 'POST', url: '/api/tasks/logs-target/trigger' })).json() as { id: string };
+    const after = await app.inject({ url: `/api/task-runs/${run.id}/logs?after=100000000000000000000` });
+    assert.equal(after.statusCode, 400, after.body);
+    assert.equal((after.json() as Problem).errors?.[0]?.path, 'after');
   });
 
   it('replaces a spec\'s X-Hourglass-Run-Id (in any case) with the real one, never merges them', async () => {
