@@ -146,20 +146,30 @@ export function redactTaskSecrets<T extends { shell?: unknown; http?: unknown }>
 }
 
 /**
- * For a replace (PUT, apply) of a task read with redacted values: a header or environment value sent back
- * as exactly "***" keeps the stored value, so `get -o yaml | apply` does not overwrite a secret with stars.
+ * For a replace (PUT, apply) of a task read with redacted values: any value sent back exactly as a read
+ * showed it redacted (a header or env value "***", a URL or argument with "***" in it) keeps the stored
+ * value, so `get -o yaml | apply` never overwrites a secret with stars.
  */
 export function restoreRedactedSecrets(stored: { shell?: unknown; http?: unknown }, incoming: unknown): unknown {
   if (typeof incoming !== 'object' || incoming === null) return incoming;
+  const shown = redactTaskSecrets(stored) as Record<string, Record<string, unknown> | undefined>;
+  const original = stored as Record<string, Record<string, unknown> | undefined>;
   const out: Record<string, unknown> = { ...(incoming as Record<string, unknown>) };
-  const keep = (block: 'shell' | 'http', field: 'env' | 'headers') => {
-    const next = (out[block] as Record<string, unknown> | undefined)?.[field];
-    const before = (stored[block] as Record<string, unknown> | undefined)?.[field] as Record<string, string> | undefined;
-    if (!isTable(next) || !before) return;
-    const merged = Object.fromEntries(Object.entries(next).map(([k, v]) => [k, v === REDACTED && before[k] !== undefined ? before[k] : v]));
-    out[block] = { ...(out[block] as Record<string, unknown>), [field]: merged };
-  };
-  keep('shell', 'env');
-  keep('http', 'headers');
+  // the stored value when `sent` is exactly what a read showed for it and that differs from it
+  const keep = (sent: unknown, was: unknown, showedAs: unknown): unknown => (typeof sent === 'string' && sent === showedAs && showedAs !== was ? was : sent);
+  for (const [block, fields] of [['shell', ['env', 'command']], ['http', ['headers', 'url']]] as const) {
+    const next = out[block];
+    if (!isTable(next) || !original[block]) continue;
+    const merged: Record<string, unknown> = { ...next };
+    for (const field of fields) {
+      const sent = next[field];
+      const was = original[block]?.[field];
+      const showedAs = shown[block]?.[field];
+      if (typeof sent === 'string') merged[field] = keep(sent, was, showedAs);
+      else if (Array.isArray(sent) && Array.isArray(was) && Array.isArray(showedAs)) merged[field] = sent.map((v, i) => keep(v, was[i], showedAs[i]));
+      else if (isTable(sent) && isTable(was) && isTable(showedAs)) merged[field] = Object.fromEntries(Object.entries(sent).map(([k, v]) => [k, keep(v, was[k], showedAs[k])]));
+    }
+    out[block] = merged;
+  }
   return out;
 }

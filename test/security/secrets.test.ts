@@ -54,10 +54,21 @@ describe('secrets in task specs', { skip }, () => {
     // what `scheduler-cli get -o yaml | apply -f -` does: the stars must not overwrite the secrets
     const shown = (await app.inject({ url: '/api/tasks/inline-secrets' })).json() as Record<string, unknown>;
     const { id: _id, source: _s, generation: _g, createdAt: _c, updatedAt: _u, nextScheduleTime: _n, lastRun: _l, ...body } = shown;
-    assert.equal((await app.inject({ method: 'PUT', url: '/api/tasks/inline-secrets', payload: { ...body, http: { ...(body.http as object), url: task.http.url } } })).statusCode, 200);
+    assert.equal((await app.inject({ method: 'PUT', url: '/api/tasks/inline-secrets', payload: body })).statusCode, 200);
     const stored = await getTask(env.db, 'inline-secrets');
     assert.equal(stored.spec.http?.headers.Authorization, 'Bearer abc.def.ghi');
     assert.equal(stored.spec.http?.headers['X-Api-Key'], 'k-123');
+    assert.equal(stored.spec.http?.url, task.http.url, 'the URL with its password survives the round trip');
+    const shell = (await app.inject({ url: '/api/tasks/inline-env' })).json() as Record<string, unknown>;
+    const { id: _i2, source: _s2, generation: _g2, createdAt: _c2, updatedAt: _u2, nextScheduleTime: _n2, lastRun: _l2, ...shellBody } = shell;
+    assert.equal((await app.inject({ method: 'PUT', url: '/api/tasks/inline-env', payload: shellBody })).statusCode, 200);
+    const storedShell = await getTask(env.db, 'inline-env');
+    assert.deepEqual(storedShell.spec.shell?.command, shellTask.shell.command);
+    assert.deepEqual(storedShell.spec.shell?.env, shellTask.shell.env);
+    // a value the client really changes is taken, stars or not
+    const changed = { ...shellBody, shell: { ...(shellBody.shell as object), env: { API_TOKEN: 'new-token', MODE: 'fast' } } };
+    assert.equal((await app.inject({ method: 'PUT', url: '/api/tasks/inline-env', payload: changed })).statusCode, 200);
+    assert.equal((await getTask(env.db, 'inline-env')).spec.shell?.env.API_TOKEN, 'new-token');
   });
 
   it('stores references only, and the worker resolves them from its secrets directory', async () => {
