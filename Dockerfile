@@ -27,6 +27,9 @@ FROM ${NODE_IMAGE} AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini ca-certificates \
  && rm -rf /var/lib/apt/lists/*
+# production: auth is required (and keys of 32+ characters). The image listens on 0.0.0.0, so an
+# ENVIRONMENT without auth (development) refuses to start here unless API_AUTH_ENABLED=true: an API
+# without auth is served on loopback only (docs/security.md).
 ENV NODE_ENV=production \
     ENVIRONMENT=production \
     LOG_FORMAT=json \

@@ -1,9 +1,25 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ErrorCode } from '../core/model/index.ts';
 import { looksLikeJwt, TokenError, type TokenService } from './jwt.ts';
 import { grants, type Permission, type RouteAccess } from './permissions.ts';
 
 export type { Permission };
+
+/**
+ * What a key's task permissions reach (api.auth.api_keys entries with task_types and pools): absent
+ * fields mean every type or every pool. Enforced by api/key-scope.ts.
+ */
+export interface KeyScope {
+  taskTypes?: readonly string[];
+  pools?: readonly string[];
+}
+
+/** The failed-authentication limiter the hook consults (api/auth-failures.ts). */
+export interface FailureLimiter {
+  assertAllowed(address: string): void;
+  record(address: string): void;
+}
 
 /** Who made a request, as the auth hook established it. */
 export interface Principal {
@@ -11,6 +27,8 @@ export interface Principal {
   /** "key:<12 hex>" for a key and the tokens minted from it; "anonymous" with auth off */
   id: string;
   permissions: Permission[];
+  /** the task types and pools the key is limited to; absent: unrestricted */
+  scope?: KeyScope;
 }
 
 /** With [api.auth] disabled (development only), every caller is this. */
@@ -29,6 +47,19 @@ interface StoredKey {
   id: string;
   hash: Buffer;
   permissions: Permission[];
+  scope?: KeyScope;
+}
+
+/** A key's value in the config: its permissions, or permissions with task_types and pools. */
+export type KeyGrant = readonly Permission[] | { permissions: readonly Permission[]; task_types?: readonly string[] | undefined; pools?: readonly string[] | undefined };
+
+function storedKey(key: string, grant: KeyGrant): StoredKey {
+  const hash = sha256(key);
+  const id = KeyStore.idOf(hash);
+  if (Array.isArray(grant)) return { id, hash, permissions: [...(grant as readonly Permission[])] };
+  const { permissions, task_types: taskTypes, pools } = grant as Exclude<KeyGrant, readonly Permission[]>;
+  const scope: KeyScope = { ...(taskTypes ? { taskTypes: [...taskTypes] } : {}), ...(pools ? { pools: [...pools] } : {}) };
+  return { id, hash, permissions: [...permissions], ...(taskTypes || pools ? { scope } : {}) };
 }
 
 function sha256(text: string): Buffer {
@@ -43,15 +74,12 @@ function sha256(text: string): Buffer {
 export class KeyStore {
   #keys: StoredKey[] = [];
 
-  constructor(keys: Record<string, Permission[]>) {
+  constructor(keys: Record<string, KeyGrant>) {
     this.replace(keys);
   }
 
-  replace(keys: Record<string, Permission[]>): void {
-    this.#keys = Object.entries(keys).map(([key, permissions]) => {
-      const hash = sha256(key);
-      return { id: KeyStore.idOf(hash), hash, permissions: [...permissions] };
-    });
+  replace(keys: Record<string, KeyGrant>): void {
+    this.#keys = Object.entries(keys).map(([key, grant]) => storedKey(key, grant));
   }
 
   get size(): number {
@@ -79,8 +107,8 @@ export class KeyStore {
 
 export class AuthError extends Error {
   readonly status: 401 | 403;
-  readonly code: string;
-  constructor(status: 401 | 403, code: string, message: string) {
+  readonly code: ErrorCode;
+  constructor(status: 401 | 403, code: ErrorCode, message: string) {
     super(message);
     this.name = 'AuthError';
     this.status = status;
@@ -101,6 +129,13 @@ export interface AuthOptions {
   enabled: () => boolean;
   keys: KeyStore;
   tokens: TokenService;
+  /** failed attempts per client address, checked before any credential is */
+  failures?: FailureLimiter;
+}
+
+/** The principal a stored key stands for (a key and the tokens minted from it alike). */
+export function principalOf(kind: 'api-key' | 'jwt', key: StoredKey): Principal {
+  return { kind, id: key.id, permissions: [...key.permissions], ...(key.scope ? { scope: key.scope } : {}) };
 }
 
 /**
@@ -115,8 +150,11 @@ export async function authenticate(request: FastifyRequest, options: AuthOptions
   if (looksLikeJwt(credential) && options.tokens.enabled) {
     try {
       const claims = await options.tokens.verify(credential, 'access');
-      if (!options.keys.byId(claims.keyId)) throw new TokenError('the API key this token was issued for is no longer configured');
-      return { kind: 'jwt', id: claims.keyId, permissions: claims.permissions };
+      // permissions are the key's as configured now, never a copy in the token: lowering or removing a
+      // key (API_KEYS, api_keys_file + reload-config) takes effect on its tokens at once
+      const key = options.keys.byId(claims.keyId);
+      if (!key) throw new TokenError('the API key this token was issued for is no longer configured');
+      return principalOf('jwt', key);
     } catch (error) {
       if (!(error instanceof TokenError)) throw error;
       throw new AuthError(401, error.expired ? 'HG_ERR_AUTH_TOKEN_EXPIRED' : 'HG_ERR_AUTH_INVALID', error.message);
@@ -124,7 +162,7 @@ export async function authenticate(request: FastifyRequest, options: AuthOptions
   }
   const key = options.keys.match(credential);
   if (!key) throw new AuthError(401, 'HG_ERR_AUTH_INVALID', 'the API key is not valid');
-  return { kind: 'api-key', id: key.id, permissions: key.permissions };
+  return principalOf('api-key', key);
 }
 
 /**
@@ -143,7 +181,15 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
       request.principal = ANONYMOUS;
       return;
     }
-    const principal = await authenticate(request, options);
+    // a brute-force guesser is stopped before its guess is even looked at
+    options.failures?.assertAllowed(request.ip);
+    let principal: Principal;
+    try {
+      principal = await authenticate(request, options);
+    } catch (error) {
+      if (error instanceof AuthError && error.code !== 'HG_ERR_AUTH_REQUIRED') options.failures?.record(request.ip);
+      throw error;
+    }
     request.principal = principal;
     if (access && !grants(principal.permissions, access)) {
       throw new AuthError(403, 'HG_ERR_AUTH_FORBIDDEN', `this credential lacks the ${access} permission (has: ${principal.permissions.join(', ') || 'none'})`);

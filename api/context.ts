@@ -1,9 +1,11 @@
 import type { Registry } from 'prom-client';
 import type { Config } from '../core/config/index.ts';
 import type { CoreContext } from '../core/dispatch/context.ts';
+import type { AuthFailures } from './auth-failures.ts';
 import type { KeyStore } from './auth.ts';
 import type { TokenService } from './jwt.ts';
 import type { LiveSettings } from './settings.ts';
+import type { StreamSlots } from './stream-slots.ts';
 
 /** What the route handlers share: the core, the live settings and the credentials. */
 export interface ApiContext {
@@ -17,6 +19,10 @@ export interface ApiContext {
   settings: () => LiveSettings;
   keys: KeyStore;
   tokens: TokenService;
+  /** failed authentications per client address (also counted by the token endpoints) */
+  failures: AuthFailures;
+  /** open log streams per client */
+  streams: StreamSlots;
   metrics: Registry;
   /** api.metrics_require_auth: /metrics needs SystemRead instead of nothing */
   metricsRequireAuth: boolean;

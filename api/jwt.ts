@@ -1,5 +1,4 @@
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
-import { PERMISSIONS, type Permission } from './permissions.ts';
 
 export interface TokenSettings {
   secret: string;
@@ -8,9 +7,8 @@ export interface TokenSettings {
 }
 
 export interface TokenClaims {
-  /** the id of the API key the token was minted from (see KeyStore.idOf) */
+  /** the id of the API key the token was minted from (see KeyStore.idOf); its permissions are read from that key at use */
   keyId: string;
-  permissions: Permission[];
   kind: 'access' | 'refresh';
   expiresAt: number;
 }
@@ -33,7 +31,8 @@ export function looksLikeJwt(credential: string): boolean {
 }
 
 /**
- * HS256 access and refresh tokens. Both carry the key id and its permissions; `typ` keeps a refresh
+ * HS256 access and refresh tokens. Both carry only the key id: permissions are the key's as configured
+ * when the token is used, so lowering or revoking a key applies to its tokens at once. `typ` keeps a refresh
  * token from being used as an access token. Settings are read on every call, so a reloaded secret or
  * lifetime applies at once (tokens signed with an old secret stop working: that is what rotation is for).
  */
@@ -48,10 +47,10 @@ export class TokenService {
     return this.#settings().secret.length > 0;
   }
 
-  async issue(keyId: string, permissions: Permission[], kind: 'access' | 'refresh'): Promise<{ token: string; expiresIn: number }> {
+  async issue(keyId: string, kind: 'access' | 'refresh'): Promise<{ token: string; expiresIn: number }> {
     const settings = this.#settings();
     const expiresIn = kind === 'access' ? settings.accessHours * 3600 : settings.refreshDays * 86_400;
-    const token = await new SignJWT({ perms: permissions, typ: kind })
+    const token = await new SignJWT({ typ: kind })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setSubject(keyId)
       .setIssuer(ISSUER)
@@ -70,10 +69,9 @@ export class TokenService {
       if (error instanceof joseErrors.JWTExpired) throw new TokenError('the token has expired', true);
       throw new TokenError('the token is not valid');
     }
-    const perms = Array.isArray(payload.perms) ? payload.perms.filter((p): p is Permission => (PERMISSIONS as readonly unknown[]).includes(p)) : [];
     if (payload.typ !== kind) throw new TokenError(kind === 'access' ? 'a refresh token cannot be used to call the API' : 'expected a refresh token');
     if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number') throw new TokenError('the token is not valid');
-    return { keyId: payload.sub, permissions: perms, kind, expiresAt: payload.exp };
+    return { keyId: payload.sub, kind, expiresAt: payload.exp };
   }
 
   #key(): Uint8Array {

@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CoreContext } from '../core/dispatch/context.ts';
 import { TERMINAL_STATUSES, type Run } from '../core/model/index.ts';
 import { runLogs, runStatus } from '../core/store/run-queries.ts';
+import type { StreamSlots } from './stream-slots.ts';
 
 const POLL_MS = 500;
 const KEEPALIVE_MS = 15_000;
@@ -12,7 +13,9 @@ const BATCH = 500;
  * (the status writer), so the stream polls the log table by sequence number: one indexed range read per
  * tick, nothing when the client has gone.
  */
-export async function followLogs(core: CoreContext, run: Run, afterSeq: number, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+export async function followLogs(core: CoreContext, run: Run, afterSeq: number, request: FastifyRequest, reply: FastifyReply, slots: StreamSlots): Promise<FastifyReply> {
+  // before the stream starts: a refusal is still an ordinary 429 problem
+  const release = slots.acquire(request);
   // the headers hooks already set (CORS, security headers) go out with the stream too
   const headers = reply.getHeaders() as Record<string, string | number | string[]>;
   reply.hijack();
@@ -24,8 +27,11 @@ export async function followLogs(core: CoreContext, run: Run, afterSeq: number, 
     connection: 'keep-alive',
     'x-accel-buffering': 'no',
   });
+  // the client learns at once that the stream is open, not at the first chunk or keep-alive
+  res.flushHeaders();
   let closed = false;
-  request.raw.on('close', () => (closed = true));
+  // the response's close: the client went away (or the stream ended); the request's own close fires once it was read
+  res.on('close', () => (closed = true));
   const send = (event: string, data: unknown, id?: number) => {
     if (!closed) res.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   };
@@ -59,6 +65,7 @@ export async function followLogs(core: CoreContext, run: Run, afterSeq: number, 
     request.log.warn({ err: (error as Error).message, runId: run.id }, 'log stream ended by an error');
     send('error', { code: 'HG_ERR_INTERNAL', detail: 'the log stream failed; reconnect with the last event id as ?after=' });
   } finally {
+    release();
     res.end();
   }
   return reply;

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { ValidationError, type FieldProblem } from '../core/model/index.ts';
+import { errorInfo, ValidationError, type ErrorCode, type FieldProblem } from '../core/model/index.ts';
 import { ConflictError, NotFoundError } from '../core/store/errors.ts';
 import { AuthError } from './auth.ts';
 
@@ -11,6 +11,8 @@ export interface Problem {
   status: number;
   detail: string;
   code: string;
+  /** whether the same request may succeed later (core/model/error-codes.ts) */
+  retryable: boolean;
   errors?: FieldProblem[];
 }
 
@@ -21,6 +23,7 @@ export const ProblemSchema = z
     status: z.number().int(),
     detail: z.string(),
     code: z.string().describe('stable error code, see docs/errors.md'),
+    retryable: z.boolean().describe('whether the same request may succeed later (after Retry-After, or once the condition clears)'),
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional().describe('each bad field, for validation errors'),
   })
   .describe('application/problem+json (RFC 9457)');
@@ -28,12 +31,15 @@ export const ProblemSchema = z
 /** A refusal the API decides itself, with its stable code (HG_ERR_<AREA>_<WHAT>). */
 export class ApiProblem extends Error {
   readonly status: number;
-  readonly code: string;
-  constructor(status: number, code: string, message: string) {
+  readonly code: ErrorCode;
+  /** response headers that go with the refusal (Retry-After) */
+  readonly headers: Record<string, string>;
+  constructor(status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}) {
     super(message);
     this.name = 'ApiProblem';
     this.status = status;
     this.code = code;
+    this.headers = headers;
   }
 }
 
@@ -43,17 +49,23 @@ const TITLES: Record<number, string> = {
   429: 'Too many requests', 431: 'Request header fields too large', 500: 'Internal error', 503: 'Service unavailable',
 };
 
-const problem = (status: number, code: string, detail: string, errors?: FieldProblem[]): Problem => ({
-  type: 'about:blank',
-  title: TITLES[status] ?? 'Error',
-  status,
-  detail,
-  code,
-  ...(errors ? { errors } : {}),
-});
+/** The table (core/model/error-codes.ts) decides status, title and retryable; the thrower's status is the fallback for a code not in it. */
+const problem = (fallbackStatus: number, code: string, detail: string, errors?: FieldProblem[]): Problem => {
+  const info = errorInfo(code);
+  const status = info?.status ?? fallbackStatus;
+  return {
+    type: 'about:blank',
+    title: info?.title ?? TITLES[status] ?? 'Error',
+    status,
+    detail,
+    code,
+    retryable: info?.retryable ?? false,
+    ...(errors ? { errors } : {}),
+  };
+};
 
 export function problemFor(error: unknown): Problem {
-  if (error instanceof ValidationError) return { ...problem(400, error.code, error.message, error.problems), title: 'Invalid request' };
+  if (error instanceof ValidationError) return problem(400, error.code, error.message, error.problems);
   if (error instanceof AuthError || error instanceof ApiProblem) return problem(error.status, error.code, error.message);
   if (error instanceof NotFoundError) return problem(404, error.code, error.message);
   if (error instanceof ConflictError) return problem(409, error.code, error.message);
@@ -72,5 +84,6 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
   const answer = problemFor(error);
   if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
   if (answer.status === 401) reply.header('www-authenticate', 'Bearer realm="hourglass"');
+  if (error instanceof ApiProblem) for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
   return reply.code(answer.status).type('application/problem+json').send(answer);
 }

@@ -8,6 +8,17 @@ import { ProblemSchema } from './problem.ts';
  */
 
 const MAX_LIMIT = 500;
+
+/**
+ * An RFC 3339 instant in the range the database stores and the clock means: 1970 to 9999. The format
+ * alone admits year 0000, which Postgres refuses (a 500 instead of a 400 naming the field).
+ */
+export const Instant = z.iso
+  .datetime({ offset: true, error: 'must be an RFC 3339 date-time, e.g. 2026-01-31T12:00:00Z' })
+  .refine((text) => {
+    const ms = Date.parse(text);
+    return Number.isFinite(ms) && ms >= 0 && ms < Date.UTC(10_000, 0, 1);
+  }, 'must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z');
 export const Limit = z.coerce.number().int().min(1).max(MAX_LIMIT).default(50).describe(`page size, 1..${MAX_LIMIT}`);
 export const Cursor = z.string().max(512).optional().describe('the nextCursor of the previous page');
 const Namespace = z.string().max(253).default('').describe("namespace of a task addressed by name ('' = tasks of the API and compose path)");
@@ -56,15 +67,15 @@ export const RunListQuery = z.strictObject({
   task: z.string().min(1).max(253).optional().describe('task id or name'),
   namespace: Namespace,
   pool: z.string().max(63).optional(),
-  from: z.iso.datetime({ offset: true }).optional().describe('scheduled at or after (RFC 3339)'),
-  to: z.iso.datetime({ offset: true }).optional().describe('scheduled before (RFC 3339)'),
+  from: Instant.optional().describe('scheduled at or after (RFC 3339)'),
+  to: Instant.optional().describe('scheduled before (RFC 3339)'),
 });
 
 export const TaskRunsQuery = z.strictObject({ limit: Limit, cursor: Cursor, namespace: Namespace, status: RunStatus.optional() });
 export const TaskStatsQuery = z.strictObject({ days: z.coerce.number().int().min(1).max(365).default(7), namespace: Namespace });
 export const LogsQuery = z.strictObject({
   follow: BoolString.default(false).describe('stream as server-sent events until the run is finished'),
-  after: z.coerce.number().int().min(-1).default(-1).describe('only chunks with a greater seq'),
+  after: z.coerce.number().int().min(-1).max(2_147_483_647, 'must be a log chunk seq (at most 2147483647)').default(-1).describe('only chunks with a greater seq'),
   limit: z.coerce.number().int().min(1).max(5000).default(1000),
 });
 export const WorkerListQuery = z.strictObject({ limit: Limit, cursor: Cursor, status: WorkerStatus.optional(), pool: z.string().max(63).optional() });

@@ -8,17 +8,22 @@ import type { CoreContext } from '../core/dispatch/context.ts';
 import { poolActivity } from '../core/store/pools.ts';
 import { liveWorkerLoad } from '../core/store/worker-queries.ts';
 import { createMetrics, type Metrics } from '../core/telemetry/metrics.ts';
+import { AuthFailures } from './auth-failures.ts';
 import { installAuth, KeyStore } from './auth.ts';
+import { effectiveApiKeys } from './key-file.ts';
 import type { ApiContext, ReloadResult } from './context.ts';
 import { installHttpPolicies, tlsOptions } from './http-options.ts';
+import { assertSafeExposure, installLocalGuard } from './local-guard.ts';
 import { TokenService } from './jwt.ts';
+import { CLUSTER_METRICS_TTL_MS, cachedFor } from './metrics-cache.ts';
 import { openApiDocument } from './openapi.ts';
 import { rateLimitRedis } from './rate-limit-store.ts';
 import { applyReload } from './reload.ts';
 import { ApiProblem, sendProblem } from './problem.ts';
 import type { ApiRoute } from './route.ts';
 import { DOCS_UI_PREFIX, DOCS_URL, routeTable } from './route-table.ts';
-import { parseRequest } from './validation.ts';
+import { assertSafeBody, assertSafeParameters, parseRequest } from './validation.ts';
+import { StreamSlots } from './stream-slots.ts';
 import { BARE_SETTINGS, settingsFrom, type LiveSettings } from './settings.ts';
 
 export interface ApiOptions {
@@ -54,6 +59,7 @@ const DEFAULT_WORKER_TIMEOUT_SECONDS = 90;
 /** The REST API: every route of the route table; errors are application/problem+json. */
 export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const api = options.api ?? options.config?.api;
+  if (api) assertSafeExposure(api);
   const https = api ? tlsOptions(api.tls) : undefined;
   const app = Fastify({
     ...(https ? { https } : {}),
@@ -65,11 +71,14 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     requestTimeout: (api?.request_timeout_seconds ?? 30) * 1000,
     // X-Forwarded-For is believed only from the configured proxies; otherwise the socket address is the client
     trustProxy: api && api.trusted_proxies.length > 0 ? api.trusted_proxies : false,
+    // the router's own refusals (a malformed percent-encoding) are problems like every other error
+    frameworkErrors: (error, request, reply) => void sendProblem(request, reply, error),
   });
   const metrics = options.metrics ?? createMetrics();
   let settings: LiveSettings = api ? settingsFrom(api) : BARE_SETTINGS;
   let config = options.config;
-  const keys = new KeyStore(api?.auth.api_keys ?? {});
+  const keys = new KeyStore(api ? effectiveApiKeys(api.auth, options.config?.environment) : {});
+  const failures = new AuthFailures(() => options.ctx.clock.now());
   const tokens = new TokenService(() => settings.tokens);
   const context: ApiContext = {
     core: options.ctx,
@@ -80,6 +89,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     settings: () => settings,
     keys,
     tokens,
+    failures,
+    streams: new StreamSlots(),
     metrics: metrics.registry,
     metricsRequireAuth: api?.metrics_require_auth ?? false,
     workerTimeoutSeconds: config?.dispatcher.worker_timeout_seconds ?? DEFAULT_WORKER_TIMEOUT_SECONDS,
@@ -87,10 +98,15 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     ...(options.loadConfig ? { reload: async () => reload(options.loadConfig as () => Config) } : {}),
   };
   const reload = async (load: () => Config): Promise<ReloadResult> => {
-    const { effective, ...result } = applyReload(config, load());
+    const loaded = load();
+    // read before anything changes: a broken key file fails the reload and keeps the keys in effect
+    const nextKeys = effectiveApiKeys(loaded.api.auth, loaded.environment);
+    const { effective, ...result } = applyReload(config, loaded);
+    // a reload that turns auth off must not expose an unauthenticated API on the network either
+    assertSafeExposure(effective.api);
     config = effective;
     settings = settingsFrom(effective.api);
-    keys.replace(effective.api.auth.api_keys);
+    keys.replace(nextKeys);
     options.logger.level = effective.observability.log_level;
     app.log.level = effective.observability.log_level;
     options.logger.info(result, 'configuration reloaded');
@@ -102,11 +118,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const jsonLimit = (api?.security.max_json_payload_size_mb ?? 5) * MB;
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser(['application/json', 'application/merge-patch+json'], { parseAs: 'string', bodyLimit: jsonLimit }, app.getDefaultJsonParser('error', 'error'));
-  app.setNotFoundHandler((request, reply) =>
-    reply.code(404).type('application/problem+json').send({
-      type: 'about:blank', title: 'Not found', status: 404, detail: `no route ${request.method} ${request.url.slice(0, 200)}`, code: 'HG_ERR_ROUTE_NOT_FOUND',
-    }),
-  );
+  app.setNotFoundHandler((request, reply) => sendProblem(request, reply, new ApiProblem(404, 'HG_ERR_ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.slice(0, 200)}`)));
   const served: Array<{ method: string; url: string }> = [];
   app.decorate('servedRoutes', served);
   app.addHook('onRoute', (route) => {
@@ -120,10 +132,10 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       reply.elapsedTime / 1000,
     );
   });
-  metrics.observeCluster(async () => {
+  metrics.observeCluster(cachedFor(CLUSTER_METRICS_TTL_MS, () => options.ctx.clock.now(), async () => {
     const [activity, workers] = await Promise.all([poolActivity(options.ctx.db, context.workerTimeoutSeconds), liveWorkerLoad(options.ctx.db, context.workerTimeoutSeconds)]);
     return { backlog: new Map([...activity.values()].map((p) => [p.pool, p.backlog])), workers };
-  });
+  }));
 
   const redis = options.redis ?? (options.config ? rateLimitRedis(options.config) : undefined);
   if (redis && !options.redis) {
@@ -132,7 +144,9 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   }
   // headers first: refusals by the auth hook carry security and CORS headers too (a browser can read a 401)
   await installHttpPolicies(app, () => settings, redis);
-  installAuth(app, { enabled: () => settings.authEnabled, keys, tokens });
+  // with auth off: loopback Host names only, no cross-site writes, JSON bodies only
+  installLocalGuard(app, () => settings.authEnabled);
+  installAuth(app, { enabled: () => settings.authEnabled, keys, tokens, failures });
 
   const routes = routeTable(context);
   app.decorate('routeTable', routes);
@@ -150,6 +164,9 @@ function register(app: FastifyInstance, route: ApiRoute): void {
     url: route.url,
     config: { access: route.access },
     handler: async (request, reply) => {
+      assertSafeParameters(request.params, 'path');
+      assertSafeParameters(request.query, 'query');
+      assertSafeBody(request.body);
       const params = route.params ? parseRequest(route.params, request.params, 'path') : request.params;
       const query = route.query ? parseRequest(route.query, request.query ?? {}, 'query') : request.query;
       const body = route.body ? parseRequest(route.body, request.body ?? {}, 'body') : request.body;

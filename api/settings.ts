@@ -33,6 +33,7 @@ export const BARE_SETTINGS: LiveSettings = {
 export const LIVE_KEYS: readonly string[] = [
   'observability.log_level',
   'api.auth.api_keys',
+  'api.auth.api_keys_file',
   'api.auth.jwt_secret',
   'api.auth.jwt_expiration_hours',
   'api.auth.refresh_token_expiration_days',

@@ -1,5 +1,24 @@
 import type { z } from 'zod';
-import { formatPath, ValidationError, type FieldProblem } from '../core/model/index.ts';
+import { findUnsafeText, formatPath, unsafeTextReason, ValidationError, type FieldProblem } from '../core/model/index.ts';
+
+/**
+ * Path and query values reach SQL as text, where NUL and lone surrogates make Postgres fail (a 500):
+ * refused first, naming the parameter, for every route whether or not it has a schema for them.
+ */
+export function assertSafeParameters(value: unknown, where: 'path' | 'query'): void {
+  if (typeof value !== 'object' || value === null) return;
+  const problems: FieldProblem[] = [];
+  for (const [name, raw] of Object.entries(value)) {
+    for (const text of [raw].flat()) {
+      const reason = typeof text === 'string' ? unsafeTextReason(text) : undefined;
+      if (reason) {
+        problems.push({ path: name, message: reason });
+        break;
+      }
+    }
+  }
+  if (problems.length > 0) throw new ValidationError(where, problems);
+}
 
 /**
  * Parses a request part (path, query, body) with its route's zod schema. Unlike problemsFromZod, an
@@ -17,4 +36,10 @@ export function parseRequest<S extends z.ZodType>(schema: S, value: unknown, whe
     return [{ path: base || (where === 'body' ? '(body)' : ''), message: issue.message }];
   });
   throw new ValidationError(where, problems);
+}
+
+/** The same for a JSON body, at any depth (jsonb refuses NUL as well): the first bad string, by its path. */
+export function assertSafeBody(body: unknown): void {
+  const found = findUnsafeText(body);
+  if (found) throw new ValidationError('body', [{ path: formatPath(found.path) || '(body)', message: found.reason }]);
 }

@@ -1,3 +1,4 @@
+import { redactTaskSecrets } from '../core/config/index.ts';
 import type { Run, Task } from '../core/model/index.ts';
 import { compileSchedule } from '../core/schedule/index.ts';
 
@@ -17,7 +18,8 @@ export function taskView(task: Task, lastRun: Run | null, nowMs: number): Record
     name: task.name,
     ...(task.namespace ? { namespace: task.namespace } : {}),
     labels: task.labels,
-    ...task.spec,
+    // every TaskRead key sees this: inline credentials (Authorization headers, *_TOKEN env, URL passwords) are hidden
+    ...redactTaskSecrets(task.spec),
     source: task.source,
     generation: task.generation,
     createdAt: task.createdAt,

@@ -7,6 +7,7 @@ import { RunStop, type ExecutionResult } from './executors/types.ts';
 import { runDeadline, within } from './run-deadline.ts';
 import { LiveLog } from './live-log.ts';
 import { StatusOutbox } from './status-outbox.ts';
+import { resolveSpecSecrets } from '../core/config/index.ts';
 
 export interface WorkerOptions {
   workerId: string;
@@ -241,7 +242,8 @@ export class Worker {
         this.outbox.push(event).catch(() => {});
       });
       try {
-        result = await executor.execute(message.spec, {
+        // secret references (secretEnv, secretHeaders) are read here, on the worker, and nowhere else
+        result = await executor.execute(resolveSpecSecrets(message.spec), {
           runId: message.runId,
           attempt: message.attempt,
           taskName: message.taskName,

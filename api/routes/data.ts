@@ -3,6 +3,7 @@ import { parseDurationMs } from '../../core/model/index.ts';
 import { countFinishedRunsBefore, deleteFinishedRunsBefore, reindexTables, vacuumTables } from '../../core/store/maintenance.ts';
 import type { ApiContext } from '../context.ts';
 import { defineRoute, type ApiRoute } from '../route.ts';
+import { Instant } from '../schemas.ts';
 
 const TAG = 'system';
 
@@ -16,7 +17,7 @@ const CleanupBody = z
       .refine((text) => (parseDurationMs(text) ?? 0) > 0, 'must be a positive duration such as 30d, 12h or 90m')
       .optional()
       .describe('age of the runs to delete, counted back from now'),
-    before: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' }).optional().describe('absolute cutoff instead of olderThan'),
+    before: Instant.optional().describe('absolute cutoff instead of olderThan'),
     dryRun: z.boolean().default(false).describe('only count what would be deleted'),
     batchSize: z.number().int().min(1).max(100_000).optional().describe('delete one batch of at most this many runs and answer; call again until done'),
   })

@@ -2,6 +2,9 @@ import { TERMINAL_STATUSES } from '../../core/model/index.ts';
 import { cancelRun, retryRun } from '../../core/dispatch/run-actions.ts';
 import { getRun } from '../../core/store/runs.ts';
 import { listRuns, runLogs } from '../../core/store/run-queries.ts';
+import { findTask, getTask } from '../../core/store/tasks.ts';
+import { AuthError, type Principal } from '../auth.ts';
+import { assertInScope } from '../key-scope.ts';
 import type { ApiContext } from '../context.ts';
 import { decodeCursor, isRunCursor, page } from '../cursor.ts';
 import { taskForHistory } from '../task-history.ts';
@@ -15,6 +18,14 @@ const RunParams = z.strictObject({ id: z.string().min(1).max(40).describe('run i
 
 export function runRoutes(api: ApiContext): ApiRoute[] {
   const { core } = api;
+  /** a key limited to some types and pools acts only on runs of its tasks; a run whose task is gone is judged by nothing it could reach */
+  const assertRunInScope = async (principal: Principal, runId: string, action: string) => {
+    if (!principal.scope) return;
+    const run = await getRun(core.db, runId);
+    const task = await findTask(core.db, run.taskId);
+    if (!task) throw new AuthError(403, 'HG_ERR_AUTH_SCOPE', `this key may not ${action} run ${run.id}: its task no longer exists`);
+    assertInScope(principal, { type: task.spec.type, pool: task.spec.pool, name: task.name }, action);
+  };
   return [
     defineRoute({
       method: 'GET', url: '/api/task-runs', access: 'TaskRead', tag: TAG, summary: 'List runs, newest first',
@@ -51,7 +62,7 @@ export function runRoutes(api: ApiContext): ApiRoute[] {
       responses: { 200: { description: 'log chunks (or an event stream with follow=true)', body: { zod: LogsView } } },
       async handler({ params, query, request, reply }) {
         const run = await getRun(core.db, params.id);
-        if (query.follow) return followLogs(core, run, query.after, request, reply);
+        if (query.follow) return followLogs(core, run, query.after, request, reply, api.streams);
         const items = await runLogs(core.db, run.id, { afterSeq: query.after, limit: query.limit });
         return { runId: run.id, status: run.status, items, output: TERMINAL_STATUSES.has(run.status) ? run.output : null };
       },
@@ -59,12 +70,16 @@ export function runRoutes(api: ApiContext): ApiRoute[] {
     defineRoute({
       method: 'POST', url: '/api/task-runs/:id/cancel', access: 'TaskWrite', tag: TAG, summary: 'Cancel a pending, queued or running run', params: RunParams,
       responses: { 200: { description: 'the cancelled run', body: { ref: 'Run' } } },
-      handler: async ({ params }) => cancelRun(core, params.id),
+      async handler({ params, principal }) {
+        await assertRunInScope(principal, params.id, 'cancel');
+        return cancelRun(core, params.id);
+      },
     }),
     defineRoute({
       method: 'POST', url: '/api/task-runs/:id/retry', access: 'TaskWrite', tag: TAG, summary: 'Run a failed, timed-out or cancelled run again as a new attempt', params: RunParams,
       responses: { 201: { description: 'the new attempt, durable', body: { ref: 'Run' } } },
-      async handler({ params, reply }) {
+      async handler({ params, reply, principal }) {
+        await assertRunInScope(principal, params.id, 'retry');
         const run = await retryRun(core, params.id);
         reply.code(201).header('location', `/api/task-runs/${run.id}`);
         return run;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { restoreRedactedSecrets } from '../../core/config/index.ts';
 import { TaskInput, ValidationError, type Task } from '../../core/model/index.ts';
 import { createTaskFromInput, deleteTaskByRef, replaceTaskFromInput, triggerTask } from '../../core/dispatch/tasks.ts';
 import { ConflictError, NotFoundError } from '../../core/store/errors.ts';
@@ -9,6 +10,8 @@ import { findTask, getTask } from '../../core/store/tasks.ts';
 import type { ApiContext } from '../context.ts';
 import { decodeCursor, isNameCursor, isRunCursor, page } from '../cursor.ts';
 import { mergePatch } from '../merge-patch.ts';
+import { assertBodyInScope, assertInScope } from '../key-scope.ts';
+import type { Principal } from '../auth.ts';
 import { defineRoute, type ApiRoute } from '../route.ts';
 import { IdParams, NamespaceQuery, TaskListQuery, TaskPatch, TaskRunsQuery, TaskStatsQuery } from '../schemas.ts';
 import { taskForHistory } from '../task-history.ts';
@@ -42,6 +45,8 @@ export function taskRoutes(api: ApiContext): ApiRoute[] {
     return (await withWarnings(core.db, [task], [taskView(task, lastRun ?? null, core.now())], core.now()))[0];
   };
   const resolve = (id: string, namespace: string) => getTask(core.db, id, namespace);
+  /** a key limited to some types and pools touches only tasks of those (docs/security.md) */
+  const inScope = (principal: Principal, task: Task, action: string) => assertInScope(principal, { type: task.spec.type, pool: task.spec.pool, name: task.name }, action);
 
   return [
     defineRoute({
@@ -74,7 +79,8 @@ export function taskRoutes(api: ApiContext): ApiRoute[] {
       method: 'POST', url: '/api/tasks', access: 'TaskWrite', tag: TAG, summary: 'Create a task',
       bodyDoc: TaskInput,
       responses: { 201: { description: 'created', body: { ref: 'Task' } } },
-      async handler({ body, reply }) {
+      async handler({ body, reply, principal }) {
+        assertBodyInScope(principal, body, 'create');
         const task = await createTaskFromInput(core, body);
         reply.code(201).header('location', `/api/tasks/${task.id}`);
         return view(task);
@@ -95,17 +101,22 @@ export function taskRoutes(api: ApiContext): ApiRoute[] {
       description: 'Addressed by name: creates it when absent (201), replaces it otherwise (200). An id replaces the task it names.',
       bodyDoc: TaskInput,
       responses: { 200: { description: 'replaced', body: { ref: 'Task' } }, 201: { description: 'created', body: { ref: 'Task' } } },
-      async handler({ params, query, body, reply }) {
+      async handler({ params, query, body, reply, principal }) {
         const existing = await findTask(core.db, params.id, query.namespace);
         if (existing) {
           assertWritable(existing);
-          return view(await replaceTaskFromInput(core, existing.id, bodyWithName(body, existing.name)));
+          inScope(principal, existing, 'replace');
+          // a task read back (values shown as "***") and applied again keeps its stored secrets
+          const replacement = restoreRedactedSecrets(existing.spec, bodyWithName(body, existing.name));
+          assertBodyInScope(principal, replacement, 'replace');
+          return view(await replaceTaskFromInput(core, existing.id, replacement));
         }
         if (query.namespace !== '') {
           throw new ValidationError('query', [{ path: 'namespace', message: 'tasks of other namespaces come from Kubernetes; the API creates tasks in the default namespace only' }]);
         }
         const named = bodyWithName(body, params.id);
         if (typeof named === 'object' && named !== null && (named as { name?: unknown }).name !== params.id) throw new ValidationError('task', [{ path: 'name', message: `must match the name in the path ("${params.id}")` }]);
+        assertBodyInScope(principal, named, 'create');
         const task = await createTaskFromInput(core, named);
         reply.code(201).header('location', `/api/tasks/${task.id}`);
         return view(task);
@@ -117,21 +128,25 @@ export function taskRoutes(api: ApiContext): ApiRoute[] {
       description: 'Send application/merge-patch+json (or application/json): members replace, null removes (restoring the default), objects merge.',
       bodyDoc: TaskPatch,
       responses: { 200: { description: 'the changed task', body: { ref: 'Task' } } },
-      async handler({ params, query, body }) {
+      async handler({ params, query, body, principal }) {
         const current = await resolve(params.id, query.namespace);
         assertWritable(current);
+        inScope(principal, current, 'change');
         if (typeof body !== 'object' || body === null || Array.isArray(body)) {
           throw new ValidationError('patch', [{ path: '(body)', message: 'a merge patch is a JSON object' }]);
         }
-        return view(await replaceTaskFromInput(core, current.id, mergePatch(taskInputOf(current), body)));
+        const patched = mergePatch(taskInputOf(current), body);
+        assertBodyInScope(principal, patched, 'change');
+        return view(await replaceTaskFromInput(core, current.id, patched));
       },
     }),
     defineRoute({
       method: 'DELETE', url: '/api/tasks/:id', access: 'TaskDelete', tag: TAG, summary: 'Delete a task (its run history stays readable)', ...TaskRef,
       responses: { 204: { description: 'deleted; its active runs are cancelled' } },
-      async handler({ params, query, reply }) {
+      async handler({ params, query, reply, principal }) {
         const task = await resolve(params.id, query.namespace);
         assertWritable(task);
+        inScope(principal, task, 'delete');
         await deleteTaskByRef(core, task.id);
         return reply.code(204).send();
       },
@@ -140,9 +155,17 @@ export function taskRoutes(api: ApiContext): ApiRoute[] {
       method: 'POST', url: '/api/tasks/:id/trigger', access: 'TaskWrite', tag: TAG, summary: 'Run a task now', ...TaskRef,
       description: 'Answers once the run (every shard) is durable; the body is shard 0.',
       responses: { 201: { description: 'the run created', body: { ref: 'Run' } } },
-      async handler({ params, query, reply }) {
-        // triggerTask resolves an id or a name of the default namespace itself: one lookup, not two
-        const run = await triggerTask(core, query.namespace === '' ? params.id : (await resolve(params.id, query.namespace)).id);
+      async handler({ params, query, reply, principal }) {
+        let ref = params.id;
+        if (principal.scope) {
+          const task = await resolve(params.id, query.namespace);
+          inScope(principal, task, 'trigger');
+          ref = task.id;
+        } else if (query.namespace !== '') {
+          ref = (await resolve(params.id, query.namespace)).id;
+        }
+        // otherwise triggerTask resolves an id or a name of the default namespace itself: one lookup, not two
+        const run = await triggerTask(core, ref);
         reply.code(201).header('location', `/api/task-runs/${run.id}`);
         return run;
       },
@@ -152,9 +175,10 @@ export function taskRoutes(api: ApiContext): ApiRoute[] {
         method: 'POST', url: `/api/tasks/:id/${action}`, access: 'TaskWrite', tag: TAG, ...TaskRef,
         summary: action === 'suspend' ? 'Stop scheduled fires (manual triggers still run)' : 'Resume scheduled fires',
         responses: { 200: { description: 'the task', body: { ref: 'Task' } } },
-        async handler({ params, query }) {
+        async handler({ params, query, principal }) {
           const current = await resolve(params.id, query.namespace);
           assertWritable(current);
+          inScope(principal, current, action);
           const suspend = action === 'suspend';
           if (current.spec.suspend === suspend) return view(current);
           return view(await replaceTaskFromInput(core, current.id, { ...taskInputOf(current), suspend }));

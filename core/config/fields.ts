@@ -87,11 +87,17 @@ export function urlWithScheme(schemes: readonly string[], description: string) {
     .describe(description);
 }
 
-/** `user:pass@` inside a URL becomes `***@`, and `password=`/`secret=`/`token=` query values `***`. */
+/**
+ * Credentials in URLs (anywhere in a text) become `***`: the user info up to the LAST `@` before the
+ * query, so a password holding `@` or `/` (`u:p@ss@host`, `u:pa/ss@host`) is hidden whole; a bare
+ * user (often a token) too; and query values of secret-looking names (`password=`, `sslpassword=`,
+ * `token=`, `api_key=`, `X-Amz-Signature=`...).
+ */
 export function redactUrl(url: string): string {
   return url
-    .replace(/\/\/[^/@\s]*:[^/@\s]*@/g, '//***@')
-    .replace(/([?&](?:password|passwd|pwd|secret|token|api_key)=)[^&#\s]*/gi, '$1***');
+    .replace(/\/\/[^\s/?#@]*:[^\s?#]*@/g, '//***@')
+    .replace(/\/\/[^\s/?#@:]+@/g, '//***@')
+    .replace(/([?&;][\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|signature|credential)=)[^&#\s]*/gi, '$1***');
 }
 
 export interface BindAddress {

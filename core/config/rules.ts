@@ -10,6 +10,8 @@ import { sourceOf, type Provenance } from './tree.ts';
 /** Environments where auth may be off and secrets weak. Every other name (staging, production, custom) is strict. */
 export const RELAXED_ENVIRONMENTS: readonly string[] = ['development', 'test'];
 export const MIN_JWT_SECRET_LENGTH = 32;
+/** An API key is a bearer password: outside development it must be long enough that guessing is hopeless. */
+export const MIN_API_KEY_LENGTH = 32;
 
 export type ConfigMode = 'all' | 'api' | 'dispatcher' | 'worker' | 'operator';
 
@@ -51,6 +53,14 @@ function checkAuth(config: Config, ctx: RuleContext, out: RuleResult): void {
     out.problems.push({
       path: 'api.auth.enabled',
       message: `in ${where(ctx, 'api.auth.enabled')}: authentication must be enabled in the ${env} environment`,
+    });
+  }
+  const short = Object.keys(auth.api_keys).filter((key) => key.length < MIN_API_KEY_LENGTH).length;
+  if (short > 0) {
+    // never the key itself, not even a prefix: the message goes to logs
+    out.problems.push({
+      path: 'api.auth.api_keys',
+      message: `in ${where(ctx, 'api.auth.api_keys')}: ${short} API key(s) shorter than ${MIN_API_KEY_LENGTH} characters; the ${env} environment needs keys that cannot be guessed (e.g. openssl rand -hex 24)`,
     });
   }
   if (auth.jwt_secret.length < MIN_JWT_SECRET_LENGTH) {

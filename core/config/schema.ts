@@ -136,13 +136,25 @@ const Worker = z
   .prefault({})
   .describe('Executes runs.');
 
-const ApiKeys = z
-  .record(
-    z.string().min(1, { error: 'an API key must not be empty' }),
-    z.array(z.enum(PERMISSIONS, { error: (iss) => `expected one of ${PERMISSIONS.join(', ')}, got ${JSON.stringify(iss.input)}` })),
-  )
+const PermissionList = z.array(z.enum(PERMISSIONS, { error: (iss) => `expected one of ${PERMISSIONS.join(', ')}, got ${JSON.stringify(iss.input)}` }));
+
+/** A key limited to some task types and pools: TaskWrite then means "http tasks in pool reports", not shell everywhere. */
+const ScopedKey = z.strictObject({
+  permissions: PermissionList,
+  task_types: z.array(z.string().min(1)).min(1).optional().describe('task types this key may create, change, trigger or delete (absent: every type)'),
+  pools: z.array(z.string().min(1)).min(1).optional().describe('pools whose tasks this key may create, change, trigger or delete (absent: every pool)'),
+});
+
+export const ApiKeysSchema = z
+  .record(z.string().min(1, { error: 'an API key must not be empty' }), z.unknown().transform((grant, ctx) => {
+    // a list is the plain form; choosing the schema by shape keeps the path of a bad entry precise (k[0], not k)
+    const parsed = (Array.isArray(grant) ? PermissionList : ScopedKey).safeParse(grant);
+    if (parsed.success) return parsed.data;
+    for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path, input: grant });
+    return z.NEVER;
+  }))
   .default({})
-  .describe('API key -> permissions (secret; prefer API_KEYS).');
+  .describe('API key -> permissions, or {permissions, task_types, pools} to limit what its TaskWrite may touch (secret; prefer API_KEYS or api_keys_file).');
 
 const Auth = z
   .strictObject({
@@ -150,7 +162,8 @@ const Auth = z
     jwt_secret: str('', 'HMAC secret for JWTs, at least 32 characters outside development (secret; prefer JWT_SECRET).'),
     jwt_expiration_hours: int(24, 'Lifetime of an access token from POST /api/auth/token or /api/auth/refresh.', 1),
     refresh_token_expiration_days: int(30, 'Lifetime of a refresh token from POST /api/auth/token.', 1),
-    api_keys: ApiKeys,
+    api_keys: ApiKeysSchema,
+    api_keys_file: str('', 'JSON file of more API keys (the API_KEYS format), read at start and at every reload-config: a mounted Secret revokes a key without a restart. Empty: none.'),
   })
   .prefault({})
   .describe('Authentication.');

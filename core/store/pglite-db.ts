@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
+import { lockDataDir } from './data-dir-lock.ts';
 import type { Db, Queryable } from './db.ts';
 
 /**
@@ -8,7 +9,12 @@ import type { Db, Queryable } from './db.ts';
  */
 export async function openPgliteDb(dataDir: string | undefined): Promise<Db> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const db = await PGlite.create(dataDir ? { dataDir } : {});
+  // one process per data directory: a second one is refused with the holder's pid (data-dir-lock.ts)
+  const lock = dataDir ? lockDataDir(dataDir) : undefined;
+  const db = await PGlite.create(dataDir ? { dataDir } : {}).catch((error: unknown) => {
+    lock?.release();
+    throw error;
+  });
   const asQueryable = (target: Pick<PGlite, 'query'>): Queryable => ({
     async query(sql, params) {
       const result = await target.query(sql, params as unknown[]);
@@ -34,6 +40,7 @@ export async function openPgliteDb(dataDir: string | undefined): Promise<Db> {
     },
     async close() {
       await db.close();
+      lock?.release();
     },
   };
 }

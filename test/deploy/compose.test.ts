@@ -170,7 +170,7 @@ describe('docker-compose files', () => {
   });
 
   it('start every scheduler service with a config the real loader accepts in its mode, by default and in production', () => {
-    const production = { ENVIRONMENT: 'production', JWT_SECRET: 'x'.repeat(40), API_KEYS: '{"ci-admin-key": ["Admin"]}', FRONTEND_URL: 'https://scheduler.example.com' };
+    const production = { ENVIRONMENT: 'production', JWT_SECRET: 'x'.repeat(40), API_KEYS: '{"ci-admin-key-of-at-least-32-characters": ["Admin"]}', FRONTEND_URL: 'https://scheduler.example.com' };
     let checked = 0;
     for (const file of FILES) {
       for (const [name, service] of Object.entries(load(file).services)) {
@@ -186,7 +186,10 @@ describe('docker-compose files', () => {
         } else {
           assert.match(byDefault.database.url, /@postgres:5432\/scheduler$/, `${file} ${name}`);
         }
-        if (mode === undefined || mode === 'api') assert.equal(byDefault.api.bind_address, '0.0.0.0:8080', `${file} ${name}: reachable from other containers`);
+        if (mode === undefined || mode === 'api') {
+          assert.equal(byDefault.api.bind_address, '0.0.0.0:8080', `${file} ${name}: reachable from other containers`);
+          assert.equal(byDefault.api.auth.enabled, true, `${file} ${name}: so auth is on, even in development`);
+        }
         else assert.equal(byDefault.observability.metrics_bind_address, '0.0.0.0:8080', `${file} ${name}: /health and /metrics where Prometheus scrapes`);
         const prod = loadAs(production).config;
         assert.equal(prod.environment, 'production', `${file} ${name}`);
@@ -257,7 +260,8 @@ describe('docker-compose files', () => {
 
   it('expose what the guide uses: API on 8080 and 8081, container names, the monitoring profile', () => {
     const full = load('docker-compose.yml').services;
-    assert.deepEqual(full.api?.ports, ['8080:8080', '8081:8080']);
+    // published on this host only: other machines go through a proxy with TLS
+    assert.deepEqual(full.api?.ports, ['127.0.0.1:8080:8080', '127.0.0.1:8081:8080']);
     assert.equal(full.postgres?.container_name, 'scheduler-postgres');
     assert.equal(full.redis?.container_name, 'redis');
     assert.equal(full.rabbitmq?.container_name, 'rabbitmq');

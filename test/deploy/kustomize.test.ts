@@ -187,7 +187,7 @@ describe('kustomize overlays', { skip }, () => {
     assert.deepEqual(c.ports, [{ name: 'http', containerPort: 8080 }]);
   });
 
-  it('start every part with a config the real loader accepts: auth on in staging and production, off in development', () => {
+  it('start every part with a config the real loader accepts, auth on in every overlay (an API on the pod IP always has auth)', () => {
     for (const overlay of OVERLAYS) {
       const objects = objectsOf(overlay);
       for (const part of PARTS) {
@@ -195,7 +195,7 @@ describe('kustomize overlays', { skip }, () => {
         const config = podConfig(objects, c, containerEnvironment(c, objects));
         assert.equal(config.environment, overlay, `${overlay} ${part.deployment}`);
         assert.equal(config.embedded, false, `${overlay} ${part.deployment} uses the shared Postgres`);
-        assert.equal(config.api.auth.enabled, overlay !== 'development', `${overlay} ${part.deployment}: api.auth.enabled`);
+        assert.equal(config.api.auth.enabled, true, `${overlay} ${part.deployment}: api.auth.enabled`);
         assert.equal(config.api.bind_address, '0.0.0.0:8080', `${overlay} ${part.deployment}: probes reach the API`);
         if (part.mode === 'operator') checkOperatorConfig(overlay, objects, c, config);
       }

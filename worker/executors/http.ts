@@ -24,6 +24,14 @@ export function shardHeaders(ctx: Pick<ExecutionContext, 'runId' | 'attempt' | '
   };
 }
 
+/**
+ * The spec's headers without any X-Hourglass-* one, whatever its case: fetch would merge "x-hourglass-run-id:
+ * forged" with ours into "forged, <real id>", so a receiver could be told another run's id. Ours replace them.
+ */
+export function withoutReservedHeaders(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !/^x-hourglass-/i.test(name)));
+}
+
 /** The innermost useful reason of a fetch failure ("fetch failed" alone says nothing). */
 export function describeFetchError(err: unknown): string {
   const seen = new Set<unknown>();
@@ -70,7 +78,7 @@ export function createHttpExecutor(options: HttpExecutorOptions = {}): Executor 
     try {
       const response = await sendRequest(http.url, {
         method: http.method,
-        headers: { ...http.headers, ...shardHeaders(ctx) },
+        headers: { ...withoutReservedHeaders(http.headers), ...shardHeaders(ctx) },
         body: http.body,
         signal,
         egress,
@@ -105,7 +113,7 @@ export function createHttpExecutor(options: HttpExecutorOptions = {}): Executor 
       }
       const { output: text, outputTruncated } = output.finish({ totalKnown: false });
       // a URL may carry credentials (user:pass@, ?token=); they must not land in the run's history
-      return { status: 'failed', error: `request to ${redactUrl(http.url)} failed: ${describeFetchError(err)}`, httpStatus, output: text, outputTruncated };
+      return { status: 'failed', error: `request to ${redactUrl(http.url)} failed: ${redactUrl(describeFetchError(err))}`, httpStatus, output: text, outputTruncated };
     }
   }
 
