@@ -1,5 +1,5 @@
 import type { CoreContext } from '../core/dispatch/context.ts';
-import { LEADER_LOCK_KEY } from '../core/dispatch/leadership.ts';
+import { leaderHeld as leaseHeld } from '../core/dispatch/leadership.ts';
 
 export interface Probe {
   ok: boolean;
@@ -34,13 +34,7 @@ export function queueProbe(core: CoreContext, timeoutMs: number): Promise<Probe>
   return probe(() => core.queue.ping(), timeoutMs);
 }
 
-/** Whether any dispatcher holds the leader lock of this database (pg_locks shows every database's locks). */
+/** Whether any dispatcher holds an unexpired leader lease (the hg_leases row, on PGlite too). */
 export async function leaderHeld(core: CoreContext): Promise<boolean> {
-  const { rows } = await core.db.query<{ held: boolean }>(
-    `SELECT EXISTS (
-       SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND objsubid = 1 AND granted
-          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) AS held`,
-    [LEADER_LOCK_KEY],
-  );
-  return rows[0]?.held === true;
+  return leaseHeld(core.db, core.now());
 }
