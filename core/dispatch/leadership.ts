@@ -133,11 +133,16 @@ export function holdLeadership(db: Db, logger: Logger, lead: (term: LeaderTerm) 
       } catch (error) {
         logger.warn({ err: (error as Error).message }, 'leader election: database unreachable; retrying');
       }
-      if (epoch === null || stopped) {
-        if (epoch === null) await pause(retryMs);
+      if (epoch === null) {
+        await pause(retryMs);
         continue;
       }
       const current: LeaseTerm = { name, holder, epoch };
+      if (stopped) {
+        // taken while stopping: hand it straight back rather than make the standbys wait for the expiry
+        await releaseLease(db, current).catch(() => {});
+        break;
+      }
       term = current;
       validUntil = startedAt + renewDeadlineMs;
       logger.info({ epoch, holder }, 'became the dispatcher leader');
