@@ -1,14 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { systemClock } from '../../core/clock/index.ts';
+import { Dispatcher } from '../../core/dispatch/dispatcher.ts';
 import { holdLeadership, leaderHeld, type Leadership } from '../../core/dispatch/leadership.ts';
+import { createTaskFromInput } from '../../core/dispatch/tasks.ts';
 import type { Db } from '../../core/store/db.ts';
 import { acquireLease, fenceLease, LeaseLostError, readLease, renewLease } from '../../core/store/leases.ts';
 import { migrate } from '../../core/store/migrate.ts';
 import { openPgDb } from '../../core/store/pg-db.ts';
 import { openPgliteDb } from '../../core/store/pglite-db.ts';
 import { startFaultProxy, viaProxy, type FaultProxy } from '../support/fault-proxy.ts';
-import { silentLogger } from '../support/core.ts';
+import { coreOnTestDatabase, silentLogger } from '../support/core.ts';
 import { createTestDatabase, skipUnless } from '../support/services.ts';
 import { waitFor } from '../support/processes.ts';
 
@@ -182,6 +184,36 @@ describe('leadership on embedded PGlite', () => {
       assert.deepEqual(terms, [1]);
     } finally {
       await db.close();
+    }
+  });
+});
+
+describe('the dispatcher writes its fires behind the leader\'s fence', { skip: await skipUnless('postgres') }, () => {
+  it('fires while the fence passes; writes nothing once it refuses (a woken old leader)', async () => {
+    const env = await coreOnTestDatabase();
+    let refuse = false;
+    let refused = 0;
+    const fence = async (tx: Parameters<Leadership['fence']>[0]) => {
+      await tx.query('SELECT 1');
+      if (!refuse) return;
+      refused++;
+      throw new LeaseLostError({ name: 'dispatcher', holder: 'old', epoch: 1 });
+    };
+    const dispatcher = new Dispatcher(env.ctx, { syncIntervalMs: 60_000, maxBatch: 1000, fence });
+    try {
+      const task = await createTaskFromInput(env.ctx, { name: 'fenced', type: 'noop', params: {}, schedule: '@every 1s' });
+      await dispatcher.start();
+      await waitFor(async () => (await env.db.query('SELECT 1 FROM hg_runs WHERE task_id = $1', [task.id])).rows.length > 0, 5000, 50, 'a fire');
+      refuse = true;
+      // the dispatcher's work is serial: once a fence refused, no fire that passed one is still in flight
+      await waitFor(async () => refused >= 1, 10_000, 50, 'a fire refused by the fence');
+      const { rows: [before] } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM hg_runs');
+      await waitFor(async () => refused >= 3, 10_000, 50, 'more fires refused by the fence');
+      const { rows: [after] } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM hg_runs');
+      assert.equal(after?.n, before?.n, 'a fire was written past a refusing fence');
+    } finally {
+      await dispatcher.stop();
+      await env.close();
     }
   });
 });
