@@ -5,8 +5,8 @@ import type { Backend } from '../support/processes.ts';
 import { runChaos } from './scenario.ts';
 
 /**
- * The CI form of the chaos suite: each backend gets a minute of faults (each fault of issue 12 §4 once,
- * alternating with the older kinds as time allows)
+ * The CI form of the chaos suite: each backend gets a minute of faults (a vanished leader host first,
+ * then the other faults of issue 12 §4 alternating with the older kinds as time allows)
  * on a real topology, then the invariants are checked. The long form is `npm run chaos -- --duration N`.
  * CHAOS_SECONDS changes the length, CHAOS_SEED replays a sequence of faults.
  */

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { rollingDrain, suspendResume, changePool, vanishLeaderHost, vanishStandbyHost } from './scenario-faults.ts';
+import { rollingDrain, suspendResume, changePool, vanishLeaderHost, vanishStandbyHost, vanishWorkerHost } from './scenario-faults.ts';
 import type { Member, Topology } from './topology.ts';
 
 /**
@@ -19,12 +19,13 @@ export type FaultKind =
   | 'clock-jump'
   | 'vanish-leader-host'
   | 'vanish-standby-host'
+  | 'vanish-worker-host'
   | 'rolling-drain'
   | 'suspend-resume'
   | 'change-pool';
 
 /** issue 12 §4: the faults that once went unseen; the first round of a run goes through these first */
-export const SCENARIO_FAULTS: readonly FaultKind[] = ['vanish-leader-host', 'vanish-standby-host', 'rolling-drain', 'suspend-resume', 'change-pool'];
+export const SCENARIO_FAULTS: readonly FaultKind[] = ['vanish-leader-host', 'vanish-standby-host', 'vanish-worker-host', 'rolling-drain', 'suspend-resume', 'change-pool'];
 
 export const ALL_FAULTS: readonly FaultKind[] = [
   'kill-leader', 'kill-standby', 'kill-worker', 'term-worker', 'term-leader',
@@ -43,7 +44,10 @@ export interface FaultCounts {
   kills: number;
   cuts: number;
   log: string[];
-  /** worker ids (slot-generation) that were killed with SIGKILL: their attempts may be failed and retried */
+  /**
+   * worker ids (slot-generation) killed with SIGKILL or whose host vanished past worker_timeout: they may
+   * have been declared dead, so their attempts may be failed and retried by design
+   */
   killedWorkers: Set<string>;
   suspensions: Suspension[];
   /** per vanished leader host: ms until another dispatcher fired (the hold when none did) */
@@ -149,6 +153,8 @@ export async function inject(kind: FaultKind, topo: Topology, counts: FaultCount
       return vanishLeaderHost(topo, counts, world.sql, timing.vanishMs, note);
     case 'vanish-standby-host':
       return vanishStandbyHost(topo, counts, timing.holdMs() + 6000, random, note);
+    case 'vanish-worker-host':
+      return vanishWorkerHost(topo, counts, timing.holdMs() + 6000, random, note);
     case 'rolling-drain':
       return rollingDrain(topo, counts, note);
     case 'suspend-resume':

@@ -69,6 +69,23 @@ export async function vanishStandbyHost(topo: Topology, counts: FaultCounts, hol
   return true;
 }
 
+/**
+ * A worker's host vanishes for longer than worker_timeout: it is declared dead and its attempts are failed
+ * and retried while it may still be running them (what the design allows a dead worker), then it comes back.
+ */
+export async function vanishWorkerHost(topo: Topology, counts: FaultCounts, holdMs: number, random: () => number, note: Note): Promise<boolean> {
+  const target = pickSome(topo.of('worker').filter((m) => m.slot !== 'wb' && !m.proc.exited && m.ready), 1, random)[0];
+  if (!target) return false;
+  counts.killedWorkers.add(`${target.slot}-${target.generation}`);
+  topo.vanishHost(target);
+  counts.cuts++;
+  note(`host of ${target.slot}-${target.generation} (worker) vanishes for ${holdMs} ms`);
+  await sleep(holdMs);
+  topo.restoreHost(target);
+  note(`host of ${target.slot}-${target.generation} is back`);
+  return true;
+}
+
 /** workers a rolling drain goes through: enough to catch long runs, few enough to keep the CI form short */
 const ROLLING_DRAIN_WORKERS = 2;
 

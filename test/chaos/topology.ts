@@ -35,7 +35,7 @@ export interface Crash {
   stderr: string[];
 }
 
-/** The network of one dispatcher's host: its own proxies in front of the shared ones, so it can vanish alone. */
+/** The network of one process's host: its own proxies in front of the shared ones, so it can vanish alone. */
 interface Host {
   db: FaultProxy;
   broker: FaultProxy | undefined;
@@ -58,8 +58,9 @@ export interface TopologyOptions {
 /**
  * The real processes of one chaos run: N dispatchers, M workers and one API process, each a child
  * `node cli/bin/scheduler.ts --mode ...` whose database and broker connections go through fault proxies,
- * and whose wall clock the harness can jump (clock-offset.ts). Each dispatcher also sits behind proxies of
- * its own (its "host"), so that one host can vanish (vanishHost) while the others keep their network.
+ * and whose wall clock the harness can jump (clock-offset.ts). Each dispatcher and each worker of the
+ * default pool also sits behind proxies of its own (its "host"), so that one host can vanish (vanishHost)
+ * while the others keep their network.
  * Besides the M workers of the default pool, one worker (slot wb) serves OTHER_POOL.
  */
 export class Topology {
@@ -97,6 +98,7 @@ export class Topology {
     this.configFile = this.#writeConfig();
     this.#env = { ...backendEnv(backend, viaProxy(databaseUrl, this.dbProxy), brokerUrls) };
     for (let i = 0; i < this.options.dispatchers; i++) this.#hosts.set(`d${i}`, await this.#host(brokerUrls));
+    for (let i = 0; i < this.options.workers; i++) this.#hosts.set(`w${i}`, await this.#host(brokerUrls));
     this.#apiPort = await freePort();
     this.apiUrl = `http://127.0.0.1:${this.#apiPort}`;
     this.client = api(this.apiUrl);
