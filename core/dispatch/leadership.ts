@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../clock/index.ts';
 import type { Db, Queryable } from '../store/db.ts';
 import { acquireLease, fenceLease, LeaseLostError, readLease, releaseLease, renewLease, type LeaseTerm } from '../store/leases.ts';
+import { LivenessHint } from './leader-hint.ts';
 
 /** the lease row of the dispatcher leader */
 export const DISPATCHER_LEASE = 'dispatcher';
@@ -85,7 +86,7 @@ export function holdLeadership(db: Db, logger: Logger, lead: (term: LeaderTerm) 
     await fenceLease(tx, current, renewDeadlineMs);
   };
   /** Renews the term until it is lost or stopped; resolves with the reason. */
-  const keep = (current: LeaseTerm) =>
+  const keep = (current: LeaseTerm, hint: LivenessHint) =>
     new Promise<string>((resolve) => {
       let done = false;
       let inFlight = 0;
@@ -105,7 +106,9 @@ export function holdLeadership(db: Db, logger: Logger, lead: (term: LeaderTerm) 
         if (done || inFlight >= MAX_RENEWALS_IN_FLIGHT) return;
         inFlight++;
         const started = clock.now();
-        renewLease(db, current, started, leaseMs).then(
+        // a hint lost with its connection (or held by a vanished predecessor's session) is taken again
+        if (!hint.held) void hint.take();
+        renewLease(db, current, started, leaseMs, hint.held).then(
           (held) => {
             inFlight--;
             if (done) return;
@@ -127,13 +130,19 @@ export function holdLeadership(db: Db, logger: Logger, lead: (term: LeaderTerm) 
   const loop = (async () => {
     while (!stopped) {
       const startedAt = clock.now();
+      const hint = new LivenessHint(db);
       let epoch: number | null = null;
       try {
-        epoch = await acquireLease(db, name, holder, startedAt, leaseMs);
+        // a live lease whose holder's hint is free: the holder's process is gone, no need to wait the expiry out
+        const seen = await readLease(db, name, startedAt);
+        const orphaned = seen?.live && seen.hinted && (await hint.take()) ? seen.epoch : undefined;
+        epoch = await acquireLease(db, name, holder, startedAt, leaseMs, orphaned);
+        if (orphaned !== undefined && epoch !== null) logger.info({ epoch: orphaned }, 'the leader\'s session is gone; taking its lease before the expiry');
       } catch (error) {
         logger.warn({ err: (error as Error).message }, 'leader election: database unreachable; retrying');
       }
       if (epoch === null) {
+        await hint.release();
         await pause(retryMs);
         continue;
       }
@@ -141,12 +150,14 @@ export function holdLeadership(db: Db, logger: Logger, lead: (term: LeaderTerm) 
       if (stopped) {
         // taken while stopping: hand it straight back rather than make the standbys wait for the expiry
         await releaseLease(db, current).catch(() => {});
+        await hint.release();
         break;
       }
+      void hint.take();
       term = current;
       validUntil = startedAt + renewDeadlineMs;
       logger.info({ epoch, holder }, 'became the dispatcher leader');
-      const kept = keep(current);
+      const kept = keep(current, hint);
       let stopWork: (() => Promise<void>) | undefined;
       let why: string;
       try {
@@ -165,6 +176,7 @@ export function holdLeadership(db: Db, logger: Logger, lead: (term: LeaderTerm) 
       await stopWork?.().catch((error: Error) => logger.error({ err: error.message }, 'stopping leader work failed'));
       // handing over at once on a clean stop; a lost term has nothing to release
       await releaseLease(db, current).catch((error: Error) => logger.warn({ err: error.message }, 'releasing the leader lease failed; it expires on its own'));
+      await hint.release();
       if (!stopped) await pause(retryMs);
     }
   })();

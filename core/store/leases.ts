@@ -18,6 +18,8 @@ export interface LeaseState {
   expiresAt: Date;
   /** unexpired by the reader's clock */
   live: boolean;
+  /** the holder said it holds the liveness hint (a session advisory lock) */
+  hinted: boolean;
 }
 
 /** thrown by fenceLease: the caller's term is over, and the transaction must not commit */
@@ -31,15 +33,19 @@ export class LeaseLostError extends Error {
 
 /**
  * Takes the lease when it is free (never held, expired by `nowMs`, or released) and returns the new epoch,
- * or null. A row locked by the holder's fence (a decision in flight) is skipped, not waited for: the
- * caller tries again later, and a standby never queues behind a vanished leader's open transaction.
+ * or null. `orphanedEpoch`: the caller took the holder's liveness hint, so the holder of that epoch is
+ * gone and its lease may be taken before it expires (its writes are fenced off by the epoch anyway).
+ * A row locked by the holder's fence (a decision in flight) is skipped, not waited for: the caller tries
+ * again later, and a standby never queues behind a vanished leader's open transaction.
  */
-export async function acquireLease(db: Queryable, name: string, holder: string, nowMs: number, leaseMs: number): Promise<number | null> {
+export async function acquireLease(db: Queryable, name: string, holder: string, nowMs: number, leaseMs: number, orphanedEpoch?: number): Promise<number | null> {
   const { rows } = await db.query<{ epoch: number }>(
     `WITH free AS (
-       SELECT name FROM hg_leases WHERE name = $1 AND expires_at <= $3::timestamptz FOR UPDATE SKIP LOCKED
+       SELECT name FROM hg_leases WHERE name = $1 AND (expires_at <= $3::timestamptz OR (hinted AND epoch = $5::bigint))
+          FOR UPDATE SKIP LOCKED
      ), taken AS (
-       UPDATE hg_leases l SET holder = $2, epoch = l.epoch + 1, acquired_at = $3::timestamptz, renewed_at = $3::timestamptz, expires_at = $4::timestamptz
+       UPDATE hg_leases l SET holder = $2, epoch = l.epoch + 1, acquired_at = $3::timestamptz, renewed_at = $3::timestamptz,
+                              expires_at = $4::timestamptz, hinted = false
          FROM free WHERE l.name = free.name RETURNING l.epoch
      ), created AS (
        INSERT INTO hg_leases (name, holder, epoch, acquired_at, renewed_at, expires_at)
@@ -47,16 +53,16 @@ export async function acquireLease(db: Queryable, name: string, holder: string, 
        ON CONFLICT (name) DO NOTHING RETURNING epoch
      )
      SELECT epoch FROM taken UNION ALL SELECT epoch FROM created`,
-    [name, holder, new Date(nowMs).toISOString(), new Date(nowMs + leaseMs).toISOString()],
+    [name, holder, new Date(nowMs).toISOString(), new Date(nowMs + leaseMs).toISOString(), orphanedEpoch ?? null],
   );
   return rows[0]?.epoch ?? null;
 }
 
 /** Extends the term to `nowMs + leaseMs`; false when the term is over (taken over or released). */
-export async function renewLease(db: Queryable, term: LeaseTerm, nowMs: number, leaseMs: number): Promise<boolean> {
+export async function renewLease(db: Queryable, term: LeaseTerm, nowMs: number, leaseMs: number, hinted = false): Promise<boolean> {
   const { rowCount } = await db.query(
-    `UPDATE hg_leases SET renewed_at = $4::timestamptz, expires_at = $5::timestamptz WHERE name = $1 AND holder = $2 AND epoch = $3`,
-    [term.name, term.holder, term.epoch, new Date(nowMs).toISOString(), new Date(nowMs + leaseMs).toISOString()],
+    `UPDATE hg_leases SET renewed_at = $4::timestamptz, expires_at = $5::timestamptz, hinted = $6 WHERE name = $1 AND holder = $2 AND epoch = $3`,
+    [term.name, term.holder, term.epoch, new Date(nowMs).toISOString(), new Date(nowMs + leaseMs).toISOString(), hinted],
   );
   return rowCount === 1;
 }
@@ -84,11 +90,11 @@ export async function fenceLease(tx: Queryable, term: LeaseTerm, idleTimeoutMs: 
 
 /** Who holds the lease, as the reader's clock sees it; null when nobody ever took it. */
 export async function readLease(db: Queryable, name: string, nowMs: number): Promise<LeaseState | null> {
-  const { rows } = await db.query<{ holder: string; epoch: number; expires_at: Date | string; live: boolean }>(
-    `SELECT holder, epoch, expires_at, expires_at > $2::timestamptz AS live FROM hg_leases WHERE name = $1`,
+  const { rows } = await db.query<{ holder: string; epoch: number; expires_at: Date | string; live: boolean; hinted: boolean }>(
+    `SELECT holder, epoch, expires_at, expires_at > $2::timestamptz AS live, hinted FROM hg_leases WHERE name = $1`,
     [name, new Date(nowMs).toISOString()],
   );
   const row = rows[0];
   if (!row) return null;
-  return { holder: row.holder, epoch: row.epoch, expiresAt: new Date(row.expires_at), live: row.live };
+  return { holder: row.holder, epoch: row.epoch, expiresAt: new Date(row.expires_at), live: row.live, hinted: row.hinted };
 }

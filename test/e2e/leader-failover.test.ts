@@ -10,7 +10,7 @@ describe('dispatcher leader failover loses and duplicates no slot (postgres)', {
   const flag: FailureFlag = { failed: false };
   const world = useE2eWorld(flag);
 
-  it('kill -9 of the leader: the standby takes over and catches up every slot exactly once', tracked(flag, async () => {
+  it('kill -9 of the leader: the standby takes over and catches up every slot exactly once', tracked(flag, async (t: { diagnostic: (message: string) => void }) => {
     const configFile = writeTestConfig(world.tmp.dir, uniqueNamespace('failover'), { workerEnabled: false });
     const env = backendEnv('postgres', world.db.url, SERVICE_URLS);
     const d1 = startProcess({ name: 'd1', args: ['--mode', 'dispatcher', '--config', configFile], env });
@@ -39,6 +39,10 @@ describe('dispatcher leader failover loses and duplicates no slot (postgres)', {
     const killedAt = Date.now();
     await d2.waitForLine(/became the dispatcher leader/, 10_000);
     const takeoverMs = Date.now() - killedAt;
+    t.diagnostic(`the standby led ${takeoverMs} ms after kill -9 of the leader`);
+    // the killed leader's liveness hint (a session lock) went with its socket: no waiting for the 5 s lease
+    assert.ok(takeoverMs < 4000, `the standby led ${takeoverMs} ms after kill -9 of the leader`);
+    assert.ok(d2.lines.some((l) => /taking its lease before the expiry/.test(l)), 'the standby waited for the lease to expire');
     await sleep(4000);
 
     d2.kill('SIGTERM');

@@ -11,5 +11,8 @@ CREATE TABLE hg_leases (
   epoch       bigint NOT NULL,
   acquired_at timestamptz NOT NULL,
   renewed_at  timestamptz NOT NULL,
-  expires_at  timestamptz NOT NULL
+  expires_at  timestamptz NOT NULL,
+  -- the holder also holds a session advisory lock (a liveness hint): when a standby can take that lock,
+  -- the holder's session is gone (kill -9 closed its socket) and the lease may be taken before it expires
+  hinted      boolean NOT NULL DEFAULT false
 );
