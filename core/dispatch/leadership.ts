@@ -133,9 +133,12 @@ export function holdLeadership(db: Db, logger: Logger, lead: (term: LeaderTerm) 
       const hint = new LivenessHint(db);
       let epoch: number | null = null;
       try {
-        // a live lease whose holder's hint is free: the holder's process is gone, no need to wait the expiry out
+        // a live lease whose holder's hint is free: the holder's process is gone, no need to wait the expiry out.
+        // Probed only once a renewal is overdue (by this clock: a skew only makes the hint useless), so that
+        // standbys do not open a connection a second each while the leader is well.
         const seen = await readLease(db, name, startedAt);
-        const orphaned = seen?.live && seen.hinted && (await hint.take()) ? seen.epoch : undefined;
+        const overdue = seen !== null && seen.live && seen.hinted && startedAt - seen.renewedAt.getTime() > renewMs * 1.5;
+        const orphaned = overdue && (await hint.take()) ? seen.epoch : undefined;
         epoch = await acquireLease(db, name, holder, startedAt, leaseMs, orphaned);
         if (orphaned !== undefined && epoch !== null) logger.info({ epoch: orphaned }, 'the leader\'s session is gone; taking its lease before the expiry');
       } catch (error) {

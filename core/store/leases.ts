@@ -16,6 +16,7 @@ export interface LeaseState {
   holder: string;
   epoch: number;
   expiresAt: Date;
+  renewedAt: Date;
   /** unexpired by the reader's clock */
   live: boolean;
   /** the holder said it holds the liveness hint (a session advisory lock) */
@@ -90,11 +91,11 @@ export async function fenceLease(tx: Queryable, term: LeaseTerm, idleTimeoutMs: 
 
 /** Who holds the lease, as the reader's clock sees it; null when nobody ever took it. */
 export async function readLease(db: Queryable, name: string, nowMs: number): Promise<LeaseState | null> {
-  const { rows } = await db.query<{ holder: string; epoch: number; expires_at: Date | string; live: boolean; hinted: boolean }>(
-    `SELECT holder, epoch, expires_at, expires_at > $2::timestamptz AS live, hinted FROM hg_leases WHERE name = $1`,
+  const { rows } = await db.query<{ holder: string; epoch: number; expires_at: Date | string; renewed_at: Date | string; live: boolean; hinted: boolean }>(
+    `SELECT holder, epoch, expires_at, renewed_at, expires_at > $2::timestamptz AS live, hinted FROM hg_leases WHERE name = $1`,
     [name, new Date(nowMs).toISOString()],
   );
   const row = rows[0];
   if (!row) return null;
-  return { holder: row.holder, epoch: row.epoch, expiresAt: new Date(row.expires_at), live: row.live, hinted: row.hinted };
+  return { holder: row.holder, epoch: row.epoch, expiresAt: new Date(row.expires_at), renewedAt: new Date(row.renewed_at), live: row.live, hinted: row.hinted };
 }
