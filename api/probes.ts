@@ -1,5 +1,5 @@
 import type { CoreContext } from '../core/dispatch/context.ts';
-import { LEADER_LOCK_KEY } from '../core/dispatch/leadership.ts';
+import { leaderHeld as leaseHeld } from '../core/dispatch/leadership.ts';
 
 export interface Probe {
   ok: boolean;
@@ -35,17 +35,9 @@ export function queueProbe(core: CoreContext, timeoutMs: number): Promise<Probe>
 }
 
 /**
- * Whether any dispatcher holds the leadership: the one place the health check reads it, so that a change
- * of how leadership is held (advisory lock, lease row) changes only this function.
- * The embedded database (PGlite) has no pg_locks and serves one process: only this process can lead.
+ * Whether any dispatcher holds an unexpired leader lease (the hg_leases row, on PGlite too): the one place
+ * the health check reads leadership.
  */
-export async function leaderHeld(core: CoreContext, thisProcessLeads?: () => boolean): Promise<boolean> {
-  if (core.db.kind === 'pglite') return thisProcessLeads?.() ?? false;
-  const { rows } = await core.db.query<{ held: boolean }>(
-    `SELECT EXISTS (
-       SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND objsubid = 1 AND granted
-          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) AS held`,
-    [LEADER_LOCK_KEY],
-  );
-  return rows[0]?.held === true;
+export async function leaderHeld(core: CoreContext): Promise<boolean> {
+  return leaseHeld(core.db, core.now());
 }

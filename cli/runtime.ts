@@ -107,6 +107,8 @@ async function startParts(options: StartOptions, config: Config, logger: Logger,
           idleTimeoutMs: config.database.pool.idle_timeout_seconds * 1000,
           maxLifetimeSeconds: config.database.pool.max_lifetime_seconds,
           statementTimeoutMs: config.database.statement_timeout_seconds * 1000,
+          queryTimeoutMs: config.database.query_timeout_seconds * 1000,
+          keepAliveMs: config.database.tcp_keepalive_seconds * 1000,
           logger,
         }));
     const opened = db;
@@ -194,11 +196,12 @@ async function startDispatcher(ctx: CoreContext, config: Config, metrics: Metric
   stops.push(async () => {
     for (const sub of subscriptions) await sub.close();
   });
-  const leadership = holdLeadership(ctx.db, ctx.logger, async () => {
+  const leadership = holdLeadership(ctx.db, ctx.logger, async (term) => {
     metrics.isLeader.set(1);
     const dispatcher = new Dispatcher(ctx, {
       syncIntervalMs: config.dispatcher.schedule_interval_seconds * 1000,
       maxBatch: config.dispatcher.max_concurrent_dispatches,
+      fence: term.fence,
     });
     await dispatcher.start();
     const timeout = config.dispatcher.worker_timeout_seconds;
@@ -223,7 +226,7 @@ async function startDispatcher(ctx: CoreContext, config: Config, metrics: Metric
       await dispatcher.stop();
       metrics.isLeader.set(0);
     };
-  });
+  }, { clock: ctx.clock, leaseMs: config.dispatcher.leader_lease_seconds * 1000 });
   stops.push(() => leadership.stop());
   return leadership;
 }

@@ -45,7 +45,7 @@ export function systemRoutes(api: ApiContext): ApiRoute[] {
         let leader = false;
         let workers: Array<{ id: string; pool: string; load: number }> = [];
         let backlog: Record<string, number> = {};
-        const dispatcher = await probe(async () => (leader = await leaderHeld(core, api.isLeader)), PROBE_TIMEOUT_MS);
+        const dispatcher = await probe(async () => (leader = await leaderHeld(core)), PROBE_TIMEOUT_MS);
         const workerProbe = await probe(async () => (workers = await liveWorkerLoad(core.db, api.workerTimeoutSeconds)), PROBE_TIMEOUT_MS);
         const backlogProbe = await probe(async () => {
           backlog = Object.fromEntries([...(await poolActivity(core.db, api.workerTimeoutSeconds)).values()].map((p) => [p.pool, p.backlog]));

@@ -38,6 +38,8 @@ const Database = z
     connection_timeout_seconds: int(30, 'Timeout for opening a connection.', 1),
     idle_timeout_seconds: int(600, 'An idle connection above min_connections is closed after this (0: never).'),
     statement_timeout_seconds: int(30, 'Postgres statement_timeout for every session (0: no limit).'),
+    query_timeout_seconds: int(40, 'Client-side deadline of every database round trip, for a connection that died silently (a vanished host): the query fails and its connection is dropped; also the server-side idle_in_transaction_session_timeout. Keep it above statement_timeout_seconds (0: none).'),
+    tcp_keepalive_seconds: int(10, 'Idle time before TCP keepalive probes start on every database connection (0: no keepalive).'),
     query_cache_size: int(0, 'Accepted for compatibility with the seed guide; has no effect (see NO_EFFECT_KEYS).'),
     read_only: bool(false, 'Accepted for compatibility with the seed guide; true has no effect (see NO_EFFECT_KEYS).'),
     read_replicas: z
@@ -99,6 +101,7 @@ const Dispatcher = z
     schedule_interval_seconds: int(10, 'Safety-net resync of task definitions; fires themselves are timer-driven.', 1),
     max_concurrent_dispatches: int(1000, 'Most fires written to Postgres and handed to the queue in one batch when many schedules come due at once.', 1),
     worker_timeout_seconds: int(90, 'A worker silent this long is declared dead; must exceed worker.heartbeat_interval_seconds.', 1),
+    leader_lease_seconds: int(5, 'Lease of the dispatcher leader: renewed every fifth of it; a leader that cannot renew for half of it stops leading; a standby takes over once it expired.', 2),
   })
   .prefault({})
   .describe('Schedules tasks and creates runs.');
@@ -301,7 +304,7 @@ const Operator = z
     allowed_env_secrets: stringList([], 'Secrets a WorkerPool\'s spec.template.env may read through valueFrom.secretKeyRef. Empty: none (worker_secret reaches the pods through envFrom regardless).'),
     allow_control_plane_nodes: bool(false, 'Let WorkerPools tolerate control-plane taints or select control-plane nodes (node-role.kubernetes.io/control-plane or master).'),
     worker_secret: str('scheduler-worker-secrets', 'Secret (in each WorkerPool\'s namespace) whose keys become the environment of worker pods: MESSAGE_QUEUE_URL, MESSAGE_QUEUE_TYPE, ENVIRONMENT (and DATABASE_URL only with the postgres queue).'),
-    run_dispatcher: bool(true, 'Also run the dispatcher (advisory-lock leader) in `scheduler --mode operator`, so one Deployment schedules and reconciles.'),
+    run_dispatcher: bool(true, 'Also run the dispatcher (lease-elected leader) in `scheduler --mode operator`, so one Deployment schedules and reconciles.'),
   })
   .refine((o) => o.renew_deadline_seconds < o.lease_duration_seconds, { error: 'renew_deadline_seconds must be below lease_duration_seconds', path: ['renew_deadline_seconds'] })
   .refine((o) => o.retry_period_seconds < o.renew_deadline_seconds, { error: 'retry_period_seconds must be below renew_deadline_seconds', path: ['retry_period_seconds'] })

@@ -1,6 +1,7 @@
 import type { Task } from '../model/index.ts';
 import { compileSchedule, jitterMs, planFires, type CompiledSchedule } from '../schedule/index.ts';
 import { TASK_CHANGED_CHANNEL, databaseNow, loadTaskStates, loadTaskStatesById, type ScheduledTaskState } from '../store/tasks.ts';
+import type { Queryable } from '../store/db.ts';
 import type { CoreContext } from './context.ts';
 import { createRuns, promoteDueRuns, type RunRequest } from './enqueue.ts';
 import { RETRY_SCHEDULED_CHANNEL } from './outcomes.ts';
@@ -12,6 +13,8 @@ export interface DispatcherOptions {
   syncIntervalMs: number;
   /** most runs written in one statement */
   maxBatch: number;
+  /** the leader's fence (leadership.ts), called inside every transaction that writes fires */
+  fence?: (tx: Queryable) => Promise<void>;
 }
 
 interface Entry {
@@ -264,7 +267,7 @@ export class Dispatcher {
       if (Number.isFinite(newest)) advance.set(task.id, new Date(newest));
     }
     requests.push(...(await applyPolicies(this.ctx, due.map(({ entry, slot }) => ({ task: entry.task, slot })))));
-    if (requests.length > 0 || advance.size > 0) await createRuns(this.ctx, requests, advance);
+    if (requests.length > 0 || advance.size > 0) await createRuns(this.ctx, requests, advance, this.options.fence);
     for (const entry of entries) {
       const newest = advance.get(entry.task.id);
       if (newest) entry.lastFireMs = newest.getTime();

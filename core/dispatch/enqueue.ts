@@ -32,11 +32,17 @@ export interface CreatedRun extends InsertedRun {
  * enqueue. With a broker the run is inserted `pending`, published, then marked `queued`: if the publish
  * fails the run stays pending in Postgres and the leader publishes it again, so nothing accepted is lost.
  */
-export async function createRuns(ctx: CoreContext, requests: RunRequest[], advance?: Map<string, Date>): Promise<CreatedRun[]> {
+export async function createRuns(ctx: CoreContext, requests: RunRequest[], advance?: Map<string, Date>, fence?: (tx: Queryable) => Promise<void>): Promise<CreatedRun[]> {
   // With a broker and nothing to advance, the insert is the only statement: atomic on its own, so the
-  // BEGIN and COMMIT round trips (a trigger's latency, a burst's throughput) are left out.
-  const single = ctx.queue.kind !== 'postgres' && (!advance || advance.size === 0);
-  const created = single ? await insertRequestedRuns(ctx, ctx.db, requests) : await ctx.db.transaction((tx) => insertRequestedRuns(ctx, tx, requests, advance));
+  // BEGIN and COMMIT round trips (a trigger's latency, a burst's throughput) are left out. A leader's
+  // fence (leadership.ts) needs the transaction: a woken old leader must not commit its fires.
+  const single = !fence && ctx.queue.kind !== 'postgres' && (!advance || advance.size === 0);
+  const created = single
+    ? await insertRequestedRuns(ctx, ctx.db, requests)
+    : await ctx.db.transaction(async (tx) => {
+        await fence?.(tx);
+        return insertRequestedRuns(ctx, tx, requests, advance);
+      });
   await handOffCreated(ctx, created);
   return created;
 }

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../clock/index.ts';
 import type { Db, SessionLock, Transaction } from './db.ts';
 
 // int8 (bigserial ids, counts) as JS numbers: ids stay far below 2^53.
@@ -13,17 +14,33 @@ export interface PgDbOptions {
   idleTimeoutMs?: number;
   statementTimeoutMs?: number;
   maxLifetimeSeconds?: number;
+  /**
+   * Client-side deadline of every round trip (0: none). statement_timeout is enforced by the server, so it
+   * cannot end a query whose connection silently died (a vanished host, a dropped NAT entry): without this,
+   * such a query waits for the kernel to give the socket up (~15 min of retransmissions). A query past it
+   * fails and its connection is destroyed, never returned to the pool.
+   */
+  queryTimeoutMs?: number;
+  /** timers of the connection checks */
+  clock?: Clock;
+  /** idle time before TCP keepalive probes start on every connection (0: no keepalive) */
+  keepAliveMs?: number;
   logger?: Logger;
 }
 
 const LOCK_PING_MS = 2000;
+const LISTEN_PING_MS = 5000;
 
 export async function openPgDb(options: PgDbOptions): Promise<Db> {
+  const clock = options.clock ?? systemClock;
   const clientConfig = {
     connectionString: options.url,
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
     ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
     application_name: 'hourglass',
+    // a client silent inside a transaction for that long is gone: the server ends it and frees its locks
+    ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs, idle_in_transaction_session_timeout: options.queryTimeoutMs } : {}),
+    ...(options.keepAliveMs ? { keepAlive: true, keepAliveInitialDelayMillis: options.keepAliveMs } : {}),
   };
   const pool = new pg.Pool({
     ...clientConfig,
@@ -64,6 +81,7 @@ export async function openPgDb(options: PgDbOptions): Promise<Db> {
         };
         client.on('error', reconnect);
         client.on('end', reconnect);
+        watchListener(client);
         for (const channel of listeners.keys()) await client.query(`LISTEN ${quoteIdent(channel)}`);
         listenClient = client;
         return;
@@ -74,6 +92,22 @@ export async function openPgDb(options: PgDbOptions): Promise<Db> {
         delay = Math.min(delay * 2, 10_000);
       }
     }
+  }
+
+  /**
+   * A LISTEN connection only reads: on a silently dead connection it would wait for notifications forever.
+   * A periodic round trip (under query_timeout) finds that out; ending the client reconnects it.
+   */
+  function watchListener(client: pg.Client): void {
+    if (!options.queryTimeoutMs) return;
+    const ping = clock.setInterval(() => {
+      if (listenClient !== client || closed) return clock.clearInterval(ping);
+      client.query('SELECT 1').catch(() => {
+        clock.clearInterval(ping);
+        void client.end().catch(() => {});
+      });
+    }, LISTEN_PING_MS);
+    ping.unref?.();
   }
 
   return {
@@ -91,6 +125,7 @@ export async function openPgDb(options: PgDbOptions): Promise<Db> {
       // be an unhandled 'error' event and crash the process. The statement in flight rejects anyway.
       const onError = (error: Error) => options.logger?.warn({ err: error.message }, 'postgres connection lost during a transaction');
       client.on('error', onError);
+      let value: Awaited<ReturnType<typeof work>>;
       try {
         await client.query('BEGIN');
         const tx: Transaction = {
@@ -102,16 +137,19 @@ export async function openPgDb(options: PgDbOptions): Promise<Db> {
             await client.query(sql);
           },
         };
-        const value = await work(tx);
+        value = await work(tx);
         await client.query('COMMIT');
-        return value;
       } catch (error) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw error;
-      } finally {
+        // A timed-out or broken connection cannot roll back (the ROLLBACK would wait out a second timeout):
+        // it is destroyed instead, which ends the transaction on the server. So is one whose ROLLBACK fails.
+        const broken = isConnectionFailure(error) || !(await client.query('ROLLBACK').then(() => true, () => false));
         client.off('error', onError);
-        client.release();
+        client.release(broken ? (error as Error) : undefined);
+        throw error;
       }
+      client.off('error', onError);
+      client.release();
+      return value;
     },
     async listen(channel, onNotify) {
       let handlers = listeners.get(channel);
@@ -187,6 +225,14 @@ function holdLock(client: pg.Client, key: number, logger?: Logger): SessionLock 
       await client.end().catch(() => {});
     },
   };
+}
+
+/** a query that outlived query_timeout, or a connection that broke under it */
+function isConnectionFailure(error: unknown): boolean {
+  const message = (error as Error)?.message ?? '';
+  const code = (error as { code?: string })?.code ?? '';
+  return message === 'Query read timeout' || /Connection terminated|connection.*(ended|closed)|not queryable/i.test(message)
+    || ['ECONNRESET', 'EPIPE', 'ETIMEDOUT', '57P01', '57P05'].includes(code);
 }
 
 /** host, port and database of a URL, never its credentials */

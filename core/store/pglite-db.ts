@@ -5,7 +5,7 @@ import type { Db, Queryable } from './db.ts';
 
 /**
  * The embedded default: Postgres compiled to WASM, in this process, persisted under dataDir.
- * One process owns it, so the advisory lock is always granted and never lost.
+ * One process owns it, so the advisory lock (migrations) is always granted and never lost.
  */
 export async function openPgliteDb(dataDir: string | undefined): Promise<Db> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });

@@ -72,4 +72,28 @@ describe('the fault proxy, and what the store does when it strikes', { skip: awa
       await db?.close();
     }
   });
+
+  it('a query on a silently dead pooled connection fails within query_timeout, and the pool replaces the connection', async () => {
+    // Before query_timeout (core/store/pg-db.ts) this query waited for the kernel to give the socket up:
+    // about 15 minutes of retransmissions, during which the dispatcher was blocked (issue 12, defect 4).
+    const db = await openPgDb({ url, maxConnections: 1, queryTimeoutMs: 1000 });
+    try {
+      assert.equal((await db.query<{ one: number }>('SELECT 1 AS one')).rows[0]?.one, 1);
+      assert.equal(proxy.blackholeOpen(), 1, 'the pooled connection is blackholed');
+      const started = Date.now();
+      await assert.rejects(db.query('SELECT 2'), /timeout/i);
+      const waited = Date.now() - started;
+      assert.ok(waited >= 900 && waited < 3000, `failed after ${waited} ms`);
+      // the only pooled connection was dead: the next query must get a new one, not wait behind the old
+      assert.equal((await db.query<{ three: number }>('SELECT 3 AS three')).rows[0]?.three, 3);
+
+      proxy.blackholeOpen();
+      const txStarted = Date.now();
+      await assert.rejects(db.transaction((tx) => tx.query('SELECT 4')), /timeout/i);
+      assert.ok(Date.now() - txStarted < 3000, `the transaction failed after ${Date.now() - txStarted} ms (a ROLLBACK waited?)`);
+      assert.equal((await db.transaction((tx) => tx.query<{ five: number }>('SELECT 5 AS five'))).rows[0]?.five, 5);
+    } finally {
+      await db.close();
+    }
+  });
 });

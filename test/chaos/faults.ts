@@ -1,3 +1,5 @@
+import type pg from 'pg';
+import { rollingDrain, suspendResume, changePool, vanishLeaderHost, vanishStandbyHost, vanishWorkerHost } from './scenario-faults.ts';
 import type { Member, Topology } from './topology.ts';
 
 /**
@@ -14,22 +16,56 @@ export type FaultKind =
   | 'stall-database'
   | 'cut-broker'
   | 'stall-broker'
-  | 'clock-jump';
+  | 'clock-jump'
+  | 'vanish-leader-host'
+  | 'vanish-standby-host'
+  | 'vanish-worker-host'
+  | 'rolling-drain'
+  | 'suspend-resume'
+  | 'change-pool';
+
+/** issue 12 §4: the faults that once went unseen; the first round of a run goes through these first */
+export const SCENARIO_FAULTS: readonly FaultKind[] = ['vanish-leader-host', 'vanish-standby-host', 'vanish-worker-host', 'rolling-drain', 'suspend-resume', 'change-pool'];
 
 export const ALL_FAULTS: readonly FaultKind[] = [
   'kill-leader', 'kill-standby', 'kill-worker', 'term-worker', 'term-leader',
   'cut-database', 'stall-database', 'cut-broker', 'stall-broker', 'clock-jump',
+  ...SCENARIO_FAULTS,
 ];
+
+/** a task suspended by the harness from `from` to `to` (epoch ms, the harness's clock) */
+export interface Suspension {
+  taskId: string;
+  from: number;
+  to: number;
+}
 
 export interface FaultCounts {
   kills: number;
   cuts: number;
   log: string[];
+  /**
+   * worker ids (slot-generation) killed with SIGKILL or whose host vanished past worker_timeout: they may
+   * have been declared dead, so their attempts may be failed and retried by design
+   */
+  killedWorkers: Set<string>;
+  suspensions: Suspension[];
+  /** per vanished leader host: ms until another dispatcher fired (the hold when none did) */
+  leaderRecoveriesMs: number[];
 }
 
 export interface FaultTiming {
   /** how long a cut, a stall or a clock jump lasts, and how long a killed process stays down */
   holdMs: () => number;
+  /** how long a vanished leader host stays away (> 60 s in the long form) */
+  vanishMs: number;
+}
+
+/** what some faults need besides the topology */
+export interface FaultWorld {
+  sql: pg.Client;
+  /** scheduled tasks that suspend/resume and pool changes may act on */
+  movable: string[];
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -59,18 +95,20 @@ export function shuffled<T>(items: readonly T[], random: () => number): T[] {
   return out;
 }
 
+export const stamp = (): string => new Date().toISOString().slice(11, 23);
+
 /** Applies one fault and undoes it; returns false when it did not apply (no leader at that moment). */
-export async function inject(kind: FaultKind, topo: Topology, counts: FaultCounts, timing: FaultTiming, random: () => number): Promise<boolean> {
-  const stamp = () => new Date().toISOString().slice(11, 23);
+export async function inject(kind: FaultKind, topo: Topology, counts: FaultCounts, timing: FaultTiming, random: () => number, world: FaultWorld): Promise<boolean> {
   const note = (what: string) => counts.log.push(`${stamp()} ${what}`);
   const alive = (role: Member['role']) => topo.of(role).filter((m) => !m.proc.exited);
   const bounce = async (member: Member | undefined, signal: 'SIGKILL' | 'SIGTERM') => {
     if (!member) return false;
     note(`${signal} ${member.slot}-${member.generation}${member.leading ? ' (leader)' : ''}`);
+    if (member.role === 'worker' && signal === 'SIGKILL') counts.killedWorkers.add(`${member.slot}-${member.generation}`);
     await topo.stop(member, signal);
     counts.kills++;
     await sleep(timing.holdMs());
-    topo.restart(member);
+    void topo.restart(member);
     return true;
   };
   switch (kind) {
@@ -111,5 +149,17 @@ export async function inject(kind: FaultKind, topo: Topology, counts: FaultCount
       note(`clock of ${target.slot}-${target.generation} back`);
       return true;
     }
+    case 'vanish-leader-host':
+      return vanishLeaderHost(topo, counts, world.sql, timing.vanishMs, note);
+    case 'vanish-standby-host':
+      return vanishStandbyHost(topo, counts, timing.holdMs() + 6000, random, note);
+    case 'vanish-worker-host':
+      return vanishWorkerHost(topo, counts, timing.holdMs() + 6000, random, note);
+    case 'rolling-drain':
+      return rollingDrain(topo, counts, note);
+    case 'suspend-resume':
+      return suspendResume(topo, counts, world.movable, timing.holdMs(), random, note);
+    case 'change-pool':
+      return changePool(topo, world.movable, timing.holdMs(), random, note);
   }
 }

@@ -2,6 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import type pg from 'pg';
 import { RETRYABLE_OUTCOMES } from '../../core/model/index.ts';
 import { compileSchedule } from '../../core/schedule/index.ts';
+import type { Suspension } from './faults.ts';
+import { SUSPENSION_SLACK_MS } from './outcome-invariants.ts';
 
 /**
  * What a chaos run must prove, read from Postgres (and the shell tasks' journal) once the system settled:
@@ -27,6 +29,8 @@ export interface CheckInput {
   cutoff: Date;
   acknowledged: string[];
   journal: string;
+  /** slots inside these windows need no run: the task was suspended */
+  suspensions: Suspension[];
 }
 
 const EXAMPLES = 5;
@@ -55,7 +59,7 @@ export async function checkInvariants(input: CheckInput): Promise<Violations> {
   );
   add('duplicates', overLimit.length, 'attempts beyond retry.limit + 1', overLimit);
 
-  add('lost', ...(await lostSlots(sql, input.cutoff)));
+  add('lost', ...(await lostSlots(sql, input.cutoff, input.suspensions)));
 
   const { rows: runIds } = await sql.query<{ id: string }>(`SELECT id::text AS id FROM hg_runs WHERE id = ANY($1::bigint[])`, [input.acknowledged]);
   const found = new Set(runIds.map((r) => r.id));
@@ -87,7 +91,9 @@ export async function checkInvariants(input: CheckInput): Promise<Violations> {
 }
 
 /** Each scheduled task's expected slots from its anchor to the cutoff, against the slots it recorded. */
-async function lostSlots(sql: pg.Client, cutoff: Date): Promise<[number, string, unknown[]]> {
+async function lostSlots(sql: pg.Client, cutoff: Date, suspensions: Suspension[]): Promise<[number, string, unknown[]]> {
+  const suspended = (taskId: string, t: number) =>
+    suspensions.some((w) => w.taskId === taskId && t > w.from - SUSPENSION_SLACK_MS && t < w.to + SUSPENSION_SLACK_MS);
   const { rows: tasks } = await sql.query<{ id: string; schedule: string; tz: string; anchor: Date }>(
     `SELECT id::text AS id, spec ->> 'schedule' AS schedule, COALESCE(spec ->> 'timeZone', 'UTC') AS tz, schedule_anchor AS anchor
        FROM hg_tasks WHERE spec ? 'schedule' AND deleted_at IS NULL`,
@@ -103,7 +109,7 @@ async function lostSlots(sql: pg.Client, cutoff: Date): Promise<[number, string,
   for (const task of tasks) {
     const schedule = compileSchedule(task.schedule, task.tz);
     for (let t = schedule.next(task.anchor.getTime() - 1); t !== undefined && t <= cutoff.getTime(); t = schedule.next(t)) {
-      if (seen.has(`${task.id}@${t}`)) continue;
+      if (seen.has(`${task.id}@${t}`) || suspended(task.id, t)) continue;
       count++;
       if (missing.length < EXAMPLES) missing.push(`${task.id}@${new Date(t).toISOString()}`);
     }

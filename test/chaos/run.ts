@@ -2,7 +2,9 @@
  * The long form of the chaos suite: `npm run chaos -- --duration SECONDS [--backend NAME] [--json]`.
  * Runs each backend in turn (fresh database, real processes, faults for SECONDS) and prints one summary
  * line per backend, or with --json exactly `{ "backends": [ { name, fires, triggers, kills, cuts,
- * duplicates, lost, stuck, recoverySeconds } ] }` on stdout. Exits 1 when any invariant was broken.
+ * duplicates, lost, stuck, unexpectedRetries, dependantsLost, firedWhileSuspended, recoverySeconds,
+ * leaderRecoverySeconds } ] }` on stdout. Exits 1 when any invariant was broken, or when a standby took
+ * 10 s or more to fire after the leader's host vanished.
  */
 import { parseArgs } from 'node:util';
 import { skipUnless } from '../support/services.ts';
@@ -17,7 +19,7 @@ const SERVICES: Record<Backend, Parameters<typeof skipUnless>> = {
 };
 
 function usage(message: string): never {
-  process.stderr.write(`${message}\nusage: npm run chaos -- --duration SECONDS [--backend postgres|redis_stream|rabbitmq] [--json] [--tasks N] [--triggers-per-second N] [--seed N]\n`);
+  process.stderr.write(`${message}\nusage: npm run chaos -- --duration SECONDS [--backend postgres|redis_stream|rabbitmq] [--json] [--tasks N] [--triggers-per-second N] [--vanish-seconds N] [--seed N]\n`);
   process.exit(2);
 }
 
@@ -30,6 +32,7 @@ const { values } = parseArgs({
     'triggers-per-second': { type: 'string', default: '5' },
     dispatchers: { type: 'string', default: '3' },
     workers: { type: 'string', default: '3' },
+    'vanish-seconds': { type: 'string', default: '65' },
     seed: { type: 'string' },
   },
 });
@@ -58,17 +61,24 @@ for (const backend of backends) {
     triggersPerSecond: number('triggers-per-second', values['triggers-per-second'], 0),
     dispatchers: number('dispatchers', values.dispatchers, 1),
     workers: number('workers', values.workers, 1),
+    vanishSeconds: number('vanish-seconds', values['vanish-seconds'], 1),
     seed,
     log: (line) => process.stderr.write(`${line}\n`),
   });
   results.push(report.result);
   const r = report.result;
-  const line = `${r.name}: fires ${r.fires}, triggers ${r.triggers}, kills ${r.kills}, cuts ${r.cuts}, duplicates ${r.duplicates}, lost ${r.lost}, stuck ${r.stuck}, recovery ${r.recoverySeconds}s after the last fault; crashes ${report.crashes.length} (seed ${seed}, ${duration}s of faults)`;
+  const line = `${r.name}: fires ${r.fires}, triggers ${r.triggers}, kills ${r.kills}, cuts ${r.cuts}, duplicates ${r.duplicates}, lost ${r.lost}, stuck ${r.stuck}, `
+    + `unexpected retries ${r.unexpectedRetries}, dependants lost ${r.dependantsLost}, fired while suspended ${r.firedWhileSuspended}, `
+    + `recovery ${r.recoverySeconds}s after the last fault, ${r.leaderRecoverySeconds ?? '-'}s after a vanished leader host; crashes ${report.crashes.length} (seed ${seed}, ${duration}s of faults)`;
   process.stderr.write(values.json ? `${line}\n` : '');
   if (!values.json) process.stdout.write(`${line}\n`);
   for (const crash of report.crashes) {
     broken = true;
     process.stderr.write(`crash: ${crash.process} exited with code ${crash.code} signal ${crash.signal}\n${crash.stderr.join('\n')}\n`);
+  }
+  if (r.leaderRecoverySeconds !== null && r.leaderRecoverySeconds >= 10) {
+    broken = true;
+    process.stderr.write(`a standby fired only ${r.leaderRecoverySeconds}s after the leader's host vanished (target: under 10 s)\n`);
   }
   if (report.violations.examples.length > 0) {
     broken = true;

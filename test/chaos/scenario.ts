@@ -4,8 +4,9 @@ import pg from 'pg';
 import { TASK_CHANGED_CHANNEL } from '../../core/store/tasks.ts';
 import { createTestDatabase, uniqueNamespace } from '../support/services.ts';
 import { tempDir, type Backend } from '../support/processes.ts';
-import { ALL_FAULTS, inject, seeded, shuffled, type FaultCounts } from './faults.ts';
+import { ALL_FAULTS, inject, SCENARIO_FAULTS, seeded, shuffled, type FaultCounts, type FaultKind } from './faults.ts';
 import { checkInvariants, countFires, type Violations } from './invariants.ts';
+import { checkOutcomes } from './outcome-invariants.ts';
 import { createLoad, TriggerStream } from './load.ts';
 import { Topology, type Crash } from './topology.ts';
 
@@ -18,6 +19,8 @@ export interface ChaosOptions {
   dispatchers: number;
   workers: number;
   seed: number;
+  /** how long a vanished leader host stays away (issue 12 asks for more than a minute in the long form) */
+  vanishSeconds: number;
   /** progress lines (stderr in the CLI, diagnostics in the test) */
   log?: (line: string) => void;
 }
@@ -31,8 +34,16 @@ export interface BackendResult {
   duplicates: number;
   lost: number;
   stuck: number;
+  /** successful executions recorded as failed (and retried) although their worker was never killed */
+  unexpectedRetries: number;
+  /** upstream fires whose every shard succeeded without their dependant's run */
+  dependantsLost: number;
+  /** runs executed for slots while their task was suspended */
+  firedWhileSuspended: number;
   /** from the end of the last fault until every slot is fired on time and no run waits */
   recoverySeconds: number;
+  /** the slowest takeover after a leader's host vanished: until another dispatcher fired (null: none vanished) */
+  leaderRecoverySeconds: number | null;
 }
 
 export interface ChaosReport {
@@ -80,14 +91,21 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     triggers.start(topo.client, [...load.onDemand, ...load.scheduled.slice(0, 3)], options.triggersPerSecond);
     await sleep(WARM_UP_MS);
 
-    const counts: FaultCounts = { kills: 0, cuts: 0, log: [] };
+    const counts: FaultCounts = { kills: 0, cuts: 0, log: [], killedWorkers: new Set(), suspensions: [], leaderRecoveriesMs: [] };
     const kinds = ALL_FAULTS.filter((k) => options.backend !== 'postgres' || !k.endsWith('broker'));
+    const timing = { holdMs: () => 2000 + Math.floor(random() * 3000), vanishMs: options.vanishSeconds * 1000 };
+    const world = { sql, movable: load.movable };
     const end = Date.now() + options.durationSeconds * 1000;
     let lastFaultEnd = Date.now();
     for (let round = 0; Date.now() < end; round++) {
-      for (const kind of shuffled(kinds, random)) {
+      // the first round alternates the faults of issue 12 §4 with the others, so that even the short CI
+      // form has each of the former and some of the latter
+      // (a vanished leader host first: its recovery time is one of the run's results)
+      const scenario: FaultKind[] = ['vanish-leader-host', ...shuffled(SCENARIO_FAULTS.filter((k) => k !== 'vanish-leader-host'), random)];
+      const order: FaultKind[] = round === 0 ? interleaved(scenario, shuffled(kinds.filter((k) => !SCENARIO_FAULTS.includes(k)), random)) : shuffled(kinds, random);
+      for (const kind of order) {
         if (Date.now() >= end) break;
-        if (await inject(kind, topo, counts, { holdMs: () => 2000 + Math.floor(random() * 3000) }, random)) {
+        if (await inject(kind, topo, counts, timing, random, world)) {
           log(`${options.backend}: ${counts.log.at(-1) ?? kind}`);
         }
         lastFaultEnd = Date.now();
@@ -102,7 +120,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await triggers.stop();
     const cutoff = await suspendAll(sql);
     await waitDrained(sql);
-    const violations = await checkInvariants({ sql, cutoff: new Date(cutoff.getTime() - 2000), acknowledged: triggers.acknowledged, journal });
+    const violations = await checkInvariants({ sql, cutoff: new Date(cutoff.getTime() - 2000), acknowledged: triggers.acknowledged, journal, suspensions: counts.suspensions });
+    const outcomes = await checkOutcomes({ sql, journal, killedWorkers: counts.killedWorkers, dependants: load.dependants, suspensions: counts.suspensions });
+    violations.lost += outcomes.abandoned;
+    violations.examples.push(...outcomes.examples);
     const { fires } = await countFires(sql);
     const result: BackendResult = {
       name: options.backend,
@@ -113,9 +134,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       duplicates: violations.duplicates,
       lost: violations.lost,
       stuck: violations.stuck,
+      unexpectedRetries: outcomes.unexpectedRetries,
+      dependantsLost: outcomes.dependantsLost,
+      firedWhileSuspended: outcomes.firedWhileSuspended,
       recoverySeconds,
+      leaderRecoverySeconds: counts.leaderRecoveriesMs.length > 0 ? Math.max(...counts.leaderRecoveriesMs) / 1000 : null,
     };
-    const found = violations.duplicates + violations.lost + violations.stuck + topo.crashes.length > 0;
+    const found = violations.examples.length + topo.crashes.length > 0;
     return { result, violations, crashes: topo.crashes, faults: counts.log, ...(found ? { output: topo.output() } : {}) };
   } finally {
     await triggers.stop();
@@ -124,6 +149,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await db.drop().catch(() => {});
     rmSync(tmp.dir, { recursive: true, force: true });
   }
+}
+
+function interleaved<T>(first: T[], second: T[]): T[] {
+  const out: T[] = [];
+  for (let i = 0; i < Math.max(first.length, second.length); i++) out.push(...first.slice(i, i + 1), ...second.slice(i, i + 1));
+  return out;
 }
 
 /**
@@ -145,11 +176,14 @@ async function waitRecovered(sql: pg.Client, since: number): Promise<number> {
   return Date.now();
 }
 
-/** Suspends every task (as `scheduler-cli suspend` would); returns the database time it happened. */
+/**
+ * Suspends every scheduled task (as `scheduler-cli suspend` would); returns the database time it happened.
+ * On-demand tasks stay as they are: dependants of the fires still finishing must still be made.
+ */
 async function suspendAll(sql: pg.Client): Promise<Date> {
   const { rows } = await sql.query<{ id: string; at: Date }>(
     `UPDATE hg_tasks SET spec = jsonb_set(spec, '{suspend}', 'true'), updated_at = now(), generation = generation + 1
-      WHERE deleted_at IS NULL RETURNING id::text AS id, now() AS at`,
+      WHERE deleted_at IS NULL AND spec ? 'schedule' RETURNING id::text AS id, now() AS at`,
   );
   for (const { id } of rows) await sql.query('SELECT pg_notify($1, $2)', [TASK_CHANGED_CHANNEL, id]);
   return rows[0]?.at ?? new Date();

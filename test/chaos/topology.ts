@@ -35,6 +35,16 @@ export interface Crash {
   stderr: string[];
 }
 
+/** The network of one process's host: its own proxies in front of the shared ones, so it can vanish alone. */
+interface Host {
+  db: FaultProxy;
+  broker: FaultProxy | undefined;
+  env: Record<string, string | undefined>;
+}
+
+/** the pool of the extra worker that pool changes move tasks to */
+export const OTHER_POOL = 'chaos-b';
+
 export interface TopologyOptions {
   backend: Backend;
   databaseUrl: string;
@@ -48,7 +58,10 @@ export interface TopologyOptions {
 /**
  * The real processes of one chaos run: N dispatchers, M workers and one API process, each a child
  * `node cli/bin/scheduler.ts --mode ...` whose database and broker connections go through fault proxies,
- * and whose wall clock the harness can jump (clock-offset.ts).
+ * and whose wall clock the harness can jump (clock-offset.ts). Each dispatcher and each worker of the
+ * default pool also sits behind proxies of its own (its "host"), so that one host can vanish (vanishHost)
+ * while the others keep their network.
+ * Besides the M workers of the default pool, one worker (slot wb) serves OTHER_POOL.
  */
 export class Topology {
   readonly options: TopologyOptions;
@@ -56,7 +69,9 @@ export class Topology {
   dbProxy!: FaultProxy;
   brokerProxy: FaultProxy | undefined;
   client!: Api;
+  apiUrl = '';
   configFile!: string;
+  readonly #hosts = new Map<string, Host>();
   #env: Record<string, string | undefined> = {};
   #apiPort = 0;
   readonly #restarts = new Set<Promise<void>>();
@@ -82,12 +97,16 @@ export class Topology {
     }
     this.configFile = this.#writeConfig();
     this.#env = { ...backendEnv(backend, viaProxy(databaseUrl, this.dbProxy), brokerUrls) };
+    for (let i = 0; i < this.options.dispatchers; i++) this.#hosts.set(`d${i}`, await this.#host(brokerUrls));
+    for (let i = 0; i < this.options.workers; i++) this.#hosts.set(`w${i}`, await this.#host(brokerUrls));
     this.#apiPort = await freePort();
-    this.client = api(`http://127.0.0.1:${this.#apiPort}`);
+    this.apiUrl = `http://127.0.0.1:${this.#apiPort}`;
+    this.client = api(this.apiUrl);
     for (let i = 0; i < this.options.dispatchers; i++) this.#spawn('dispatcher', `d${i}`);
     await this.#started(this.members.get('d0') as Member);
     const rest = [...this.members.values()].filter((m) => m.slot !== 'd0');
     for (let i = 0; i < this.options.workers; i++) this.#spawn('worker', `w${i}`);
+    this.#spawn('worker', 'wb');
     this.#spawn('api', 'api');
     await Promise.all([...rest, ...[...this.members.values()].filter((m) => m.role !== 'dispatcher')].map((m) => this.#started(m)));
   }
@@ -114,11 +133,30 @@ export class Topology {
    * A new process in the slot, as a supervisor would start it. The harness does not wait for it to come
    * up (the next fault may strike meanwhile); restarted() waits for every restart so far.
    */
-  restart(member: Member): void {
+  restart(member: Member): Promise<void> {
     const next = this.#spawn(member.role, member.slot, member.generation + 1);
     const up = this.#started(next).catch(() => {});
     this.#restarts.add(up);
     void up.finally(() => this.#restarts.delete(up));
+    return up;
+  }
+
+  /**
+   * The member's host vanishes from the network: every byte to and from it is held, on its open connections
+   * and on new ones, without a FIN or an RST (a powered-off VM, a partition). The process keeps running.
+   */
+  vanishHost(member: Member): void {
+    const host = this.#hosts.get(member.slot);
+    if (!host) throw new Error(`${member.slot} has no host of its own`);
+    host.db.stall();
+    host.broker?.stall();
+  }
+
+  /** The host is back (the partition healed): its held bytes flow again. */
+  restoreHost(member: Member): void {
+    const host = this.#hosts.get(member.slot);
+    host?.db.restore();
+    host?.broker?.restore();
   }
 
   async restarted(): Promise<void> {
@@ -132,8 +170,22 @@ export class Topology {
   async stopAll(): Promise<void> {
     this.#stopped = true;
     await Promise.all([...this.members.values()].map((m) => this.stop(m, 'SIGKILL')));
+    for (const host of this.#hosts.values()) {
+      await host.db.close();
+      await host.broker?.close();
+    }
     await this.dbProxy?.close();
     await this.brokerProxy?.close();
+  }
+
+  /** proxies of one host in front of the shared ones, and the environment that routes through them */
+  async #host(brokerUrls: { redis: string; rabbitmq: string }): Promise<Host> {
+    const db = await startFaultProxy({ host: '127.0.0.1', port: this.dbProxy.port });
+    const broker = this.brokerProxy ? await startFaultProxy({ host: '127.0.0.1', port: this.brokerProxy.port }) : undefined;
+    const urls = broker
+      ? { redis: viaProxy(brokerUrls.redis, broker).replace(/\/+$/, ''), rabbitmq: viaProxy(brokerUrls.rabbitmq, broker).replace(/\/+$/, '') }
+      : brokerUrls;
+    return { db, broker, env: backendEnv(this.options.backend, viaProxy(this.options.databaseUrl, db), urls) };
   }
 
   /** Every process alive, for the diagnostics of a failed run. */
@@ -146,8 +198,9 @@ export class Topology {
     writeFileSync(clockFile, '0');
     const args = ['--mode', role, '--config', this.configFile];
     if (role === 'worker') args.push('--worker-id', `${slot}-${generation}`);
+    if (slot === 'wb') args.push('--pool', OTHER_POOL);
     const env: Record<string, string | undefined> = {
-      ...this.#env,
+      ...(this.#hosts.get(slot)?.env ?? this.#env),
       HOURGLASS_CHAOS_CLOCK_FILE: clockFile,
       NODE_OPTIONS: [process.env.NODE_OPTIONS, `--import=${CLOCK_PRELOAD}`].filter(Boolean).join(' '),
     };
@@ -163,7 +216,7 @@ export class Topology {
       const refusedToStart = !member.ready || proc.lines.some((l) => l.includes(' err] scheduler: '));
       if (!refusedToStart) this.crashes.push({ process: `${slot}-${generation}`, code, signal, stderr: proc.lines.filter((l) => l.includes(' err] ')).slice(-15) });
       setTimeout(() => {
-        if (!this.#stopped && this.members.get(slot) === member) this.restart(member);
+        if (!this.#stopped && this.members.get(slot) === member) void this.restart(member);
       }, 1000);
     });
     let rest = '';
@@ -195,6 +248,8 @@ export class Topology {
         '[database]',
         'connection_timeout_seconds = 5',
         'statement_timeout_seconds = 10',
+        // a query on a connection of a vanished host fails after this (defect 4 of issue 12)
+        'query_timeout_seconds = 15',
         '',
         '[message_queue]',
         `task_queue = "t-${ns}"`,

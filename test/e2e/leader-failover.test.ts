@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
+import { startFaultProxy, viaProxy, type FaultProxy } from '../support/fault-proxy.ts';
 import { SERVICE_URLS, skipUnless, uniqueNamespace } from '../support/services.ts';
 import {
   api, backendEnv, freePort, sleep, startProcess, tracked, useE2eWorld, waitFor, writeTestConfig, type FailureFlag,
@@ -9,7 +10,7 @@ describe('dispatcher leader failover loses and duplicates no slot (postgres)', {
   const flag: FailureFlag = { failed: false };
   const world = useE2eWorld(flag);
 
-  it('kill -9 of the leader: the standby takes over and catches up every slot exactly once', tracked(flag, async () => {
+  it('kill -9 of the leader: the standby takes over and catches up every slot exactly once', tracked(flag, async (t: { diagnostic: (message: string) => void }) => {
     const configFile = writeTestConfig(world.tmp.dir, uniqueNamespace('failover'), { workerEnabled: false });
     const env = backendEnv('postgres', world.db.url, SERVICE_URLS);
     const d1 = startProcess({ name: 'd1', args: ['--mode', 'dispatcher', '--config', configFile], env });
@@ -38,6 +39,10 @@ describe('dispatcher leader failover loses and duplicates no slot (postgres)', {
     const killedAt = Date.now();
     await d2.waitForLine(/became the dispatcher leader/, 10_000);
     const takeoverMs = Date.now() - killedAt;
+    t.diagnostic(`the standby led ${takeoverMs} ms after kill -9 of the leader`);
+    // the killed leader's liveness hint (a session lock) went with its socket: no waiting for the 5 s lease
+    assert.ok(takeoverMs < 4000, `the standby led ${takeoverMs} ms after kill -9 of the leader`);
+    assert.ok(d2.lines.some((l) => /taking its lease before the expiry/.test(l)), 'the standby waited for the lease to expire');
     await sleep(4000);
 
     d2.kill('SIGTERM');
@@ -74,4 +79,72 @@ describe('dispatcher leader failover loses and duplicates no slot (postgres)', {
       assert.equal(span.n, seconds + 1, `task ${taskId}: runs off the whole seconds`);
     }
   }));
+});
+
+describe('the leader\'s host vanishes without closing its sockets (postgres)', { skip: await skipUnless('postgres') }, () => {
+  const flag: FailureFlag = { failed: false };
+  const world = useE2eWorld(flag);
+  let proxy: FaultProxy | undefined;
+
+  it('a standby fires within 10 s, and every slot has exactly one run', tracked(flag, async (t: { diagnostic: (message: string) => void }) => {
+    // Before the lease (issue 12, defect 4) the standby waited for Postgres to drop the vanished leader's
+    // session and its advisory lock: about two hours without TCP keepalive.
+    const real = new URL(world.db.url);
+    proxy = await startFaultProxy({ host: real.hostname, port: Number(real.port || 5432) });
+    const configFile = writeTestConfig(world.tmp.dir, uniqueNamespace('vanish'), { workerEnabled: false });
+    const env = backendEnv('postgres', world.db.url, SERVICE_URLS);
+    const d1 = startProcess({ name: 'd1', args: ['--mode', 'dispatcher', '--config', configFile], env: backendEnv('postgres', viaProxy(world.db.url, proxy), SERVICE_URLS) });
+    await d1.waitForLine(/became the dispatcher leader/, 20_000);
+    const d2 = startProcess({ name: 'd2', args: ['--mode', 'dispatcher', '--config', configFile], env });
+    await d2.waitForLine(/"msg":"starting"/, 20_000);
+    const port = await freePort();
+    const apiProc = startProcess({ name: 'api', args: ['--mode', 'api', '--config', configFile], env: { ...env, API_BIND_ADDRESS: `127.0.0.1:${port}` } });
+    await apiProc.waitForLine(/API listening/, 20_000);
+    const client = api(`http://127.0.0.1:${port}`);
+    const taskIds: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await client.post('/api/tasks', { name: `vanish-${i}`, type: 'noop', params: {}, schedule: '@every 1s', catchUp: 'All' });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      taskIds.push(res.body.id);
+    }
+    await waitFor(async () => (await world.sql.query('SELECT 1 FROM hg_runs LIMIT 1')).rows.length > 0, 10_000, 100, 'the leader to fire');
+
+    proxy.stall();
+    const { rows: [mark] } = await world.sql.query<{ at: Date }>('SELECT now() AS at');
+    const vanishedAt = Date.now();
+    await waitFor(async () => {
+      const { rows } = await world.sql.query(`SELECT 1 FROM hg_runs WHERE created_at > $1 LIMIT 1`, [mark!.at]);
+      return rows.length > 0;
+    }, 15_000, 100, 'a fire after the leader vanished');
+    const firedAfterMs = Date.now() - vanishedAt;
+    t.diagnostic(`the standby fired ${firedAfterMs} ms after the leader's host vanished`);
+    assert.ok(d2.lines.some((l) => /became the dispatcher leader/.test(l)), 'the fire did not come from the standby');
+    assert.ok(firedAfterMs < 10_000, `the standby fired ${firedAfterMs} ms after the leader's host vanished`);
+    assert.ok(d1.lines.some((l) => /lost dispatcher leadership/.test(l)), 'the vanished leader did not stop leading on its own');
+
+    // the old leader's host comes back: its fence refuses it, and it stands by
+    proxy.restore();
+    await sleep(3000);
+    const { rows: dupes } = await world.sql.query(
+      `SELECT task_id, scheduled_time, shard, count(*)::int AS n FROM hg_runs WHERE attempt = 1 GROUP BY 1, 2, 3 HAVING count(*) > 1`,
+    );
+    assert.deepEqual(dupes, [], 'a slot was fired twice');
+    for (const taskId of taskIds) {
+      const { rows: gaps } = await world.sql.query(
+        `WITH span AS (SELECT min(scheduled_time) AS first, max(scheduled_time) AS last FROM hg_runs WHERE task_id = $1)
+         SELECT s AS slot, count(r.id)::int AS n
+           FROM span, generate_series(span.first, span.last, interval '1 second') AS s
+           LEFT JOIN hg_runs r ON r.task_id = $1 AND r.scheduled_time = s
+          GROUP BY s HAVING count(r.id) <> 1 ORDER BY s`,
+        [taskId],
+      );
+      assert.deepEqual(gaps, [], `task ${taskId}: slots without exactly one run`);
+    }
+    await proxy.close();
+    proxy = undefined;
+  }));
+
+  after(async () => {
+    await proxy?.close();
+  });
 });

@@ -8,6 +8,9 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
  *   client sees it), until restore().
  * - stall(): bytes stop flowing both ways but every socket stays open (a partition, a frozen broker, a
  *   full disk); new connections are accepted and held. restore() lets the held bytes through.
+ * - blackholeOpen(): the connections open now stop forwarding for good but stay open, as when the peer's
+ *   host vanished or a NAT entry was dropped (no FIN, no RST: only a client-side deadline finds out); new
+ *   connections are forwarded as usual. restore() does not bring the blackholed ones back.
  * - restore(): back to forwarding.
  */
 export type ProxyMode = 'forwarding' | 'cut' | 'stalled';
@@ -15,6 +18,8 @@ export type ProxyMode = 'forwarding' | 'cut' | 'stalled';
 interface Pair {
   client: Socket;
   upstream: Socket;
+  /** blackholed: bytes are dropped both ways, for good */
+  dead?: boolean;
 }
 
 export interface FaultProxy {
@@ -28,6 +33,8 @@ export interface FaultProxy {
   readonly accepted: number;
   cut(): void;
   stall(): void;
+  /** returns how many connections were blackholed */
+  blackholeOpen(): number;
   restore(): void;
   close(): Promise<void>;
 }
@@ -46,12 +53,14 @@ export async function startFaultProxy(target: { host: string; port: number }, li
   };
 
   /** forwards `from` to `to` by hand (not pipe()), so that stall() can hold both directions */
-  const forward = (from: Socket, to: Socket): void => {
+  const forward = (pair: Pair, from: Socket, to: Socket): void => {
     from.on('data', (chunk: Buffer) => {
+      // a vanished peer: what is sent is lost, and the sender's kernel is none the wiser
+      if (pair.dead) return;
       if (!to.write(chunk)) from.pause();
     });
     to.on('drain', () => {
-      if (mode === 'forwarding') from.resume();
+      if (mode === 'forwarding' && !pair.dead) from.resume();
     });
   };
 
@@ -75,8 +84,8 @@ export async function startFaultProxy(target: { host: string; port: number }, li
     upstream.on('error', close);
     client.on('close', close);
     upstream.on('close', close);
-    forward(client, upstream);
-    forward(upstream, client);
+    forward(pair, client, upstream);
+    forward(pair, upstream, client);
     if (mode === 'stalled') {
       client.pause();
       upstream.pause();
@@ -120,6 +129,18 @@ export async function startFaultProxy(target: { host: string; port: number }, li
         client.pause();
         upstream.pause();
       }
+    },
+    blackholeOpen() {
+      let count = 0;
+      for (const pair of pairs) {
+        if (pair.dead) continue;
+        pair.dead = true;
+        count++;
+        // keep reading (and dropping) so that neither side sees back-pressure, as with a vanished host
+        pair.client.resume();
+        pair.upstream.resume();
+      }
+      return count;
     },
     restore() {
       mode = 'forwarding';
