@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { TASK_CHANGED_CHANNEL } from '../../core/store/tasks.ts';
@@ -81,7 +81,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     workerConcurrency: 25,
   });
   const triggers = new TriggerStream();
-  const journal = path.join(tmp.dir, 'journal');
+  // Shell tasks run isolated as an unprivileged uid (docs/task-isolation.md): the journal they append to
+  // must be reachable and writable by that uid, unlike the rest of the 0700 scratch directory.
+  const journalDir = path.join(tmp.dir, 'shared');
+  mkdirSync(journalDir);
+  chmodSync(tmp.dir, 0o711);
+  chmodSync(journalDir, 0o777);
+  const journal = path.join(journalDir, 'journal');
+  writeFileSync(journal, '', { mode: 0o666 });
+  chmodSync(journal, 0o666);
   try {
     await topo.start().catch((error: Error) => {
       throw new Error(`${options.backend}: the topology did not start: ${error.message}\n${topo.output()}`);
