@@ -62,6 +62,8 @@ export const statusEventSchema = z.discriminatedUnion('kind', [
     startedAt: z.string(),
     at: z.string(),
     held: z.array(z.string()).optional(),
+    abandoned: z.array(z.string()).max(10_000).optional(),
+    incarnation: z.string().max(100).optional(),
   }),
 ]);
 

@@ -1,5 +1,6 @@
 import type { Config } from '../config/index.ts';
 import type { Db } from '../store/db.ts';
+import { guardConsumer, type GuardOptions } from './guarded-consumer.ts';
 import type { QueueConsumer, QueueKind, QueueNames, QueueProducer, StatusEvent } from './port.ts';
 import { createPostgresConsumer, createPostgresProducer } from './postgres.ts';
 import { createRabbitConsumer, createRabbitProducer } from './rabbitmq/index.ts';
@@ -41,7 +42,16 @@ export function createProducer(config: Config, db: Db, applyStatus: (events: Sta
   return createRabbitProducer({ ...options, prefetch: config.message_queue.prefetch_count });
 }
 
-export function createConsumer(config: Config, workerId: string, db: Db | undefined, applyStatus: ((events: StatusEvent[]) => Promise<void>) | undefined): QueueConsumer {
+/**
+ * A worker's consumer, always behind the guard (guarded-consumer.ts): claims are tracked so heartbeats can
+ * say which were given up, heartbeats carry the process's incarnation, and run messages from a broker are
+ * verified before the worker sees them.
+ */
+export function createConsumer(config: Config, workerId: string, db: Db | undefined, applyStatus: ((events: StatusEvent[]) => Promise<void>) | undefined, guard: GuardOptions = {}): QueueConsumer {
+  return guardConsumer(createBareConsumer(config, workerId, db, applyStatus), guard);
+}
+
+function createBareConsumer(config: Config, workerId: string, db: Db | undefined, applyStatus: ((events: StatusEvent[]) => Promise<void>) | undefined): QueueConsumer {
   const kind = queueKind(config);
   if (kind === 'postgres') {
     if (!db || !applyStatus) throw new Error('the postgres queue needs the database');

@@ -61,8 +61,17 @@ export type StatusEvent =
       version: string;
       startedAt: string;
       at: string;
-      /** the attempts this worker is executing, as "runId/attempt"; lets the core find claims nobody holds */
+      /** the attempts this worker is executing, as "runId/attempt" */
       held?: string[];
+      /**
+       * Attempts whose claim this worker asked for and gave up on without learning the answer (a lost reply,
+       * a timeout), as "runId/attempt". Filled in by the queue layer (claim-ledger.ts), which guarantees the
+       * worker never executes them: the core may fail such an attempt at once, as no outcome of it can be in
+       * flight. An attempt merely missing from `held` proves nothing (its outcome may still be on its way).
+       */
+      abandoned?: string[];
+      /** a random id per worker process (guarded-consumer.ts): two processes sharing one worker id differ here */
+      incarnation?: string;
     };
 
 /** An attempt to cancel: the run, and what a broker needs to refuse its claim (redis_stream). */

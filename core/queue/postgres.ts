@@ -84,7 +84,51 @@ export function createPostgresConsumer(options: PostgresQueueOptions & { workerI
     });
   }
 
+  /**
+   * The dequeue is the claim: when it fails without an answer (the connection dropped around the commit), it
+   * may have taken runs this worker never saw (issue 12, defect 6). The next receive hands out what this
+   * process took and did not deliver: attempts running under this worker id since this process's first
+   * receive that it has not handed out. `delivered` is bounded: it only needs the attempts still running.
+   */
+  const delivered = new Set<string>();
+  let since: Date | undefined;
+  let uncertain = false;
+
+  async function recoverLost(pool: string, max: number): Promise<Delivery[]> {
+    if (!uncertain || since === undefined) return [];
+    const { rows } = await db.query<DequeuedRow>(
+      `SELECT r.id::text AS id, r.attempt, r.task_id::text AS task_id, t.name, r.pool, r.priority, t.spec, r.shard, r.shard_total, r.scheduled_time
+         FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id
+        WHERE r.status = 'running' AND r.worker_id = $1 AND r.pool = $2 AND r.started_at >= $3`,
+      [workerId, pool, since],
+    );
+    uncertain = false;
+    return handOut(rows.filter((row) => !delivered.has(`${row.id}/${row.attempt}`)).slice(0, max));
+  }
+
+  function handOut(rows: DequeuedRow[]): Delivery[] {
+    for (const row of rows) {
+      delivered.add(`${row.id}/${row.attempt}`);
+      if (delivered.size > 10_000) delivered.delete(delivered.values().next().value as string);
+    }
+    return rows
+      .sort((a, b) => b.priority - a.priority || Number(a.id) - Number(b.id))
+      .map((row) => ({ message: toMessage(row), claim: async () => true }));
+  }
+
   async function take(pool: string, max: number): Promise<Delivery[]> {
+    since ??= (await db.query<{ now: Date }>('SELECT now() AS now')).rows[0]?.now;
+    const lost = await recoverLost(pool, max);
+    if (lost.length > 0) return lost;
+    try {
+      return handOut(await dequeue(pool, max));
+    } catch (error) {
+      uncertain = true;
+      throw error;
+    }
+  }
+
+  async function dequeue(pool: string, max: number): Promise<DequeuedRow[]> {
     const { rows } = await db.query<DequeuedRow>(
       `WITH picked AS (
          SELECT id FROM hg_runs WHERE status = 'queued' AND pool = $1 ORDER BY priority DESC, id LIMIT $2 FOR UPDATE SKIP LOCKED)
@@ -93,9 +137,7 @@ export function createPostgresConsumer(options: PostgresQueueOptions & { workerI
        RETURNING r.id::text AS id, r.attempt, r.task_id::text AS task_id, t.name, r.pool, r.priority, t.spec, r.shard, r.shard_total, r.scheduled_time`,
       [pool, max, workerId],
     );
-    return rows
-      .sort((a, b) => b.priority - a.priority || Number(a.id) - Number(b.id))
-      .map((row) => ({ message: toMessage(row), claim: async () => true }));
+    return rows;
   }
 
   return {
