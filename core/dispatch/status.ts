@@ -78,7 +78,7 @@ async function applyOrSetAside(ctx: CoreContext, events: StatusEvent[]): Promise
 
 async function setAside(ctx: CoreContext, letters: DeadLetter[]): Promise<void> {
   if (letters.length === 0) return;
-  for (const l of letters) ctx.logger.warn({ event: l.kind, workerId: l.workerId, runId: l.runId, reason: l.reason }, 'status event dead-lettered');
+  for (const l of letters) ctx.logger.warn({ source: l.source, kind: l.kind, workerId: l.workerId, runId: l.runId, reason: l.reason }, 'dead-lettered');
   await insertDeadLetters(ctx.db, letters, new Date(ctx.now()));
 }
 
@@ -202,6 +202,10 @@ async function recordLogs(ctx: CoreContext, logs: Of<'log'>[]): Promise<void> {
 export async function decideClaims(ctx: CoreContext, claims: Claim[]): Promise<boolean[]> {
   // A claim that names no possible attempt, or the claimant of refused messages, is answered no without a
   // query: a malformed claim must not fail the whole batch (the claims server would ask again for ever).
+  const refused = claims.filter((c) => c.workerId === REJECTED_CLAIMANT);
+  if (refused.length > 0) {
+    await setAside(ctx, refused.map((c) => ({ source: 'run' as const, kind: 'run message', runId: c.runId, reason: 'refused by a worker: the run message is not signed by this installation', payload: JSON.stringify(c) })));
+  }
   const askable = claims.filter((c) => c.workerId !== REJECTED_CLAIMANT && RUN_ID_RE.test(c.runId) && c.attempt >= 1 && c.attempt <= INT4_MAX);
   if (askable.length === 0) return claims.map(() => false);
   const { rows } = await ctx.db.query<{ id: string; worker_id: string }>(

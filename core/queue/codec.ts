@@ -23,6 +23,7 @@ export const runMessageSchema = z.object({
   shard: z.number().int().min(0),
   shardTotal: z.number().int().min(1),
   scheduledTime: z.string(),
+  signature: z.string().max(200).optional(),
 });
 
 const finishedStatus = z.enum(['succeeded', 'failed', 'timed_out', 'cancelled']);

@@ -30,6 +30,11 @@ export interface RunMessage {
   shard: number;
   shardTotal: number;
   scheduledTime: string;
+  /**
+   * Ed25519 signature of the core over every other field (run-signing.ts), added by the producer when
+   * message_queue.signing has a secret key; a worker with the public key runs only messages that verify.
+   */
+  signature?: string;
 }
 
 export type FinishedStatus = 'succeeded' | 'failed' | 'timed_out' | 'cancelled';

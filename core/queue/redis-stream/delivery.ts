@@ -100,16 +100,24 @@ function claimCommand(cmd: Redis): ClaimCommand {
 /**
  * KEYS: claim key, run stream, status stream, dead stream.
  * ARGV: worker id, claim ttl (s), entry id, group, field, started event, rejected claimant, stale age (ms).
- * - a rejected message (its signature did not verify) is settled without taking the claim;
+ * - a rejected message (its signature did not verify) is dead-lettered with its payload, without taking the claim;
  * - an entry older than the stale age (by Redis's own clock: entry ids are its milliseconds) may be a copy of
  *   an attempt whose claim key has expired: it is dead-lettered, never run (the core republishes runs that
  *   are still queued in Postgres), which is what lets claim keys live hours instead of days;
  * - the winner asking again (a re-sent command after a reconnect) is answered 1 again, with no second event.
  */
 const CLAIM_SCRIPT = `
+if ARGV[1] == ARGV[7] then
+  local found = redis.call('XRANGE', KEYS[2], ARGV[3], ARGV[3])
+  local payload = ''
+  if found[1] then payload = found[1][2][2] end
+  redis.call('XACK', KEYS[2], ARGV[4], ARGV[3])
+  redis.call('XDEL', KEYS[2], ARGV[3])
+  redis.call('XADD', KEYS[4], '*', 'reason', 'refused by a worker: the run message is not signed by this installation', 'payload', payload, 'stream', KEYS[2], 'id', ARGV[3])
+  return 0
+end
 redis.call('XACK', KEYS[2], ARGV[4], ARGV[3])
 redis.call('XDEL', KEYS[2], ARGV[3])
-if ARGV[1] == ARGV[7] then return 0 end
 local t = redis.call('TIME')
 local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local entryMs = tonumber(string.match(ARGV[3], '^(%d+)'))
