@@ -5,7 +5,8 @@
  * Invariants every adapter keeps (the contract suite in test/integration/queue-contract.test.ts checks them):
  * - publish() resolves only once the broker holds the messages durably (publisher confirms, XADD reply).
  * - Delivery is at least once. A worker executes an attempt only after delivery.claim() returned true,
- *   and claim() returns true to at most one caller per (runId, attempt), ever.
+ *   and claim() returns true to at most one worker per (runId, attempt), ever; that worker may be answered
+ *   true again (a claim re-sent after a lost answer, a second copy), and never starts an attempt twice.
  * - claim() settles the broker message (acked) whatever it returns; if claim() throws, the message stays
  *   with the broker and is delivered again (to this or another worker).
  * - A granted claim also records that the attempt started, on this worker (postgres: the dequeue sets it

@@ -66,8 +66,6 @@ export class RedisDelivery implements Delivery {
     const won = await claimCommand(this.#cmd)(
       this.#keys.claim(this.message),
       this.#key,
-      this.#keys.status,
-      this.#keys.dead,
       workerId,
       CLAIM_TTL_SECONDS,
       this.#id,
@@ -76,6 +74,8 @@ export class RedisDelivery implements Delivery {
       started,
       REJECTED_CLAIMANT,
       STALE_ENTRY_MS,
+      this.#keys.status,
+      this.#keys.dead,
     );
     return won === 1;
   }
@@ -90,16 +90,18 @@ const defined = new WeakSet<Redis>();
  */
 function claimCommand(cmd: Redis): ClaimCommand {
   if (!defined.has(cmd)) {
-    cmd.defineCommand('hourglassClaimV2', { numberOfKeys: 4, lua: CLAIM_SCRIPT });
+    cmd.defineCommand('hourglassClaimV3', { numberOfKeys: 2, lua: CLAIM_SCRIPT });
     defined.add(cmd);
   }
-  const command = (cmd as unknown as { hourglassClaimV2: ClaimCommand }).hourglassClaimV2;
+  const command = (cmd as unknown as { hourglassClaimV3: ClaimCommand }).hourglassClaimV3;
   return command.bind(cmd);
 }
 
 /**
- * KEYS: claim key, run stream, status stream, dead stream.
- * ARGV: worker id, claim ttl (s), entry id, group, field, started event, rejected claimant, stale age (ms).
+ * KEYS: claim key, run stream. ARGV: worker id, claim ttl (s), entry id, group, field, started event, rejected
+ * claimant, stale age (ms), status stream, dead stream. The two streams are only appended to, and are passed
+ * as arguments rather than declared keys: Redis checks a script's declared keys for read and write access,
+ * and a worker's account may only append to them (acl.ts), never read other workers' events.
  * - a rejected message (its signature did not verify) is dead-lettered with its payload, without taking the claim;
  * - an entry older than the stale age (by Redis's own clock: entry ids are its milliseconds) may be a copy of
  *   an attempt whose claim key has expired: it is dead-lettered, never run (the core republishes runs that
@@ -113,7 +115,7 @@ if ARGV[1] == ARGV[7] then
   if found[1] then payload = found[1][2][2] end
   redis.call('XACK', KEYS[2], ARGV[4], ARGV[3])
   redis.call('XDEL', KEYS[2], ARGV[3])
-  redis.call('XADD', KEYS[4], '*', 'reason', 'refused by a worker: the run message is not signed by this installation', 'payload', payload, 'stream', KEYS[2], 'id', ARGV[3])
+  redis.call('XADD', ARGV[10], '*', 'reason', 'refused by a worker: the run message is not signed by this installation', 'payload', payload, 'stream', KEYS[2], 'id', ARGV[3])
   return 0
 end
 redis.call('XACK', KEYS[2], ARGV[4], ARGV[3])
@@ -122,11 +124,11 @@ local t = redis.call('TIME')
 local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local entryMs = tonumber(string.match(ARGV[3], '^(%d+)'))
 if entryMs and nowMs - entryMs > tonumber(ARGV[8]) then
-  redis.call('XADD', KEYS[4], '*', 'reason', 'stale copy: older than the claim keys live', 'stream', KEYS[2], 'id', ARGV[3])
+  redis.call('XADD', ARGV[10], '*', 'reason', 'stale copy: older than the claim keys live', 'stream', KEYS[2], 'id', ARGV[3])
   return 0
 end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
-  redis.call('XADD', KEYS[3], '*', ARGV[5], ARGV[6])
+  redis.call('XADD', ARGV[9], '*', ARGV[5], ARGV[6])
   return 1
 end
 if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
