@@ -8,6 +8,7 @@ import { pruneHistory } from '../../core/dispatch/retention.ts';
 import { applyStatusEvents, decideClaims } from '../../core/dispatch/status.ts';
 import { createTaskFromInput, replaceTaskFromInput, triggerTask } from '../../core/dispatch/tasks.ts';
 import { cancelRuns, getRun } from '../../core/store/runs.ts';
+import { parseDrainTarget } from '../../core/queue/worker-identity.ts';
 import { coreOnTestDatabase, postgresConsumer, runsOf } from '../support/core.ts';
 import { skipUnless } from '../support/services.ts';
 
@@ -200,6 +201,54 @@ describe('dispatch against Postgres', { skip }, () => {
     assert.equal((await getRun(env.db, other.id)).status, 'running');
     const { rows } = await env.db.query<{ reason: string }>(`SELECT reason FROM hg_dead_letters WHERE run_id = $1`, [other.id]);
     assert.match(rows[0]?.reason ?? '', /worker "forger" does not hold attempt/);
+  });
+
+  it('shows a worker that stopped cleanly as STOPPED, not DOWN, and deletes gone workers after the retention (issue 18, item 16)', async (t) => {
+    t.after(() => (env.clock.ms = undefined));
+    await beat('polite', 'stopping');
+    await beat('polite', 'stopping', { status: 'DOWN', activeRuns: 0 });
+    const status = async (id: string) => (await env.db.query<{ status: string }>('SELECT status FROM hg_workers WHERE id = $1', [id])).rows[0]?.status;
+    assert.equal(await status('polite'), 'STOPPED');
+    const t0 = Date.now() + 10 * 86_400_000;
+    env.clock.ms = t0;
+    await reap(env.ctx, { workerTimeoutSeconds: 30, workerRetentionSeconds: 86_400 });
+    env.clock.ms = t0 + 120_000;
+    await reap(env.ctx, { workerTimeoutSeconds: 30, workerRetentionSeconds: 86_400 });
+    assert.equal(await status('polite'), undefined, 'aged out');
+  });
+
+  it('refuses a second process that heartbeats under a live worker id, and tells only it to drain (issue 12, defect 15)', async () => {
+    const consumer = postgresConsumer(env.ctx, 'twin');
+    const drained: string[] = [];
+    const sub = await consumer.onDrain((target) => drained.push(target));
+    await beat('twin', 'twins', { incarnation: 'first', held: ['1/1'] });
+    await beat('twin', 'twins', { incarnation: 'second', held: [] });
+    const { rows } = await env.db.query<{ incarnation: string; held_runs: string[] }>('SELECT incarnation, held_runs FROM hg_workers WHERE id = $1', ['twin']);
+    assert.equal(rows[0]?.incarnation, 'first', 'the live process keeps its row');
+    assert.deepEqual(rows[0]?.held_runs, ['1/1']);
+    const letters = await env.db.query<{ reason: string }>(`SELECT reason FROM hg_dead_letters WHERE worker_id = 'twin'`);
+    assert.match(letters.rows[0]?.reason ?? '', /held by another live process/);
+    const deadline = Date.now() + 3000;
+    while (drained.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+    await sub.close();
+    await consumer.close();
+    // the drain names the second incarnation: the guarded consumer of the first ignores it
+    assert.deepEqual(drained.map((d) => parseDrainTarget(d)), [{ workerId: 'twin', incarnation: 'second' }]);
+  });
+
+  it('never records a start before the run was queued, whatever the worker\'s clock says (issue 18, item 19)', async () => {
+    const task = await noop('skewed', { pool: 'skewed' });
+    const run = await triggerTask(env.ctx, task.id);
+    const behind = new Date(Date.now() - 3_600_000).toISOString();
+    await applyStatusEvents(env.ctx, [
+      { kind: 'started', runId: run.id, attempt: 1, workerId: 'slow-clock', at: behind },
+      { kind: 'finished', runId: run.id, attempt: 1, workerId: 'slow-clock', at: behind, status: 'succeeded' },
+    ]);
+    const stored = await getRun(env.db, run.id);
+    assert.equal(stored.status, 'succeeded');
+    assert.ok(stored.queuedAt && stored.startedAt && stored.finishedAt);
+    assert.ok(Date.parse(stored.startedAt) >= Date.parse(stored.queuedAt), `startedAt ${stored.startedAt} before queuedAt ${stored.queuedAt}`);
+    assert.ok(Date.parse(stored.finishedAt) >= Date.parse(stored.startedAt));
   });
 
   it('keeps each task\'s finished history within spec.history, never touching active runs', async () => {
