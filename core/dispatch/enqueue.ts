@@ -1,5 +1,6 @@
 import type { RunTrigger, Task } from '../model/index.ts';
 import type { RunMessage } from '../queue/port.ts';
+import { buildRunMessage } from '../queue/run-message.ts';
 import type { Queryable } from '../store/db.ts';
 import { insertRuns, markQueued, type InsertedRun, type NewRun } from '../store/runs.ts';
 import { taskColumns, toTask, type TaskRow } from '../store/rows.ts';
@@ -88,25 +89,12 @@ export async function handOffCreated(ctx: CoreContext, created: CreatedRun[]): P
   }
 }
 
+/** The run message of a run made from `task` (the one builder every backend uses: core/queue/run-message.ts). */
 export function toRunMessage(run: InsertedRun, task: Task): RunMessage {
-  const spec: RunMessage['spec'] = {};
-  if (task.spec.shell) spec.shell = task.spec.shell;
-  if (task.spec.http) spec.http = task.spec.http;
-  if (task.spec.params) spec.params = task.spec.params;
-  return {
-    runId: run.id,
-    attempt: run.attempt,
-    taskId: task.id,
-    taskName: task.name,
-    pool: task.spec.pool,
-    priority: task.spec.priority,
-    type: task.spec.type,
-    spec,
-    timeoutSeconds: task.spec.timeoutSeconds,
-    shard: run.shard,
-    shardTotal: run.shardTotal,
-    scheduledTime: run.scheduledTime.toISOString(),
-  };
+  return buildRunMessage(
+    { runId: run.id, attempt: run.attempt, taskId: task.id, taskName: task.name, pool: task.spec.pool, priority: task.spec.priority, shard: run.shard, shardTotal: run.shardTotal, scheduledTime: run.scheduledTime },
+    task.spec,
+  );
 }
 
 async function handOff(ctx: CoreContext, runs: CreatedRun[]): Promise<void> {

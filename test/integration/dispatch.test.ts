@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Dispatcher } from '../../core/dispatch/dispatcher.ts';
-import { createRuns, promoteDueRuns } from '../../core/dispatch/enqueue.ts';
+import { createRuns, promoteDueRuns, toRunMessage } from '../../core/dispatch/enqueue.ts';
 import { finishAttempts } from '../../core/dispatch/outcomes.ts';
 import { reap } from '../../core/dispatch/reaper.ts';
 import { pruneHistory } from '../../core/dispatch/retention.ts';
@@ -249,6 +249,21 @@ describe('dispatch against Postgres', { skip }, () => {
     assert.ok(stored.queuedAt && stored.startedAt && stored.finishedAt);
     assert.ok(Date.parse(stored.startedAt) >= Date.parse(stored.queuedAt), `startedAt ${stored.startedAt} before queuedAt ${stored.queuedAt}`);
     assert.ok(Date.parse(stored.finishedAt) >= Date.parse(stored.startedAt));
+  });
+
+  it('runs the spec as it was when the run was made, not as edited since (issue 12, defect 16)', async () => {
+    const body = { name: 'edited-later', type: 'shell', shell: { command: ['echo', 'before'] }, pool: 'edited', timeoutSeconds: 30 };
+    const task = await createTaskFromInput(env.ctx, body);
+    const run = await triggerTask(env.ctx, task.id);
+    await replaceTaskFromInput(env.ctx, task.id, { ...body, shell: { command: ['echo', 'after'] }, timeoutSeconds: 99 });
+    const consumer = postgresConsumer(env.ctx, 'edited-w');
+    const [delivery] = await consumer.receive('edited', { max: 1, waitMs: 0 });
+    await consumer.close();
+    assert.equal(delivery?.message.runId, run.id);
+    assert.deepEqual((delivery?.message.spec.shell as { command: string[] }).command, ['echo', 'before']);
+    assert.equal(delivery?.message.timeoutSeconds, 30);
+    // the same builder as the brokers' messages: the same fields, in the same shape
+    assert.deepEqual(Object.keys(delivery?.message ?? {}).sort(), Object.keys(toRunMessage({ id: run.id, taskId: task.id, scheduledTime: new Date(), shard: 0, shardTotal: 1, attempt: 1, status: 'queued', notBefore: null }, task)).sort());
   });
 
   it('keeps each task\'s finished history within spec.history, never touching active runs', async () => {

@@ -24,3 +24,18 @@ ALTER TABLE hg_workers ADD CONSTRAINT hg_workers_status_check CHECK (status IN (
 -- An attempt the core failed on a worker's behalf (declared dead, claim abandoned): an outcome that arrives
 -- for it afterwards is reconciled (outcomes.ts) instead of being dropped.
 ALTER TABLE hg_runs ADD COLUMN failed_by_core boolean NOT NULL DEFAULT false;
+
+-- The task spec as it was when the run was made (issue 12, defect 16): the postgres queue hands this to the
+-- worker, as the brokers carry the spec of fire time in the message, so an edit after the run was made never
+-- changes what it runs. Captured by a trigger, so every way of inserting a run records it in the same
+-- statement; a run from before this migration has none and falls back to the task's current spec.
+ALTER TABLE hg_runs ADD COLUMN spec jsonb;
+CREATE FUNCTION hg_runs_capture_spec() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.spec IS NULL AND NEW.status IN ('pending', 'queued') THEN
+    NEW.spec := (SELECT spec FROM hg_tasks WHERE id = NEW.task_id);
+  END IF;
+  RETURN NEW;
+END
+$$;
+CREATE TRIGGER hg_runs_capture_spec BEFORE INSERT ON hg_runs FOR EACH ROW EXECUTE FUNCTION hg_runs_capture_spec();
