@@ -123,8 +123,8 @@ export async function promoteDueRuns(ctx: CoreContext, options: PromoteOptions =
   const queuedBefore = new Date(ctx.now() - (options.queuedOlderThanMs ?? 0)).toISOString();
   // a pending run without a backoff is normally being published right now; only a stalled one is taken over
   const stalledBefore = new Date(ctx.now() - (options.handOffGraceMs ?? HAND_OFF_GRACE_MS)).toISOString();
-  const { rows } = await ctx.db.query<TaskRow & { run_id: string; r_scheduled_time: Date | string; shard: number; shard_total: number; attempt: number; r_status: string }>(
-    `SELECT r.id::text AS run_id, r.scheduled_time AS r_scheduled_time, r.shard, r.shard_total, r.attempt, r.status AS r_status,
+  const { rows } = await ctx.db.query<TaskRow & { run_id: string; r_scheduled_time: Date | string; shard: number; shard_total: number; attempt: number; r_status: string; run_spec: unknown }>(
+    `SELECT r.id::text AS run_id, r.scheduled_time AS r_scheduled_time, r.shard, r.shard_total, r.attempt, r.status AS r_status, r.spec AS run_spec,
             ${taskColumns('t')}
        FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id
       WHERE r.status = ANY($1::text[]) AND t.deleted_at IS NULL AND ($6::text IS NULL OR r.pool = $6)
@@ -149,7 +149,8 @@ export async function promoteDueRuns(ctx: CoreContext, options: PromoteOptions =
     attempt: row.attempt,
     status: row.r_status as CreatedRun['status'],
     notBefore: null,
-    task: toTask(row),
+    // published with the spec captured when the run was made (hg_runs.spec), not the task's current one
+    task: toTask(row.run_spec ? { ...row, spec: row.run_spec } : row),
   }));
   await handOff(ctx, runs);
   return runs.length;

@@ -8,6 +8,7 @@ import { pruneHistory } from '../../core/dispatch/retention.ts';
 import { applyStatusEvents, decideClaims } from '../../core/dispatch/status.ts';
 import { createTaskFromInput, replaceTaskFromInput, triggerTask } from '../../core/dispatch/tasks.ts';
 import { cancelRuns, getRun } from '../../core/store/runs.ts';
+import { createPostgresConsumer } from '../../core/queue/postgres.ts';
 import { parseDrainTarget } from '../../core/queue/worker-identity.ts';
 import { coreOnTestDatabase, postgresConsumer, runsOf } from '../support/core.ts';
 import { skipUnless } from '../support/services.ts';
@@ -264,6 +265,29 @@ describe('dispatch against Postgres', { skip }, () => {
     assert.equal(delivery?.message.timeoutSeconds, 30);
     // the same builder as the brokers' messages: the same fields, in the same shape
     assert.deepEqual(Object.keys(delivery?.message ?? {}).sort(), Object.keys(toRunMessage({ id: run.id, taskId: task.id, scheduledTime: new Date(), shard: 0, shardTotal: 1, attempt: 1, status: 'queued', notBefore: null }, task)).sort());
+  });
+
+  it('hands out a run a dequeue took although its answer was lost (issue 12, defect 6, postgres queue)', async () => {
+    const task = await noop('lost-answer', { pool: 'lost-answer' });
+    const run = await triggerTask(env.ctx, task.id);
+    let dropNext = true;
+    const lossy = Object.assign(Object.create(env.db) as typeof env.db, {
+      query: async (sql: string, params?: unknown[]) => {
+        const result = await env.db.query(sql, params);
+        if (dropNext && sql.includes('FOR UPDATE SKIP LOCKED')) {
+          dropNext = false;
+          throw Object.assign(new Error('connection terminated unexpectedly'), { code: 'ECONNRESET' }); // committed, answer lost
+        }
+        return result;
+      },
+    });
+    const consumer = createPostgresConsumer({ db: lossy, workerId: 'lossy-w', applyStatus: (events) => applyStatusEvents(env.ctx, events) });
+    await assert.rejects(consumer.receive('lost-answer', { max: 1, waitMs: 0 }), /connection terminated/);
+    assert.equal((await getRun(env.db, run.id)).status, 'running', 'the dequeue committed');
+    const [recovered] = await consumer.receive('lost-answer', { max: 1, waitMs: 0 });
+    assert.equal(recovered?.message.runId, run.id, 'the taken run is handed out, not left running for nobody');
+    assert.deepEqual(await consumer.receive('lost-answer', { max: 1, waitMs: 0 }), [], 'and only once');
+    await consumer.close();
   });
 
   it('keeps each task\'s finished history within spec.history, never touching active runs', async () => {
