@@ -9,10 +9,10 @@
  * death (reaper.ts) lets the core fail an attempt on its behalf.
  */
 import type { StatusEvent } from '../queue/port.ts';
-import { drainTarget } from '../queue/worker-identity.ts';
-import { insertDeadLetters } from '../store/dead-letters.ts';
+import { drainTarget, verifyWorkerSignature } from '../queue/worker-identity.ts';
+import { insertDeadLetters, type DeadLetter } from '../store/dead-letters.ts';
 import { toCancelTarget, type CancelRow } from '../store/runs.ts';
-import { recordWorkerHeartbeats } from '../store/worker-queries.ts';
+import { recordWorkerHeartbeats, workerIdentities } from '../store/worker-queries.ts';
 import type { CoreContext } from './context.ts';
 import { finishAttempts } from './outcomes.ts';
 
@@ -21,13 +21,41 @@ type Heartbeat = Extract<StatusEvent, { kind: 'heartbeat' }>;
 const RUN_ID_RE = /^\d{1,18}$/;
 const ATTEMPT_RE = /^\d{1,9}$/;
 
-export async function applyHeartbeats(ctx: CoreContext, beats: Heartbeat[]): Promise<void> {
+export async function applyHeartbeats(ctx: CoreContext, all: Heartbeat[]): Promise<void> {
   const now = new Date(ctx.now());
+  const beats = await authentic(ctx, all, now);
+  if (beats.length === 0) return;
   const refused = await recordWorkerHeartbeats(ctx.db, beats, now);
   const accepted = beats.filter((b) => !refused.has(b.workerId));
   if (refused.size > 0) await refuseDuplicates(ctx, beats.filter((b) => refused.has(b.workerId)), now);
   await failAbandoned(ctx, accepted, now);
   await cancelSupersededAttempts(ctx, accepted);
+}
+
+/**
+ * Heartbeats that may speak for their worker: one from the incarnation on record must be signed with the key
+ * that incarnation registered (a forged heartbeat could otherwise claim abandoned attempts and have them
+ * failed and run again); one that carries a key must be signed with it. Others are dead-lettered.
+ */
+async function authentic(ctx: CoreContext, beats: Heartbeat[], now: Date): Promise<Heartbeat[]> {
+  const known = await workerIdentities(ctx.db, beats.map((b) => b.workerId), now);
+  const refused: DeadLetter[] = [];
+  const ok = beats.filter((beat) => {
+    const row = known.get(beat.workerId);
+    // the live process on record speaks only with its key; another process may present its own key (and is
+    // then refused as a duplicate while the first lives); an unsigned heartbeat only for a worker with no key
+    const registered = row?.live && row.public_key ? row.public_key : undefined;
+    const sameProcess = registered !== undefined && row?.incarnation === (beat.incarnation ?? null);
+    const key = sameProcess ? registered : beat.workerKey;
+    if (key === undefined ? registered === undefined : verifyWorkerSignature(beat, key)) return true;
+    refused.push({ source: 'status', kind: 'heartbeat', workerId: beat.workerId, reason: `heartbeat of worker "${beat.workerId}" is not signed with its key`, payload: JSON.stringify(beat) });
+    return false;
+  });
+  if (refused.length > 0) {
+    for (const l of refused) ctx.logger.warn({ workerId: l.workerId, reason: l.reason }, 'dead-lettered');
+    await insertDeadLetters(ctx.db, refused, now);
+  }
+  return ok;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { REJECTED_CLAIMANT } from '../queue/guarded-consumer.ts';
 import type { Claim, StatusEvent } from '../queue/port.ts';
+import { verifyWorkerSignature } from '../queue/worker-identity.ts';
 import { insertDeadLetters, type DeadLetter } from '../store/dead-letters.ts';
 import { toCancelTarget, type CancelRow } from '../store/runs.ts';
 import type { CoreContext } from './context.ts';
@@ -127,9 +128,10 @@ async function applyBatch(ctx: CoreContext, events: StatusEvent[]): Promise<void
  * is reconciled (late-outcomes.ts).
  */
 async function applyOutcomes(ctx: CoreContext, finished: Of<'finished'>[], startedAt: Map<string, Date>): Promise<void> {
-  const { rows } = await ctx.db.query<{ id: string; attempt: number; status: string; worker_id: string | null; failed_by_core: boolean }>(
-    `SELECT r.id::text AS id, r.attempt, r.status, r.worker_id, r.failed_by_core
-       FROM hg_runs r JOIN unnest($1::bigint[], $2::int[]) AS u(id, attempt) ON r.id = u.id AND r.attempt = u.attempt`,
+  const { rows } = await ctx.db.query<{ id: string; attempt: number; status: string; worker_id: string | null; failed_by_core: boolean; public_key: string | null }>(
+    `SELECT r.id::text AS id, r.attempt, r.status, r.worker_id, r.failed_by_core, w.public_key
+       FROM hg_runs r JOIN unnest($1::bigint[], $2::int[]) AS u(id, attempt) ON r.id = u.id AND r.attempt = u.attempt
+       LEFT JOIN hg_workers w ON w.id = r.worker_id`,
     [finished.map((e) => e.runId), finished.map((e) => e.attempt)],
   );
   const current = new Map(rows.map((r) => [`${r.id}/${r.attempt}`, r]));
@@ -140,6 +142,8 @@ async function applyOutcomes(ctx: CoreContext, finished: Of<'finished'>[], start
     const row = current.get(`${event.runId}/${event.attempt}`);
     if (!row) refused.push(letterOf(event, `no attempt ${event.runId}/${event.attempt} exists`));
     else if (row.worker_id !== null && row.worker_id !== event.workerId) refused.push(letterOf(event, `worker "${event.workerId}" does not hold attempt ${event.runId}/${event.attempt} (held by "${row.worker_id}")`));
+    // the holder registered a key: only it can speak for the attempt (a worker from before keys has none)
+    else if (row.public_key && !verifyWorkerSignature(event, row.public_key)) refused.push(letterOf(event, `outcome of attempt ${event.runId}/${event.attempt} is not signed with the key of worker "${event.workerId}"`));
     else if (ACTIVE.has(row.status)) live.push(event);
     else if (row.failed_by_core) late.push(event);
     // else: a replay of an outcome already recorded

@@ -41,6 +41,7 @@ export const statusEventSchema = z.discriminatedUnion('kind', [
     httpStatus: z.number().int().nullable().optional(),
     error: z.string().nullable().optional(),
     output: z.string().nullable().optional(),
+    sig: z.string().max(200).optional(),
   }),
   z.object({
     kind: z.literal('log'),
@@ -65,6 +66,8 @@ export const statusEventSchema = z.discriminatedUnion('kind', [
     held: z.array(z.string()).optional(),
     abandoned: z.array(z.string()).max(10_000).optional(),
     incarnation: z.string().max(100).optional(),
+    workerKey: z.string().max(200).optional(),
+    sig: z.string().max(200).optional(),
   }),
 ]);
 

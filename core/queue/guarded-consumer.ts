@@ -3,13 +3,15 @@
  * - claims are tracked in a ClaimLedger and heartbeats carry the attempts given up on (`abandoned`);
  * - heartbeats carry this process's incarnation, so the core can tell two workers sharing one worker id
  *   apart and tell the second to drain (a drain addressed to another incarnation is ignored here);
+ * - heartbeats and outcomes are signed with a key made by this process, whose public half its heartbeats
+ *   carry: the core accepts a live worker's heartbeats and outcomes only under that key;
  * - run messages are verified (`verify`) before the worker sees them; one that fails is dropped with the
  *   reason and never claimed (the broker copy is settled so it is not delivered again).
  */
 import { randomUUID } from 'node:crypto';
 import { ClaimLedger } from './claim-ledger.ts';
 import type { Delivery, QueueConsumer, RunMessage, StatusEvent } from './port.ts';
-import { parseDrainTarget } from './worker-identity.ts';
+import { parseDrainTarget, WorkerKey } from './worker-identity.ts';
 
 export interface GuardOptions {
   /** answers why a message must not run, or undefined when it may (signature checks: run-signing.ts) */
@@ -27,6 +29,7 @@ export interface GuardedConsumer extends QueueConsumer {
 export function guardConsumer(inner: QueueConsumer, options: GuardOptions = {}): GuardedConsumer {
   const ledger = new ClaimLedger();
   const incarnation = options.incarnation ?? randomUUID();
+  const key = new WorkerKey();
 
   async function receive(...args: Parameters<QueueConsumer['receive']>): Promise<Delivery[]> {
     const deliveries = await inner.receive(...args);
@@ -46,9 +49,14 @@ export function guardConsumer(inner: QueueConsumer, options: GuardOptions = {}):
     return accepted;
   }
 
+  // heartbeats and outcomes are signed with this process's own key (worker-identity.ts)
   function stamp(events: StatusEvent[]): StatusEvent[] {
     const abandoned = ledger.list();
-    return events.map((event) => (event.kind === 'heartbeat' ? { ...event, incarnation, ...(abandoned.length > 0 ? { abandoned } : {}) } : event));
+    return events.map((event) => {
+      if (event.kind === 'heartbeat') return key.sign({ ...event, incarnation, workerKey: key.publicKey, ...(abandoned.length > 0 ? { abandoned } : {}) });
+      if (event.kind === 'finished') return key.sign(event);
+      return event;
+    });
   }
 
   return {

@@ -53,6 +53,8 @@ export type StatusEvent =
       httpStatus?: number | null;
       error?: string | null;
       output?: string | null;
+      /** the worker process's Ed25519 signature of the event (worker-identity.ts), checked against its heartbeat's key */
+      sig?: string;
     }
   | { kind: 'log'; runId: string; attempt: number; seq: number; stream: 'stdout' | 'stderr'; chunk: string }
   | {
@@ -78,6 +80,9 @@ export type StatusEvent =
       abandoned?: string[];
       /** a random id per worker process (guarded-consumer.ts): two processes sharing one worker id differ here */
       incarnation?: string;
+      /** the public key (base64 SPKI DER) this worker process signs its heartbeats and outcomes with */
+      workerKey?: string;
+      sig?: string;
     };
 
 /** An attempt to cancel: the run, and what a broker needs to refuse its claim (redis_stream). */

@@ -125,16 +125,18 @@ export const DUPLICATE_WINDOW_SECONDS = 30;
  */
 export async function recordWorkerHeartbeats(db: Queryable, beats: Heartbeat[], now: Date): Promise<Set<string>> {
   const { rows } = await db.query<{ id: string }>(
-    `INSERT INTO hg_workers AS w (id, pool, task_types, status, concurrency, active_runs, held_runs, hostname, version, started_at, incarnation, last_heartbeat_at)
+    `INSERT INTO hg_workers AS w (id, pool, task_types, status, concurrency, active_runs, held_runs, hostname, version, started_at, incarnation, public_key, last_heartbeat_at)
      SELECT id, pool, task_types::jsonb, CASE WHEN status = 'DOWN' THEN 'STOPPED' ELSE status END, concurrency, active_runs, held_runs::jsonb,
-            hostname, version, started_at, incarnation, $12
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::text[], $8::text[], $9::timestamptz[], $10::text[], $11::text[])
-            AS u(id, pool, task_types, status, concurrency, active_runs, hostname, version, started_at, held_runs, incarnation)
+            hostname, version, started_at, incarnation, public_key, $12
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::text[], $8::text[], $9::timestamptz[], $10::text[], $11::text[], $14::text[])
+            AS u(id, pool, task_types, status, concurrency, active_runs, hostname, version, started_at, held_runs, incarnation, public_key)
      ON CONFLICT (id) DO UPDATE SET pool = excluded.pool, task_types = excluded.task_types, status = excluded.status,
        concurrency = excluded.concurrency, active_runs = excluded.active_runs, held_runs = excluded.held_runs,
        hostname = excluded.hostname, version = excluded.version, started_at = excluded.started_at,
-       incarnation = excluded.incarnation, last_heartbeat_at = excluded.last_heartbeat_at
-     WHERE w.incarnation IS NULL OR excluded.incarnation IS NULL OR w.incarnation = excluded.incarnation
+       incarnation = excluded.incarnation, last_heartbeat_at = excluded.last_heartbeat_at,
+       -- a process keeps the key it registered with; a new incarnation brings its own
+       public_key = CASE WHEN w.incarnation IS NOT DISTINCT FROM excluded.incarnation AND w.public_key IS NOT NULL THEN w.public_key ELSE excluded.public_key END
+     WHERE w.incarnation IS NULL OR w.incarnation = excluded.incarnation
         OR w.status IN ('DOWN', 'STOPPED') OR w.last_heartbeat_at < $12::timestamptz - make_interval(secs => $13)
      RETURNING id`,
     [
@@ -151,10 +153,30 @@ export async function recordWorkerHeartbeats(db: Queryable, beats: Heartbeat[], 
       beats.map((b) => b.incarnation ?? null),
       now.toISOString(),
       DUPLICATE_WINDOW_SECONDS,
+      beats.map((b) => b.workerKey ?? null),
     ],
   );
   const recorded = new Set(rows.map((r) => r.id));
   return new Set(beats.map((b) => b.workerId).filter((id) => !recorded.has(id)));
+}
+
+export interface WorkerIdentity {
+  id: string;
+  incarnation: string | null;
+  public_key: string | null;
+  /** the process on record is alive (not gone, heard within DUPLICATE_WINDOW_SECONDS of `now`) */
+  live: boolean;
+}
+
+/** The incarnation and key each of these workers registered with, and whether that process is alive. */
+export async function workerIdentities(db: Queryable, ids: string[], now: Date): Promise<Map<string, WorkerIdentity>> {
+  const { rows } = await db.query<WorkerIdentity>(
+    `SELECT id, incarnation, public_key,
+            (status NOT IN ('DOWN', 'STOPPED') AND last_heartbeat_at >= $2::timestamptz - make_interval(secs => $3)) AS live
+       FROM hg_workers WHERE id = ANY($1::text[])`,
+    [ids, now.toISOString(), DUPLICATE_WINDOW_SECONDS],
+  );
+  return new Map(rows.map((r) => [r.id, r]));
 }
 
 /** Rows of workers gone (DOWN or STOPPED) since before `olderThan` are deleted: hg_workers does not grow for ever. */

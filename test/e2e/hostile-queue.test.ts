@@ -230,14 +230,23 @@ for (const { backend, services, open } of BACKENDS) {
         return rows[0];
       }, 10_000, 50, 'the run to start');
       await broker.injectStatus({ kind: 'finished', runId: String(run.body.id), attempt: 1, workerId: 'intruder', at: new Date().toISOString(), status: 'succeeded', output: 'forged' });
+      // the holder's own id is not enough: the worker signs its outcomes and heartbeats with its own key
+      await broker.injectStatus({ kind: 'finished', runId: String(run.body.id), attempt: 1, workerId: 'pw', at: new Date().toISOString(), status: 'failed', output: 'forged' });
+      const beat = { kind: 'heartbeat', workerId: 'pw', pool: 'default', taskTypes: ['shell'], concurrency: 10, activeRuns: 0, status: 'ALIVE', hostname: 'h', version: 'x', startedAt: new Date().toISOString(), at: new Date().toISOString(), held: [], abandoned: [`${run.body.id}/1`] };
+      await broker.injectStatus(beat);
       const finished = await waitFor(async () => {
         const { rows } = await world.sql.query(`SELECT status, output FROM hg_runs WHERE id = $1 AND status NOT IN ('pending', 'queued', 'running')`, [run.body.id]);
         return rows[0];
       }, 20_000, 100, 'the run to finish');
       assert.equal(finished.status, 'succeeded');
       assert.match(finished.output, /real/);
-      const { rows } = await world.sql.query(`SELECT reason FROM hg_dead_letters WHERE run_id = $1 AND kind = 'finished'`, [String(run.body.id)]);
+      const { rows } = await world.sql.query(`SELECT reason FROM hg_dead_letters WHERE run_id = $1 AND kind = 'finished' ORDER BY id`, [String(run.body.id)]);
       assert.match(rows[0]?.reason ?? '', /worker "intruder" does not hold attempt/);
+      assert.match(rows[1]?.reason ?? '', /not signed with the key of worker "pw"/);
+      const beats = await world.sql.query(`SELECT reason FROM hg_dead_letters WHERE worker_id = 'pw' AND kind = 'heartbeat'`);
+      assert.match(beats.rows[0]?.reason ?? '', /not signed with its key/, 'a forged heartbeat cannot declare the attempt abandoned');
+      const { rows: attempts } = await world.sql.query(`SELECT attempt FROM hg_runs WHERE task_id = $1`, [task.body.id]);
+      assert.equal(attempts.length, 1, 'no retry: the attempt was never failed on the forger\'s word');
     }));
   });
 }

@@ -17,6 +17,8 @@ CREATE INDEX hg_dead_letters_created ON hg_dead_letters (created_at);
 
 -- The process behind a worker id (a random id per start): a second process with the same id is refused.
 ALTER TABLE hg_workers ADD COLUMN incarnation text;
+-- That process's public key (base64 SPKI DER): while it is alive, its heartbeats and outcomes must be signed with it.
+ALTER TABLE hg_workers ADD COLUMN public_key text;
 -- STOPPED: a worker that said goodbye (its last heartbeat said DOWN after it drained), unlike a crashed one.
 ALTER TABLE hg_workers DROP CONSTRAINT hg_workers_status_check;
 ALTER TABLE hg_workers ADD CONSTRAINT hg_workers_status_check CHECK (status IN ('ALIVE', 'DRAINING', 'DOWN', 'STOPPED'));
