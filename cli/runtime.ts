@@ -207,7 +207,7 @@ async function startDispatcher(ctx: CoreContext, config: Config, metrics: Metric
     const timeout = config.dispatcher.worker_timeout_seconds;
     const reaper = setInterval(() => {
       reap(ctx, { workerTimeoutSeconds: timeout, lostQueuedSeconds: config.message_queue.consumer_timeout_seconds }).catch((error: Error) => ctx.logger.warn({ err: error.message }, 'reaper pass failed'));
-    }, Math.max(500, (timeout * 1000) / 4));
+    }, Math.max(500, Math.min(5000, (timeout * 1000) / 10))); // a dead worker is declared within timeout + 5 s
     // the first pass after an election looks back a day, in case the previous leader fell behind
     let prunedUpTo = new Date(Date.now() - 86_400_000);
     const retention = setInterval(() => {
@@ -242,7 +242,9 @@ async function startWorker(
   const workerId = config.worker.worker_id;
   // worker.task_isolation = "namespace" that cannot be honoured is a configuration problem (exit 3), not the broker's
   const registry = await phase('config', () => buildWorkerRegistry(config, logger));
-  const consumer = createConsumer(config, workerId, db, applyStatus);
+  const consumer = createConsumer(config, workerId, db, applyStatus, {
+    onRejected: (message, reason) => logger.error({ runId: message.runId, attempt: message.attempt, pool: message.pool, reason }, 'run message refused: not signed by this installation; it is dead-lettered, not run'),
+  });
   const worker = new Worker(
     consumer,
     registry,

@@ -76,6 +76,16 @@ const Redis = z
   .prefault({})
   .describe('redis_stream queue settings.');
 
+const Signing = z
+  .strictObject({
+    secret_key: str('', 'Ed25519 secret key (PEM, or base64 of PKCS#8 DER) the core signs run messages with; give it to the dispatcher and API only, never to workers (secret). Generate a pair as docs/brokers.md shows.'),
+    secret_key_file: str('', 'File holding secret_key (read at start; wins over secret_key).'),
+    public_key: str('', 'Ed25519 public key (PEM, or base64 of SPKI DER) workers verify run messages with. When set, a worker runs only signed messages.'),
+    public_key_file: str('', 'File holding public_key (read at start; wins over public_key).'),
+  })
+  .prefault({})
+  .describe('Signed run messages: with a broker, workers run only what the core signed (docs/brokers.md).');
+
 const MessageQueue = z
   .strictObject({
     type: oneOf(QUEUE_TYPES, 'redis_stream', 'Queue backend. Forced to postgres when no database url is configured (embedded mode).'),
@@ -91,6 +101,7 @@ const MessageQueue = z
     publisher_confirms: bool(true, 'RabbitMQ publisher confirms; always on (false has no effect, see NO_EFFECT_KEYS).'),
     durable_queues: bool(true, 'RabbitMQ durable queues and persistent messages; always on (false has no effect, see NO_EFFECT_KEYS).'),
     redis: Redis,
+    signing: Signing,
   })
   .prefault({})
   .describe('Transport between dispatcher and workers.');

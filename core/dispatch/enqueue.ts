@@ -1,5 +1,6 @@
 import type { RunTrigger, Task } from '../model/index.ts';
 import type { RunMessage } from '../queue/port.ts';
+import { buildRunMessage } from '../queue/run-message.ts';
 import type { Queryable } from '../store/db.ts';
 import { insertRuns, markQueued, type InsertedRun, type NewRun } from '../store/runs.ts';
 import { taskColumns, toTask, type TaskRow } from '../store/rows.ts';
@@ -94,25 +95,12 @@ export async function handOffCreated(ctx: CoreContext, created: CreatedRun[]): P
   }
 }
 
+/** The run message of a run made from `task` (the one builder every backend uses: core/queue/run-message.ts). */
 export function toRunMessage(run: InsertedRun, task: Task): RunMessage {
-  const spec: RunMessage['spec'] = {};
-  if (task.spec.shell) spec.shell = task.spec.shell;
-  if (task.spec.http) spec.http = task.spec.http;
-  if (task.spec.params) spec.params = task.spec.params;
-  return {
-    runId: run.id,
-    attempt: run.attempt,
-    taskId: task.id,
-    taskName: task.name,
-    pool: task.spec.pool,
-    priority: task.spec.priority,
-    type: task.spec.type,
-    spec,
-    timeoutSeconds: task.spec.timeoutSeconds,
-    shard: run.shard,
-    shardTotal: run.shardTotal,
-    scheduledTime: run.scheduledTime.toISOString(),
-  };
+  return buildRunMessage(
+    { runId: run.id, attempt: run.attempt, taskId: task.id, taskName: task.name, pool: task.spec.pool, priority: task.spec.priority, shard: run.shard, shardTotal: run.shardTotal, scheduledTime: run.scheduledTime },
+    task.spec,
+  );
 }
 
 async function handOff(ctx: CoreContext, runs: CreatedRun[]): Promise<void> {
@@ -141,8 +129,8 @@ export async function promoteDueRuns(ctx: CoreContext, options: PromoteOptions =
   const queuedBefore = new Date(ctx.now() - (options.queuedOlderThanMs ?? 0)).toISOString();
   // a pending run without a backoff is normally being published right now; only a stalled one is taken over
   const stalledBefore = new Date(ctx.now() - (options.handOffGraceMs ?? HAND_OFF_GRACE_MS)).toISOString();
-  const { rows } = await ctx.db.query<TaskRow & { run_id: string; r_scheduled_time: Date | string; shard: number; shard_total: number; attempt: number; r_status: string }>(
-    `SELECT r.id::text AS run_id, r.scheduled_time AS r_scheduled_time, r.shard, r.shard_total, r.attempt, r.status AS r_status,
+  const { rows } = await ctx.db.query<TaskRow & { run_id: string; r_scheduled_time: Date | string; shard: number; shard_total: number; attempt: number; r_status: string; run_spec: unknown }>(
+    `SELECT r.id::text AS run_id, r.scheduled_time AS r_scheduled_time, r.shard, r.shard_total, r.attempt, r.status AS r_status, r.spec AS run_spec,
             ${taskColumns('t')}
        FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id
       WHERE r.status = ANY($1::text[]) AND t.deleted_at IS NULL AND ($6::text IS NULL OR r.pool = $6)
@@ -167,7 +155,8 @@ export async function promoteDueRuns(ctx: CoreContext, options: PromoteOptions =
     attempt: row.attempt,
     status: row.r_status as CreatedRun['status'],
     notBefore: null,
-    task: toTask(row),
+    // published with the spec captured when the run was made (hg_runs.spec), not the task's current one
+    task: toTask(row.run_spec ? { ...row, spec: row.run_spec } : row),
   }));
   await handOff(ctx, runs);
   return runs.length;

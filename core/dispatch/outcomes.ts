@@ -3,7 +3,7 @@ import type { FinishedStatus } from '../queue/port.ts';
 import { retryDelayMs } from '../schedule/index.ts';
 import { taskColumns, toTask, type TaskRow } from '../store/rows.ts';
 import type { CoreContext } from './context.ts';
-import { handOffCreated, insertRequestedRuns, type RunRequest } from './enqueue.ts';
+import { handOffCreated, insertRequestedRuns, type CreatedRun, type RunRequest } from './enqueue.ts';
 import type { Queryable } from '../store/db.ts';
 
 /** The leader LISTENs here to arm a timer for a retry's backoff; the payload is the due time in ms. */
@@ -23,9 +23,16 @@ export interface AttemptOutcome {
   output?: string | null;
   /** false: the attempt failed in a way another attempt cannot fix (invalid spec, unknown type): no retry */
   retryable?: boolean;
+  /** the core fails this attempt on the worker's behalf (declared dead, claim abandoned): a late outcome is reconciled */
+  byCore?: boolean;
+  /** settle only while the attempt is still held by this worker (the core's own decisions race with claims) */
+  expectWorkerId?: string | null;
 }
 
-interface FinishedRow {
+/** a retry is never scheduled further out than this, whatever the backoff says (1e308 seconds included) */
+const MAX_RETRY_DELAY_MS = 365 * 86_400_000;
+
+export interface FinishedRow {
   id: string;
   task_id: string;
   scheduled_time: Date | string;
@@ -44,13 +51,18 @@ export async function finishAttempts(ctx: CoreContext, outcomes: AttemptOutcome[
   // The outcome and what follows from it commit together: were the retry written apart, a crash between
   // the two would leave a failed attempt whose replayed outcome no longer matches, and no retry, for ever.
   const created = await ctx.db.transaction(async (tx) => {
+    // Rows are locked in id order first: every writer of hg_runs that locks several rows does so in id
+    // order, so two of them can never wait on each other (issue 12, defect 15).
+    await lockRuns(tx, outcomes.map((o) => o.runId));
     const { rows } = await tx.query<FinishedRow>(
-      `UPDATE hg_runs r SET status = u.status, finished_at = u.at, started_at = COALESCE(r.started_at, u.started_at, u.at),
+      `UPDATE hg_runs r SET status = u.status, finished_at = GREATEST(u.at, r.started_at, r.queued_at),
+              started_at = COALESCE(r.started_at, GREATEST(COALESCE(u.started_at, u.at), r.queued_at)),
               worker_id = COALESCE(u.worker_id, r.worker_id), exit_code = u.exit_code, http_status = u.http_status,
-              error = u.error, output = u.output
-         FROM unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[], $5::text[], $6::int[], $7::int[], $8::text[], $9::text[], $10::timestamptz[])
-              AS u(id, attempt, status, at, worker_id, exit_code, http_status, error, output, started_at)
+              error = u.error, output = u.output, failed_by_core = u.by_core
+         FROM unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[], $5::text[], $6::int[], $7::int[], $8::text[], $9::text[], $10::timestamptz[], $11::bool[], $12::text[])
+              AS u(id, attempt, status, at, worker_id, exit_code, http_status, error, output, started_at, by_core, expect)
         WHERE r.id = u.id AND r.attempt = u.attempt AND r.status IN ('pending', 'queued', 'running')
+          AND (u.expect IS NULL OR r.worker_id = u.expect)
         RETURNING r.id::text AS id, r.task_id::text AS task_id, r.scheduled_time, r.shard, r.attempt, r.status`,
       [
         outcomes.map((o) => o.runId),
@@ -63,19 +75,14 @@ export async function finishAttempts(ctx: CoreContext, outcomes: AttemptOutcome[
         outcomes.map((o) => o.error ?? null),
         outcomes.map((o) => o.output ?? null),
         outcomes.map((o) => o.startedAt?.toISOString() ?? null),
+        outcomes.map((o) => o.byCore === true),
+        outcomes.map((o) => o.expectWorkerId ?? null),
       ],
     );
     await keepOutputOfCancelled(tx, outcomes);
+    // an attempt that failed in a way another attempt cannot fix is final: no retry (its dependants do not care)
     const final = new Set(outcomes.filter((o) => o.retryable === false).map((o) => `${o.runId}/${o.attempt}`));
-    const retryable = rows.filter((row) => RETRYABLE_OUTCOMES.has(row.status) && !final.has(`${row.id}/${row.attempt}`));
-    const succeeded = rows.filter((row) => row.status === 'succeeded');
-    if (retryable.length === 0 && succeeded.length === 0) return [];
-    const retries = retryRequests(ctx, retryable, await loadLiveTasks(tx, [...new Set(retryable.map((r) => r.task_id))]));
-    const dependants = succeeded.length > 0 ? await dependantRequests(tx, succeeded) : [];
-    const inserted = await insertRequestedRuns(ctx, tx, [...retries, ...dependants]);
-    const backoffs = inserted.flatMap((run) => (run.notBefore ? [run.notBefore.getTime()] : []));
-    if (backoffs.length > 0) await tx.query('SELECT pg_notify($1, $2)', [RETRY_SCHEDULED_CHANNEL, String(Math.min(...backoffs))]);
-    return inserted;
+    return followUps(ctx, tx, rows.filter((row) => !final.has(`${row.id}/${row.attempt}`)));
   });
   await handOffCreated(ctx, created);
 }
@@ -84,7 +91,7 @@ export async function finishAttempts(ctx: CoreContext, outcomes: AttemptOutcome[
  * A run cancelled through the API is terminal before its worker reports; the worker's report of the attempt
  * still brings what the run printed (issue 18 item 2: every terminal state keeps the output).
  */
-async function keepOutputOfCancelled(tx: Queryable, outcomes: AttemptOutcome[]): Promise<void> {
+export async function keepOutputOfCancelled(tx: Queryable, outcomes: AttemptOutcome[]): Promise<void> {
   const reports = outcomes.filter((o) => o.output !== undefined && o.output !== null);
   if (reports.length === 0) return;
   await tx.query(
@@ -93,6 +100,24 @@ async function keepOutputOfCancelled(tx: Queryable, outcomes: AttemptOutcome[]):
       WHERE r.id = u.id AND r.attempt = u.attempt AND r.status = 'cancelled' AND r.output IS NULL`,
     [reports.map((o) => o.runId), reports.map((o) => o.attempt), reports.map((o) => o.output), reports.map((o) => o.exitCode ?? null), reports.map((o) => o.httpStatus ?? null)],
   );
+}
+
+/** Locks these runs' rows in id order (the one lock order of hg_runs, see finishAttempts). */
+export async function lockRuns(tx: Queryable, runIds: string[]): Promise<void> {
+  await tx.query('SELECT id FROM hg_runs WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE', [[...new Set(runIds)]]);
+}
+
+/** What follows from attempts that just finished: retries of failed ones, dependants of succeeded ones. */
+export async function followUps(ctx: CoreContext, tx: Queryable, rows: FinishedRow[], options: { retry: boolean } = { retry: true }): Promise<CreatedRun[]> {
+  const retryable = options.retry ? rows.filter((row) => RETRYABLE_OUTCOMES.has(row.status)) : [];
+  const succeeded = rows.filter((row) => row.status === 'succeeded');
+  if (retryable.length === 0 && succeeded.length === 0) return [];
+  const retries = retryRequests(ctx, retryable, await loadLiveTasks(tx, [...new Set(retryable.map((r) => r.task_id))]));
+  const dependants = succeeded.length > 0 ? await dependantRequests(tx, succeeded) : [];
+  const inserted = await insertRequestedRuns(ctx, tx, [...retries, ...dependants]);
+  const backoffs = inserted.flatMap((run) => (run.notBefore ? [run.notBefore.getTime()] : []));
+  if (backoffs.length > 0) await tx.query('SELECT pg_notify($1, $2)', [RETRY_SCHEDULED_CHANNEL, String(Math.min(...backoffs))]);
+  return inserted;
 }
 
 function retryRequests(ctx: CoreContext, rows: FinishedRow[], tasks: Map<string, Task>): RunRequest[] {
@@ -106,10 +131,15 @@ function retryRequests(ctx: CoreContext, rows: FinishedRow[], tasks: Map<string,
       shard: row.shard,
       attempt: row.attempt + 1,
       trigger: 'retry',
-      notBefore: new Date(ctx.now() + retryDelayMs(task.spec.retry.backoff, row.attempt)),
+      notBefore: new Date(ctx.now() + boundedDelay(retryDelayMs(task.spec.retry.backoff, row.attempt))),
     });
   }
   return requests;
+}
+
+/** A backoff that is not a finite, sane number of ms must not make an invalid date (issue 13, item 3). */
+function boundedDelay(ms: number): number {
+  return Number.isFinite(ms) ? Math.min(Math.max(0, ms), MAX_RETRY_DELAY_MS) : MAX_RETRY_DELAY_MS;
 }
 
 /** A task that depends on others and has no schedule of its own runs when all its dependencies succeeded. */

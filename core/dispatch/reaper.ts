@@ -1,47 +1,72 @@
 import type { CoreContext } from './context.ts';
 import { promoteDueRuns } from './enqueue.ts';
 import { finishAttempts } from './outcomes.ts';
+import { noteInterrupted, noteReceiving, receivingForMs } from './receiving.ts';
+import { pruneDeadLetters } from '../store/dead-letters.ts';
+import { deleteGoneWorkers } from '../store/worker-queries.ts';
 
 export interface ReaperOptions {
   workerTimeoutSeconds: number;
   /** a run queued this long, in a pool whose broker queue is empty, was lost by the broker */
   lostQueuedSeconds?: number;
+  /** rows of workers gone (DOWN, STOPPED) this long are deleted. Default one day */
+  workerRetentionSeconds?: number;
 }
+
+const DEFAULT_WORKER_RETENTION_SECONDS = 86_400;
+const DEAD_LETTER_RETENTION_MS = 7 * 86_400_000;
 
 /**
  * The leader's housekeeping: a worker silent for worker_timeout_seconds is declared DOWN and its running
- * attempts fail with the reason (and are retried where the task allows); runs that hold a claim but whose
- * worker never reported are treated the same way. Also hands stalled pending runs to the queue again.
+ * attempts fail with the reason (and are retried where the task allows). Silence only counts while the core
+ * could receive (receiving.ts): after an outage of the database or the broker, or a new leader, every worker
+ * has a whole timeout to be heard again. Also hands stalled pending runs to the queue again, and ages out
+ * the rows of gone workers and old dead letters.
+ *
+ * A live worker's attempts are never failed here because its heartbeat does not list them: that could race
+ * with their outcomes (issue 12, defect 1). Claims a live worker gave up are failed on its word
+ * (heartbeats.ts).
  */
 export async function reap(ctx: CoreContext, options: ReaperOptions): Promise<{ workersDown: number; runsFailed: number }> {
   const timeout = options.workerTimeoutSeconds;
-  const { rows: down } = await ctx.db.query<{ id: string }>(
-    `UPDATE hg_workers SET status = 'DOWN'
-      WHERE status <> 'DOWN' AND last_heartbeat_at < now() - make_interval(secs => $1) RETURNING id`,
-    [timeout],
-  );
-  for (const worker of down) ctx.logger.warn({ workerId: worker.id, timeoutSeconds: timeout }, 'worker declared dead: no heartbeat');
-  const { rows: orphans } = await ctx.db.query<HeldRun>(
-    `SELECT r.id::text AS id, r.attempt, r.worker_id FROM hg_runs r LEFT JOIN hg_workers w ON w.id = r.worker_id
-      WHERE r.status = 'running' AND (w.id IS NULL OR w.status = 'DOWN')
-        AND COALESCE(r.started_at, r.created_at) < now() - make_interval(secs => $1)`,
-    [timeout],
-  );
-  await failAttempts(ctx, orphans, (run) => `worker ${run.worker_id ?? '(unknown)'} declared dead: no heartbeat for ${timeout}s`);
-  // A live worker that has not listed an attempt for a whole timeout does not execute it: its claim was
-  // granted but the answer never reached it (a dropped connection), so nobody will ever report it.
-  const { rows: unheld } = await ctx.db.query<HeldRun>(
-    `SELECT r.id::text AS id, r.attempt, r.worker_id FROM hg_runs r JOIN hg_workers w ON w.id = r.worker_id
-      WHERE r.status = 'running' AND w.status <> 'DOWN'
-        AND r.started_at < now() - make_interval(secs => $1) AND r.started_at < w.last_heartbeat_at - interval '2 seconds'
-        AND NOT w.held_runs ? (r.id::text || '/' || r.attempt::text)`,
-    [timeout],
-  );
-  await failAttempts(ctx, unheld, (run) => `worker ${run.worker_id} does not hold this attempt: its claim was granted but never reached it`);
+  try {
+    await ctx.db.query('SELECT 1');
+    await ctx.queue.ping();
+  } catch (error) {
+    noteInterrupted(ctx);
+    throw error;
+  }
+  noteReceiving(ctx);
+  const now = new Date(ctx.now());
+  let down: Array<{ id: string }> = [];
+  let orphans: HeldRun[] = [];
+  if (receivingForMs(ctx) >= timeout * 1000) {
+    ({ rows: down } = await ctx.db.query<{ id: string }>(
+      `UPDATE hg_workers SET status = 'DOWN'
+        WHERE status NOT IN ('DOWN', 'STOPPED') AND last_heartbeat_at < $2::timestamptz - make_interval(secs => $1) RETURNING id`,
+      [timeout, now.toISOString()],
+    ));
+    for (const worker of down) ctx.logger.warn({ workerId: worker.id, timeoutSeconds: timeout }, 'worker declared dead: no heartbeat');
+    // A STOPPED worker said goodbye; anything still running on it has a whole timeout for its outcome to land.
+    ({ rows: orphans } = await ctx.db.query<HeldRun>(
+      `SELECT r.id::text AS id, r.attempt, r.worker_id FROM hg_runs r LEFT JOIN hg_workers w ON w.id = r.worker_id
+        WHERE r.status = 'running' AND COALESCE(r.started_at, r.created_at) < $2::timestamptz - make_interval(secs => $1)
+          AND (w.id IS NULL OR w.status = 'DOWN' OR (w.status = 'STOPPED' AND w.last_heartbeat_at < $2::timestamptz - make_interval(secs => $1)))`,
+      [timeout, now.toISOString()],
+    ));
+    await failAttempts(ctx, orphans, now, (run) => `worker ${run.worker_id ?? '(unknown)'} declared dead: no heartbeat for ${timeout}s`);
+  }
   // pending runs older than a few seconds missed their hand-off (a broker was down): publish them again
   await promoteDueRuns(ctx);
-  if (ctx.queue.kind !== 'postgres') await republishLost(ctx, options.lostQueuedSeconds ?? 60);
-  return { workersDown: down.length, runsFailed: orphans.length + unheld.length };
+  if (ctx.queue.kind !== 'postgres') await republishLost(ctx, options.lostQueuedSeconds ?? 60, now);
+  await ageOut(ctx, now, options.workerRetentionSeconds ?? DEFAULT_WORKER_RETENTION_SECONDS);
+  return { workersDown: down.length, runsFailed: orphans.length };
+}
+
+async function ageOut(ctx: CoreContext, now: Date, retentionSeconds: number): Promise<void> {
+  const workers = await deleteGoneWorkers(ctx.db, new Date(now.getTime() - retentionSeconds * 1000));
+  if (workers > 0) ctx.logger.info({ workers }, 'rows of gone workers deleted');
+  await pruneDeadLetters(ctx.db, new Date(now.getTime() - DEAD_LETTER_RETENTION_MS));
 }
 
 interface HeldRun {
@@ -50,9 +75,16 @@ interface HeldRun {
   worker_id: string | null;
 }
 
-/** Fails attempts nobody will report on, with the reason; retries follow where the task allows. */
-function failAttempts(ctx: CoreContext, runs: HeldRun[], reason: (run: HeldRun) => string): Promise<void> {
-  return finishAttempts(ctx, runs.map((run) => ({ runId: run.id, attempt: run.attempt, status: 'failed' as const, at: new Date(ctx.now()), error: reason(run) })));
+/**
+ * Fails attempts nobody will report on, with the reason; retries follow where the task allows. Each is marked
+ * as failed by the core, so an outcome that still arrives is reconciled (late-outcomes.ts), and each is
+ * settled only while the same worker holds it.
+ */
+function failAttempts(ctx: CoreContext, runs: HeldRun[], at: Date, reason: (run: HeldRun) => string): Promise<void> {
+  return finishAttempts(
+    ctx,
+    runs.map((run) => ({ runId: run.id, attempt: run.attempt, status: 'failed' as const, at, error: reason(run), byCore: true, expectWorkerId: run.worker_id })),
+  );
 }
 
 /**
@@ -61,10 +93,10 @@ function failAttempts(ctx: CoreContext, runs: HeldRun[], reason: (run: HeldRun) 
  * lost them: they are published again (claims make a duplicate harmless). A busy pool is left alone, so a
  * long backlog is never published twice.
  */
-async function republishLost(ctx: CoreContext, lostQueuedSeconds: number): Promise<void> {
+async function republishLost(ctx: CoreContext, lostQueuedSeconds: number, now: Date): Promise<void> {
   const { rows } = await ctx.db.query<{ pool: string }>(
-    `SELECT DISTINCT pool FROM hg_runs WHERE status = 'queued' AND queued_at < now() - make_interval(secs => $1)`,
-    [lostQueuedSeconds],
+    `SELECT DISTINCT pool FROM hg_runs WHERE status = 'queued' AND queued_at < $2::timestamptz - make_interval(secs => $1)`,
+    [lostQueuedSeconds, now.toISOString()],
   );
   for (const { pool } of rows) {
     if ((await ctx.queue.backlog(pool)) > 0) continue;

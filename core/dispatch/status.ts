@@ -1,7 +1,13 @@
+import { REJECTED_CLAIMANT } from '../queue/guarded-consumer.ts';
 import type { Claim, StatusEvent } from '../queue/port.ts';
-import type { CoreContext } from './context.ts';
-import { finishAttempts } from './outcomes.ts';
+import { verifyWorkerSignature } from '../queue/worker-identity.ts';
+import { insertDeadLetters, type DeadLetter } from '../store/dead-letters.ts';
 import { toCancelTarget, type CancelRow } from '../store/runs.ts';
+import type { CoreContext } from './context.ts';
+import { applyHeartbeats } from './heartbeats.ts';
+import { reconcileLateOutcomes } from './late-outcomes.ts';
+import { finishAttempts, keepOutputOfCancelled, type AttemptOutcome } from './outcomes.ts';
+import { isTransient, noteInterrupted, noteReceiving } from './receiving.ts';
 
 type Of<K extends StatusEvent['kind']> = Extract<StatusEvent, { kind: K }>;
 
@@ -24,7 +30,7 @@ function storable(text: string | null, max: number): string | null {
 const INT4_MAX = 2_147_483_647;
 const RUN_ID_RE = /^\d{1,18}$/;
 
-/** Why an event cannot be stored at all, or undefined; such events are dropped with a warning. */
+/** Why an event cannot be stored at all, or undefined; such events are dead-lettered. */
 function unstorable(event: StatusEvent): string | undefined {
   if (event.kind === 'heartbeat') return Number.isNaN(Date.parse(event.startedAt)) ? 'startedAt is not a time' : undefined;
   if (!RUN_ID_RE.test(event.runId)) return `runId "${event.runId.slice(0, 40)}" is not a run id`;
@@ -33,33 +39,59 @@ function unstorable(event: StatusEvent): string | undefined {
   return Number.isNaN(Date.parse(event.at)) ? `"at" is not a time` : undefined;
 }
 
-/** Postgres refused the data itself (class 22: bad value; 23: constraint, e.g. a log for an unknown run). */
-function isDataError(error: unknown): boolean {
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
-}
-
 /**
  * Writes a batch of worker events to Postgres in a few statements. Events of one run arrive in order
  * (started before finished); a finished event for a run already terminal is ignored.
+ *
+ * An event that cannot be applied is dead-lettered with its reason (hg_dead_letters) and never holds back
+ * the others (issue 13, item 3): when a batch fails for a reason other than the database or the network
+ * being away, it is applied one event at a time and the ones that still fail are set aside. A transient
+ * failure throws, so the queue delivers the very same batch again.
  */
 export async function applyStatusEvents(ctx: CoreContext, events: StatusEvent[]): Promise<void> {
+  const letters: DeadLetter[] = [];
   const accepted = events.filter((event) => {
     const problem = unstorable(event);
-    if (problem) ctx.logger.warn({ event: event.kind, problem }, 'status event dropped: it cannot be stored');
+    if (problem) letters.push(letterOf(event, problem));
     return !problem;
   });
+  await setAside(ctx, letters);
+  await applyOrSetAside(ctx, accepted);
+}
+
+async function applyOrSetAside(ctx: CoreContext, events: StatusEvent[]): Promise<void> {
+  if (events.length === 0) return;
   try {
-    await applyBatch(ctx, accepted);
+    await applyBatch(ctx, events);
+    noteReceiving(ctx);
   } catch (error) {
-    if (!isDataError(error)) throw error;
-    if (accepted.length === 1) {
-      ctx.logger.warn({ event: accepted[0]?.kind, err: (error as Error).message }, 'status event dropped: the database refused it');
+    if (await isTransient(ctx, error)) {
+      noteInterrupted(ctx);
+      throw error;
+    }
+    if (events.length === 1) {
+      await setAside(ctx, [letterOf(events[0] as StatusEvent, `could not be applied: ${(error as Error).message}`)]);
       return;
     }
-    // One bad event must not hold back the others (a retried batch would fail for ever): one at a time.
-    for (const event of accepted) await applyStatusEvents(ctx, [event]);
+    for (const event of events) await applyOrSetAside(ctx, [event]);
   }
+}
+
+async function setAside(ctx: CoreContext, letters: DeadLetter[]): Promise<void> {
+  if (letters.length === 0) return;
+  for (const l of letters) ctx.logger.warn({ source: l.source, kind: l.kind, workerId: l.workerId, runId: l.runId, reason: l.reason }, 'dead-lettered');
+  await insertDeadLetters(ctx.db, letters, new Date(ctx.now()));
+}
+
+function letterOf(event: StatusEvent, reason: string): DeadLetter {
+  return {
+    source: 'status',
+    kind: event.kind,
+    workerId: 'workerId' in event ? event.workerId : null,
+    runId: 'runId' in event ? event.runId : null,
+    reason,
+    payload: JSON.stringify(event),
+  };
 }
 
 async function applyBatch(ctx: CoreContext, events: StatusEvent[]): Promise<void> {
@@ -84,80 +116,71 @@ async function applyBatch(ctx: CoreContext, events: StatusEvent[]): Promise<void
     startedAt.set(key, new Date(start.at));
   }
   const started = [...startedByAttempt.values()];
-  if (heartbeats.size > 0) {
-    await recordHeartbeats(ctx, [...heartbeats.values()]);
-    await cancelSupersededAttempts(ctx, [...heartbeats.values()]);
-  }
+  if (heartbeats.size > 0) await applyHeartbeats(ctx, [...heartbeats.values()]);
   if (started.length > 0) await recordStarted(ctx, started);
   if (logs.length > 0) await recordLogs(ctx, logs.map((l) => ({ ...l, chunk: storable(l.chunk, MAX_STORED_LOG_CHUNK) as string })));
-  if (finished.length > 0) {
-    await finishAttempts(
-      ctx,
-      finished.map((e) => ({
-        runId: e.runId,
-        attempt: e.attempt,
-        status: e.status,
-        at: new Date(e.at),
-        startedAt: startedAt.get(`${e.runId}/${e.attempt}`) ?? null,
-        workerId: e.workerId,
-        exitCode: e.exitCode ?? null,
-        httpStatus: e.httpStatus ?? null,
-        error: storable(e.error ?? null, MAX_STORED_ERROR),
-        output: storable(e.output ?? null, MAX_STORED_OUTPUT),
-        retryable: e.retryable,
-      })),
-    );
-  }
-}
-
-/** last_heartbeat_at takes the database's clock, so a worker with a skewed clock is judged fairly. */
-async function recordHeartbeats(ctx: CoreContext, beats: Of<'heartbeat'>[]): Promise<void> {
-  await ctx.db.query(
-    `INSERT INTO hg_workers (id, pool, task_types, status, concurrency, active_runs, held_runs, hostname, version, started_at, last_heartbeat_at)
-     SELECT id, pool, task_types::jsonb, status, concurrency, active_runs, held_runs::jsonb, hostname, version, started_at, now()
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::text[], $8::text[], $9::timestamptz[], $10::text[])
-            AS u(id, pool, task_types, status, concurrency, active_runs, hostname, version, started_at, held_runs)
-     ON CONFLICT (id) DO UPDATE SET pool = excluded.pool, task_types = excluded.task_types, status = excluded.status,
-       concurrency = excluded.concurrency, active_runs = excluded.active_runs, held_runs = excluded.held_runs,
-       hostname = excluded.hostname, version = excluded.version, started_at = excluded.started_at, last_heartbeat_at = now()`,
-    [
-      beats.map((b) => b.workerId),
-      beats.map((b) => b.pool),
-      beats.map((b) => JSON.stringify(b.taskTypes)),
-      beats.map((b) => b.status),
-      beats.map((b) => b.concurrency),
-      beats.map((b) => b.activeRuns),
-      beats.map((b) => b.hostname),
-      beats.map((b) => b.version),
-      beats.map((b) => b.startedAt),
-      beats.map((b) => JSON.stringify(b.held ?? [])),
-    ],
-  );
+  if (finished.length > 0) await applyOutcomes(ctx, finished, startedAt);
 }
 
 /**
- * A worker declared dead that comes back (a long pause, a partition) still runs attempts the core has
- * already failed and retried elsewhere: it is told to stop them, so an attempt does not run on twice.
+ * Outcomes from the worker that holds the attempt are applied; one from a worker that does not hold it is
+ * refused and dead-lettered (issue 13, item 2); one for an attempt the core failed on the worker's behalf
+ * is reconciled (late-outcomes.ts).
  */
-async function cancelSupersededAttempts(ctx: CoreContext, beats: Of<'heartbeat'>[]): Promise<void> {
-  const held = beats.flatMap((b) => (b.held ?? []).map((h) => h.split('/'))).filter(([id, attempt]) => RUN_ID_RE.test(id ?? '') && /^\d{1,9}$/.test(attempt ?? ''));
-  if (held.length === 0) return;
-  const { rows } = await ctx.db.query<CancelRow>(
-    `SELECT r.id::text AS id, r.task_id::text AS task_id, r.attempt
+async function applyOutcomes(ctx: CoreContext, finished: Of<'finished'>[], startedAt: Map<string, Date>): Promise<void> {
+  const { rows } = await ctx.db.query<{ id: string; attempt: number; status: string; worker_id: string | null; failed_by_core: boolean; public_key: string | null }>(
+    `SELECT r.id::text AS id, r.attempt, r.status, r.worker_id, r.failed_by_core, w.public_key
        FROM hg_runs r JOIN unnest($1::bigint[], $2::int[]) AS u(id, attempt) ON r.id = u.id AND r.attempt = u.attempt
-      WHERE r.status NOT IN ('pending', 'queued', 'running')`,
-    [held.map(([id]) => id), held.map(([, attempt]) => Number(attempt))],
+       LEFT JOIN hg_workers w ON w.id = r.worker_id`,
+    [finished.map((e) => e.runId), finished.map((e) => e.attempt)],
   );
-  if (rows.length === 0) return;
-  ctx.logger.warn({ runs: rows.map((r) => `${r.id}/${r.attempt}`) }, 'a worker still runs attempts that were settled without it; cancelling them');
-  await ctx.queue.publishCancel(rows.map(toCancelTarget));
+  const current = new Map(rows.map((r) => [`${r.id}/${r.attempt}`, r]));
+  const live: Of<'finished'>[] = [];
+  const late: Of<'finished'>[] = [];
+  const cancelled: Of<'finished'>[] = [];
+  const refused: DeadLetter[] = [];
+  for (const event of finished) {
+    const row = current.get(`${event.runId}/${event.attempt}`);
+    if (!row) refused.push(letterOf(event, `no attempt ${event.runId}/${event.attempt} exists`));
+    else if (row.worker_id !== null && row.worker_id !== event.workerId) refused.push(letterOf(event, `worker "${event.workerId}" does not hold attempt ${event.runId}/${event.attempt} (held by "${row.worker_id}")`));
+    // the holder registered a key: only it can speak for the attempt (a worker from before keys has none)
+    else if (row.public_key && !verifyWorkerSignature(event, row.public_key)) refused.push(letterOf(event, `outcome of attempt ${event.runId}/${event.attempt} is not signed with the key of worker "${event.workerId}"`));
+    else if (ACTIVE.has(row.status)) live.push(event);
+    else if (row.failed_by_core) late.push(event);
+    // cancelled through the API before the worker reported: the report still brings what the run printed
+    else if (row.status === 'cancelled') cancelled.push(event);
+    // else: a replay of an outcome already recorded
+  }
+  await setAside(ctx, refused);
+  const toOutcome = (e: Of<'finished'>): AttemptOutcome => ({
+    runId: e.runId,
+    attempt: e.attempt,
+    status: e.status,
+    at: new Date(e.at),
+    startedAt: startedAt.get(`${e.runId}/${e.attempt}`) ?? null,
+    workerId: e.workerId,
+    exitCode: e.exitCode ?? null,
+    httpStatus: e.httpStatus ?? null,
+    error: storable(e.error ?? null, MAX_STORED_ERROR),
+    output: storable(e.output ?? null, MAX_STORED_OUTPUT),
+    retryable: e.retryable,
+    expectWorkerId: null,
+  });
+  await finishAttempts(ctx, live.map(toOutcome));
+  if (cancelled.length > 0) await keepOutputOfCancelled(ctx.db, cancelled.map(toOutcome));
+  await reconcileLateOutcomes(ctx, late.map(toOutcome));
 }
+
+const ACTIVE = new Set(['pending', 'queued', 'running']);
 
 async function recordStarted(ctx: CoreContext, events: Of<'started'>[]): Promise<void> {
   const { rows } = await ctx.db.query<{ id: string }>(
-    `UPDATE hg_runs r SET status = 'running', worker_id = u.worker_id, started_at = COALESCE(r.started_at, u.at)
+    // the worker's clock is not the core's: a start is never recorded before the run was queued (issue 18,
+    // item 19); a started event from a worker other than the one holding the attempt changes nothing
+    `UPDATE hg_runs r SET status = 'running', worker_id = u.worker_id, started_at = COALESCE(r.started_at, GREATEST(u.at, r.queued_at))
        FROM unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[]) AS u(id, attempt, worker_id, at)
       WHERE r.id = u.id AND r.attempt = u.attempt AND r.status IN ('pending', 'queued', 'running')
+        AND (r.worker_id IS NULL OR r.worker_id = u.worker_id)
       RETURNING r.id::text AS id`,
     [events.map((e) => e.runId), events.map((e) => e.attempt), events.map((e) => e.workerId), events.map((e) => e.at)],
   );
@@ -192,14 +215,23 @@ async function recordLogs(ctx: CoreContext, logs: Of<'log'>[]): Promise<void> {
  * asks while it is still waiting, and again to that same worker only (a retried request after a lost answer).
  */
 export async function decideClaims(ctx: CoreContext, claims: Claim[]): Promise<boolean[]> {
-  if (claims.length === 0) return [];
+  // A claim that names no possible attempt, or the claimant of refused messages, is answered no without a
+  // query: a malformed claim must not fail the whole batch (the claims server would ask again for ever).
+  const refused = claims.filter((c) => c.workerId === REJECTED_CLAIMANT);
+  if (refused.length > 0) {
+    await setAside(ctx, refused.map((c) => ({ source: 'run' as const, kind: 'run message', runId: c.runId, reason: 'refused by a worker: the run message is not signed by this installation', payload: JSON.stringify(c) })));
+  }
+  const askable = claims.filter((c) => c.workerId !== REJECTED_CLAIMANT && RUN_ID_RE.test(c.runId) && c.attempt >= 1 && c.attempt <= INT4_MAX);
+  if (askable.length === 0) return claims.map(() => false);
   const { rows } = await ctx.db.query<{ id: string; worker_id: string }>(
-    `UPDATE hg_runs r SET status = 'running', worker_id = u.worker_id, started_at = COALESCE(r.started_at, now())
-       FROM unnest($1::bigint[], $2::int[], $3::text[]) AS u(id, attempt, worker_id)
-      WHERE r.id = u.id AND r.attempt = u.attempt
+    // rows are locked in id order, the one lock order of hg_runs (outcomes.ts)
+    `WITH locked AS (SELECT id FROM hg_runs WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE)
+     UPDATE hg_runs r SET status = 'running', worker_id = u.worker_id, started_at = COALESCE(r.started_at, GREATEST($4::timestamptz, r.queued_at))
+       FROM unnest($1::bigint[], $2::int[], $3::text[]) AS u(id, attempt, worker_id), locked
+      WHERE r.id = u.id AND r.attempt = u.attempt AND locked.id = r.id
         AND (r.status IN ('pending', 'queued') OR (r.status = 'running' AND r.worker_id = u.worker_id))
       RETURNING r.id::text AS id, r.worker_id`,
-    [claims.map((c) => c.runId), claims.map((c) => c.attempt), claims.map((c) => c.workerId)],
+    [askable.map((c) => c.runId), askable.map((c) => c.attempt), askable.map((c) => c.workerId), new Date(ctx.now()).toISOString()],
   );
   const granted = new Set(rows.map((r) => `${r.id}/${r.worker_id}`));
   // Two claims for one attempt in the same batch: only the first may win.

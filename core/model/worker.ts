@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
-export const WorkerStatus = z.enum(['ALIVE', 'DRAINING', 'DOWN']);
+/** DOWN: went silent (declared dead); STOPPED: stopped cleanly after draining. Both age out of the list. */
+export const WorkerStatus = z.enum(['ALIVE', 'DRAINING', 'DOWN', 'STOPPED']);
 export type WorkerStatus = z.infer<typeof WorkerStatus>;
 
 export const Worker = z.object({

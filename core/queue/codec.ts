@@ -23,6 +23,7 @@ export const runMessageSchema = z.object({
   shard: z.number().int().min(0),
   shardTotal: z.number().int().min(1),
   scheduledTime: z.string(),
+  signature: z.string().max(200).optional(),
 });
 
 const finishedStatus = z.enum(['succeeded', 'failed', 'timed_out', 'cancelled']);
@@ -41,6 +42,7 @@ export const statusEventSchema = z.discriminatedUnion('kind', [
     error: z.string().nullable().optional(),
     output: z.string().nullable().optional(),
     retryable: z.boolean().optional(),
+    sig: z.string().max(200).optional(),
   }),
   z.object({
     kind: z.literal('log'),
@@ -64,6 +66,10 @@ export const statusEventSchema = z.discriminatedUnion('kind', [
     startedAt: z.string(),
     at: z.string(),
     held: z.array(z.string()).optional(),
+    abandoned: z.array(z.string()).max(10_000).optional(),
+    incarnation: z.string().max(100).optional(),
+    workerKey: z.string().max(200).optional(),
+    sig: z.string().max(200).optional(),
   }),
 ]);
 

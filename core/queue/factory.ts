@@ -1,5 +1,7 @@
 import type { Config } from '../config/index.ts';
 import type { Db } from '../store/db.ts';
+import { guardConsumer, type GuardOptions } from './guarded-consumer.ts';
+import { signatureCheck, signingKeys, signingProducer } from './signing-config.ts';
 import type { QueueConsumer, QueueKind, QueueNames, QueueProducer, StatusEvent } from './port.ts';
 import { createPostgresConsumer, createPostgresProducer } from './postgres.ts';
 import { createRabbitConsumer, createRabbitProducer } from './rabbitmq/index.ts';
@@ -33,15 +35,37 @@ function brokerUrl(config: Config, kind: QueueKind): string {
   return config.message_queue.url;
 }
 
+/**
+ * The core's producer. With a broker and a signing secret key, every run message is signed, so workers that
+ * hold the public key run nothing else (the postgres queue needs none: its messages come from the database).
+ */
 export function createProducer(config: Config, db: Db, applyStatus: (events: StatusEvent[]) => Promise<void>): QueueProducer {
   const kind = queueKind(config);
   if (kind === 'postgres') return createPostgresProducer({ db, applyStatus });
   const options = { url: brokerUrl(config, kind), names: queueNames(config) };
-  if (kind === 'redis_stream') return createRedisStreamProducer({ ...options, ...redisTimings(config) });
-  return createRabbitProducer({ ...options, prefetch: config.message_queue.prefetch_count });
+  const producer = kind === 'redis_stream' ? createRedisStreamProducer({ ...options, ...redisTimings(config) }) : createRabbitProducer({ ...options, prefetch: config.message_queue.prefetch_count });
+  const { secret } = signingKeys(config);
+  return secret ? signingProducer(producer, secret) : producer;
 }
 
-export function createConsumer(config: Config, workerId: string, db: Db | undefined, applyStatus: ((events: StatusEvent[]) => Promise<void>) | undefined): QueueConsumer {
+/**
+ * A worker's consumer, always behind the guard (guarded-consumer.ts): claims are tracked so heartbeats can
+ * say which were given up, heartbeats carry the process's incarnation, and run messages from a broker are
+ * verified before the worker sees them.
+ */
+export function createConsumer(config: Config, workerId: string, db: Db | undefined, applyStatus: ((events: StatusEvent[]) => Promise<void>) | undefined, guard: GuardOptions = {}): QueueConsumer {
+  const verify = guard.verify ?? verifierFor(config);
+  return guardConsumer(createBareConsumer(config, workerId, db, applyStatus), { ...guard, ...(verify ? { verify } : {}) });
+}
+
+/** With a broker and a public key, only signed run messages reach the worker. */
+function verifierFor(config: Config): GuardOptions['verify'] {
+  if (queueKind(config) === 'postgres') return undefined;
+  const key = signingKeys(config).public;
+  return key ? signatureCheck(key) : undefined;
+}
+
+function createBareConsumer(config: Config, workerId: string, db: Db | undefined, applyStatus: ((events: StatusEvent[]) => Promise<void>) | undefined): QueueConsumer {
   const kind = queueKind(config);
   if (kind === 'postgres') {
     if (!db || !applyStatus) throw new Error('the postgres queue needs the database');

@@ -5,7 +5,8 @@
  * Invariants every adapter keeps (the contract suite in test/integration/queue-contract.test.ts checks them):
  * - publish() resolves only once the broker holds the messages durably (publisher confirms, XADD reply).
  * - Delivery is at least once. A worker executes an attempt only after delivery.claim() returned true,
- *   and claim() returns true to at most one caller per (runId, attempt), ever.
+ *   and claim() returns true to at most one worker per (runId, attempt), ever; that worker may be answered
+ *   true again (a claim re-sent after a lost answer, a second copy), and never starts an attempt twice.
  * - claim() settles the broker message (acked) whatever it returns; if claim() throws, the message stays
  *   with the broker and is delivered again (to this or another worker).
  * - A granted claim also records that the attempt started, on this worker (postgres: the dequeue sets it
@@ -30,6 +31,11 @@ export interface RunMessage {
   shard: number;
   shardTotal: number;
   scheduledTime: string;
+  /**
+   * Ed25519 signature of the core over every other field (run-signing.ts), added by the producer when
+   * message_queue.signing has a secret key; a worker with the public key runs only messages that verify.
+   */
+  signature?: string;
 }
 
 export type FinishedStatus = 'succeeded' | 'failed' | 'timed_out' | 'cancelled';
@@ -49,6 +55,8 @@ export type StatusEvent =
       output?: string | null;
       /** false: running the attempt again cannot help (invalid spec, unknown type); the core does not retry it */
       retryable?: boolean;
+      /** the worker process's Ed25519 signature of the event (worker-identity.ts), checked against its heartbeat's key */
+      sig?: string;
     }
   /** `at`: when the worker read the chunk from the task (older workers leave it out: the write time is used) */
   | { kind: 'log'; runId: string; attempt: number; seq: number; stream: 'stdout' | 'stderr'; chunk: string; at?: string }
@@ -64,8 +72,20 @@ export type StatusEvent =
       version: string;
       startedAt: string;
       at: string;
-      /** the attempts this worker is executing, as "runId/attempt"; lets the core find claims nobody holds */
+      /** the attempts this worker is executing, as "runId/attempt" */
       held?: string[];
+      /**
+       * Attempts whose claim this worker asked for and gave up on without learning the answer (a lost reply,
+       * a timeout), as "runId/attempt". Filled in by the queue layer (claim-ledger.ts), which guarantees the
+       * worker never executes them: the core may fail such an attempt at once, as no outcome of it can be in
+       * flight. An attempt merely missing from `held` proves nothing (its outcome may still be on its way).
+       */
+      abandoned?: string[];
+      /** a random id per worker process (guarded-consumer.ts): two processes sharing one worker id differ here */
+      incarnation?: string;
+      /** the public key (base64 SPKI DER) this worker process signs its heartbeats and outcomes with */
+      workerKey?: string;
+      sig?: string;
     };
 
 /** An attempt to cancel: the run, and what a broker needs to refuse its claim (redis_stream). */

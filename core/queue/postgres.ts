@@ -1,4 +1,5 @@
 import type { Db } from '../store/db.ts';
+import { buildRunMessage } from './run-message.ts';
 import { drainedWorkers, drainSignal, type Delivery, type QueueConsumer, type QueueProducer, type RunMessage, type StatusEvent, type Subscription } from './port.ts';
 
 /** Must match core/dispatch/enqueue.ts, which NOTIFYs in the transaction that queues runs. */
@@ -84,18 +85,60 @@ export function createPostgresConsumer(options: PostgresQueueOptions & { workerI
     });
   }
 
+  /**
+   * The dequeue is the claim: when it fails without an answer (the connection dropped around the commit), it
+   * may have taken runs this worker never saw (issue 12, defect 6). The next receive hands out what this
+   * process took and did not deliver: attempts running under this worker id since this process's first
+   * receive that it has not handed out. `delivered` is bounded: it only needs the attempts still running.
+   */
+  const delivered = new Set<string>();
+  let since: Date | undefined;
+  let uncertain = false;
+
+  async function recoverLost(pool: string, max: number): Promise<Delivery[]> {
+    if (!uncertain || since === undefined) return [];
+    const { rows } = await db.query<DequeuedRow>(
+      `SELECT r.id::text AS id, r.attempt, r.task_id::text AS task_id, t.name, r.pool, r.priority, COALESCE(r.spec, t.spec) AS spec, r.shard, r.shard_total, r.scheduled_time
+         FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id
+        WHERE r.status = 'running' AND r.worker_id = $1 AND r.pool = $2 AND r.started_at >= $3`,
+      [workerId, pool, since],
+    );
+    uncertain = false;
+    return handOut(rows.filter((row) => !delivered.has(`${row.id}/${row.attempt}`)).slice(0, max));
+  }
+
+  function handOut(rows: DequeuedRow[]): Delivery[] {
+    for (const row of rows) {
+      delivered.add(`${row.id}/${row.attempt}`);
+      if (delivered.size > 10_000) delivered.delete(delivered.values().next().value as string);
+    }
+    return rows
+      .sort((a, b) => b.priority - a.priority || Number(a.id) - Number(b.id))
+      .map((row) => ({ message: toMessage(row), claim: async () => true }));
+  }
+
   async function take(pool: string, max: number): Promise<Delivery[]> {
+    since ??= (await db.query<{ now: Date }>('SELECT now() AS now')).rows[0]?.now;
+    const lost = await recoverLost(pool, max);
+    if (lost.length > 0) return lost;
+    try {
+      return handOut(await dequeue(pool, max));
+    } catch (error) {
+      uncertain = true;
+      throw error;
+    }
+  }
+
+  async function dequeue(pool: string, max: number): Promise<DequeuedRow[]> {
     const { rows } = await db.query<DequeuedRow>(
       `WITH picked AS (
          SELECT id FROM hg_runs WHERE status = 'queued' AND pool = $1 ORDER BY priority DESC, id LIMIT $2 FOR UPDATE SKIP LOCKED)
        UPDATE hg_runs r SET status = 'running', worker_id = $3, started_at = now()
          FROM picked, hg_tasks t WHERE r.id = picked.id AND t.id = r.task_id
-       RETURNING r.id::text AS id, r.attempt, r.task_id::text AS task_id, t.name, r.pool, r.priority, t.spec, r.shard, r.shard_total, r.scheduled_time`,
+       RETURNING r.id::text AS id, r.attempt, r.task_id::text AS task_id, t.name, r.pool, r.priority, COALESCE(r.spec, t.spec) AS spec, r.shard, r.shard_total, r.scheduled_time`,
       [pool, max, workerId],
     );
-    return rows
-      .sort((a, b) => b.priority - a.priority || Number(a.id) - Number(b.id))
-      .map((row) => ({ message: toMessage(row), claim: async () => true }));
+    return rows;
   }
 
   return {
@@ -139,24 +182,11 @@ export function createPostgresConsumer(options: PostgresQueueOptions & { workerI
   };
 }
 
+/** The spec is the one captured with the run (hg_runs.spec), not the task's current one (issue 12, defect 16). */
 function toMessage(row: DequeuedRow): RunMessage {
   const spec = typeof row.spec === 'string' ? (JSON.parse(row.spec) as DequeuedRow['spec']) : row.spec;
-  const block: RunMessage['spec'] = {};
-  if (spec.shell) block.shell = spec.shell;
-  if (spec.http) block.http = spec.http;
-  if (spec.params) block.params = spec.params;
-  return {
-    runId: row.id,
-    attempt: row.attempt,
-    taskId: row.task_id,
-    taskName: row.name,
-    pool: row.pool,
-    priority: row.priority,
-    type: spec.type,
-    spec: block,
-    timeoutSeconds: spec.timeoutSeconds,
-    shard: row.shard,
-    shardTotal: row.shard_total,
-    scheduledTime: new Date(row.scheduled_time).toISOString(),
-  };
+  return buildRunMessage(
+    { runId: row.id, attempt: row.attempt, taskId: row.task_id, taskName: row.name, pool: row.pool, priority: row.priority, shard: row.shard, shardTotal: row.shard_total, scheduledTime: new Date(row.scheduled_time) },
+    spec,
+  );
 }

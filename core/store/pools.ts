@@ -111,7 +111,7 @@ export async function poolActivity(db: Queryable, aliveSeconds: number): Promise
          FROM hg_runs WHERE status IN ('pending', 'queued', 'running') GROUP BY pool
      ), workers AS (
        SELECT pool, count(*)::int AS workers FROM hg_workers
-        WHERE status <> 'DOWN' AND last_heartbeat_at >= now() - make_interval(secs => $1) GROUP BY pool
+        WHERE status NOT IN ('DOWN', 'STOPPED') AND last_heartbeat_at >= now() - make_interval(secs => $1) GROUP BY pool
      )
      SELECT COALESCE(r.pool, w.pool) AS pool, COALESCE(r.backlog, 0) AS backlog, COALESCE(r.running, 0) AS running,
             COALESCE(w.workers, 0) AS workers

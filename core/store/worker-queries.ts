@@ -1,4 +1,5 @@
 import type { Worker, WorkerStatus } from '../model/index.ts';
+import type { StatusEvent } from '../queue/port.ts';
 import type { Queryable } from './db.ts';
 import { NotFoundError } from './errors.ts';
 import { iso } from './rows.ts';
@@ -18,9 +19,10 @@ interface WorkerRow {
 
 /**
  * The status a client should see: a worker silent longer than `aliveSeconds` is DOWN even before the
- * leader's reaper has written it, so the answer does not depend on whether a dispatcher runs.
+ * leader's reaper has written it, so the answer does not depend on whether a dispatcher runs. STOPPED is a
+ * worker that said goodbye after draining (a clean stop), DOWN one that went silent.
  */
-const EFFECTIVE_STATUS = `CASE WHEN status <> 'DOWN' AND last_heartbeat_at < now() - make_interval(secs => $1) THEN 'DOWN' ELSE status END`;
+const EFFECTIVE_STATUS = `CASE WHEN status NOT IN ('DOWN', 'STOPPED') AND last_heartbeat_at < now() - make_interval(secs => $1) THEN 'DOWN' ELSE status END`;
 const WORKER_COLUMNS = `id, pool, task_types, ${EFFECTIVE_STATUS} AS status, concurrency, active_runs, hostname, version, started_at, last_heartbeat_at`;
 
 function toWorker(row: WorkerRow): Worker {
@@ -67,7 +69,7 @@ export async function getWorker(db: Queryable, aliveSeconds: number, id: string)
  */
 export async function markDraining(db: Queryable, aliveSeconds: number, id: string): Promise<boolean> {
   const { rowCount } = await db.query(
-    `UPDATE hg_workers SET status = 'DRAINING' WHERE id = $2 AND status <> 'DOWN' AND last_heartbeat_at >= now() - make_interval(secs => $1)`,
+    `UPDATE hg_workers SET status = 'DRAINING' WHERE id = $2 AND status NOT IN ('DOWN', 'STOPPED') AND last_heartbeat_at >= now() - make_interval(secs => $1)`,
     [aliveSeconds, id],
   );
   return rowCount > 0;
@@ -105,8 +107,80 @@ export async function workerStats(db: Queryable, id: string, hours: number): Pro
 export async function liveWorkerLoad(db: Queryable, aliveSeconds: number): Promise<Array<{ id: string; pool: string; load: number }>> {
   const { rows } = await db.query<{ id: string; pool: string; load: number }>(
     `SELECT id, pool, CASE WHEN concurrency > 0 THEN active_runs * 100.0 / concurrency ELSE 0 END::float8 AS load
-       FROM hg_workers WHERE status <> 'DOWN' AND last_heartbeat_at >= now() - make_interval(secs => $1)`,
+       FROM hg_workers WHERE status NOT IN ('DOWN', 'STOPPED') AND last_heartbeat_at >= now() - make_interval(secs => $1)`,
     [aliveSeconds],
   );
   return rows.map((r) => ({ id: r.id, pool: r.pool, load: Number(r.load) }));
+}
+
+type Heartbeat = Extract<StatusEvent, { kind: 'heartbeat' }>;
+
+/** a worker whose last heartbeat is this recent is live: another process may not take its id meanwhile */
+export const DUPLICATE_WINDOW_SECONDS = 30;
+
+/**
+ * Upserts each worker's row from its heartbeat, stamped with the core's clock (`now`), never the worker's.
+ * A worker that says DOWN stopped cleanly and is recorded STOPPED. Returns the worker ids refused because
+ * another process (another incarnation) holds the id and is live: its row is left untouched.
+ */
+export async function recordWorkerHeartbeats(db: Queryable, beats: Heartbeat[], now: Date): Promise<Set<string>> {
+  const { rows } = await db.query<{ id: string }>(
+    `INSERT INTO hg_workers AS w (id, pool, task_types, status, concurrency, active_runs, held_runs, hostname, version, started_at, incarnation, public_key, last_heartbeat_at)
+     SELECT id, pool, task_types::jsonb, CASE WHEN status = 'DOWN' THEN 'STOPPED' ELSE status END, concurrency, active_runs, held_runs::jsonb,
+            hostname, version, started_at, incarnation, public_key, $12
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::text[], $8::text[], $9::timestamptz[], $10::text[], $11::text[], $14::text[])
+            AS u(id, pool, task_types, status, concurrency, active_runs, hostname, version, started_at, held_runs, incarnation, public_key)
+     ON CONFLICT (id) DO UPDATE SET pool = excluded.pool, task_types = excluded.task_types, status = excluded.status,
+       concurrency = excluded.concurrency, active_runs = excluded.active_runs, held_runs = excluded.held_runs,
+       hostname = excluded.hostname, version = excluded.version, started_at = excluded.started_at,
+       incarnation = excluded.incarnation, last_heartbeat_at = excluded.last_heartbeat_at,
+       -- a process keeps the key it registered with; a new incarnation brings its own
+       public_key = CASE WHEN w.incarnation IS NOT DISTINCT FROM excluded.incarnation AND w.public_key IS NOT NULL THEN w.public_key ELSE excluded.public_key END
+     WHERE w.incarnation IS NULL OR w.incarnation = excluded.incarnation
+        OR w.status IN ('DOWN', 'STOPPED') OR w.last_heartbeat_at < $12::timestamptz - make_interval(secs => $13)
+     RETURNING id`,
+    [
+      beats.map((b) => b.workerId),
+      beats.map((b) => b.pool),
+      beats.map((b) => JSON.stringify(b.taskTypes)),
+      beats.map((b) => b.status),
+      beats.map((b) => b.concurrency),
+      beats.map((b) => b.activeRuns),
+      beats.map((b) => b.hostname),
+      beats.map((b) => b.version),
+      beats.map((b) => b.startedAt),
+      beats.map((b) => JSON.stringify(b.held ?? [])),
+      beats.map((b) => b.incarnation ?? null),
+      now.toISOString(),
+      DUPLICATE_WINDOW_SECONDS,
+      beats.map((b) => b.workerKey ?? null),
+    ],
+  );
+  const recorded = new Set(rows.map((r) => r.id));
+  return new Set(beats.map((b) => b.workerId).filter((id) => !recorded.has(id)));
+}
+
+export interface WorkerIdentity {
+  id: string;
+  incarnation: string | null;
+  public_key: string | null;
+  /** the process on record is alive (not gone, heard within DUPLICATE_WINDOW_SECONDS of `now`) */
+  live: boolean;
+}
+
+/** The incarnation and key each of these workers registered with, and whether that process is alive. */
+export async function workerIdentities(db: Queryable, ids: string[], now: Date): Promise<Map<string, WorkerIdentity>> {
+  const { rows } = await db.query<WorkerIdentity>(
+    `SELECT id, incarnation, public_key,
+            (status NOT IN ('DOWN', 'STOPPED') AND last_heartbeat_at >= $2::timestamptz - make_interval(secs => $3)) AS live
+       FROM hg_workers WHERE id = ANY($1::text[])`,
+    [ids, now.toISOString(), DUPLICATE_WINDOW_SECONDS],
+  );
+  return new Map(rows.map((r) => [r.id, r]));
+}
+
+/** Rows of workers gone (DOWN or STOPPED) since before `olderThan` are deleted: hg_workers does not grow for ever. */
+export async function deleteGoneWorkers(db: Queryable, olderThan: Date): Promise<number> {
+  const { rowCount } = await db.query(`DELETE FROM hg_workers WHERE status IN ('DOWN', 'STOPPED') AND last_heartbeat_at < $1`, [olderThan.toISOString()]);
+  return rowCount;
 }

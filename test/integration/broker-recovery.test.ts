@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import type { CoreContext } from '../../core/dispatch/context.ts';
 import { reap } from '../../core/dispatch/reaper.ts';
-import { createTaskFromInput, triggerTask } from '../../core/dispatch/tasks.ts';
+import { createTaskFromInput, replaceTaskFromInput, triggerTask } from '../../core/dispatch/tasks.ts';
 import { createRedisStreamProducer } from '../../core/queue/redis-stream/index.ts';
 import { coreOnTestDatabase, runsOf } from '../support/core.ts';
 import { SERVICE_URLS, skipUnless, uniqueNamespace } from '../support/services.ts';
@@ -45,5 +45,20 @@ describe('runs a broker lost', { skip: await skipUnless('postgres', 'redis') }, 
     await reap(ctx, { workerTimeoutSeconds: 30, lostQueuedSeconds: 60 });
     assert.equal(await ctx.queue.backlog('default'), 1);
     assert.deepEqual((await runsOf(env.db, task.id)).map((r) => r.status), ['queued']);
+  });
+
+  it('publish again the spec the run was made with, not the task as edited since (issue 12, defect 16)', async () => {
+    const body = { name: 'edited', type: 'noop', params: { v: 'before' }, pool: 'edited' };
+    const task = await createTaskFromInput(ctx, body);
+    const run = await triggerTask(ctx, task.id);
+    await replaceTaskFromInput(ctx, task.id, { ...body, params: { v: 'after' } });
+    await admin.call('DEL', `${names.namespace}:runs:edited:p0`);
+    await env.db.query(`UPDATE hg_runs SET queued_at = now() - interval '2 minutes' WHERE id = $1`, [run.id]);
+    await reap(ctx, { workerTimeoutSeconds: 30, lostQueuedSeconds: 60 });
+    const entries = (await admin.call('XRANGE', `${names.namespace}:runs:edited:p0`, '-', '+')) as [string, string[]][];
+    assert.equal(entries.length, 1, 'published again');
+    const message = JSON.parse(entries[0]?.[1][1] ?? '{}') as { runId: string; spec: { params: { v: string } } };
+    assert.equal(message.runId, run.id);
+    assert.deepEqual(message.spec.params, { v: 'before' });
   });
 });

@@ -1,13 +1,15 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Dispatcher } from '../../core/dispatch/dispatcher.ts';
-import { createRuns, promoteDueRuns } from '../../core/dispatch/enqueue.ts';
+import { createRuns, promoteDueRuns, toRunMessage } from '../../core/dispatch/enqueue.ts';
 import { finishAttempts } from '../../core/dispatch/outcomes.ts';
 import { reap } from '../../core/dispatch/reaper.ts';
 import { pruneHistory } from '../../core/dispatch/retention.ts';
 import { applyStatusEvents, decideClaims } from '../../core/dispatch/status.ts';
 import { createTaskFromInput, replaceTaskFromInput, triggerTask } from '../../core/dispatch/tasks.ts';
 import { cancelRuns, getRun } from '../../core/store/runs.ts';
+import { createPostgresConsumer } from '../../core/queue/postgres.ts';
+import { parseDrainTarget } from '../../core/queue/worker-identity.ts';
 import { coreOnTestDatabase, postgresConsumer, runsOf } from '../support/core.ts';
 import { skipUnless } from '../support/services.ts';
 
@@ -107,19 +109,27 @@ describe('dispatch against Postgres', { skip }, () => {
     assert.deepEqual(again, [false]);
   });
 
-  it('declares a silent worker dead and retries its running attempt', async () => {
+  const beat = (workerId: string, pool: string, extra: Record<string, unknown> = {}) =>
+    applyStatusEvents(env.ctx, [{ kind: 'heartbeat', workerId, pool, taskTypes: ['noop'], concurrency: 1, activeRuns: 1, status: 'ALIVE', hostname: 'h', version: 't', startedAt: new Date().toISOString(), at: new Date().toISOString(), ...extra }]);
+
+  it('declares a silent worker dead and retries its running attempt', async (t) => {
+    t.after(() => (env.clock.ms = undefined));
     const task = await noop('orphaned', { pool: 'reaper', retry: { limit: 1, backoff: { initialSeconds: 0, jitter: 0 } } });
     const run = await triggerTask(env.ctx, task.id);
     const consumer = postgresConsumer(env.ctx, 'doomed');
-    await applyStatusEvents(env.ctx, [{ kind: 'heartbeat', workerId: 'doomed', pool: 'reaper', taskTypes: ['noop'], concurrency: 1, activeRuns: 1, status: 'ALIVE', hostname: 'h', version: 't', startedAt: new Date().toISOString(), at: new Date().toISOString() }]);
+    await beat('doomed', 'reaper');
     const [delivery] = await consumer.receive('reaper', { max: 10, waitMs: 0 });
     assert.equal(delivery?.message.runId, run.id);
     await consumer.close();
-    await env.db.query(`UPDATE hg_workers SET last_heartbeat_at = now() - interval '1 hour' WHERE id = 'doomed'`);
+    const t0 = Date.now();
+    env.clock.ms = t0;
+    await reap(env.ctx, { workerTimeoutSeconds: 30 });
+    env.clock.ms = t0 + 3_600_000;
     await env.db.query(`UPDATE hg_runs SET started_at = now() - interval '1 hour' WHERE id = $1`, [run.id]);
     const result = await reap(env.ctx, { workerTimeoutSeconds: 30 });
-    assert.equal(result.workersDown, 1);
-    assert.equal(result.runsFailed, 1);
+    assert.ok(result.workersDown >= 1);
+    const { rows } = await env.db.query<{ status: string }>(`SELECT status FROM hg_workers WHERE id = 'doomed'`);
+    assert.equal(rows[0]?.status, 'DOWN');
     const runs = await runsOf(env.db, task.id);
     assert.equal(runs[0]?.status, 'failed');
     assert.match(runs[0]?.error ?? '', /worker doomed declared dead: no heartbeat for 30s/);
@@ -127,23 +137,157 @@ describe('dispatch against Postgres', { skip }, () => {
     assert.ok(['pending', 'queued'].includes(runs[1]?.status as string));
   });
 
-  it('fails and retries an attempt that its live worker does not hold (a lost claim answer)', async () => {
+  it('does not declare healthy workers dead after a database outage longer than the timeout (issue 12, defect 11)', async (t) => {
+    const query = env.db.query;
+    t.after(() => {
+      env.clock.ms = undefined;
+      env.db.query = query;
+    });
+    const status = async () => (await env.db.query<{ status: string }>(`SELECT status FROM hg_workers WHERE id = 'survivor'`)).rows[0]?.status;
+    const t0 = Date.now() + 7_200_000;
+    env.clock.ms = t0;
+    await beat('survivor', 'outage');
+    await reap(env.ctx, { workerTimeoutSeconds: 30 });
+    // the database goes away for two minutes: the reaper cannot run, heartbeats cannot land
+    env.db.query = async () => Promise.reject(Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' }));
+    env.clock.ms = t0 + 60_000;
+    await assert.rejects(reap(env.ctx, { workerTimeoutSeconds: 30 }));
+    env.db.query = query;
+    env.clock.ms = t0 + 120_000;
+    // back: 120 s of silence, but the core could not hear the worker for most of it
+    await reap(env.ctx, { workerTimeoutSeconds: 30 });
+    assert.equal(await status(), 'ALIVE');
+    env.clock.ms = t0 + 125_000;
+    await beat('survivor', 'outage');
+    env.clock.ms = t0 + 150_000;
+    await reap(env.ctx, { workerTimeoutSeconds: 30 });
+    assert.equal(await status(), 'ALIVE', 'heard after the outage');
+    // and silence while the core can hear still counts
+    env.clock.ms = t0 + 160_000;
+    await reap(env.ctx, { workerTimeoutSeconds: 30 });
+    assert.equal(await status(), 'DOWN');
+  });
+
+  it('fails an attempt of a live worker only on the worker\'s word that it gave up the claim', async () => {
     const task = await noop('unheld', { pool: 'unheld', retry: { limit: 1, backoff: { initialSeconds: 0, jitter: 0 } } });
     const held = await triggerTask(env.ctx, task.id);
     const lost = await triggerTask(env.ctx, task.id);
     assert.deepEqual(await decideClaims(env.ctx, [{ runId: held.id, attempt: 1, workerId: 'alive' }, { runId: lost.id, attempt: 1, workerId: 'alive' }]), [true, true]);
-    const beat = (heldRuns: string[]) =>
-      applyStatusEvents(env.ctx, [{ kind: 'heartbeat', workerId: 'alive', pool: 'unheld', taskTypes: ['noop'], concurrency: 2, activeRuns: heldRuns.length, status: 'ALIVE', hostname: 'h', version: 't', startedAt: new Date().toISOString(), at: new Date().toISOString(), held: heldRuns }]);
     await env.db.query(`UPDATE hg_runs SET started_at = now() - interval '1 minute' WHERE id = ANY($1::bigint[])`, [[held.id, lost.id]]);
-    await beat([`${held.id}/1`]);
-    const result = await reap(env.ctx, { workerTimeoutSeconds: 30 });
-    assert.equal(result.runsFailed, 1, 'only the attempt the worker does not list');
+    await beat('alive', 'unheld', { held: [] });
+    assert.equal((await reap(env.ctx, { workerTimeoutSeconds: 30 })).runsFailed, 0, 'not listed proves nothing');
+    await beat('alive', 'unheld', { held: [`${held.id}/1`], abandoned: [`${lost.id}/1`, `${held.id}/7`, 'junk'] });
     const runs = await runsOf(env.db, task.id);
     const byId = new Map(runs.map((r) => [`${r.id}`, r]));
     assert.equal(byId.get(held.id)?.status, 'running');
     assert.equal(byId.get(lost.id)?.status, 'failed');
-    assert.match(byId.get(lost.id)?.error ?? '', /worker alive does not hold this attempt/);
+    assert.match(byId.get(lost.id)?.error ?? '', /worker alive never received its claim/);
     assert.ok(runs.some((r) => r.attempt === 2), 'the lost attempt is retried');
+    await promoteDueRuns(env.ctx); // as the leader's retry timer does: no due retry is left for later tests
+  });
+
+  it('reconciles an outcome that arrives after the core failed its attempt: recorded as it ran, retry withdrawn', async () => {
+    const task = await noop('late-outcome', { pool: 'late', retry: { limit: 2, backoff: { initialSeconds: 60, jitter: 0 } } });
+    const run = await triggerTask(env.ctx, task.id);
+    assert.deepEqual(await decideClaims(env.ctx, [{ runId: run.id, attempt: 1, workerId: 'partitioned' }]), [true]);
+    await finishAttempts(env.ctx, [{ runId: run.id, attempt: 1, status: 'failed', at: new Date(), error: 'worker partitioned declared dead', byCore: true, expectWorkerId: 'partitioned' }]);
+    assert.deepEqual((await runsOf(env.db, task.id)).map((r) => [r.attempt, r.status]), [[1, 'failed'], [2, 'pending']]);
+    await applyStatusEvents(env.ctx, [{ kind: 'finished', runId: run.id, attempt: 1, workerId: 'partitioned', at: new Date().toISOString(), status: 'succeeded', output: 'it ran' }]);
+    const runs = await runsOf(env.db, task.id);
+    assert.deepEqual(runs.map((r) => [r.attempt, r.status]), [[1, 'succeeded']], 'no second execution');
+    // an outcome from a worker that never held the attempt is refused and kept with the reason
+    const other = await triggerTask(env.ctx, task.id);
+    await decideClaims(env.ctx, [{ runId: other.id, attempt: 1, workerId: 'owner' }]);
+    await applyStatusEvents(env.ctx, [{ kind: 'finished', runId: other.id, attempt: 1, workerId: 'forger', at: new Date().toISOString(), status: 'succeeded', output: 'forged' }]);
+    assert.equal((await getRun(env.db, other.id)).status, 'running');
+    const { rows } = await env.db.query<{ reason: string }>(`SELECT reason FROM hg_dead_letters WHERE run_id = $1`, [other.id]);
+    assert.match(rows[0]?.reason ?? '', /worker "forger" does not hold attempt/);
+  });
+
+  it('shows a worker that stopped cleanly as STOPPED, not DOWN, and deletes gone workers after the retention (issue 18, item 16)', async (t) => {
+    t.after(() => (env.clock.ms = undefined));
+    await beat('polite', 'stopping');
+    await beat('polite', 'stopping', { status: 'DOWN', activeRuns: 0 });
+    const status = async (id: string) => (await env.db.query<{ status: string }>('SELECT status FROM hg_workers WHERE id = $1', [id])).rows[0]?.status;
+    assert.equal(await status('polite'), 'STOPPED');
+    const t0 = Date.now() + 10 * 86_400_000;
+    env.clock.ms = t0;
+    await reap(env.ctx, { workerTimeoutSeconds: 30, workerRetentionSeconds: 86_400 });
+    env.clock.ms = t0 + 120_000;
+    await reap(env.ctx, { workerTimeoutSeconds: 30, workerRetentionSeconds: 86_400 });
+    assert.equal(await status('polite'), undefined, 'aged out');
+  });
+
+  it('refuses a second process that heartbeats under a live worker id, and tells only it to drain (issue 12, defect 15)', async () => {
+    const consumer = postgresConsumer(env.ctx, 'twin');
+    const drained: string[] = [];
+    const sub = await consumer.onDrain((target) => drained.push(target));
+    await beat('twin', 'twins', { incarnation: 'first', held: ['1/1'] });
+    await beat('twin', 'twins', { incarnation: 'second', held: [] });
+    const { rows } = await env.db.query<{ incarnation: string; held_runs: string[] }>('SELECT incarnation, held_runs FROM hg_workers WHERE id = $1', ['twin']);
+    assert.equal(rows[0]?.incarnation, 'first', 'the live process keeps its row');
+    assert.deepEqual(rows[0]?.held_runs, ['1/1']);
+    const letters = await env.db.query<{ reason: string }>(`SELECT reason FROM hg_dead_letters WHERE worker_id = 'twin'`);
+    assert.match(letters.rows[0]?.reason ?? '', /held by another live process/);
+    const deadline = Date.now() + 3000;
+    while (drained.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+    await sub.close();
+    await consumer.close();
+    // the drain names the second incarnation: the guarded consumer of the first ignores it
+    assert.deepEqual(drained.map((d) => parseDrainTarget(d)), [{ workerId: 'twin', incarnation: 'second' }]);
+  });
+
+  it('never records a start before the run was queued, whatever the worker\'s clock says (issue 18, item 19)', async () => {
+    const task = await noop('skewed', { pool: 'skewed' });
+    const run = await triggerTask(env.ctx, task.id);
+    const behind = new Date(Date.now() - 3_600_000).toISOString();
+    await applyStatusEvents(env.ctx, [
+      { kind: 'started', runId: run.id, attempt: 1, workerId: 'slow-clock', at: behind },
+      { kind: 'finished', runId: run.id, attempt: 1, workerId: 'slow-clock', at: behind, status: 'succeeded' },
+    ]);
+    const stored = await getRun(env.db, run.id);
+    assert.equal(stored.status, 'succeeded');
+    assert.ok(stored.queuedAt && stored.startedAt && stored.finishedAt);
+    assert.ok(Date.parse(stored.startedAt) >= Date.parse(stored.queuedAt), `startedAt ${stored.startedAt} before queuedAt ${stored.queuedAt}`);
+    assert.ok(Date.parse(stored.finishedAt) >= Date.parse(stored.startedAt));
+  });
+
+  it('runs the spec as it was when the run was made, not as edited since (issue 12, defect 16)', async () => {
+    const body = { name: 'edited-later', type: 'shell', shell: { command: ['echo', 'before'] }, pool: 'edited', timeoutSeconds: 30 };
+    const task = await createTaskFromInput(env.ctx, body);
+    const run = await triggerTask(env.ctx, task.id);
+    await replaceTaskFromInput(env.ctx, task.id, { ...body, shell: { command: ['echo', 'after'] }, timeoutSeconds: 99 });
+    const consumer = postgresConsumer(env.ctx, 'edited-w');
+    const [delivery] = await consumer.receive('edited', { max: 1, waitMs: 0 });
+    await consumer.close();
+    assert.equal(delivery?.message.runId, run.id);
+    assert.deepEqual((delivery?.message.spec.shell as { command: string[] }).command, ['echo', 'before']);
+    assert.equal(delivery?.message.timeoutSeconds, 30);
+    // the same builder as the brokers' messages: the same fields, in the same shape
+    assert.deepEqual(Object.keys(delivery?.message ?? {}).sort(), Object.keys(toRunMessage({ id: run.id, taskId: task.id, scheduledTime: new Date(), shard: 0, shardTotal: 1, attempt: 1, status: 'queued', notBefore: null }, task)).sort());
+  });
+
+  it('hands out a run a dequeue took although its answer was lost (issue 12, defect 6, postgres queue)', async () => {
+    const task = await noop('lost-answer', { pool: 'lost-answer' });
+    const run = await triggerTask(env.ctx, task.id);
+    let dropNext = true;
+    const lossy = Object.assign(Object.create(env.db) as typeof env.db, {
+      query: async (sql: string, params?: unknown[]) => {
+        const result = await env.db.query(sql, params);
+        if (dropNext && sql.includes('FOR UPDATE SKIP LOCKED')) {
+          dropNext = false;
+          throw Object.assign(new Error('connection terminated unexpectedly'), { code: 'ECONNRESET' }); // committed, answer lost
+        }
+        return result;
+      },
+    });
+    const consumer = createPostgresConsumer({ db: lossy, workerId: 'lossy-w', applyStatus: (events) => applyStatusEvents(env.ctx, events) });
+    await assert.rejects(consumer.receive('lost-answer', { max: 1, waitMs: 0 }), /connection terminated/);
+    assert.equal((await getRun(env.db, run.id)).status, 'running', 'the dequeue committed');
+    const [recovered] = await consumer.receive('lost-answer', { max: 1, waitMs: 0 });
+    assert.equal(recovered?.message.runId, run.id, 'the taken run is handed out, not left running for nobody');
+    assert.deepEqual(await consumer.receive('lost-answer', { max: 1, waitMs: 0 }), [], 'and only once');
+    await consumer.close();
   });
 
   it('keeps each task\'s finished history within spec.history, never touching active runs', async () => {

@@ -183,4 +183,36 @@ describe('redis_stream claims', { skip: await skipUnless('redis') }, () => {
       await admin.quit();
     }
   });
+
+  it('answer a claim asked again by the worker that won it positively, and refuse every other worker (issue 12, defect 6)', async () => {
+    const queueNames = names();
+    const options = { url: SERVICE_URLS.redis, names: queueNames, readTimeoutMs: 500 };
+    const producer = createRedisStreamProducer(options);
+    const winner = createRedisStreamConsumer({ ...options, workerId: 'w-win' });
+    const other = createRedisStreamConsumer({ ...options, workerId: 'w-other' });
+    const admin = new Redis(SERVICE_URLS.redis, { protocol: 2, maxRetriesPerRequest: 2 });
+    try {
+      const message: RunMessage = {
+        runId: '8', attempt: 1, taskId: '1b5cf2a4-86f1-4d7e-9c5e-2f4b8e1d0a12', taskName: 't', pool: 'p', priority: 0, type: 'noop',
+        spec: { params: {} }, timeoutSeconds: 5, shard: 0, shardTotal: 1, scheduledTime: '2030-01-01T00:00:00.000Z',
+      };
+      await producer.publish([message, message, message]);
+      const mine = await winner.receive('p', { max: 2, waitMs: 2000 });
+      const theirs = await other.receive('p', { max: 1, waitMs: 2000 });
+      assert.equal(mine.length, 2);
+      assert.equal(await mine[0]?.claim('w-win'), true);
+      // the answer was lost and the command is sent again (or a second copy arrives): the same answer
+      assert.equal(await mine[1]?.claim('w-win'), true);
+      assert.equal(await theirs[0]?.claim('w-other'), false);
+      const ttl = Number(await admin.call('TTL', `${queueNames.namespace}:${queueNames.taskQueue}:claim:${message.taskId}:8:1`));
+      assert.ok(ttl > 0 && ttl <= 6 * 3600, `claim keys are bounded to 6 hours, not 7 days (ttl ${ttl})`);
+    } finally {
+      await winner.close();
+      await other.close();
+      await producer.close();
+      const keys = (await admin.call('KEYS', `${queueNames.namespace}:*`)) as string[];
+      if (keys.length > 0) await admin.call('DEL', ...keys);
+      await admin.quit();
+    }
+  });
 });

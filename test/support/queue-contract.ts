@@ -246,9 +246,12 @@ export function runQueueContract(name: string, factory: () => Promise<QueueContr
         );
         const idempotent = h.semantics?.idempotentPublish === true;
         assert.equal(got.length, expected, idempotent ? 'attempt 1 once (one row) and attempt 2' : 'three deliveries: two copies of attempt 1 and attempt 2');
-        const results = await Promise.all(got.map(({ d, worker }) => d.claim(worker).then((won) => ({ won, attempt: d.message.attempt }))));
-        assert.equal(results.filter((r) => r.attempt === 1 && r.won).length, 1, 'attempt 1 granted exactly once');
-        assert.equal(results.filter((r) => r.attempt === 1 && !r.won).length, idempotent ? 0 : 1, 'the duplicate is refused');
+        const results = await Promise.all(got.map(({ d, worker }) => d.claim(worker).then((won) => ({ won, worker, attempt: d.message.attempt }))));
+        // one worker wins attempt 1; a copy reaching that same worker may be granted to it again (a re-sent
+        // claim is answered the same way, and a worker never starts an attempt twice), never another worker
+        const winners = new Set(results.filter((r) => r.attempt === 1 && r.won).map((r) => r.worker));
+        assert.equal(winners.size, 1, 'attempt 1 granted to exactly one worker');
+        if (!idempotent) assert.equal(results.filter((r) => r.attempt === 1).length, 2);
         assert.equal(results.filter((r) => r.attempt === 2 && r.won).length, 1, 'attempt 2 is a different claim');
         // Refused duplicates are settled too: nothing comes back.
         const again = await Promise.all([a.receive(POOL, { max: 5, waitMs: 800 }), b.receive(POOL, { max: 5, waitMs: 800 })]);

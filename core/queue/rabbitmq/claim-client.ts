@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
+import { ClaimNotAsked } from '../claim-ledger.ts';
 import type { Claim } from '../port.ts';
 import type { ConsumerState } from './consumer-state.ts';
 import type { Generation } from './link.ts';
@@ -50,7 +51,7 @@ export class ClaimClient {
    */
   ask(gen: Generation, claim: Claim): Promise<boolean> {
     const state = this.#state();
-    if (!state || state.gen !== gen || gen.dead) return Promise.reject(new Error('rabbitmq connection lost before the claim'));
+    if (!state || state.gen !== gen || gen.dead) return Promise.reject(new ClaimNotAsked('rabbitmq connection lost before the claim'));
     const answer = new Promise<boolean>((resolve, reject) => {
       if (!this.#gathering || this.#gathering.gen !== gen) {
         const gathering = { gen, asked: [] as Asked[] };
@@ -68,7 +69,7 @@ export class ClaimClient {
     const { asked } = gathering;
     const state = this.#state();
     if (!state || state.gen !== gathering.gen || gathering.gen.dead) {
-      for (const a of asked) a.reject(new Error('rabbitmq connection lost before the claim'));
+      for (const a of asked) a.reject(new ClaimNotAsked('rabbitmq connection lost before the claim'));
       return;
     }
     const correlationId = randomUUID();
@@ -84,6 +85,9 @@ export class ClaimClient {
         replyTo: REPLY_TO,
         correlationId,
         contentType: JSON_TYPE,
+        // A claim has a deadline (issue 12, defect 6): one the core has not taken by the time this worker
+        // stops waiting is dropped by the broker instead of being granted to a worker that gave up on it.
+        expiration: String(this.#timeoutMs),
       });
     } catch (error) {
       clearTimeout(timer);

@@ -1,4 +1,5 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
+import { ClaimNotAsked } from '../claim-ledger.ts';
 import type { Delivery, RunMessage } from '../port.ts';
 import type { ClaimClient } from './claim-client.ts';
 import type { Generation } from './link.ts';
@@ -22,7 +23,7 @@ export class RabbitDelivery implements Delivery {
 
   async claim(workerId: string): Promise<boolean> {
     if (this.#settled) return false;
-    if (this.gen.dead) throw new Error('rabbitmq connection lost before the claim; the message is redelivered');
+    if (this.gen.dead) throw new ClaimNotAsked('rabbitmq connection lost before the claim; the message is redelivered');
     let granted: boolean;
     try {
       granted = await this.#claims.ask(this.gen, { runId: this.message.runId, attempt: this.message.attempt, workerId });

@@ -4,7 +4,7 @@
  * - `${ns}:${taskQueue}:dead`               dead-lettered run messages (fields: reason, payload, stream)
  * - `${ns}:${statusQueue}`, `${ns}:${heartbeatQueue}`  status / heartbeat events, group `core`
  * - `${ns}:${statusQueue}:dead`             status events that could not be decoded
- * - `${ns}:${taskQueue}:claim:${taskId}:${runId}:${attempt}`  claim keys (SET NX EX 7 days); the task id is a
+ * - `${ns}:${taskQueue}:claim:${taskId}:${runId}:${attempt}`  claim keys (SET NX EX 6 hours); the task id is a
  *   random UUID, so a recreated database, whose run ids start again at 1, never meets an old claim
  * - `${ns}:${taskQueue}:cancel`              pub/sub channel for cancels
  */
@@ -12,8 +12,15 @@ import { priorityBand } from '../codec.ts';
 import type { QueueNames, RunMessage } from '../port.ts';
 
 export const WORKERS_GROUP = 'workers';
-/** a claim key outlives every copy of its message that could still be waiting in a stream */
-export const CLAIM_TTL_SECONDS = 604_800;
+/**
+ * A claim key outlives every copy of its message that may still be claimed: the claim script refuses
+ * entries older than STALE_ENTRY_MS (by Redis's clock), an hour less than the key lives. One key per attempt
+ * for 6 hours bounds the keys to the attempts of 6 hours (issue 12, defect 15; it used to be 7 days).
+ */
+export const CLAIM_TTL_SECONDS = 6 * 3600;
+export const STALE_ENTRY_MS = 5 * 3600 * 1000;
+/** how long a worker keeps asking Redis for one claim whose reply was lost before it gives the claim up */
+export const CLAIM_DEADLINE_MS = 5000;
 /** the claim value of an attempt cancelled before any worker took it */
 export const CANCELLED_CLAIM = 'cancelled';
 export const CORE_GROUP = 'core';
