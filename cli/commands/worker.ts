@@ -21,7 +21,7 @@ export function registerWorkerCommands(program: Command, ctx: CliContext): void 
   );
 
   examples(
-    worker.command('list').description('list workers').addOption(new Option('--status <status>', 'only workers in this state').choices(['ALIVE', 'DRAINING', 'DOWN'])),
+    worker.command('list').description('list workers').addOption(new Option('--status <status>', 'only workers in this state').choices(['ALIVE', 'DRAINING', 'DOWN', 'STOPPED'])),
     'scheduler-cli worker list',
     'scheduler-cli worker list --status ALIVE -o json',
   ).action(async (flags: { status?: string }) => {
@@ -41,10 +41,10 @@ export function registerWorkerCommands(program: Command, ctx: CliContext): void 
     }
     const workers = await collectPages<Row>(client, '/api/workers', 10_000);
     const count = (status: string) => workers.filter((w) => w.status === status).length;
-    const live = workers.filter((w) => w.status !== 'DOWN');
+    const live = workers.filter((w) => w.status !== 'DOWN' && w.status !== 'STOPPED');
     const sum = (key: string) => live.reduce((total, w) => total + Number(w[key] ?? 0), 0);
     const summary = {
-      workers: workers.length, alive: count('ALIVE'), draining: count('DRAINING'), down: count('DOWN'),
+      workers: workers.length, alive: count('ALIVE'), draining: count('DRAINING'), down: count('DOWN'), stopped: count('STOPPED'),
       activeRuns: sum('activeRuns'), capacity: sum('concurrency'),
       pools: [...new Set(live.map((w) => String(w.pool)))].sort(),
     };

@@ -323,7 +323,7 @@ export async function poolLoad(db: Queryable, pool: string): Promise<PoolLoad> {
     `SELECT count(*) FILTER (WHERE r.status = 'queued' OR (r.status = 'pending' AND (r.not_before IS NULL OR r.not_before <= now())))::text AS backlog,
             count(*) FILTER (WHERE r.status = 'running')::text AS active,
             (SELECT coalesce(json_agg(json_build_object('id', w.id, 'hostname', w.hostname, 'activeRuns', w.active_runs, 'draining', w.status = 'DRAINING')), '[]')
-               FROM hg_workers w WHERE w.pool = $1 AND w.status <> 'DOWN') AS workers
+               FROM hg_workers w WHERE w.pool = $1 AND w.status NOT IN ('DOWN', 'STOPPED')) AS workers
        FROM hg_runs r WHERE r.pool = $1 AND r.status IN ('pending', 'queued', 'running')`,
     [pool],
   );
