@@ -7,6 +7,7 @@ import { poolRoutes } from './routes/pools.ts';
 import { runRoutes } from './routes/runs.ts';
 import { systemRoutes } from './routes/system.ts';
 import { taskRoutes } from './routes/tasks.ts';
+import { taskScheduleRoutes } from './routes/task-schedule.ts';
 import { workerRoutes } from './routes/workers.ts';
 
 /**
@@ -15,7 +16,7 @@ import { workerRoutes } from './routes/workers.ts';
  * authorisation-matrix test walks them: one table, so the three cannot drift apart.
  */
 export function routeTable(api: ApiContext): ApiRoute[] {
-  return [...openRoutes(api), ...authRoutes(api), ...systemRoutes(api), ...dataRoutes(api), ...taskRoutes(api), ...runRoutes(api), ...workerRoutes(api), ...poolRoutes(api)];
+  return [...openRoutes(api), ...authRoutes(api), ...systemRoutes(api), ...dataRoutes(api), ...taskRoutes(api), ...taskScheduleRoutes(api), ...runRoutes(api), ...workerRoutes(api), ...poolRoutes(api)];
 }
 
 /** The OpenAPI document and its browsable UI; public, like the source they describe. */
