@@ -46,16 +46,40 @@ export function signedOut(): void {
   authState.value = 'required';
 }
 
+class AuthCallError extends Error {
+  readonly code: string;
+  constructor(message: string, code: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
 async function post(path: string, body: unknown): Promise<{ accessToken: string; refreshToken?: string; expiresIn: number; permissions: string[] }> {
   const response = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), mode: 'same-origin' });
-  const json = (await response.json().catch(() => ({}))) as { detail?: string };
-  if (!response.ok) throw new Error(json.detail ?? `HTTP ${response.status}`);
+  const json = (await response.json().catch(() => ({}))) as { detail?: string; code?: string };
+  if (!response.ok) throw new AuthCallError(json.detail ?? `HTTP ${response.status}`, json.code ?? '');
   return json as Awaited<ReturnType<typeof post>>;
 }
 
-/** POST /api/auth/token with the key; the key is forgotten once the tokens are in hand. */
+/**
+ * POST /api/auth/token with the key; the key is forgotten once the tokens are in hand. When the API
+ * mints no JWTs (no jwt_secret), the key itself is the bearer credential, kept in memory only: a reload
+ * asks for it again.
+ */
 export async function signIn(apiKey: string): Promise<void> {
-  const tokens = await post('/api/auth/token', { apiKey });
+  let tokens: Awaited<ReturnType<typeof post>>;
+  try {
+    tokens = await post('/api/auth/token', { apiKey });
+  } catch (error) {
+    if (!(error instanceof AuthCallError) || error.code !== 'HG_ERR_AUTH_JWT_DISABLED') throw error;
+    const response = await fetch('/api/auth/whoami', { headers: { authorization: `Bearer ${apiKey}` }, mode: 'same-origin' });
+    const who = (await response.json()) as { permissions?: string[]; detail?: string };
+    if (!response.ok) throw new Error(who.detail ?? `HTTP ${response.status}`);
+    session = { accessToken: apiKey, expiresAt: Number.MAX_SAFE_INTEGER, permissions: who.permissions ?? [] };
+    permissions.value = session.permissions;
+    authState.value = 'signed-in';
+    return;
+  }
   store({ accessToken: tokens.accessToken, ...(tokens.refreshToken ? { refreshToken: tokens.refreshToken } : {}), expiresAt: Date.now() + tokens.expiresIn * 1000, permissions: tokens.permissions });
   permissions.value = tokens.permissions;
   authState.value = 'signed-in';
