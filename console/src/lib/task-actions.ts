@@ -1,4 +1,4 @@
-import { api, type Task } from '../api/client.ts';
+import { api, type Run, type Task } from '../api/client.ts';
 
 /** The label that carries the reason of a suspension (shown on the task; removed on resume). */
 export const SUSPEND_REASON_LABEL = 'hourglass.io/suspend-reason';
@@ -21,4 +21,32 @@ export function kubectlCommand(task: Pick<Task, 'name' | 'namespace'>, change: '
   const target = `scheduledtask/${task.name} -n ${task.namespace ?? 'default'}`;
   if (change === 'edit') return `kubectl edit ${target}`;
   return `kubectl patch ${target} --type merge -p '{"spec":{"suspend":${change === 'suspend'}}}'`;
+}
+
+const FAILED = new Set(['failed', 'timed_out']);
+
+/**
+ * Retries every fire of a task whose latest attempt failed (the newest 500 runs): one retry per fire,
+ * never a second one beside an attempt still active. The API's refusals are returned, not thrown.
+ */
+export async function retryFailedRuns(taskId: string): Promise<{ retried: number; refused: unknown[] }> {
+  const { items } = await api.get('/api/task-runs', { query: { task: taskId, limit: 500 } });
+  const latest = new Map<string, Run>();
+  for (const run of items) {
+    const fire = `${run.scheduledTime}/${run.shard}`;
+    const seen = latest.get(fire);
+    if (!seen || run.attempt > seen.attempt) latest.set(fire, run);
+  }
+  let retried = 0;
+  const refused: unknown[] = [];
+  for (const run of latest.values()) {
+    if (!FAILED.has(run.status)) continue;
+    try {
+      await api.post('/api/task-runs/{id}/retry', { params: { id: run.id } });
+      retried += 1;
+    } catch (error) {
+      refused.push(error);
+    }
+  }
+  return { retried, refused };
 }

@@ -6,7 +6,7 @@ import { Countdown, Dialog, ErrorBox, Notice, Sparkline, StatusBadge } from '../
 import { dateTime, duration, now } from '../lib/format.ts';
 import { taskHealth } from '../lib/health.ts';
 import { navigate, query, setQuery } from '../lib/router.ts';
-import { kubectlCommand, REASON_MAX, resumeTask, suspendTask, SUSPEND_REASON_LABEL } from '../lib/task-actions.ts';
+import { kubectlCommand, REASON_MAX, resumeTask, retryFailedRuns, suspendTask, SUSPEND_REASON_LABEL } from '../lib/task-actions.ts';
 import { useFetch } from '../lib/use-fetch.ts';
 import { specYaml, TaskForm, TaskYamlEditor } from './task-edit.tsx';
 
@@ -161,7 +161,7 @@ function NextFires({ task }: { task: Task }) {
       {data && data.fires.length === 0 && <p>{t('task.noFires')}</p>}
       {data && data.fires.length > 0 && (
         <ol class="fires">
-          {data.fires.map((fire) => <li key={fire}><time dateTime={fire}>{dateTime(fire)}</time> · <Countdown iso={fire} /></li>)}
+          {data.fires.map((fire) => <li key={fire}><time class="fire" dateTime={fire}>{dateTime(fire)}</time> · <Countdown iso={fire} /></li>)}
         </ol>
       )}
     </section>
@@ -200,10 +200,9 @@ function History({ task, writable, onNotice }: { task: Task; writable: boolean; 
   const durations = runs.filter((r) => r.durationMs !== null).map((r) => r.durationMs as number).reverse();
   const retryFailed = async () => {
     try {
-      const failed = await api.get('/api/task-runs', { query: { task: task.id, status: 'failed,timed_out', limit: 100 } });
-      for (const run of failed.items) await api.post('/api/task-runs/{id}/retry', { params: { id: run.id } });
-      onNotice(t('action.retried', { count: failed.items.length }));
-      setFailure(undefined);
+      const { retried, refused } = await retryFailedRuns(task.id);
+      onNotice(t('action.retried', { count: retried }));
+      setFailure(refused[0]);
     } catch (caught) {
       setFailure(caught);
     }

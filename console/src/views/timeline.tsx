@@ -74,7 +74,7 @@ export function TimelineView() {
       {data && rows.length === 0 && <p>{t('timeline.empty')}</p>}
       {data && rows.length > 0 && (
         <div class="table-wrap">
-          <svg class="timeline" width={WIDTH} height={height} viewBox={`0 0 ${WIDTH} ${height}`} role="img" aria-label={`${t('timeline.title')}: ${dateTime(new Date(data.from).toISOString())} – ${dateTime(new Date(data.to).toISOString())}`}>
+          <svg class="timeline" width={WIDTH} height={height} viewBox={`0 0 ${WIDTH} ${height}`} role="group" aria-label={`${t('timeline.title')}: ${dateTime(new Date(data.from).toISOString())} – ${dateTime(new Date(data.to).toISOString())}`}>
             <line x1={x(data.nowMs)} x2={x(data.nowMs)} y1={0} y2={height} class="now" />
             <text x={x(data.from)} y={height - 8} class="axis">{dateTime(new Date(data.from).toISOString())}</text>
             <text x={x(data.nowMs)} y={height - 8} class="axis" text-anchor="middle">{t('common.now')}</text>
