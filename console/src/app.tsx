@@ -46,7 +46,7 @@ export function App() {
     <div class="shell" onClick={onLinkClick}>
       <a class="skip" href="#main">{t('nav.main')}</a>
       <header>
-        <a class="brand" href="/">⌛ {t('app.title')}</a>
+        <a class="brand" href="/"><img src="/favicon.svg" alt="" width={18} height={18} /> {t('app.title')}</a>
         <nav aria-label={t('nav.main')}>
           <ul>
             {NAV.map((item) => (

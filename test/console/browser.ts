@@ -73,9 +73,10 @@ export interface AxeViolation {
 export async function seriousViolations(page: Page): Promise<AxeViolation[]> {
   await page.evaluate(axeSource);
   const result = await page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run: (context: unknown, options: unknown) => Promise<{ violations: AxeViolation[] }> } }).axe;
-    return axe.run(document, { resultTypes: ['violations'] });
+    const axe = (globalThis as unknown as { axe: { run: (options: unknown) => Promise<{ violations: AxeViolation[]; passes: unknown[] }> } }).axe;
+    return axe.run({ resultTypes: ['violations'] });
   });
+  if (result.passes.length === 0) throw new Error('axe-core checked nothing: the scan did not run on the page');
   return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 }
 

@@ -144,6 +144,7 @@ describe('web console in Chromium against the real server', { skip, timeout: 170
     const expected = (await adminCall(url, 'GET', `/api/tasks/${ids.get('nightly-report')}/next-fires?count=10`)).json.fires as string[];
     assert.deepEqual(await fires.evaluateAll((nodes) => nodes.map((n) => n.getAttribute('datetime'))), expected);
     for (const fire of expected) assert.match(fire, /T0[12]:00:00\.000Z$/, '03:00 in Berlin is 01:00 or 02:00 UTC, by DST');
+    assert.match(await fires.first().innerText(), /03:00:00 \(Europe\/Berlin\)/, "shown in the task's own time zone");
 
     await page.getByRole('button', { name: en['action.edit'], exact: true }).click();
     const dialog = page.getByRole('dialog');
@@ -229,6 +230,11 @@ describe('web console in Chromium against the real server', { skip, timeout: 170
     await page.getByRole('dialog').getByRole('button', { name: en['action.delete'] }).click();
     await page.waitForURL(`${url}/`);
     assert.equal((await adminCall(url, 'GET', `/api/tasks/${ids.get('to-delete')}`)).status, 404);
+    await page.getByRole('link', { name: 'nightly-report', exact: true }).waitFor();
+    assert.equal(await row(page, 'to-delete').count(), 0);
+    // success rates from the runs of the tests above: slow-logs succeeded, flaky never did
+    await row(page, 'slow-logs').getByText('100 %').waitFor();
+    await row(page, 'flaky').getByText('0 %', { exact: true }).waitFor();
   });
 
   it('timeline: past runs by outcome and upcoming fires on one axis', async () => {
@@ -269,7 +275,7 @@ describe('web console in Chromium against the real server', { skip, timeout: 170
     await zhPage.getByLabel(en['pref.language']).selectOption('zh');
     await zhPage.getByLabel(zh['pref.theme']).selectOption('dark');
     await zhPage.getByRole('heading', { level: 1, name: zh['schedules.title'] }).waitFor();
-    assert.equal(await zhPage.evaluate(() => document.documentElement.lang), 'zh-CN');
+    assert.equal(await zhPage.locator('html').getAttribute('lang'), 'zh-CN');
     await zhPage.getByRole('link', { name: 'nightly-report', exact: true }).waitFor();
     await accessible(zhPage, 'schedules (zh)');
     await shot(zhPage, 'console-schedules-zh-dark');

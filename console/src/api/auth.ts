@@ -74,7 +74,7 @@ export async function signIn(apiKey: string): Promise<void> {
     if (!(error instanceof AuthCallError) || error.code !== 'HG_ERR_AUTH_JWT_DISABLED') throw error;
     const response = await fetch('/api/auth/whoami', { headers: { authorization: `Bearer ${apiKey}` }, mode: 'same-origin' });
     const who = (await response.json()) as { permissions?: string[]; detail?: string };
-    if (!response.ok) throw new Error(who.detail ?? `HTTP ${response.status}`);
+    if (!response.ok) throw new Error(who.detail ?? `HTTP ${response.status}`, { cause: error });
     session = { accessToken: apiKey, expiresAt: Number.MAX_SAFE_INTEGER, permissions: who.permissions ?? [] };
     permissions.value = session.permissions;
     authState.value = 'signed-in';

@@ -1,4 +1,4 @@
-import type { components, paths } from './schema';
+import type { components, paths } from './schema.d.ts';
 import { accessToken, refreshIfNeeded, signedOut } from './auth.ts';
 
 export type Schemas = components['schemas'];

@@ -25,7 +25,8 @@ export function relative(iso: string | null | undefined): string {
   return diff > 0 ? t('common.in', { time: duration(diff) }) : t('common.ago', { time: duration(-diff) });
 }
 
-export function dateTime(iso: string | null | undefined): string {
+/** A date and time in the reader's language, in the browser's time zone or the one given. */
+export function dateTime(iso: string | null | undefined, timeZone?: string): string {
   if (!iso) return t('common.none');
-  return new Date(iso).toLocaleString(language.value === 'zh' ? 'zh-CN' : 'en-GB', { dateStyle: 'short', timeStyle: 'medium' });
+  return new Date(iso).toLocaleString(language.value === 'zh' ? 'zh-CN' : 'en-GB', { dateStyle: 'short', timeStyle: 'medium', ...(timeZone ? { timeZone } : {}) });
 }

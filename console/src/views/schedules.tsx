@@ -1,8 +1,8 @@
 import { useState } from 'preact/hooks';
-import { api, type Task } from '../api/client.ts';
+import { api, type Run, type Task } from '../api/client.ts';
 import { can } from '../api/auth.ts';
 import { t } from '../i18n/index.ts';
-import { Countdown, Dialog, ErrorBox, Notice, StatusBadge } from '../lib/components.tsx';
+import { Countdown, Dialog, ErrorBox, Notice, Sparkline, StatusBadge } from '../lib/components.tsx';
 import { now } from '../lib/format.ts';
 import { taskHealth } from '../lib/health.ts';
 import { query, setQuery } from '../lib/router.ts';
@@ -10,6 +10,31 @@ import { REASON_MAX, resumeTask, suspendTask } from '../lib/task-actions.ts';
 import { useFetch } from '../lib/use-fetch.ts';
 
 const PAGE = 50;
+const RECENT_RUNS = 500;
+const FINISHED = new Set(['succeeded', 'failed', 'timed_out']);
+
+interface Trend {
+  successRate: number | null;
+  durations: number[];
+}
+
+/** Success rate and durations per task, from the newest runs of all tasks (oldest first). */
+function trendsByTask(runs: Run[]): Map<string, Trend> {
+  const byTask = new Map<string, Run[]>();
+  for (const run of runs) {
+    if (!FINISHED.has(run.status)) continue;
+    byTask.set(run.taskId, [...(byTask.get(run.taskId) ?? []), run]);
+  }
+  const out = new Map<string, Trend>();
+  for (const [taskId, list] of byTask) {
+    const ordered = list.slice(0, 30).reverse();
+    out.set(taskId, {
+      successRate: ordered.filter((r) => r.status === 'succeeded').length / ordered.length,
+      durations: ordered.filter((r) => r.durationMs !== null).map((r) => r.durationMs as number),
+    });
+  }
+  return out;
+}
 type SortKey = 'name' | 'next' | 'last' | 'health';
 
 function sortTasks(tasks: Task[], key: SortKey, nowMs: number): Task[] {
@@ -43,6 +68,9 @@ export function SchedulesView() {
       }),
     [JSON.stringify(filters)],
   );
+  // one request for the whole page's trends (the newest runs of every task), refreshed every 30 s
+  const recent = useFetch(() => api.get('/api/task-runs', { query: { limit: RECENT_RUNS } }), [], 30_000);
+  const trends = trendsByTask(recent.data?.items ?? []);
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [bulk, setBulk] = useState<'suspend' | 'resume' | undefined>();
   const [reason, setReason] = useState('');
@@ -80,14 +108,15 @@ export function SchedulesView() {
   return (
     <section aria-labelledby="view-title">
       <h1 id="view-title">{t('schedules.title')}</h1>
-      <form class="filters" role="search" onSubmit={submitFilters}>
+      {/* uncontrolled fields (the countdown re-renders every second), remounted when the URL changes */}
+      <form class="filters" role="search" onSubmit={submitFilters} key={JSON.stringify(filters)}>
         <label>
           {t('schedules.search')}
-          <input name="q" type="search" value={filters.name} maxLength={63} />
+          <input name="q" type="search" defaultValue={filters.name} maxLength={63} />
         </label>
         <label>
           {t('schedules.filterState')}
-          <select name="state" value={filters.suspended}>
+          <select name="state" defaultValue={filters.suspended}>
             <option value="">{t('schedules.all')}</option>
             <option value="false">{t('schedules.active')}</option>
             <option value="true">{t('schedules.suspended')}</option>
@@ -95,7 +124,7 @@ export function SchedulesView() {
         </label>
         <label>
           {t('schedules.type')}
-          <select name="type" value={filters.type}>
+          <select name="type" defaultValue={filters.type}>
             <option value="">{t('schedules.anyType')}</option>
             <option value="shell">shell</option>
             <option value="http">http</option>
@@ -103,11 +132,11 @@ export function SchedulesView() {
         </label>
         <label>
           {t('schedules.pool')}
-          <input name="pool" value={filters.pool} maxLength={63} size={10} />
+          <input name="pool" defaultValue={filters.pool} maxLength={63} size={10} />
         </label>
         <label>
           {t('schedules.label')}
-          <input name="label" value={filters.label} size={14} />
+          <input name="label" defaultValue={filters.label} size={14} />
         </label>
         <button type="submit">{t('schedules.apply')}</button>
         <label>
@@ -153,13 +182,15 @@ export function SchedulesView() {
                 <th scope="col">{t('col.nextFire')}</th>
                 <th scope="col">{t('col.lastResult')}</th>
                 <th scope="col">{t('col.health')}</th>
+                <th scope="col">{t('col.successRate')}</th>
+                <th scope="col">{t('col.durations')}</th>
                 <th scope="col">{t('col.source')}</th>
                 <th scope="col">{t('col.labels')}</th>
               </tr>
             </thead>
             <tbody>
               {tasks.map((task) => (
-                <TaskRow key={task.id} task={task} writable={writable} selected={selected.has(task.id)} onSelect={(on) => {
+                <TaskRow key={task.id} task={task} trend={trends.get(task.id)} writable={writable} selected={selected.has(task.id)} onSelect={(on) => {
                   const next = new Set(selected);
                   if (on) next.add(task.id);
                   else next.delete(task.id);
@@ -195,7 +226,7 @@ export function SchedulesView() {
   );
 }
 
-function TaskRow({ task, writable, selected, onSelect }: { task: Task; writable: boolean; selected: boolean; onSelect: (on: boolean) => void }) {
+function TaskRow({ task, trend, writable, selected, onSelect }: { task: Task; trend: Trend | undefined; writable: boolean; selected: boolean; onSelect: (on: boolean) => void }) {
   const health = taskHealth(task, now.value);
   const hint = health === 'late' ? t('health.lateHint') : health === 'silent' ? t('health.silentHint') : undefined;
   return (
@@ -213,6 +244,8 @@ function TaskRow({ task, writable, selected, onSelect }: { task: Task; writable:
       <td><Countdown iso={task.nextScheduleTime} /></td>
       <td>{task.lastRun ? <a href={`/runs/${task.lastRun.id}`}><StatusBadge status={task.lastRun.status} /></a> : <StatusBadge status={undefined} />}</td>
       <td><span class={`badge health-${health}`} title={hint}>{t(`health.${health}`)}</span></td>
+      <td>{trend?.successRate !== null && trend?.successRate !== undefined ? `${Math.round(trend.successRate * 100)} %` : t('common.none')}</td>
+      <td><Sparkline values={trend?.durations ?? []} label={`${t('col.durations')} ${task.name}`} /></td>
       <td>{task.source === 'kubernetes' ? t('source.kubernetes', { namespace: task.namespace ?? '' }) : t('source.api')}</td>
       <td class="labels">{Object.entries(task.labels).map(([k, v]) => <span class="chip" key={k}>{k}={v}</span>)}</td>
     </tr>

@@ -41,8 +41,8 @@ export function SystemView() {
               <dt>{t('system.environment')}</dt><dd>{info.data.environment}</dd>
               <dt>{t('system.uptime')}</dt><dd>{duration(info.data.uptimeSeconds * 1000)}</dd>
               <dt>{t('system.leader')}</dt><dd>{dispatcher ? `${dispatcher.leaderElected ? t('system.yes') : t('system.no')}${dispatcher.thisProcess ? ` (${t('system.leaderHere')})` : ''}` : t('common.none')}</dd>
-              <dt>Node</dt><dd>{info.data.node}</dd>
-              <dt>DB / queue</dt><dd>{info.data.database} / {info.data.queue}</dd>
+              <dt>{t('system.node')}</dt><dd>{info.data.node}</dd>
+              <dt>{t('system.storage')}</dt><dd>{info.data.database} / {info.data.queue}</dd>
             </dl>
           )}
         </section>

@@ -2,8 +2,8 @@ import { useState } from 'preact/hooks';
 import { api, type Run, type RunStatus, type Task } from '../api/client.ts';
 import { can } from '../api/auth.ts';
 import { t } from '../i18n/index.ts';
-import { Countdown, Dialog, ErrorBox, Notice, Sparkline, StatusBadge } from '../lib/components.tsx';
-import { dateTime, duration, now } from '../lib/format.ts';
+import { Dialog, ErrorBox, Notice, Sparkline, StatusBadge } from '../lib/components.tsx';
+import { dateTime, duration, now, relative } from '../lib/format.ts';
 import { taskHealth } from '../lib/health.ts';
 import { navigate, query, setQuery } from '../lib/router.ts';
 import { kubectlCommand, REASON_MAX, resumeTask, retryFailedRuns, suspendTask, SUSPEND_REASON_LABEL } from '../lib/task-actions.ts';
@@ -80,7 +80,7 @@ function TaskPage({ task, reload, onSaved }: { task: Task; reload: () => Promise
             <button type="button" role="tab" aria-selected={tab === 'yaml'} onClick={() => setTab('yaml')}>{t('task.yaml')}</button>
           </div>
           {tab === 'form' ? <SpecTable task={task} /> : <pre class="yaml" tabIndex={0}><code>{specYaml(task)}</code></pre>}
-          {writable && tab === 'yaml' && <button type="button" onClick={() => setDialog('yaml')}>{t('action.edit')} (YAML)</button>}
+          {writable && tab === 'yaml' && <button type="button" onClick={() => setDialog('yaml')}>{t('field.yaml')}</button>}
         </section>
         <NextFires task={task} />
       </div>
@@ -123,7 +123,7 @@ function TaskPage({ task, reload, onSaved }: { task: Task; reload: () => Promise
         </Dialog>
       )}
       {dialog === 'yaml' && (
-        <Dialog title={`${t('action.edit')} (YAML)`} onClose={() => setDialog(undefined)}>
+        <Dialog title={t('field.yaml')} onClose={() => setDialog(undefined)}>
           <TaskYamlEditor task={task} onCancel={() => setDialog(undefined)} onSaved={(saved) => { onSaved(saved); setDialog(undefined); }} />
         </Dialog>
       )}
@@ -140,9 +140,9 @@ function SpecTable({ task }: { task: Task }) {
     ...(task.http ? [[t('field.url'), `${task.http.method} ${task.http.url}`] as [string, string]] : []),
     [t('field.timeoutSeconds'), String(task.timeoutSeconds)],
     [t('field.pool'), task.pool],
-    ['concurrencyPolicy', task.concurrencyPolicy],
-    ['catchUp', task.catchUp],
-    ['retry', JSON.stringify(task.retry)],
+    [t('field.concurrencyPolicy'), task.concurrencyPolicy],
+    [t('field.catchUp'), task.catchUp],
+    [t('field.retry'), JSON.stringify(task.retry)],
     [t('col.labels'), Object.entries(task.labels).map(([k, v]) => `${k}=${v}`).join(', ') || t('common.none')],
   ];
   return (
@@ -161,7 +161,11 @@ function NextFires({ task }: { task: Task }) {
       {data && data.fires.length === 0 && <p>{t('task.noFires')}</p>}
       {data && data.fires.length > 0 && (
         <ol class="fires">
-          {data.fires.map((fire) => <li key={fire}><time class="fire" dateTime={fire}>{dateTime(fire)}</time> · <Countdown iso={fire} /></li>)}
+          {data.fires.map((fire) => (
+            <li key={fire}>
+              <time class="fire" dateTime={fire}>{t('task.fireIn', { local: dateTime(fire, data.timeZone), zone: data.timeZone, relative: relative(fire) })}</time>
+            </li>
+          ))}
         </ol>
       )}
     </section>
@@ -219,8 +223,8 @@ function History({ task, writable, onNotice }: { task: Task; writable: boolean; 
             {STATUSES.map((s) => <option key={s} value={s}>{t(`status.${s}`)}</option>)}
           </select>
         </label>
-        <label>from <input type="datetime-local" value={from} onChange={(e) => setQuery({ from: (e.currentTarget as HTMLInputElement).value }, { replace: true })} /></label>
-        <label>to <input type="datetime-local" value={to} onChange={(e) => setQuery({ to: (e.currentTarget as HTMLInputElement).value }, { replace: true })} /></label>
+        <label>{t('task.from')} <input type="datetime-local" value={from} onChange={(e) => setQuery({ from: (e.currentTarget as HTMLInputElement).value }, { replace: true })} /></label>
+        <label>{t('task.to')} <input type="datetime-local" value={to} onChange={(e) => setQuery({ to: (e.currentTarget as HTMLInputElement).value }, { replace: true })} /></label>
         {writable && <button type="button" onClick={retryFailed}>{t('action.retryFailed')}</button>}
         <span>{t('task.durations')}: <Sparkline values={durations} label={t('task.durations')} /></span>
       </div>
