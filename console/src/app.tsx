@@ -3,13 +3,16 @@ import { signal } from '@preact/signals';
 import { authState, checkSession, signedOut } from './api/auth.ts';
 import { language, setLanguage, t, type Language } from './i18n/index.ts';
 import { location, match, navigate, onLinkClick } from './lib/router.ts';
+import { lazyView } from './lib/lazy.tsx';
 import { LoginView } from './views/login.tsx';
-import { RunView } from './views/run.tsx';
 import { SchedulesView } from './views/schedules.tsx';
-import { SystemView } from './views/system.tsx';
-import { TaskView } from './views/task.tsx';
-import { TimelineView } from './views/timeline.tsx';
-import { WorkersView } from './views/workers.tsx';
+
+// the schedules list is the first page: in the main chunk; every other view is loaded when opened
+const TaskView = lazyView(async () => (await import('./views/task.tsx')).TaskView);
+const RunView = lazyView(async () => (await import('./views/run.tsx')).RunView);
+const WorkersView = lazyView(async () => (await import('./views/workers.tsx')).WorkersView);
+const SystemView = lazyView(async () => (await import('./views/system.tsx')).SystemView);
+const TimelineView = lazyView(async () => (await import('./views/timeline.tsx')).TimelineView);
 
 type Theme = 'system' | 'light' | 'dark';
 const theme = signal<Theme>((localStorage.getItem('hourglass.theme') as Theme | null) ?? 'system');
@@ -41,7 +44,9 @@ export function App() {
     // the title names the view, and focus moves to it, so a screen reader hears the navigation
     document.title = `${document.querySelector('h1')?.textContent ?? ''} · ${t('app.title')}`;
   });
-  const ready = authState.value === 'open' || authState.value === 'signed-in' || route.view === 'login';
+  // views start loading at once, beside whoami: without a valid credential their first call answers
+  // 401, which sends the user to the sign-in view
+  const ready = authState.value !== 'required' || route.view === 'login';
   return (
     <div class="shell" onClick={onLinkClick}>
       <a class="skip" href="#main">{t('nav.main')}</a>
