@@ -8,6 +8,8 @@ import { REPO_ROOT } from '../support/processes.ts';
 /** Debian's Chromium (installed by .ci/run); Playwright's own browser downloads are not used. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const IMAGES = path.join(REPO_ROOT, 'docs', 'images');
+/** Nothing in the background that would reach the network or need a GPU; no sandbox (CI runs as root). */
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-dev-shm-usage'];
 export const CONSOLE_BUILD = path.join(REPO_ROOT, 'dist', 'console', 'index.html');
 
 /** The build the server serves; `npm ci` (prepare) and `npm run build` make it. */
@@ -29,7 +31,7 @@ export async function launchBrowser(options: { locale?: string; colorScheme?: 'l
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-dev-shm-usage'],
+    args: CHROMIUM_ARGS,
     viewport: { width: 1280, height: 800 },
     locale: options.locale ?? 'en-GB',
     colorScheme: options.colorScheme ?? 'light',
