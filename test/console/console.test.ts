@@ -87,6 +87,7 @@ describe('web console in Chromium against the real server', { skip, timeout: 170
     await assert.doesNotReject(nightly.getByText('0 3 * * *').waitFor());
     assert.match(await nightly.locator('time').innerText(), /^in /, 'countdown to the next fire');
     assert.match(await nightly.innerText(), /Europe\/Berlin/);
+    assert.match(await nightly.innerText(), /At 03:00/, 'the schedule in words');
     assert.match(await nightly.innerText(), /team=data/);
     assert.match(await row(page, 'yearly-silent').innerText(), new RegExp(en['health.silent']), 'never ran although due: flagged silent');
     assert.match(await row(page, 'team-a/k8s-report').innerText(), /Kubernetes \(team-a\)/);
@@ -277,6 +278,7 @@ describe('web console in Chromium against the real server', { skip, timeout: 170
     await zhPage.getByRole('heading', { level: 1, name: zh['schedules.title'] }).waitFor();
     assert.equal(await zhPage.locator('html').getAttribute('lang'), 'zh-CN');
     await zhPage.getByRole('link', { name: 'nightly-report', exact: true }).waitFor();
+    assert.match(await row(zhPage, 'nightly-report').innerText(), /在04:30/, 'the schedule in Chinese words');
     await accessible(zhPage, 'schedules (zh)');
     await shot(zhPage, 'console-schedules-zh-dark');
 

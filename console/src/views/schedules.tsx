@@ -4,6 +4,7 @@ import { can } from '../api/auth.ts';
 import { t } from '../i18n/index.ts';
 import { Countdown, Dialog, ErrorBox, Notice, Sparkline, StatusBadge } from '../lib/components.tsx';
 import { now } from '../lib/format.ts';
+import { describeSchedule } from '../lib/describe-schedule.ts';
 import { taskHealth } from '../lib/health.ts';
 import { query, setQuery } from '../lib/router.ts';
 import { REASON_MAX, resumeTask, suspendTask } from '../lib/task-actions.ts';
@@ -239,7 +240,7 @@ function TaskRow({ task, trend, writable, selected, onSelect }: { task: Task; tr
         </td>
       )}
       <td><a href={`/tasks/${encodeURIComponent(task.id)}`}>{task.namespace ? `${task.namespace}/` : ''}{task.name}</a></td>
-      <td><code>{task.schedule ?? t('health.manual')}</code></td>
+      <td>{task.schedule ? <>{describeSchedule(task.schedule)}<br /><code>{task.schedule}</code></> : t('health.manual')}</td>
       <td>{task.timeZone}</td>
       <td><Countdown iso={task.nextScheduleTime} /></td>
       <td>{task.lastRun ? <a href={`/runs/${task.lastRun.id}`}><StatusBadge status={task.lastRun.status} /></a> : <StatusBadge status={undefined} />}</td>

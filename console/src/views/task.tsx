@@ -4,6 +4,7 @@ import { can } from '../api/auth.ts';
 import { t } from '../i18n/index.ts';
 import { Dialog, ErrorBox, Notice, Sparkline, StatusBadge } from '../lib/components.tsx';
 import { dateTime, duration, now, relative } from '../lib/format.ts';
+import { describeSchedule } from '../lib/describe-schedule.ts';
 import { taskHealth } from '../lib/health.ts';
 import { navigate, query, setQuery } from '../lib/router.ts';
 import { kubectlCommand, REASON_MAX, resumeTask, retryFailedRuns, suspendTask, SUSPEND_REASON_LABEL } from '../lib/task-actions.ts';
@@ -49,7 +50,7 @@ function TaskPage({ task, reload, onSaved }: { task: Task; reload: () => Promise
       <h1 id="view-title">{t('task.title', { name: task.namespace ? `${task.namespace}/${task.name}` : task.name })}</h1>
       <p class="meta">
         <span class={`badge health-${health}`}>{t(`health.${health}`)}</span>{' '}
-        <code>{task.schedule ?? t('health.manual')}</code> · {task.timeZone} · {task.type} · {task.pool}
+        {task.schedule ? <>{describeSchedule(task.schedule)} (<code>{task.schedule}</code>)</> : t('health.manual')} · {task.timeZone} · {task.type} · {task.pool}
       </p>
       {task.suspend && <p class="suspended" role="note">{suspendReason ? t('task.suspendedBecause', { reason: suspendReason }) : t('task.suspendedNoReason')}</p>}
       {readOnly && (
