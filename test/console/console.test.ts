@@ -5,7 +5,7 @@ import type { Page } from 'playwright-core';
 import { TaskInput, splitTaskInput } from '../../core/model/index.ts';
 import { en } from '../../console/src/i18n/en.ts';
 import { zh } from '../../console/src/i18n/zh.ts';
-import { useE2eWorld, waitFor, type FailureFlag } from '../support/processes.ts';
+import { tracked, useE2eWorld, waitFor, type FailureFlag } from '../support/processes.ts';
 import { skipUnless } from '../support/services.ts';
 import { assertConsoleBuilt, describeViolations, IMAGES, launchBrowser, seriousViolations, type Browser } from './browser.ts';
 import { ADMIN_KEY, adminCall, READ_KEY, startConsoleSystem } from './system.ts';
@@ -76,7 +76,7 @@ describe('web console in Chromium against the real server', { skip, timeout: 170
 
   let page: Page;
 
-  it('asks for an API key, exchanges it for a token, and lists every task with its schedule', async () => {
+  it('asks for an API key, exchanges it for a token, and lists every task with its schedule', tracked(flag, async () => {
     page = await browser.context.newPage();
     await signIn(page, ADMIN_KEY, en);
     const token = await page.evaluate(() => sessionStorage.getItem('hourglass.session'));
@@ -93,9 +93,9 @@ describe('web console in Chromium against the real server', { skip, timeout: 170
     assert.match(await row(page, 'team-a/k8s-report').innerText(), /Kubernetes \(team-a\)/);
     await accessible(page, 'schedules');
     await shot(page, 'console-schedules');
-  });
+  }));
 
-  it('searches on the server and keeps the search in the URL', async () => {
+  it('searches on the server and keeps the search in the URL', tracked(flag, async () => {
     await page.getByLabel(en['schedules.search']).fill('night');
     await page.getByRole('button', { name: en['schedules.apply'] }).click();
     await page.waitForURL(/\?q=night/);
@@ -110,9 +110,9 @@ describe('web console in Chromium against the real server', { skip, timeout: 170
     await shared.getByRole('link', { name: 'nightly-report', exact: true }).waitFor();
     assert.equal(await shared.locator('tbody tr').count(), 1);
     await shared.close();
-  });
+  }));
 
-  it('suspends and resumes in bulk, with a reason', async () => {
+  it('suspends and resumes in bulk, with a reason', tracked(flag, async () => {
     await page.goto(`${url}/?state=false`);
     await page.getByLabel('Select nightly-report').check();
     await page.getByLabel('Select every-minute').check();
@@ -135,9 +135,9 @@ describe('web console in Chromium against the real server', { skip, timeout: 170
       assert.equal(task.suspend, false, name);
       assert.equal(task.labels['hourglass.io/suspend-reason'], undefined, `${name}: the reason goes with the suspension`);
     }
-  });
+  }));
 
-  it('task page: spec, next fires in its time zone, inline field errors on edit, suspend with a reason', async () => {
+  it('task page: spec, next fires in its time zone, inline field errors on edit, suspend with a reason', tracked(flag, async () => {
     await page.goto(`${url}/tasks/${ids.get('nightly-report')}`);
     await page.getByRole('heading', { level: 1, name: 'Task nightly-report' }).waitFor();
     const fires = page.locator('ol.fires time.fire');
@@ -172,9 +172,9 @@ describe('web console in Chromium against the real server', { skip, timeout: 170
     await page.locator('pre.yaml').getByText('schedule: 30 4 * * *').waitFor();
     await page.getByRole('tab', { name: en['task.form'] }).click();
     await shot(page, 'console-task');
-  });
+  }));
 
-  it('run page: trigger now, live logs over server-sent events, kept after the end, with the output', async () => {
+  it('run page: trigger now, live logs over server-sent events, kept after the end, with the output', tracked(flag, async () => {
     await page.goto(`${url}/tasks/${ids.get('slow-logs')}`);
     await page.getByRole('button', { name: en['action.trigger'] }).click();
     const notice = await page.getByRole('status').filter({ hasText: /Run .+ created/ }).innerText();
@@ -190,9 +190,9 @@ describe('web console in Chromium against the real server', { skip, timeout: 170
     await page.locator('ol.attempts li').first().waitFor();
     await accessible(page, 'run');
     await shot(page, 'console-run');
-  });
+  }));
 
-  it('retries a failed run, and all failed runs of a task', async () => {
+  it('retries a failed run, and all failed runs of a task', tracked(flag, async () => {
     const failed = await runOf('flaky');
     await waitFor(async () => (await runStatus(failed)) === 'failed', 20_000, 200, 'the run fails');
     await page.goto(`${url}/runs/${failed}`);
@@ -205,26 +205,26 @@ describe('web console in Chromium against the real server', { skip, timeout: 170
     await page.goto(`${url}/tasks/${ids.get('flaky')}`);
     await page.getByRole('button', { name: en['action.retryFailed'] }).click();
     await page.getByRole('status').filter({ hasText: /\d+ runs retried/ }).waitFor();
-  });
+  }));
 
-  it('cancels a running run', async () => {
+  it('cancels a running run', tracked(flag, async () => {
     const run = await runOf('sleeper');
     await waitFor(async () => (await runStatus(run)) === 'running', 20_000, 200, 'the run starts');
     await page.goto(`${url}/runs/${run}`);
     await page.getByRole('button', { name: en['action.cancelRun'] }).click();
     await waitFor(async () => (await runStatus(run)) === 'cancelled', 20_000, 200, 'the run is cancelled');
     await page.locator('.meta .badge').getByText(en['status.cancelled']).waitFor();
-  });
+  }));
 
-  it('shows a Kubernetes task read-only, with the kubectl command that changes it', async () => {
+  it('shows a Kubernetes task read-only, with the kubectl command that changes it', tracked(flag, async () => {
     await page.goto(`${url}/tasks/${ids.get('k8s-report')}`);
     await page.getByText('kubectl edit scheduledtask/k8s-report -n team-a').waitFor();
     for (const action of ['action.edit', 'action.delete', 'action.suspend'] as const) {
       assert.equal(await page.getByRole('button', { name: en[action], exact: true }).count(), 0, `${action} is not offered`);
     }
-  });
+  }));
 
-  it('deletes a task after confirmation', async () => {
+  it('deletes a task after confirmation', tracked(flag, async () => {
     await page.goto(`${url}/tasks/${ids.get('to-delete')}`);
     await page.getByRole('button', { name: en['action.delete'] }).click();
     await page.getByRole('dialog').getByText(en['action.confirmDelete'].replace('{name}', 'to-delete')).waitFor();
@@ -236,9 +236,9 @@ describe('web console in Chromium against the real server', { skip, timeout: 170
     // success rates from the runs of the tests above: slow-logs succeeded, flaky never did
     await row(page, 'slow-logs').getByText('100 %').waitFor();
     await row(page, 'flaky').getByText('0 %', { exact: true }).waitFor();
-  });
+  }));
 
-  it('timeline: past runs by outcome and upcoming fires on one axis', async () => {
+  it('timeline: past runs by outcome and upcoming fires on one axis', tracked(flag, async () => {
     await page.goto(`${url}/timeline?window=6h`);
     await page.locator('svg.timeline').waitFor();
     assert.ok((await page.locator('svg.timeline circle.mark.status-succeeded').count()) > 0, 'past runs');
@@ -246,18 +246,18 @@ describe('web console in Chromium against the real server', { skip, timeout: 170
     assert.ok((await page.locator('svg.timeline circle.mark.upcoming').count()) > 0, 'upcoming fires');
     await accessible(page, 'timeline');
     await shot(page, 'console-timeline');
-  });
+  }));
 
-  it('system: health of each component, version and leader', async () => {
+  it('system: health of each component, version and leader', tracked(flag, async () => {
     await page.goto(`${url}/system`);
     await page.locator('ul.health li').filter({ hasText: 'database' }).getByText(en['system.ok']).waitFor();
     await page.getByText(/yes \(this process leads\)/).waitFor({ timeout: 15_000 });
     await page.locator('dd').getByText('all', { exact: true }).waitFor();
     await accessible(page, 'system');
     await shot(page, 'console-system');
-  });
+  }));
 
-  it('a read-only credential sees no write action', async () => {
+  it('a read-only credential sees no write action', tracked(flag, async () => {
     const reader = await browser.context.newPage();
     await signIn(reader, READ_KEY, en);
     await reader.getByRole('link', { name: 'nightly-report', exact: true }).waitFor();
@@ -268,9 +268,9 @@ describe('web console in Chromium against the real server', { skip, timeout: 170
       assert.equal(await reader.getByRole('button', { name: en[action], exact: true }).count(), 0, `${action} is hidden`);
     }
     await reader.close();
-  });
+  }));
 
-  it('简体中文: every view, and the actions, in Simplified Chinese (dark theme)', async () => {
+  it('简体中文: every view, and the actions, in Simplified Chinese (dark theme)', tracked(flag, async () => {
     const zhPage = await browser.context.newPage();
     await signIn(zhPage, ADMIN_KEY, en);
     await zhPage.getByLabel(en['pref.language']).selectOption('zh');
@@ -312,9 +312,9 @@ describe('web console in Chromium against the real server', { skip, timeout: 170
     await zhPage.getByLabel(en['pref.theme']).selectOption('light');
     await zhPage.getByRole('heading', { level: 1, name: en['workers.title'] }).waitFor();
     await zhPage.close();
-  });
+  }));
 
-  it('workers and pools: load and backlog, and drain a worker', async () => {
+  it('workers and pools: load and backlog, and drain a worker', tracked(flag, async () => {
     await page.goto(`${url}/workers`);
     await page.getByRole('heading', { level: 1, name: en['workers.title'] }).waitFor();
     await page.waitForLoadState('networkidle');
@@ -332,7 +332,7 @@ describe('web console in Chromium against the real server', { skip, timeout: 170
     await page.locator('tbody tr').filter({ hasText: en['status.DRAINING'] }).first().waitFor();
     const workers = (await adminCall(url, 'GET', '/api/workers')).json.items as Array<{ status: string }>;
     assert.ok(workers.some((w) => w.status === 'DRAINING'), JSON.stringify(workers));
-  });
+  }));
 
   it('saw no script error and no Content-Security-Policy violation on any page', () => {
     assert.deepEqual(browser.problems, []);

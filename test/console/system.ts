@@ -6,11 +6,14 @@ export const ADMIN_KEY = 'console-admin-key-0123456789';
 export const READ_KEY = 'console-read-key-0123456789';
 const JWT_SECRET = 'console-test-jwt-secret-0123456789abcdef';
 
-/** `scheduler --mode all` (API, dispatcher, worker) on the world's fresh Postgres, API keys and JWTs on. */
-export async function startConsoleSystem(world: E2eWorld): Promise<{ proc: Proc; url: string }> {
+/**
+ * `scheduler --mode all` (API, dispatcher, worker) on the world's fresh Postgres: API keys and JWTs on,
+ * or, with auth: false, open as in development (the API's loopback and same-origin rules apply then).
+ */
+export async function startConsoleSystem(world: E2eWorld, options: { auth?: boolean } = {}): Promise<{ proc: Proc; url: string }> {
   const unique = randomBytes(4).toString('hex');
   const config = writeTestConfig(world.tmp.dir, unique, {
-    extra: `
+    extra: options.auth === false ? '[api.auth]\nenabled = false\n' : `
 [api.auth]
 enabled = true
 jwt_secret = "${JWT_SECRET}"
