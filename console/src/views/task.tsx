@@ -196,9 +196,13 @@ function History({ task, writable, onNotice }: { task: Task; writable: boolean; 
   const status = q.get('status') ?? '';
   const from = q.get('from') ?? '';
   const to = q.get('to') ?? '';
+  const cursor = q.get('runs') ?? '';
   const { data, error, reload } = useFetch(
-    () => api.get('/api/task-runs', { query: { task: task.id, limit: 50, ...(status ? { status } : {}), ...(from ? { from: new Date(from).toISOString() } : {}), ...(to ? { to: new Date(to).toISOString() } : {}) } }),
-    [task.id, status, from, to],
+    () =>
+      api.get('/api/task-runs', {
+        query: { task: task.id, limit: 50, ...(status ? { status } : {}), ...(from ? { from: new Date(from).toISOString() } : {}), ...(to ? { to: new Date(to).toISOString() } : {}), ...(cursor ? { cursor } : {}) },
+      }),
+    [task.id, status, from, to, cursor],
   );
   const [failure, setFailure] = useState<unknown>();
   const runs: Run[] = data?.items ?? [];
@@ -219,7 +223,7 @@ function History({ task, writable, onNotice }: { task: Task; writable: boolean; 
       <div class="filters">
         <label>
           {t('task.statusFilter')}
-          <select value={status} onChange={(e) => setQuery({ status: (e.currentTarget as HTMLSelectElement).value }, { replace: true })}>
+          <select value={status} onChange={(e) => setQuery({ status: (e.currentTarget as HTMLSelectElement).value, runs: undefined }, { replace: true })}>
             <option value="">{t('task.anyStatus')}</option>
             {STATUSES.map((s) => <option key={s} value={s}>{t(`status.${s}`)}</option>)}
           </select>
@@ -231,6 +235,10 @@ function History({ task, writable, onNotice }: { task: Task; writable: boolean; 
       </div>
       <ErrorBox error={failure ?? error} />
       <RunTable runs={runs} />
+      <nav class="pager" aria-label={t('task.history')}>
+        {cursor && <button type="button" onClick={() => setQuery({ runs: undefined })}>{t('common.first')}</button>}
+        {data?.nextCursor && <button type="button" onClick={() => setQuery({ runs: data.nextCursor ?? undefined })}>{t('common.next')}</button>}
+      </nav>
     </section>
   );
 }
