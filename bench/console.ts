@@ -7,8 +7,8 @@
  * Seeds a fresh database (dropped afterwards), starts `scheduler --mode api` on it (auth off, as in
  * development) and opens the console in Debian's Chromium, in a fresh browser context for every load
  * (cold cache, no storage) of a browser already running, as a user's is. "Meaningful paint" is the first animation frame after the first row of the schedules table is
- * in the document: the moment a user sees tasks. First contentful paint and the two list requests the
- * view makes are reported beside it. The server is warmed by one request of each kind first (a console is
+ * in the document: the moment a user sees tasks. First contentful paint and the list request the view
+ * paints from (GET /api/tasks; the trends request follows the paint) are reported beside it. The server is warmed by one request of each kind first (a console is
  * opened on a running server); the browser cache is cold on every load. Needs a built console (npm run build).
  */
 import { randomBytes } from 'node:crypto';
@@ -76,7 +76,6 @@ interface Load {
   meaningfulPaintMs: number;
   firstContentfulPaintMs: number;
   tasksRequestMs: number;
-  runsRequestMs: number;
 }
 
 // Runs in the page before its own scripts (through DevTools, so the console's CSP does not apply).
@@ -103,7 +102,6 @@ async function measure(browser: Browser, base: string): Promise<Load> {
         meaningfulPaintMs: (globalThis as unknown as { __firstRows: number }).__firstRows,
         firstContentfulPaintMs: performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? NaN,
         tasksRequestMs: entry('/api/tasks?')?.duration ?? NaN,
-        runsRequestMs: entry('/api/task-runs?limit=500')?.duration ?? NaN,
       };
     });
   } finally {
@@ -138,7 +136,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < LOADS; i += 1) {
       const load = await measure(browser, `http://127.0.0.1:${port}`);
       loads.push(load);
-      console.error(`load ${i + 1}: meaningful paint ${round(load.meaningfulPaintMs)} ms, FCP ${round(load.firstContentfulPaintMs)} ms, GET /api/tasks ${round(load.tasksRequestMs)} ms, GET /api/task-runs ${round(load.runsRequestMs)} ms`);
+      console.error(`load ${i + 1}: meaningful paint ${round(load.meaningfulPaintMs)} ms, FCP ${round(load.firstContentfulPaintMs)} ms, GET /api/tasks ${round(load.tasksRequestMs)} ms`);
     }
     await browser.close();
     const column = (key: keyof Load) => loads.map((l) => l[key]);
@@ -149,7 +147,6 @@ async function main(): Promise<void> {
       meaningfulPaintMs: { median: round(median(column('meaningfulPaintMs'))), max: round(Math.max(...column('meaningfulPaintMs'))) },
       firstContentfulPaintMs: { median: round(median(column('firstContentfulPaintMs'))) },
       tasksRequestMs: { median: round(median(column('tasksRequestMs'))) },
-      runsRequestMs: { median: round(median(column('runsRequestMs'))) },
       bar: 'meaningful paint < 1000 ms',
       // the figures mean little on a busy machine: the load average is reported beside them
       loadAverage: loadavg().map((l) => Number(l.toFixed(1))),

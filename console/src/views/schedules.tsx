@@ -69,8 +69,10 @@ export function SchedulesView() {
       }),
     [JSON.stringify(filters)],
   );
-  // one request for the whole page's trends (the newest runs of every task), refreshed every 30 s
-  const recent = useFetch(() => api.get('/api/task-runs', { query: { limit: RECENT_RUNS } }), [], 30_000);
+  // one request for the whole page's trends (the newest runs of every task), refreshed every 30 s; it
+  // waits for the list, so the server answers the request that paints the page first
+  const listed = data !== undefined;
+  const recent = useFetch(async () => (listed ? api.get('/api/task-runs', { query: { limit: RECENT_RUNS } }) : undefined), [listed], 30_000);
   const trends = trendsByTask(recent.data?.items ?? []);
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [bulk, setBulk] = useState<'suspend' | 'resume' | undefined>();
