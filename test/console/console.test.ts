@@ -168,8 +168,12 @@ describe('web console in Chromium against the real server', { skip, timeout: 170
     await accessible(page, 'task');
     await page.getByRole('button', { name: en['action.resume'] }).click();
     await page.getByText('Suspended: holiday freeze').waitFor({ state: 'detached' });
-    await page.getByRole('tab', { name: en['task.yaml'] }).click();
+    await page.getByRole('tab', { name: en['task.form'] }).focus();
+    await page.keyboard.press('ArrowRight');
     await page.locator('pre.yaml').getByText('schedule: 30 4 * * *').waitFor();
+    assert.equal(await page.getByRole('tab', { name: en['task.yaml'] }).evaluate((el) => el === el.ownerDocument.activeElement), true, 'the keyboard moves between tabs');
+    // trends over a day, a week and a month side by side
+    assert.equal(await page.locator('table.trends thead th').count(), 3);
     await page.getByRole('tab', { name: en['task.form'] }).click();
     await shot(page, 'console-task');
   }));

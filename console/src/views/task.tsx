@@ -76,11 +76,19 @@ function TaskPage({ task, reload, onSaved }: { task: Task; reload: () => Promise
       <div class="columns">
         <section aria-labelledby="spec-title">
           <h2 id="spec-title">{t('task.spec')}</h2>
-          <div role="tablist" aria-label={t('task.spec')} class="tabs">
-            <button type="button" role="tab" aria-selected={tab === 'form'} onClick={() => setTab('form')}>{t('task.form')}</button>
-            <button type="button" role="tab" aria-selected={tab === 'yaml'} onClick={() => setTab('yaml')}>{t('task.yaml')}</button>
+          <div role="tablist" aria-label={t('task.spec')} class="tabs" onKeyDown={(e) => {
+            // the tabs pattern: arrow keys move between tabs, Tab moves into the panel
+            if (e.key !== 'ArrowLeft' && e.key !== 'ArrowRight') return;
+            const next = tab === 'form' ? 'yaml' : 'form';
+            setTab(next);
+            (document.getElementById(`tab-${next}`) as HTMLElement | null)?.focus();
+          }}>
+            <button type="button" role="tab" id="tab-form" aria-controls="spec-panel" tabIndex={tab === 'form' ? 0 : -1} aria-selected={tab === 'form'} onClick={() => setTab('form')}>{t('task.form')}</button>
+            <button type="button" role="tab" id="tab-yaml" aria-controls="spec-panel" tabIndex={tab === 'yaml' ? 0 : -1} aria-selected={tab === 'yaml'} onClick={() => setTab('yaml')}>{t('task.yaml')}</button>
           </div>
-          {tab === 'form' ? <SpecTable task={task} /> : <pre class="yaml" tabIndex={0}><code>{specYaml(task)}</code></pre>}
+          <div role="tabpanel" id="spec-panel" aria-labelledby={`tab-${tab}`}>
+            {tab === 'form' ? <SpecTable task={task} /> : <pre class="yaml" tabIndex={0}><code>{specYaml(task)}</code></pre>}
+          </div>
           {writable && tab === 'yaml' && <button type="button" onClick={() => setDialog('yaml')}>{t('field.yaml')}</button>}
         </section>
         <NextFires task={task} />
@@ -173,19 +181,37 @@ function NextFires({ task }: { task: Task }) {
   );
 }
 
+const TREND_DAYS = [1, 7, 30] as const;
+
+/** Success rate and p50/p95 durations over the last day, week and month, side by side: the trend. */
 function Trends({ task }: { task: Task }) {
-  const { data, error } = useFetch(() => api.get('/api/tasks/{id}/stats', { params: { id: task.id }, query: { days: 7 } }), [task.id], 30_000);
+  const { data, error } = useFetch(
+    () => Promise.all(TREND_DAYS.map((days) => api.get('/api/tasks/{id}/stats', { params: { id: task.id }, query: { days } }))),
+    [task.id],
+    60_000,
+  );
+  const rate = (r: number | null) => (r === null ? t('common.none') : `${(r * 100).toFixed(1)} %`);
   return (
     <section aria-labelledby="trends-title">
       <h2 id="trends-title">{t('task.trends')}</h2>
       <ErrorBox error={error} />
       {data && (
-        <dl class="stats">
-          <dt>{t('task.total')}</dt><dd>{data.total}</dd>
-          <dt>{t('task.successRate')}</dt><dd>{data.successRate === null ? t('common.none') : `${(data.successRate * 100).toFixed(1)} %`}</dd>
-          <dt>{t('task.p50')}</dt><dd>{duration(data.durationMs.p50)}</dd>
-          <dt>{t('task.p95')}</dt><dd>{duration(data.durationMs.p95)}</dd>
-        </dl>
+        <div class="table-wrap">
+          <table class="trends">
+            <thead>
+              <tr>
+                <td />
+                {TREND_DAYS.map((days) => <th scope="col" key={days}>{t('task.lastDays', { count: days })}</th>)}
+              </tr>
+            </thead>
+            <tbody>
+              <tr><th scope="row">{t('task.total')}</th>{data.map((d) => <td key={d.days}>{d.total}</td>)}</tr>
+              <tr><th scope="row">{t('task.successRate')}</th>{data.map((d) => <td key={d.days}>{rate(d.successRate)}</td>)}</tr>
+              <tr><th scope="row">{t('task.p50')}</th>{data.map((d) => <td key={d.days}>{duration(d.durationMs.p50)}</td>)}</tr>
+              <tr><th scope="row">{t('task.p95')}</th>{data.map((d) => <td key={d.days}>{duration(d.durationMs.p95)}</td>)}</tr>
+            </tbody>
+          </table>
+        </div>
       )}
     </section>
   );
