@@ -18,6 +18,8 @@ COPY api ./api
 COPY worker ./worker
 COPY cli ./cli
 COPY operator ./operator
+# the web console (Vite), built into dist/console next to the compiled server
+COPY console ./console
 RUN npm run build && chmod 0755 dist/cli/bin/*.js
 
 # ---- runtime: production dependencies, dist/ and config/ only --------------------------------

@@ -8,6 +8,7 @@ import { poolRoutes } from './routes/pools.ts';
 import { runRoutes } from './routes/runs.ts';
 import { systemRoutes } from './routes/system.ts';
 import { taskRoutes } from './routes/tasks.ts';
+import { taskScheduleRoutes } from './routes/task-schedule.ts';
 import { workerRoutes } from './routes/workers.ts';
 
 /**
@@ -16,7 +17,7 @@ import { workerRoutes } from './routes/workers.ts';
  * authorisation-matrix test walks them: one table, so the three cannot drift apart.
  */
 export function routeTable(api: ApiContext): ApiRoute[] {
-  const routes = [...openRoutes(api), ...authRoutes(api), ...systemRoutes(api), ...dataRoutes(api), ...taskRoutes(api), ...runRoutes(api), ...workerRoutes(api), ...poolRoutes(api)];
+  const routes = [...openRoutes(api), ...authRoutes(api), ...systemRoutes(api), ...dataRoutes(api), ...taskRoutes(api), ...taskScheduleRoutes(api), ...runRoutes(api), ...workerRoutes(api), ...poolRoutes(api)];
   return [...routes, ...apiIndexRoutes(api, routes)];
 }
 

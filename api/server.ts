@@ -19,6 +19,7 @@ import { CLUSTER_METRICS_TTL_MS, cachedFor } from './metrics-cache.ts';
 import { openApiDocument } from './openapi.ts';
 import { rateLimitRedis } from './rate-limit-store.ts';
 import { applyReload } from './reload.ts';
+import { installConsole } from './routes/console.ts';
 import { ApiProblem, sendProblem } from './problem.ts';
 import type { ApiRoute } from './route.ts';
 import { DOCS_UI_PREFIX, DOCS_URL, routeTable } from './route-table.ts';
@@ -155,6 +156,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   app.get(DOCS_URL, { config: { access: 'public' } }, async () => document);
   await app.register(swagger, { mode: 'static', specification: { document: document as never } });
   await app.register(swaggerUi, { routePrefix: DOCS_UI_PREFIX, staticCSP: true });
+  installConsole(app);
   return app;
 }
 
