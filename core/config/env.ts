@@ -65,6 +65,7 @@ export const ENV_OVERRIDES: readonly EnvOverride[] = [
   { name: 'WORKER_POOL', keys: ['worker.pool'], secret: false, description: 'WorkerPool this worker serves.' },
   { name: 'WORKER_SUPPORTED_TASK_TYPES', keys: ['worker.supported_task_types'], secret: false, description: 'Comma-separated executor types this worker runs, e.g. shell,http.', parse: (s) => s.split(',').map((t) => t.trim()).filter((t) => t !== '') },
   { name: 'METRICS_BIND_ADDRESS', keys: ['observability.metrics_bind_address'], secret: false, description: 'host:port of /health, /ready and /metrics in --mode dispatcher and worker.' },
+  { name: 'WORKER_TASK_ISOLATION', keys: ['worker.task_isolation'], secret: false, description: 'auto, namespace, userns or none: how shell tasks are kept from the worker\'s secrets (docs/task-isolation.md); a WorkerPool sets it in template.env.' },
   { name: 'WORKER_MAX_CONCURRENT_TASKS', keys: ['worker.max_concurrent_tasks'], secret: false, description: 'Runs executed at once by this worker.' },
 ];
 

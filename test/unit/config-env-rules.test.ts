@@ -44,6 +44,7 @@ describe('environment overrides', () => {
     ['WORKER_ID', 'worker-007', (c) => c.worker.worker_id, 'worker-007'],
     ['WORKER_POOL', 'gpu', (c) => c.worker.pool, 'gpu'],
     ['WORKER_MAX_CONCURRENT_TASKS', '12', (c) => c.worker.max_concurrent_tasks, 12],
+    ['WORKER_TASK_ISOLATION', 'none', (c) => c.worker.task_isolation, 'none'],
     ['WORKER_SUPPORTED_TASK_TYPES', ' shell, http ,', (c) => c.worker.supported_task_types, ['shell', 'http']],
     ['METRICS_BIND_ADDRESS', '0.0.0.0:9100', (c) => c.observability.metrics_bind_address, '0.0.0.0:9100'],
     ['ENVIRONMENT', 'development', (c) => c.environment, 'development'],
