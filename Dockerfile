@@ -41,7 +41,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY config ./config
-RUN for bin in scheduler scheduler-api scheduler-dispatcher scheduler-worker scheduler-cli; do \
+RUN for bin in scheduler scheduler-api scheduler-dispatcher scheduler-worker scheduler-cli kubectl-hourglass; do \
       ln -s "/app/dist/cli/bin/$bin.js" "/usr/local/bin/$bin"; \
     done \
  && mkdir -p /app/data \
