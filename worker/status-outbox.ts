@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../core/clock/index.ts';
 import type { StatusEvent } from '../core/queue/port.ts';
 
 /**
@@ -12,9 +13,12 @@ export class StatusOutbox {
   private readonly logger: Logger;
   private closed = false;
 
-  constructor(send: (events: StatusEvent[]) => Promise<void>, logger: Logger) {
+  private readonly clock: Clock;
+
+  constructor(send: (events: StatusEvent[]) => Promise<void>, logger: Logger, clock: Clock = systemClock) {
     this.send = send;
     this.logger = logger;
+    this.clock = clock;
   }
 
   /** resolves once this event (and all before it) has been delivered */
@@ -47,7 +51,7 @@ export class StatusOutbox {
         } catch (error) {
           if (this.closed) throw error;
           this.logger.warn({ err: (error as Error).message, events: batch.length }, 'status delivery failed; retrying');
-          await new Promise((resolve) => setTimeout(resolve, delay));
+          await this.clock.sleep(delay);
           delay = Math.min(delay * 2, 5000);
         }
       }

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import { systemClock, type Clock, type TimerHandle } from '../core/clock/index.ts';
 import type { Delivery, QueueConsumer, RunMessage, Subscription } from '../core/queue/port.ts';
 import type { ExecutorRegistry } from './executors/registry.ts';
 import type { ExecutionResult } from './executors/types.ts';
@@ -17,6 +18,8 @@ export interface WorkerOptions {
   pollWaitMs?: number;
   /** called once per executed attempt (metrics) */
   onFinished?: (message: RunMessage, result: ExecutionResult, durationMs: number) => void;
+  /** the source of time and timers (the simulator's virtual clock in test/sim); systemClock by default */
+  clock?: Clock;
 }
 
 interface ActiveRun {
@@ -45,12 +48,13 @@ export class Worker {
   private readonly outbox: StatusOutbox;
   private readonly stopping = new AbortController();
   private loop: Promise<void> | undefined;
-  private heartbeat: NodeJS.Timeout | undefined;
+  private heartbeat: TimerHandle | undefined;
   private cancelSub: Subscription | undefined;
   private drainSub: Subscription | undefined;
   private stopRequested = false;
   private slotFreed: (() => void) | undefined;
-  private readonly startedAt = new Date().toISOString();
+  private readonly startedAt: string;
+  private readonly clock: Clock;
   private status: 'ALIVE' | 'DRAINING' | 'DOWN' = 'ALIVE';
   private readonly consumer: QueueConsumer;
   private readonly registry: ExecutorRegistry;
@@ -61,8 +65,10 @@ export class Worker {
     this.consumer = consumer;
     this.registry = registry;
     this.options = options;
+    this.clock = options.clock ?? systemClock;
+    this.startedAt = new Date(this.clock.now()).toISOString();
     this.logger = logger.child({ workerId: options.workerId, pool: options.pool });
-    this.outbox = new StatusOutbox((events) => consumer.publishStatus(events), this.logger);
+    this.outbox = new StatusOutbox((events) => consumer.publishStatus(events), this.logger, this.clock);
   }
 
   get activeRuns(): number {
@@ -75,7 +81,7 @@ export class Worker {
       if (workerId === this.options.workerId) void this.drain();
     });
     await this.sendHeartbeat();
-    this.heartbeat = setInterval(() => void this.sendHeartbeat(), this.options.heartbeatIntervalMs);
+    this.heartbeat = this.clock.setInterval(() => void this.sendHeartbeat(), this.options.heartbeatIntervalMs);
     this.loop = this.receiveLoop();
     this.logger.info({ concurrency: this.options.concurrency, types: this.registry.types() }, 'worker started');
   }
@@ -104,19 +110,19 @@ export class Worker {
     await this.loop;
     void this.sendHeartbeat();
     const drained = Promise.all([...this.active.values()].map((run) => run.done));
-    const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), this.options.drainTimeoutMs).unref());
+    const timer = new Promise<'timeout'>((resolve) => this.clock.setTimeout(() => resolve('timeout'), this.options.drainTimeoutMs).unref?.());
     if ((await Promise.race([drained, timer])) === 'timeout') {
       this.logger.warn({ runs: this.active.size }, 'drain timeout: cancelling runs still active');
       this.cancel([...this.active.keys()]);
       await drained;
     }
-    clearInterval(this.heartbeat);
+    this.clock.clearInterval(this.heartbeat);
     this.status = 'DOWN';
     await this.sendHeartbeat();
     // bounded: with the broker or database down, shutdown must still end; the reaper settles the rest
     const flushed = await Promise.race([
       this.outbox.flush().then(() => true),
-      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), FINAL_FLUSH_MS).unref()),
+      new Promise<boolean>((resolve) => this.clock.setTimeout(() => resolve(false), FINAL_FLUSH_MS).unref?.()),
     ]);
     if (!flushed) {
       this.logger.error({ events: this.outbox.size }, 'status events still undelivered at shutdown; the reaper will fail and retry their attempts');
@@ -145,7 +151,7 @@ export class Worker {
         backoff = 100;
       } catch (error) {
         this.logger.warn({ err: (error as Error).message }, 'receive failed; retrying');
-        await new Promise((resolve) => setTimeout(resolve, backoff));
+        await this.clock.sleep(backoff);
         backoff = Math.min(backoff * 2, 5000);
         continue;
       }
@@ -208,7 +214,7 @@ export class Worker {
     const { workerId } = this.options;
     // no started event: every queue records the start with the claim (port.ts)
     let result: ExecutionResult;
-    const startedMs = performance.now();
+    const startedMs = this.clock.now();
     const executor = this.registry.get(message.type);
     if (!executor) {
       result = { status: 'failed', error: `no executor for task type "${message.type}" on worker ${workerId} (has: ${this.registry.types().join(', ')})`, output: '', outputTruncated: false };
@@ -234,7 +240,7 @@ export class Worker {
         result = { status: 'failed', error: `executor error: ${(error as Error).message}`, output: '', outputTruncated: false };
       }
     }
-    this.options.onFinished?.(message, result, performance.now() - startedMs);
+    this.options.onFinished?.(message, result, this.clock.now() - startedMs);
     // The slot frees as soon as the outcome is in the outbox, so receiving and status writes overlap;
     // past OUTBOX_HIGH_WATER events the worker waits for the outbox, so memory stays bounded.
     const delivered = this.outbox.push({
@@ -242,7 +248,7 @@ export class Worker {
       runId: message.runId,
       attempt: message.attempt,
       workerId,
-      at: new Date().toISOString(),
+      at: new Date(this.clock.now()).toISOString(),
       status: result.status,
       exitCode: result.exitCode ?? null,
       httpStatus: result.httpStatus ?? null,
@@ -267,7 +273,7 @@ export class Worker {
           hostname: hostname(),
           version: this.options.version,
           startedAt: this.startedAt,
-          at: new Date().toISOString(),
+          at: new Date(this.clock.now()).toISOString(),
           held: [...this.active.values()].map((run) => `${run.message.runId}/${run.message.attempt}`),
         },
       ]);

@@ -6,6 +6,7 @@ import { createRuns, promoteDueRuns, type RunRequest } from './enqueue.ts';
 import { RETRY_SCHEDULED_CHANNEL } from './outcomes.ts';
 import { applyPolicies, missedReason } from './policies.ts';
 import { TimerHeap } from './timer-heap.ts';
+import type { TimerHandle } from '../clock/index.ts';
 
 export interface DispatcherOptions {
   /** how often task state is re-read from Postgres (changes normally arrive by NOTIFY at once) */
@@ -37,12 +38,12 @@ type HeapKey = { kind: 'fire'; taskId: string; slot: number } | { kind: 'retry' 
 export class Dispatcher {
   private readonly entries = new Map<string, Entry>();
   private readonly heap = new TimerHeap<HeapKey>();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private armedAt = Infinity;
   private running = false;
   private busy: Promise<void> = Promise.resolve();
   private readonly unlisten: Array<() => Promise<void>> = [];
-  private syncTimer: NodeJS.Timeout | undefined;
+  private syncTimer: TimerHandle | undefined;
   private lastSync = new Date(0);
   private readonly changed = new Set<string>();
   /** consecutive failed writes, for the backoff of the next try */
@@ -80,14 +81,14 @@ export class Dispatcher {
     await promoteDueRuns(this.ctx, { handOffGraceMs: 0 });
     await this.scheduleNextRetry();
     this.ctx.logger.info({ tasks: this.entries.size }, 'dispatcher started');
-    this.syncTimer = setInterval(() => this.enqueueWork(() => this.sync()), this.options.syncIntervalMs);
+    this.syncTimer = this.ctx.clock.setInterval(() => this.enqueueWork(() => this.sync()), this.options.syncIntervalMs);
     this.enqueueWork(() => this.tick());
   }
 
   async stop(): Promise<void> {
     this.running = false;
-    clearTimeout(this.timer);
-    clearInterval(this.syncTimer);
+    this.ctx.clock.clearTimeout(this.timer);
+    this.ctx.clock.clearInterval(this.syncTimer);
     for (const stop of this.unlisten.splice(0)) await stop();
     await this.busy;
   }
@@ -178,11 +179,11 @@ export class Dispatcher {
     if (!this.running) return;
     const next = this.heap.peekTime();
     if (next === undefined || next >= this.armedAt) return;
-    clearTimeout(this.timer);
+    this.ctx.clock.clearTimeout(this.timer);
     this.armedAt = next;
     // setTimeout caps at ~24.8 days; a far timer just wakes up early and re-arms
     const delay = Math.min(Math.max(0, next - this.ctx.now()), 2 ** 31 - 1);
-    this.timer = setTimeout(() => {
+    this.timer = this.ctx.clock.setTimeout(() => {
       this.armedAt = Infinity;
       this.enqueueWork(() => this.tick());
     }, delay);
@@ -196,7 +197,7 @@ export class Dispatcher {
         await work();
       } catch (error) {
         this.ctx.logger.error({ err: (error as Error).message }, 'dispatcher work failed; retrying shortly');
-        setTimeout(() => this.enqueueWork(() => this.tick()), 1000).unref();
+        this.ctx.clock.setTimeout(() => this.enqueueWork(() => this.tick()), 1000).unref?.();
       }
     });
   }
@@ -257,7 +258,7 @@ export class Dispatcher {
         ...(task.spec.startingDeadlineSeconds !== undefined ? { startingDeadlineSeconds: task.spec.startingDeadlineSeconds } : {}),
       });
       for (const slot of plan.missed) {
-        requests.push({ task, scheduledTime: new Date(slot), trigger: 'schedule', terminal: { status: 'missed', error: missedReason(task, now - slot) } });
+        requests.push({ task, scheduledTime: new Date(slot), trigger: 'schedule', terminal: { status: 'missed', ...missedReason(task, now - slot) } });
       }
       for (const slot of plan.due) due.push({ entry, slot });
       const newest = Math.max(...plan.missed, ...plan.due, entry.lastFireMs ?? -Infinity);

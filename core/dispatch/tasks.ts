@@ -14,7 +14,7 @@ import { createRuns } from './enqueue.ts';
 export async function createTaskFromInput(ctx: CoreContext, body: unknown): Promise<Task> {
   const { name, labels, spec } = splitTaskInput(parseTask(body));
   await checkNoCycle(ctx.db, '', name, spec.dependsOn);
-  return createTask(ctx.db, { name, labels, spec });
+  return createTask(ctx.db, { name, labels, spec, at: new Date(ctx.now()) });
 }
 
 export async function replaceTaskFromInput(ctx: CoreContext, idOrName: string, body: unknown): Promise<Task> {
@@ -26,13 +26,13 @@ export async function replaceTaskFromInput(ctx: CoreContext, idOrName: string, b
   }
   const { labels, spec } = splitTaskInput(input);
   await checkNoCycle(ctx.db, current.namespace, current.name, spec.dependsOn);
-  return updateTask(ctx.db, current.id, { labels, spec });
+  return updateTask(ctx.db, current.id, { labels, spec, at: new Date(ctx.now()) });
 }
 
 export async function deleteTaskByRef(ctx: CoreContext, idOrName: string): Promise<void> {
   const current = await getTask(ctx.db, idOrName);
   assertWritable(current);
-  const cancelled = await deleteTask(ctx.db, current.id);
+  const cancelled = await deleteTask(ctx.db, current.id, new Date(ctx.now()));
   if (cancelled.length > 0) await ctx.queue.publishCancel(cancelled);
 }
 

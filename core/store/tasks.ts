@@ -20,14 +20,17 @@ export interface TaskWrite {
   source?: 'api' | 'kubernetes';
   labels: Record<string, string>;
   spec: TaskSpec;
+  /** the writer's clock: a new schedule's anchor (planning never looks before it); the database's when absent */
+  at?: Date;
 }
 
 export async function createTask(db: Db, input: TaskWrite): Promise<Task> {
   try {
     return await db.transaction(async (tx) => {
       const { rows } = await tx.query<TaskRow>(
-        `INSERT INTO hg_tasks (id, namespace, name, source, labels, spec) VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${TASK_COLUMNS}`,
-        [randomUUID(), input.namespace ?? '', input.name, input.source ?? 'api', JSON.stringify(input.labels), JSON.stringify(input.spec)],
+        `INSERT INTO hg_tasks (id, namespace, name, source, labels, spec, schedule_anchor)
+         VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7::timestamptz, now())) RETURNING ${TASK_COLUMNS}`,
+        [randomUUID(), input.namespace ?? '', input.name, input.source ?? 'api', JSON.stringify(input.labels), JSON.stringify(input.spec), input.at?.toISOString() ?? null],
       );
       const task = toTask(rows[0] as TaskRow);
       await notifyChanged(tx, task.id);
@@ -56,15 +59,15 @@ export async function getTask(db: Queryable, idOrName: string, namespace = ''): 
   return task;
 }
 
-export async function updateTask(db: Db, id: string, input: Pick<TaskWrite, 'labels' | 'spec'>): Promise<Task> {
+export async function updateTask(db: Db, id: string, input: Pick<TaskWrite, 'labels' | 'spec' | 'at'>): Promise<Task> {
   return db.transaction(async (tx) => {
     const { rows } = await tx.query<TaskRow>(
       // a new schedule or time zone starts afresh: no catch-up of fires that belonged to the old one
       `UPDATE hg_tasks SET labels = $2, spec = $3, generation = generation + 1, updated_at = now(),
               last_scheduled_time = CASE WHEN ${SCHEDULE_CHANGED} THEN NULL ELSE last_scheduled_time END,
-              schedule_anchor = CASE WHEN ${SCHEDULE_CHANGED} THEN now() ELSE schedule_anchor END
+              schedule_anchor = CASE WHEN ${SCHEDULE_CHANGED} THEN COALESCE($4::timestamptz, now()) ELSE schedule_anchor END
         WHERE id = $1 AND deleted_at IS NULL RETURNING ${TASK_COLUMNS}`,
-      [id, JSON.stringify(input.labels), JSON.stringify(input.spec)],
+      [id, JSON.stringify(input.labels), JSON.stringify(input.spec), input.at?.toISOString() ?? null],
     );
     if (!rows[0]) throw new NotFoundError(`task "${id}" not found`, 'HG_ERR_TASK_NOT_FOUND');
     await notifyChanged(tx, id);
@@ -76,14 +79,14 @@ export async function updateTask(db: Db, id: string, input: Pick<TaskWrite, 'lab
  * Soft delete: the run history stays readable, and dispatchers see the change by updated_at. Its active
  * runs are cancelled; the ids returned are for the caller to tell workers (publishCancel).
  */
-export async function deleteTask(db: Db, id: string): Promise<CancelTarget[]> {
+export async function deleteTask(db: Db, id: string, at?: Date): Promise<CancelTarget[]> {
   return db.transaction(async (tx) => {
     const { rowCount } = await tx.query('UPDATE hg_tasks SET deleted_at = now(), updated_at = now() WHERE id = $1 AND deleted_at IS NULL', [id]);
     if (rowCount === 0) throw new NotFoundError(`task "${id}" not found`, 'HG_ERR_TASK_NOT_FOUND');
     const { rows } = await tx.query<CancelRow>(
-      `UPDATE hg_runs SET status = 'cancelled', finished_at = now(), error = 'task deleted'
+      `UPDATE hg_runs SET status = 'cancelled', finished_at = COALESCE($2::timestamptz, now()), error = 'task deleted', reason = 'TaskDeleted'
         WHERE task_id = $1 AND status IN ('pending', 'queued', 'running') ${CANCEL_RETURNING}`,
-      [id],
+      [id, at?.toISOString() ?? null],
     );
     await notifyChanged(tx, id);
     return rows.map(toCancelTarget);
