@@ -24,9 +24,22 @@ interface Entry {
   /** the slot the heap holds for this task; a heap entry for another slot is stale */
   armedSlot: number | undefined;
   invalid?: string;
+  /** consecutive failed writes of this task's fires: its backoff, and it is written alone until one succeeds */
+  failures?: number;
 }
 
 const MAX_RETRY_BACKOFF_MS = 30_000;
+/** most slots (times shards) of one task written in one go; the rest of a catch-up follows at once */
+const CATCH_UP_CHUNK = 500;
+/** most runs written in one transaction */
+const MAX_ROWS_PER_WRITE = 2000;
+
+interface PlannedFire {
+  entry: Entry;
+  missed: number[];
+  due: number[];
+  rows: number;
+}
 
 type HeapKey = { kind: 'fire'; taskId: string; slot: number } | { kind: 'retry' };
 
@@ -46,8 +59,8 @@ export class Dispatcher {
   private syncTimer: TimerHandle | undefined;
   private lastSync = new Date(0);
   private readonly changed = new Set<string>();
-  /** consecutive failed writes, for the backoff of the next try */
-  private failures = 0;
+  /** when this dispatcher started: fires after it that it writes late were not missed in downtime */
+  private liveSinceMs: number | undefined;
   private readonly ctx: CoreContext;
   private readonly options: DispatcherOptions;
 
@@ -68,6 +81,7 @@ export class Dispatcher {
 
   private async begin(): Promise<void> {
     this.running = true;
+    this.liveSinceMs = this.ctx.now();
     this.unlisten.push(await this.ctx.db.listen(TASK_CHANGED_CHANNEL, (id) => this.taskChanged(id)));
     this.unlisten.push(await this.ctx.db.listen(RETRY_SCHEDULED_CHANNEL, (at) => this.retryScheduled(Number(at))));
     const syncStart = new Date((await databaseNow(this.ctx.db)).getTime() - 1000);
@@ -144,7 +158,8 @@ export class Dispatcher {
       anchorMs: state.anchorMs,
       armedSlot: undefined,
     };
-    if (!Number.isFinite(entry.lastFireMs)) entry.lastFireMs = undefined;
+    // a fire before the anchor belongs to an earlier schedule or to a suspension: planning starts afresh
+    if (!Number.isFinite(entry.lastFireMs) || (entry.lastFireMs as number) < entry.anchorMs) entry.lastFireMs = undefined;
     try {
       entry.schedule = compileSchedule(task.spec.schedule, task.spec.timeZone);
     } catch (error) {
@@ -226,47 +241,94 @@ export class Dispatcher {
     }
   }
 
+  /**
+   * Writes the fires of these entries in transactions of at most maxBatch tasks and MAX_ROWS_PER_WRITE runs.
+   * A failed write backs off only its own entries (the others are written all the same), and an entry whose
+   * write failed is written alone from then on, so one task whose write keeps failing never holds up another.
+   */
   private async fire(entries: Entry[], now: number): Promise<void> {
-    for (let i = 0; i < entries.length; i += this.options.maxBatch) {
+    const planned = entries.map((entry) => this.plan(entry, now));
+    let failure: unknown;
+    for (const batch of this.batches(planned)) {
       try {
-        await this.fireBatch(entries.slice(i, i + this.options.maxBatch), now);
+        await this.fireBatch(batch, now);
+        for (const { entry } of batch) entry.failures = 0;
       } catch (error) {
-        // Nothing of this batch was written and the later ones were not tried: none of their slots is
-        // spent, and all are tried again after a backoff.
-        this.failures += 1;
-        const retryAt = now + Math.min(1000 * 2 ** (this.failures - 1), MAX_RETRY_BACKOFF_MS);
-        for (const entry of entries.slice(i)) this.armEntry(entry, retryAt);
-        throw error;
+        failure ??= error;
+        for (const { entry } of batch) {
+          entry.failures = (entry.failures ?? 0) + 1;
+          const retryAt = now + Math.min(1000 * 2 ** (entry.failures - 1), MAX_RETRY_BACKOFF_MS);
+          this.armEntry(entry, retryAt);
+        }
       }
     }
-    this.failures = 0;
+    if (failure !== undefined) throw failure;
   }
 
-  private async fireBatch(entries: Entry[], now: number): Promise<void> {
+  private *batches(planned: PlannedFire[]): Generator<PlannedFire[]> {
+    let batch: PlannedFire[] = [];
+    let rows = 0;
+    for (const fire of planned) {
+      const size = fire.rows;
+      if (fire.entry.failures) {
+        yield [fire];
+        continue;
+      }
+      if (batch.length > 0 && (batch.length >= this.options.maxBatch || rows + size > MAX_ROWS_PER_WRITE)) {
+        yield batch;
+        batch = [];
+        rows = 0;
+      }
+      batch.push(fire);
+      rows += size;
+    }
+    if (batch.length > 0) yield batch;
+  }
+
+  /**
+   * What to write for one entry now: planFires' decision, cut to the oldest CATCH_UP_CHUNK slots so that a
+   * long catch-up is written chunk by chunk (each chunk re-arms the task at once) between other tasks' fires.
+   */
+  private plan(entry: Entry, now: number): PlannedFire {
+    const { task } = entry;
+    const plan = planFires({
+      schedule: entry.schedule as CompiledSchedule,
+      lastFireMs: entry.lastFireMs,
+      createdMs: entry.anchorMs,
+      nowMs: now - jitterMs(task.id, entry.armedSlot as number, task.spec.jitterSeconds),
+      catchUp: task.spec.catchUp,
+      maxCatchUp: task.spec.maxCatchUp,
+      liveSinceMs: this.liveSinceMs,
+      ...(task.spec.startingDeadlineSeconds !== undefined ? { startingDeadlineSeconds: task.spec.startingDeadlineSeconds } : {}),
+    });
+    const perSlot = Math.max(1, task.spec.shards);
+    const most = Math.max(1, Math.floor(CATCH_UP_CHUNK / perSlot));
+    const slots = [...plan.missed.map((slot) => ({ slot, missed: true })), ...plan.due.map((slot) => ({ slot, missed: false }))].sort((a, b) => a.slot - b.slot);
+    const chunk = slots.slice(0, most);
+    return {
+      entry,
+      missed: chunk.filter((s) => s.missed).map((s) => s.slot),
+      due: chunk.filter((s) => !s.missed).map((s) => s.slot),
+      rows: chunk.length * perSlot,
+    };
+  }
+
+  private async fireBatch(batch: PlannedFire[], now: number): Promise<void> {
     const requests: RunRequest[] = [];
     const advance = new Map<string, Date>();
-    const due: Array<{ entry: Entry; slot: number }> = [];
-    for (const entry of entries) {
+    const due: Array<{ task: Task; slot: number }> = [];
+    for (const { entry, missed, due: dueSlots } of batch) {
       const { task } = entry;
-      const plan = planFires({
-        schedule: entry.schedule as CompiledSchedule,
-        lastFireMs: entry.lastFireMs,
-        createdMs: entry.anchorMs,
-        nowMs: now - jitterMs(task.id, entry.armedSlot as number, task.spec.jitterSeconds),
-        catchUp: task.spec.catchUp,
-        maxCatchUp: task.spec.maxCatchUp,
-        ...(task.spec.startingDeadlineSeconds !== undefined ? { startingDeadlineSeconds: task.spec.startingDeadlineSeconds } : {}),
-      });
-      for (const slot of plan.missed) {
+      for (const slot of missed) {
         requests.push({ task, scheduledTime: new Date(slot), trigger: 'schedule', terminal: { status: 'missed', ...missedReason(task, now - slot) } });
       }
-      for (const slot of plan.due) due.push({ entry, slot });
-      const newest = Math.max(...plan.missed, ...plan.due, entry.lastFireMs ?? -Infinity);
+      for (const slot of dueSlots) due.push({ task, slot });
+      const newest = Math.max(...missed, ...dueSlots, entry.lastFireMs ?? -Infinity);
       if (Number.isFinite(newest)) advance.set(task.id, new Date(newest));
     }
-    requests.push(...(await applyPolicies(this.ctx, due.map(({ entry, slot }) => ({ task: entry.task, slot })))));
+    requests.push(...(await applyPolicies(this.ctx, due)));
     if (requests.length > 0 || advance.size > 0) await createRuns(this.ctx, requests, advance);
-    for (const entry of entries) {
+    for (const { entry } of batch) {
       const newest = advance.get(entry.task.id);
       if (newest) entry.lastFireMs = newest.getTime();
       this.armEntry(entry);

@@ -40,7 +40,13 @@ export async function insertRuns(db: Queryable, runs: NewRun[], at: Date): Promi
   // the caller's clock, not the database's: promoteDueRuns and the reaper compare created_at with it
   const now = at.toISOString();
   const { rows } = await db.query<{ id: string; task_id: string; scheduled_time: Date | string; shard: number; shard_total: number; attempt: number; status: RunStatus; not_before: Date | string | null }>(
-    `INSERT INTO hg_runs (task_id, scheduled_time, shard, shard_total, attempt, trigger, status, pool, priority, not_before, queued_at, finished_at, error, reason, created_at)
+    // Only for tasks not deleted, with their rows locked FOR SHARE till commit: a delete that came first is
+    // waited for and then seen (the run is not made), one that comes after waits for this commit and then
+    // cancels what it made. Without the lock a tick or trigger racing a delete left runs of a deleted task.
+    `WITH live AS (
+       SELECT id FROM hg_tasks WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL ORDER BY id FOR SHARE
+     )
+     INSERT INTO hg_runs (task_id, scheduled_time, shard, shard_total, attempt, trigger, status, pool, priority, not_before, queued_at, finished_at, error, reason, created_at)
      SELECT task_id, scheduled_time, shard, shard_total, attempt, trigger, status, pool, priority, not_before,
             CASE WHEN status = 'queued' THEN $12::timestamptz END,
             CASE WHEN status IN ('missed', 'skipped', 'cancelled') THEN $12::timestamptz END,
@@ -48,6 +54,7 @@ export async function insertRuns(db: Queryable, runs: NewRun[], at: Date): Promi
        FROM unnest($1::uuid[], $2::timestamptz[], $3::int[], $4::int[], $5::int[], $6::text[], $7::text[], $8::text[],
                    $9::int[], $10::timestamptz[], $11::text[], $13::text[])
             AS u(task_id, scheduled_time, shard, shard_total, attempt, trigger, status, pool, priority, not_before, error, reason)
+      WHERE u.task_id IN (SELECT id FROM live)
      ON CONFLICT ON CONSTRAINT hg_runs_slot DO NOTHING
      RETURNING id::text AS id, task_id::text AS task_id, scheduled_time, shard, shard_total, attempt, status, not_before`,
     [
