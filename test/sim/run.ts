@@ -1,11 +1,14 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_OPTIONS, openSimDatabase, runSeed, type SeedResult } from './simulate.ts';
 
-const USAGE = `npm run sim -- [--seeds N] [--seed S] [--first F] [--json] [--no-faults] [--heartbeats-overtake] [--active-s A] [--trace]
+const USAGE = `npm run sim -- [--seeds N] [--seed S] [--first F] [--json] [--no-faults] [--heartbeats-overtake] [--long-stalls] [--active-s A] [--settle-s S] [--trace]
   --seeds N              how many seeds to run (default 100), from --first (default 1)
   --seed S               run only seed S (a replay), with its whole trace on a failure
   --heartbeats-overtake  let heartbeats overtake outcomes on the broker (issue 12 defect 1)
+  --long-stalls          database round trips may hang past worker_timeout (issue 12 defect 11)
   --active-s A           seconds of simulated time with faults per seed (default ${DEFAULT_OPTIONS.activeMs / 1000})
+  --settle-s S           seconds of simulated time to settle afterwards (default ${DEFAULT_OPTIONS.settleMs / 1000})
+  A replay needs the options of the run it replays (the CI form uses --active-s 20 --settle-s 60).
   --json                 one JSON summary on stdout`;
 
 const { values } = parseArgs({
@@ -16,7 +19,9 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     'no-faults': { type: 'boolean', default: false },
     'heartbeats-overtake': { type: 'boolean', default: false },
+    'long-stalls': { type: 'boolean', default: false },
     'active-s': { type: 'string' },
+    'settle-s': { type: 'string' },
     trace: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -28,7 +33,7 @@ if (values.help) {
 const replay = values.seed !== undefined ? Number(values.seed) : undefined;
 const count = replay !== undefined ? 1 : Number(values.seeds ?? 100);
 const first = replay ?? Number(values.first ?? 1);
-for (const [name, n] of [['--seeds', count], ['--seed/--first', first]] as const) {
+for (const [name, n] of [['--seeds', count], ['--seed/--first', first], ['--active-s', Number(values['active-s'] ?? 1)], ['--settle-s', Number(values['settle-s'] ?? 1)]] as const) {
   if (!Number.isInteger(n) || n < 0) {
     console.error(`${name}: must be a non-negative integer\n${USAGE}`);
     process.exit(2);
@@ -38,7 +43,9 @@ const options = {
   ...DEFAULT_OPTIONS,
   faults: !values['no-faults'],
   heartbeatsOvertake: values['heartbeats-overtake'],
+  longStalls: values['long-stalls'],
   ...(values['active-s'] ? { activeMs: Number(values['active-s']) * 1000 } : {}),
+  ...(values['settle-s'] ? { settleMs: Number(values['settle-s']) * 1000 } : {}),
   fullTrace: replay !== undefined || values.trace,
 };
 
@@ -56,7 +63,7 @@ for (let seed = first; seed < first + count; seed++) {
     if (!values.json) {
       console.log(`seed ${seed}: ${result.violations.length} invariant violation(s)`);
       for (const v of result.violations.slice(0, 10)) console.log(`  - ${v}`);
-      console.log(`  replay: npm run sim -- --seed ${seed}`);
+      console.log(`  replay: npm run sim -- --seed ${seed}${values['active-s'] ? ` --active-s ${values['active-s']}` : ''}${values['settle-s'] ? ` --settle-s ${values['settle-s']}` : ''}`);
       if (replay !== undefined || values.trace) console.log(result.trace.join('\n'));
       else console.log(`  last of the trace:\n    ${result.trace.slice(-40).join('\n    ')}`);
     }

@@ -10,13 +10,14 @@ export interface DbFaults {
   failCommit: number;
   /** a transaction commits but the client sees an error (the connection died after COMMIT) */
   failAfterCommit: number;
-  /** a statement outside a transaction hangs for 5 to 40 virtual seconds before it runs */
+  /** a statement outside a transaction hangs for hangMs[0] to hangMs[1] virtual ms before it runs */
   hang: number;
+  hangMs: [number, number];
   /** a NOTIFY is lost on its way to a listener (a LISTEN connection that reconnected) */
   loseNotify: number;
 }
 
-export const NO_DB_FAULTS: DbFaults = { failQuery: 0, failCommit: 0, failAfterCommit: 0, hang: 0, loseNotify: 0 };
+export const NO_DB_FAULTS: DbFaults = { failQuery: 0, failCommit: 0, failAfterCommit: 0, hang: 0, hangMs: [0, 0], loseNotify: 0 };
 
 class SimDbError extends Error {
   readonly code = 'SIM';
@@ -79,7 +80,7 @@ export class SimDatabase {
         throw new SimDbError('sim: connection reset');
       }
       if (self.#prng.chance(self.faults.hang)) {
-        const ms = self.#prng.int(5_000, 40_000);
+        const ms = self.#prng.int(self.faults.hangMs[0], self.faults.hangMs[1]);
         self.#trace(`${owner}: query hangs ${ms} ms (fault): ${summary(sql)}`);
         await new Promise<void>((resolve) => self.#time.schedule('db', ms, resolve));
         alive();

@@ -21,10 +21,15 @@ export interface SimOptions {
   faults: boolean;
   /** heartbeats may overtake outcomes (issue 12 defect 1, owned by the queue and worker side) */
   heartbeatsOvertake: boolean;
+  /**
+   * database round trips may hang longer than worker_timeout (5 to 40 s instead of 1 to 8 s): the status
+   * writes stall and live workers are declared dead (issue 12 defect 11, owned by the queue side)
+   */
+  longStalls: boolean;
   fullTrace?: boolean;
 }
 
-export const DEFAULT_OPTIONS: SimOptions = { activeMs: 90_000, settleMs: 150_000, faults: true, heartbeatsOvertake: false };
+export const DEFAULT_OPTIONS: SimOptions = { activeMs: 90_000, settleMs: 150_000, faults: true, heartbeatsOvertake: false, longStalls: false };
 
 export interface SeedResult {
   seed: number;
@@ -35,7 +40,9 @@ export interface SeedResult {
 
 const START_MS = Date.UTC(2026, 2, 1, 12, 0, 0);
 const MAX_SKEW_MS = 400;
-const BASE_DB: DbFaults = { failQuery: 0.01, failCommit: 0.01, failAfterCommit: 0.005, hang: 0.002, loseNotify: 0.05 };
+/** how often, in virtual time, the continuous invariants are probed */
+const PROBE_EVERY_MS = 2000;
+const BASE_DB: DbFaults = { failQuery: 0.01, failCommit: 0.01, failAfterCommit: 0.005, hang: 0.002, hangMs: [1000, 8000], loseNotify: 0.05 };
 const BASE_BROKER: Omit<BrokerFaults, 'heartbeatsOvertake'> = {
   publishFail: 0.02, publishAmbiguous: 0.02, duplicate: 0.03, statusFail: 0.02, statusAmbiguous: 0.02, claimLost: 0.02, claimAnswerLost: 0.02, maxDelayMs: 2000,
 };
@@ -49,7 +56,9 @@ export async function openSimDatabase(): Promise<Db> {
 }
 
 async function reset(db: Db): Promise<void> {
-  await db.exec('TRUNCATE hg_run_logs, hg_runs, hg_workers, hg_pools, hg_tasks, sim_violations RESTART IDENTITY CASCADE');
+  // DELETE, not TRUNCATE: the tables are small, and TRUNCATE makes new files for every table and index
+  await db.exec(`DELETE FROM hg_run_logs; DELETE FROM hg_runs; DELETE FROM hg_workers; DELETE FROM hg_pools; DELETE FROM hg_tasks; DELETE FROM sim_violations;
+    ALTER SEQUENCE hg_runs_id_seq RESTART; ALTER SEQUENCE sim_violations_id_seq RESTART;`);
 }
 
 /** Runs one seed of the world to the end and judges it. Deterministic: the same seed gives the same trace. */
@@ -63,7 +72,7 @@ export async function runSeed(db: Db, seed: number, options: SimOptions = DEFAUL
     const scenario = makeScenario(world.prng.fork(3), options.activeMs);
     const know: Knowledge = { tasks: scenario.tasks, windows: new Map(), deletedAt: new Map(), activeEndMs: START_MS + options.activeMs, maxSkewMs: MAX_SKEW_MS };
     const applyFaults = (factor: number) => {
-      world.db.faults = options.faults ? scale(BASE_DB, factor) : scale(BASE_DB, 0);
+      world.db.faults = { ...(options.faults ? scale(BASE_DB, factor) : scale(BASE_DB, 0)), hangMs: options.longStalls ? [5000, 40_000] : BASE_DB.hangMs };
       world.broker.faults = { ...(options.faults ? scale(BASE_BROKER, factor) : scale(BASE_BROKER, 0)), maxDelayMs: options.faults ? BASE_BROKER.maxDelayMs : 20, heartbeatsOvertake: options.heartbeatsOvertake };
     };
     applyFaults(0);
@@ -158,7 +167,7 @@ async function runUntil(world: World, endMs: number, violations: string[]): Prom
     }
     world.time.step();
     steps++;
-    if (world.time.now - lastProbe >= 1000) {
+    if (world.time.now - lastProbe >= PROBE_EVERY_MS) {
       lastProbe = world.time.now;
       if (!(await settle(world))) continue;
       const found: string[] = [];
