@@ -3,16 +3,16 @@ import assert from 'node:assert/strict';
 import { compileSchedule, planFires } from '../../core/schedule/index.ts';
 import { CRON_CACHE_LIMIT, cronCacheSize, parseCron } from '../../core/schedule/cron-expression.ts';
 
-const everySecond = compileSchedule('@every 1s', 'UTC');
 const t0 = Date.UTC(2026, 4, 10, 12);
 
 test('issue 12 defect 8: catchUp None runs a fire the running dispatcher is late for (a failed write, a pause)', () => {
-  // the dispatcher has run since t0; its write of the t0+5s fire failed and is retried 3 s later
-  const late = planFires({ schedule: everySecond, lastFireMs: t0 + 4000, createdMs: t0 - 60_000, nowMs: t0 + 8000, catchUp: 'None', maxCatchUp: 1, liveSinceMs: t0 });
-  assert.deepEqual(late.due, [t0 + 8000]);
-  const lateByMore = planFires({ schedule: everySecond, lastFireMs: t0 + 4000, createdMs: t0 - 60_000, nowMs: t0 + 8500, catchUp: 'None', maxCatchUp: 1, liveSinceMs: t0 });
-  assert.deepEqual(lateByMore.due, [t0 + 8000], 'the latest fire since it started, even 500 ms late');
-  assert.deepEqual(lateByMore.missed, [t0 + 5000, t0 + 6000, t0 + 7000]);
+  const every10s = compileSchedule('@every 10s', 'UTC');
+  // the dispatcher has run since t0 - 5 s; its write of the t0+10s fire failed and is retried 2 s later
+  const late = planFires({ schedule: every10s, lastFireMs: t0, createdMs: t0 - 60_000, nowMs: t0 + 12_000, catchUp: 'None', maxCatchUp: 1, liveSinceMs: t0 - 5000 });
+  assert.deepEqual(late, { due: [t0 + 10_000], missed: [], next: t0 + 20_000 });
+  // later still, after two fires came: the latest runs, the one before is missed
+  const later = planFires({ schedule: every10s, lastFireMs: t0, createdMs: t0 - 60_000, nowMs: t0 + 23_000, catchUp: 'None', maxCatchUp: 1, liveSinceMs: t0 - 5000 });
+  assert.deepEqual(later, { due: [t0 + 20_000], missed: [t0 + 10_000], next: t0 + 30_000 });
   // fires from before it started are downtime: None still runs none of them
   const hourly = compileSchedule('0 * * * *', 'UTC');
   const downtime = planFires({ schedule: hourly, lastFireMs: t0 - 7_200_000, createdMs: t0 - 86_400_000, nowMs: t0 + 5000, catchUp: 'None', maxCatchUp: 1, liveSinceMs: t0 + 4000 });
