@@ -58,45 +58,44 @@ export class SimDatabase {
   }
 
   view(owner: string): Db {
-    const self = this;
     const alive = () => {
-      if (self.#time.isDead(owner)) throw new SimDbError(`${owner} is dead`);
+      if (this.#time.isDead(owner)) throw new SimDbError(`${owner} is dead`);
     };
     const run = async <T>(work: () => Promise<T>, sql = ''): Promise<T> => {
-      if (process.env.SIM_COUNT_SQL) self.bySql.set(summary(sql), (self.bySql.get(summary(sql)) ?? 0) + 1);
-      self.ops++;
-      self.inflight++;
+      if (process.env.SIM_COUNT_SQL) this.bySql.set(summary(sql), (this.bySql.get(summary(sql)) ?? 0) + 1);
+      this.ops++;
+      this.inflight++;
       try {
         return await work();
       } finally {
-        self.inflight--;
-        self.ops++;
+        this.inflight--;
+        this.ops++;
       }
     };
     const query = async <Row>(sql: string, params?: unknown[]) => {
       alive();
-      if (self.#prng.chance(self.faults.failQuery)) {
-        self.#trace(`${owner}: query failed (fault): ${summary(sql)}`);
+      if (this.#prng.chance(this.faults.failQuery)) {
+        this.#trace(`${owner}: query failed (fault): ${summary(sql)}`);
         throw new SimDbError('sim: connection reset');
       }
-      if (self.#prng.chance(self.faults.hang)) {
-        const ms = self.#prng.int(self.faults.hangMs[0], self.faults.hangMs[1]);
-        self.#trace(`${owner}: query hangs ${ms} ms (fault): ${summary(sql)}`);
-        await new Promise<void>((resolve) => self.#time.schedule('db', ms, resolve));
+      if (this.#prng.chance(this.faults.hang)) {
+        const ms = this.#prng.int(this.faults.hangMs[0], this.faults.hangMs[1]);
+        this.#trace(`${owner}: query hangs ${ms} ms (fault): ${summary(sql)}`);
+        await new Promise<void>((resolve) => this.#time.schedule('db', ms, resolve));
         alive();
       }
-      return run(() => self.#inner.query<Row>(sql, params), sql);
+      return run(() => this.#inner.query<Row>(sql, params), sql);
     };
     const inTx = (tx: Transaction): Transaction => ({
-      async query<Row>(sql: string, params?: unknown[]) {
+      query: async <Row>(sql: string, params?: unknown[]) => {
         alive();
-        if (self.#prng.chance(self.faults.failQuery)) {
-          self.#trace(`${owner}: query in transaction failed (fault): ${summary(sql)}`);
+        if (this.#prng.chance(this.faults.failQuery)) {
+          this.#trace(`${owner}: query in transaction failed (fault): ${summary(sql)}`);
           throw new SimDbError('sim: connection reset');
         }
         return run(() => tx.query<Row>(sql, params), sql);
       },
-      async exec(sql: string) {
+      exec: async (sql: string) => {
         alive();
         await run(() => tx.exec(sql));
       },
@@ -104,41 +103,41 @@ export class SimDatabase {
     return {
       kind: 'pglite',
       query,
-      async exec(sql) {
+      exec: async (sql) => {
         alive();
-        await run(() => self.#inner.exec(sql));
+        await run(() => this.#inner.exec(sql));
       },
-      async transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+      transaction: async <T>(work: (tx: Transaction) => Promise<T>): Promise<T> => {
         alive();
-        const result = await self.#inner.transaction(async (tx) => {
+        const result = await this.#inner.transaction(async (tx) => {
           const value = await work(inTx(tx));
           alive();
-          if (self.#prng.chance(self.faults.failCommit)) {
-            self.#trace(`${owner}: COMMIT failed, rolled back (fault)`);
+          if (this.#prng.chance(this.faults.failCommit)) {
+            this.#trace(`${owner}: COMMIT failed, rolled back (fault)`);
             throw new SimDbError('sim: commit failed');
           }
           return value;
         });
-        if (self.#prng.chance(self.faults.failAfterCommit)) {
-          self.#trace(`${owner}: committed, but the answer was lost (fault)`);
+        if (this.#prng.chance(this.faults.failAfterCommit)) {
+          this.#trace(`${owner}: committed, but the answer was lost (fault)`);
           throw new SimDbError('sim: connection lost after commit');
         }
         return result;
       },
-      async listen(channel, onNotify) {
+      listen: async (channel, onNotify) => {
         alive();
-        const stop = await self.#inner.listen(channel, (payload) => {
-          if (self.#time.isDead(owner)) return;
-          if (self.#prng.chance(self.faults.loseNotify)) {
-            self.#trace(`${owner}: NOTIFY ${channel} lost (fault)`);
+        const stop = await this.#inner.listen(channel, (payload) => {
+          if (this.#time.isDead(owner)) return;
+          if (this.#prng.chance(this.faults.loseNotify)) {
+            this.#trace(`${owner}: NOTIFY ${channel} lost (fault)`);
             return;
           }
           onNotify(payload);
         });
-        self.#unlisten.push(stop);
+        this.#unlisten.push(stop);
         return stop;
       },
-      tryLock: (key) => self.#inner.tryLock(key),
+      tryLock: (key) => this.#inner.tryLock(key),
       async close() {},
     };
   }
