@@ -1,10 +1,11 @@
 import type { Task } from '../model/index.ts';
-import { compileSchedule, jitterMs, planFires, type CompiledSchedule } from '../schedule/index.ts';
+import { compileSchedule, jitterMs, type CompiledSchedule } from '../schedule/index.ts';
 import { TASK_CHANGED_CHANNEL, databaseNow, loadTaskStates, loadTaskStatesById, type ScheduledTaskState } from '../store/tasks.ts';
 import type { CoreContext } from './context.ts';
 import { createRuns, promoteDueRuns, type RunRequest } from './enqueue.ts';
 import { RETRY_SCHEDULED_CHANNEL } from './outcomes.ts';
 import { applyPolicies, missedReason } from './policies.ts';
+import { batchFires, planEntry, type Entry, type PlannedFire } from './fire-plan.ts';
 import { TimerHeap } from './timer-heap.ts';
 import type { TimerHandle } from '../clock/index.ts';
 
@@ -15,31 +16,7 @@ export interface DispatcherOptions {
   maxBatch: number;
 }
 
-interface Entry {
-  task: Task;
-  schedule: CompiledSchedule | null;
-  lastFireMs: number | undefined;
-  /** when the current schedule took effect (planning never looks before it) */
-  anchorMs: number;
-  /** the slot the heap holds for this task; a heap entry for another slot is stale */
-  armedSlot: number | undefined;
-  invalid?: string;
-  /** consecutive failed writes of this task's fires: its backoff, and it is written alone until one succeeds */
-  failures?: number;
-}
-
 const MAX_RETRY_BACKOFF_MS = 30_000;
-/** most slots (times shards) of one task written in one go; the rest of a catch-up follows at once */
-const CATCH_UP_CHUNK = 500;
-/** most runs written in one transaction */
-const MAX_ROWS_PER_WRITE = 2000;
-
-interface PlannedFire {
-  entry: Entry;
-  missed: number[];
-  due: number[];
-  rows: number;
-}
 
 type HeapKey = { kind: 'fire'; taskId: string; slot: number } | { kind: 'retry' };
 
@@ -247,9 +224,9 @@ export class Dispatcher {
    * write failed is written alone from then on, so one task whose write keeps failing never holds up another.
    */
   private async fire(entries: Entry[], now: number): Promise<void> {
-    const planned = entries.map((entry) => this.plan(entry, now));
+    const planned = entries.map((entry) => planEntry(entry, now, this.liveSinceMs));
     let failure: unknown;
-    for (const batch of this.batches(planned)) {
+    for (const batch of batchFires(planned, this.options.maxBatch)) {
       try {
         await this.fireBatch(batch, now);
         for (const { entry } of batch) entry.failures = 0;
@@ -263,54 +240,6 @@ export class Dispatcher {
       }
     }
     if (failure !== undefined) throw failure;
-  }
-
-  private *batches(planned: PlannedFire[]): Generator<PlannedFire[]> {
-    let batch: PlannedFire[] = [];
-    let rows = 0;
-    for (const fire of planned) {
-      const size = fire.rows;
-      if (fire.entry.failures) {
-        yield [fire];
-        continue;
-      }
-      if (batch.length > 0 && (batch.length >= this.options.maxBatch || rows + size > MAX_ROWS_PER_WRITE)) {
-        yield batch;
-        batch = [];
-        rows = 0;
-      }
-      batch.push(fire);
-      rows += size;
-    }
-    if (batch.length > 0) yield batch;
-  }
-
-  /**
-   * What to write for one entry now: planFires' decision, cut to the oldest CATCH_UP_CHUNK slots so that a
-   * long catch-up is written chunk by chunk (each chunk re-arms the task at once) between other tasks' fires.
-   */
-  private plan(entry: Entry, now: number): PlannedFire {
-    const { task } = entry;
-    const plan = planFires({
-      schedule: entry.schedule as CompiledSchedule,
-      lastFireMs: entry.lastFireMs,
-      createdMs: entry.anchorMs,
-      nowMs: now - jitterMs(task.id, entry.armedSlot as number, task.spec.jitterSeconds),
-      catchUp: task.spec.catchUp,
-      maxCatchUp: task.spec.maxCatchUp,
-      liveSinceMs: this.liveSinceMs,
-      ...(task.spec.startingDeadlineSeconds !== undefined ? { startingDeadlineSeconds: task.spec.startingDeadlineSeconds } : {}),
-    });
-    const perSlot = Math.max(1, task.spec.shards);
-    const most = Math.max(1, Math.floor(CATCH_UP_CHUNK / perSlot));
-    const slots = [...plan.missed.map((slot) => ({ slot, missed: true })), ...plan.due.map((slot) => ({ slot, missed: false }))].sort((a, b) => a.slot - b.slot);
-    const chunk = slots.slice(0, most);
-    return {
-      entry,
-      missed: chunk.filter((s) => s.missed).map((s) => s.slot),
-      due: chunk.filter((s) => !s.missed).map((s) => s.slot),
-      rows: chunk.length * perSlot,
-    };
   }
 
   private async fireBatch(batch: PlannedFire[], now: number): Promise<void> {

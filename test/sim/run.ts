@@ -8,7 +8,7 @@ const USAGE = `npm run sim -- [--seeds N] [--seed S] [--first F] [--json] [--no-
   --long-stalls          database round trips may hang past worker_timeout (issue 12 defect 11)
   --active-s A           seconds of simulated time with faults per seed (default ${DEFAULT_OPTIONS.activeMs / 1000})
   --settle-s S           seconds of simulated time to settle afterwards (default ${DEFAULT_OPTIONS.settleMs / 1000})
-  A replay needs the options of the run it replays (the CI form uses --active-s 20 --settle-s 60).
+  A replay needs the options of the run it replays (the CI form uses --active-s 20 --settle-s 40).
   --json                 one JSON summary on stdout`;
 
 const { values } = parseArgs({

@@ -5,9 +5,9 @@ import { DEFAULT_OPTIONS, openSimDatabase, runSeed } from './simulate.ts';
 
 /**
  * The CI form of the deterministic simulator (npm run sim is the long form): 300 seeds of a short world
- * (20 s of faults and events, 60 s to settle, all virtual), each judged by every invariant of test/sim.
+ * (20 s of faults and events, at least 40 s to settle, all virtual), each judged by every invariant of test/sim.
  */
-const CI_OPTIONS = { ...DEFAULT_OPTIONS, activeMs: 20_000, settleMs: 60_000 };
+const CI_OPTIONS = { ...DEFAULT_OPTIONS, activeMs: 20_000, settleMs: 40_000 };
 const SEEDS = Number(process.env.SIM_SEEDS ?? 300);
 const GROUP = 25;
 
@@ -35,7 +35,7 @@ describe('deterministic simulation of the core and the worker', () => {
         const result = await runSeed(db, seed, CI_OPTIONS);
         executions += result.stats.executions;
         if (result.violations.length > 0) {
-          failed.push(`seed ${seed} (replay: npm run sim -- --seed ${seed} --active-s 20 --settle-s 60):\n  ${result.violations.slice(0, 5).join('\n  ')}\n  trace tail:\n    ${result.trace.slice(-30).join('\n    ')}`);
+          failed.push(`seed ${seed} (replay: npm run sim -- --seed ${seed} --active-s 20 --settle-s 40):\n  ${result.violations.slice(0, 5).join('\n  ')}\n  trace tail:\n    ${result.trace.slice(-30).join('\n    ')}`);
           if (failed.length >= 3) break;
         }
       }

@@ -16,7 +16,10 @@ import { World } from './world.ts';
 export interface SimOptions {
   /** virtual time with faults and events, ms */
   activeMs: number;
-  /** virtual time to settle afterwards, without faults, ms */
+  /**
+   * virtual time to settle afterwards, without faults, ms; the settling goes on in steps of 10 s while runs
+   * are still active, up to MAX_SETTLE_MS (a retried timeout can outlast any fixed margin)
+   */
   settleMs: number;
   faults: boolean;
   /** heartbeats may overtake outcomes (issue 12 defect 1, owned by the queue and worker side) */
@@ -42,6 +45,7 @@ const START_MS = Date.UTC(2026, 2, 1, 12, 0, 0);
 const MAX_SKEW_MS = 400;
 /** how often, in virtual time, the continuous invariants are probed */
 const PROBE_EVERY_MS = 2000;
+const MAX_SETTLE_MS = 600_000;
 const BASE_DB: DbFaults = { failQuery: 0.01, failCommit: 0.01, failAfterCommit: 0.005, hang: 0.002, hangMs: [1000, 8000], loseNotify: 0.05 };
 const BASE_BROKER: Omit<BrokerFaults, 'heartbeatsOvertake'> = {
   publishFail: 0.02, publishAmbiguous: 0.02, duplicate: 0.03, statusFail: 0.02, statusAmbiguous: 0.02, claimLost: 0.02, claimAnswerLost: 0.02, maxDelayMs: 2000,
@@ -70,7 +74,7 @@ export async function runSeed(db: Db, seed: number, options: SimOptions = DEFAUL
   let steps = 0;
   try {
     const scenario = makeScenario(world.prng.fork(3), options.activeMs);
-    const know: Knowledge = { tasks: scenario.tasks, windows: new Map(), deletedAt: new Map(), activeEndMs: START_MS + options.activeMs, maxSkewMs: MAX_SKEW_MS };
+    const know: Knowledge = { tasks: scenario.tasks, manualFires: new Set(), windows: new Map(), deletedAt: new Map(), activeEndMs: START_MS + options.activeMs, maxSkewMs: MAX_SKEW_MS };
     const applyFaults = (factor: number) => {
       world.db.faults = { ...(options.faults ? scale(BASE_DB, factor) : scale(BASE_DB, 0)), hangMs: options.longStalls ? [5000, 40_000] : BASE_DB.hangMs };
       world.broker.faults = { ...(options.faults ? scale(BASE_BROKER, factor) : scale(BASE_BROKER, 0)), maxDelayMs: options.faults ? BASE_BROKER.maxDelayMs : 20, heartbeatsOvertake: options.heartbeatsOvertake };
@@ -113,7 +117,9 @@ export async function runSeed(db: Db, seed: number, options: SimOptions = DEFAUL
           void cancelSomeRun(world);
         } else {
           const task = scenario.tasks.find((t) => t.name === (event as { task: string }).task) as SimTask;
-          if (event.kind === 'trigger') api(task, 'trigger', () => triggerTask(world.api, task.name));
+          if (event.kind === 'trigger') {
+            api(task, 'trigger', async () => know.manualFires.add(`${task.name}@${Date.parse((await triggerTask(world.api, task.name)).scheduledTime)}`));
+          }
           else if (event.kind === 'delete') api(task, 'delete', () => deleteTaskByRef(world.api, task.name));
           else if (event.kind === 'change-pool') {
             task.input = { ...task.input, pool: POOLS.find((p) => p !== task.input.pool) };
@@ -125,7 +131,8 @@ export async function runSeed(db: Db, seed: number, options: SimOptions = DEFAUL
         }
       });
     }
-    steps += await runUntil(world, START_MS + options.activeMs, violations);
+    const probeNow = (out: string[]) => probe(world.db.raw, know.manualFires, out);
+    steps += await runUntil(world, START_MS + options.activeMs, probeNow, violations);
     // settle: no more faults, every process up, schedules suspended; everything must come to rest
     world.log('--- settling: faults off, every process up, schedules suspended ---');
     applyFaults(0);
@@ -134,7 +141,12 @@ export async function runSeed(db: Db, seed: number, options: SimOptions = DEFAUL
     for (const task of scenario.tasks.filter((t) => t.schedule && !know.deletedAt.has(t.name))) {
       api(task, 'suspend', () => replaceTaskFromInput(world.api, task.name, { ...task.input, suspend: true }));
     }
-    steps += await runUntil(world, START_MS + options.activeMs + options.settleMs, violations);
+    let settleEnd = START_MS + options.activeMs + options.settleMs;
+    steps += await runUntil(world, settleEnd, probeNow, violations);
+    while ((await activeRuns(db)) > 0 && settleEnd < START_MS + options.activeMs + MAX_SETTLE_MS) {
+      settleEnd += 10_000;
+      steps += await runUntil(world, settleEnd, probeNow, violations);
+    }
     world.log(`end: broker holds ${world.broker.waiting()} run messages and ${world.broker.undelivered()} status events; workers ${[...world.workers.values()].map((w) => `${w.owner} active ${w.worker.activeRuns}`).join(', ')}; claims under way: ${[...world.broker.pendingClaims].join(', ') || 'none'}; timers ${JSON.stringify(world.time.pendingByOwner())}; unfinished executions ${world.executions.filter((e) => e.endMs === undefined).map((e) => `${e.runId}/${e.attempt}@${e.workerOwner} from ${e.startMs - START_MS}`).join(" ")}`);
     violations.push(...(await finalChecks(world, db, know)));
     const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM hg_runs');
@@ -151,7 +163,7 @@ export async function runSeed(db: Db, seed: number, options: SimOptions = DEFAUL
 }
 
 /** Advances virtual time to `endMs`, settling the real event loop before each timer; probes every second. */
-async function runUntil(world: World, endMs: number, violations: string[]): Promise<number> {
+async function runUntil(world: World, endMs: number, probeNow: (out: string[]) => Promise<void>, violations: string[]): Promise<number> {
   let lastProbe = world.time.now;
   let steps = 0;
   for (;;) {
@@ -171,7 +183,7 @@ async function runUntil(world: World, endMs: number, violations: string[]): Prom
       lastProbe = world.time.now;
       if (!(await settle(world))) continue;
       const found: string[] = [];
-      await probe(world.db.raw, found);
+      await probeNow(found);
       for (const v of found) world.log(`VIOLATION ${v}`);
       violations.push(...found);
     }
@@ -209,6 +221,11 @@ async function observe(world: World, know: Knowledge, task: SimTask): Promise<vo
   if (active && (!open || open.to !== undefined)) windows.push({ from: world.time.now });
   if (!active && open && open.to === undefined) open.to = world.time.now;
   know.windows.set(task.name, windows);
+}
+
+async function activeRuns(db: Db): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM hg_runs WHERE status IN ('pending', 'queued', 'running')`);
+  return rows[0]?.n ?? 0;
 }
 
 async function cancelSomeRun(world: World): Promise<void> {
