@@ -1,11 +1,13 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_OPTIONS, openSimDatabase, runSeed, type SeedResult } from './simulate.ts';
 
-const USAGE = `npm run sim -- [--seeds N] [--seed S] [--first F] [--json] [--no-faults] [--heartbeats-overtake] [--long-stalls] [--active-s A] [--settle-s S] [--trace]
+const USAGE = `npm run sim -- [--seeds N] [--seed S] [--first F] [--json] [--no-faults] [--heartbeats-overtake] [--long-stalls] [--lost-claim-answers] [--active-s A] [--settle-s S] [--trace]
   --seeds N              how many seeds to run (default 100), from --first (default 1)
   --seed S               run only seed S (a replay), with its whole trace on a failure
   --heartbeats-overtake  let heartbeats overtake outcomes on the broker (issue 12 defect 1)
   --long-stalls          database round trips may hang past worker_timeout (issue 12 defect 11)
+  --lost-claim-answers   a granted claim's answer may be lost (issue 12 defect 6)
+  These three fault families reproduce defects owned by the queue and worker side; they are off by default.
   --active-s A           seconds of simulated time with faults per seed (default ${DEFAULT_OPTIONS.activeMs / 1000})
   --settle-s S           seconds of simulated time to settle afterwards (default ${DEFAULT_OPTIONS.settleMs / 1000})
   A replay needs the options of the run it replays (the CI form uses --active-s 20 --settle-s 40).
@@ -20,6 +22,7 @@ const { values } = parseArgs({
     'no-faults': { type: 'boolean', default: false },
     'heartbeats-overtake': { type: 'boolean', default: false },
     'long-stalls': { type: 'boolean', default: false },
+    'lost-claim-answers': { type: 'boolean', default: false },
     'active-s': { type: 'string' },
     'settle-s': { type: 'string' },
     trace: { type: 'boolean', default: false },
@@ -44,6 +47,7 @@ const options = {
   faults: !values['no-faults'],
   heartbeatsOvertake: values['heartbeats-overtake'],
   longStalls: values['long-stalls'],
+  lostClaimAnswers: values['lost-claim-answers'],
   ...(values['active-s'] ? { activeMs: Number(values['active-s']) * 1000 } : {}),
   ...(values['settle-s'] ? { settleMs: Number(values['settle-s']) * 1000 } : {}),
   fullTrace: replay !== undefined || values.trace,

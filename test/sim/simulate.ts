@@ -29,10 +29,15 @@ export interface SimOptions {
    * writes stall and live workers are declared dead (issue 12 defect 11, owned by the queue side)
    */
   longStalls: boolean;
+  /**
+   * a granted claim's answer may be lost (the worker is granted the attempt again on redelivery, while the
+   * reaper may already fail it as unheld): issue 12 defect 6, owned by the queue side
+   */
+  lostClaimAnswers: boolean;
   fullTrace?: boolean;
 }
 
-export const DEFAULT_OPTIONS: SimOptions = { activeMs: 90_000, settleMs: 150_000, faults: true, heartbeatsOvertake: false, longStalls: false };
+export const DEFAULT_OPTIONS: SimOptions = { activeMs: 90_000, settleMs: 150_000, faults: true, heartbeatsOvertake: false, longStalls: false, lostClaimAnswers: false };
 
 export interface SeedResult {
   seed: number;
@@ -77,7 +82,13 @@ export async function runSeed(db: Db, seed: number, options: SimOptions = DEFAUL
     const know: Knowledge = { tasks: scenario.tasks, manualFires: new Set(), windows: new Map(), deletedAt: new Map(), activeEndMs: START_MS + options.activeMs, maxSkewMs: MAX_SKEW_MS };
     const applyFaults = (factor: number) => {
       world.db.faults = { ...(options.faults ? scale(BASE_DB, factor) : scale(BASE_DB, 0)), hangMs: options.longStalls ? [5000, 40_000] : BASE_DB.hangMs };
-      world.broker.faults = { ...(options.faults ? scale(BASE_BROKER, factor) : scale(BASE_BROKER, 0)), maxDelayMs: options.faults ? BASE_BROKER.maxDelayMs : 20, heartbeatsOvertake: options.heartbeatsOvertake };
+      const broker = options.faults ? scale(BASE_BROKER, factor) : scale(BASE_BROKER, 0);
+      world.broker.faults = {
+        ...broker,
+        claimAnswerLost: options.lostClaimAnswers ? broker.claimAnswerLost : 0,
+        maxDelayMs: options.faults ? BASE_BROKER.maxDelayMs : 20,
+        heartbeatsOvertake: options.heartbeatsOvertake,
+      };
     };
     applyFaults(0);
     for (const task of scenario.tasks) await createTaskFromInput(world.api, task.input);
