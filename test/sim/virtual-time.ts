@@ -45,7 +45,7 @@ export class VirtualTime {
   pendingByOwner(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const timer of this.#heap) if (!timer.cancelled) out[timer.owner] = (out[timer.owner] ?? 0) + 1;
-    return out;
+    return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
   }
 
   /** earliest live timer's time, if any */
