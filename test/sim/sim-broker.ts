@@ -207,7 +207,9 @@ export class SimBroker {
         }
         for (const event of events) {
           if (event.kind === 'finished' && event.status === 'succeeded') this.acceptedSuccesses.add(`${event.runId}/${event.attempt}`);
-          const readyAt = this.#time.now + this.#prng.int(0, this.faults.maxDelayMs);
+          // with heartbeatsOvertake the status stream lags more (a backlog), so a later heartbeat can land first
+          const lag = this.faults.heartbeatsOvertake && event.kind !== 'heartbeat' ? 4 : 1;
+          const readyAt = this.#time.now + this.#prng.int(0, this.faults.maxDelayMs * lag);
           if (event.kind === 'heartbeat' && this.faults.heartbeatsOvertake) this.#beats.push({ event, readyAt, beat: true });
           else this.#status.push({ event, readyAt: Math.max(readyAt, this.#status[this.#status.length - 1]?.readyAt ?? 0), beat: false });
           this.#armPump(readyAt - this.#time.now);
