@@ -60,13 +60,14 @@ interface RunRow {
   trigger: string;
   status: string;
   created: number;
+  error: string | null;
 }
 
 /** The checks once the world has settled. */
 export async function finalChecks(world: World, db: Db, know: Knowledge): Promise<string[]> {
   const out: string[] = [];
-  const { rows: raw } = await db.query<{ id: string; name: string; scheduled_time: Date; shard: number; attempt: number; trigger: string; status: string; created_at: Date }>(
-    `SELECT r.id::text AS id, t.name, r.scheduled_time, r.shard, r.attempt, r.trigger, r.status, r.created_at
+  const { rows: raw } = await db.query<{ id: string; name: string; scheduled_time: Date; shard: number; attempt: number; trigger: string; status: string; created_at: Date; error: string | null }>(
+    `SELECT r.id::text AS id, t.name, r.scheduled_time, r.shard, r.attempt, r.trigger, r.status, r.created_at, r.error
        FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id ORDER BY r.id`,
   );
   const runs: RunRow[] = raw.map((r) => ({ ...r, scheduled: new Date(r.scheduled_time).getTime(), created: new Date(r.created_at).getTime() }));
@@ -80,7 +81,7 @@ export async function finalChecks(world: World, db: Db, know: Knowledge): Promis
 
   for (const key of world.broker.acceptedSuccesses) {
     const run = byId.get(key);
-    if (run && !['succeeded', 'cancelled'].includes(run.status)) out.push(`successful execution of ${key} (${run.name}) recorded as ${run.status}`);
+    if (run && !['succeeded', 'cancelled'].includes(run.status)) out.push(`successful execution of ${key} (${run.name}) recorded as ${run.status}: ${run.error ?? ''}`);
   }
 
   const tasks = new Map(know.tasks.map((t) => [t.name, t]));

@@ -53,6 +53,16 @@ const options = {
   fullTrace: replay !== undefined || values.trace,
 };
 
+/** the options of this run, as flags: a replay needs them all */
+const replayFlags = [
+  values['active-s'] ? ` --active-s ${values['active-s']}` : '',
+  values['settle-s'] ? ` --settle-s ${values['settle-s']}` : '',
+  values['no-faults'] ? ' --no-faults' : '',
+  values['heartbeats-overtake'] ? ' --heartbeats-overtake' : '',
+  values['long-stalls'] ? ' --long-stalls' : '',
+  values['lost-claim-answers'] ? ' --lost-claim-answers' : '',
+].join('');
+
 const db = await openSimDatabase();
 const started = performance.now();
 const failures: SeedResult[] = [];
@@ -67,7 +77,7 @@ for (let seed = first; seed < first + count; seed++) {
     if (!values.json) {
       console.log(`seed ${seed}: ${result.violations.length} invariant violation(s)`);
       for (const v of result.violations.slice(0, 10)) console.log(`  - ${v}`);
-      console.log(`  replay: npm run sim -- --seed ${seed}${values['active-s'] ? ` --active-s ${values['active-s']}` : ''}${values['settle-s'] ? ` --settle-s ${values['settle-s']}` : ''}`);
+      console.log(`  replay: npm run sim -- --seed ${seed}${replayFlags}`);
       if (replay !== undefined || values.trace) console.log(result.trace.join('\n'));
       else console.log(`  last of the trace:\n    ${result.trace.slice(-40).join('\n    ')}`);
     }
