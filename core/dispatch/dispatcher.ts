@@ -1,12 +1,14 @@
 import type { Task } from '../model/index.ts';
-import { compileSchedule, jitterMs, planFires, type CompiledSchedule } from '../schedule/index.ts';
+import { compileSchedule, jitterMs, type CompiledSchedule } from '../schedule/index.ts';
 import { TASK_CHANGED_CHANNEL, databaseNow, loadTaskStates, loadTaskStatesById, type ScheduledTaskState } from '../store/tasks.ts';
 import type { Queryable } from '../store/db.ts';
 import type { CoreContext } from './context.ts';
 import { createRuns, promoteDueRuns, type RunRequest } from './enqueue.ts';
 import { RETRY_SCHEDULED_CHANNEL } from './outcomes.ts';
 import { applyPolicies, missedReason } from './policies.ts';
+import { batchFires, planEntry, type Entry, type PlannedFire } from './fire-plan.ts';
 import { TimerHeap } from './timer-heap.ts';
+import type { TimerHandle } from '../clock/index.ts';
 
 export interface DispatcherOptions {
   /** how often task state is re-read from Postgres (changes normally arrive by NOTIFY at once) */
@@ -15,17 +17,6 @@ export interface DispatcherOptions {
   maxBatch: number;
   /** the leader's fence (leadership.ts), called inside every transaction that writes fires */
   fence?: (tx: Queryable) => Promise<void>;
-}
-
-interface Entry {
-  task: Task;
-  schedule: CompiledSchedule | null;
-  lastFireMs: number | undefined;
-  /** when the current schedule took effect (planning never looks before it) */
-  anchorMs: number;
-  /** the slot the heap holds for this task; a heap entry for another slot is stale */
-  armedSlot: number | undefined;
-  invalid?: string;
 }
 
 const MAX_RETRY_BACKOFF_MS = 30_000;
@@ -40,16 +31,16 @@ type HeapKey = { kind: 'fire'; taskId: string; slot: number } | { kind: 'retry' 
 export class Dispatcher {
   private readonly entries = new Map<string, Entry>();
   private readonly heap = new TimerHeap<HeapKey>();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private armedAt = Infinity;
   private running = false;
   private busy: Promise<void> = Promise.resolve();
   private readonly unlisten: Array<() => Promise<void>> = [];
-  private syncTimer: NodeJS.Timeout | undefined;
+  private syncTimer: TimerHandle | undefined;
   private lastSync = new Date(0);
   private readonly changed = new Set<string>();
-  /** consecutive failed writes, for the backoff of the next try */
-  private failures = 0;
+  /** when this dispatcher started: fires after it that it writes late were not missed in downtime */
+  private liveSinceMs: number | undefined;
   private readonly ctx: CoreContext;
   private readonly options: DispatcherOptions;
 
@@ -70,6 +61,7 @@ export class Dispatcher {
 
   private async begin(): Promise<void> {
     this.running = true;
+    this.liveSinceMs = this.ctx.now();
     this.unlisten.push(await this.ctx.db.listen(TASK_CHANGED_CHANNEL, (id) => this.taskChanged(id)));
     this.unlisten.push(await this.ctx.db.listen(RETRY_SCHEDULED_CHANNEL, (at) => this.retryScheduled(Number(at))));
     const syncStart = new Date((await databaseNow(this.ctx.db)).getTime() - 1000);
@@ -83,14 +75,14 @@ export class Dispatcher {
     await promoteDueRuns(this.ctx, { handOffGraceMs: 0 });
     await this.scheduleNextRetry();
     this.ctx.logger.info({ tasks: this.entries.size }, 'dispatcher started');
-    this.syncTimer = setInterval(() => this.enqueueWork(() => this.sync()), this.options.syncIntervalMs);
+    this.syncTimer = this.ctx.clock.setInterval(() => this.enqueueWork(() => this.sync()), this.options.syncIntervalMs);
     this.enqueueWork(() => this.tick());
   }
 
   async stop(): Promise<void> {
     this.running = false;
-    clearTimeout(this.timer);
-    clearInterval(this.syncTimer);
+    this.ctx.clock.clearTimeout(this.timer);
+    this.ctx.clock.clearInterval(this.syncTimer);
     for (const stop of this.unlisten.splice(0)) await stop();
     await this.busy;
   }
@@ -146,7 +138,8 @@ export class Dispatcher {
       anchorMs: state.anchorMs,
       armedSlot: undefined,
     };
-    if (!Number.isFinite(entry.lastFireMs)) entry.lastFireMs = undefined;
+    // a fire before the anchor belongs to an earlier schedule or to a suspension: planning starts afresh
+    if (!Number.isFinite(entry.lastFireMs) || (entry.lastFireMs as number) < entry.anchorMs) entry.lastFireMs = undefined;
     try {
       entry.schedule = compileSchedule(task.spec.schedule, task.spec.timeZone);
     } catch (error) {
@@ -181,11 +174,11 @@ export class Dispatcher {
     if (!this.running) return;
     const next = this.heap.peekTime();
     if (next === undefined || next >= this.armedAt) return;
-    clearTimeout(this.timer);
+    this.ctx.clock.clearTimeout(this.timer);
     this.armedAt = next;
     // setTimeout caps at ~24.8 days; a far timer just wakes up early and re-arms
     const delay = Math.min(Math.max(0, next - this.ctx.now()), 2 ** 31 - 1);
-    this.timer = setTimeout(() => {
+    this.timer = this.ctx.clock.setTimeout(() => {
       this.armedAt = Infinity;
       this.enqueueWork(() => this.tick());
     }, delay);
@@ -199,7 +192,7 @@ export class Dispatcher {
         await work();
       } catch (error) {
         this.ctx.logger.error({ err: (error as Error).message }, 'dispatcher work failed; retrying shortly');
-        setTimeout(() => this.enqueueWork(() => this.tick()), 1000).unref();
+        this.ctx.clock.setTimeout(() => this.enqueueWork(() => this.tick()), 1000).unref?.();
       }
     });
   }
@@ -228,47 +221,46 @@ export class Dispatcher {
     }
   }
 
+  /**
+   * Writes the fires of these entries in transactions of at most maxBatch tasks and MAX_ROWS_PER_WRITE runs.
+   * A failed write backs off only its own entries (the others are written all the same), and an entry whose
+   * write failed is written alone from then on, so one task whose write keeps failing never holds up another.
+   */
   private async fire(entries: Entry[], now: number): Promise<void> {
-    for (let i = 0; i < entries.length; i += this.options.maxBatch) {
+    const planned = entries.map((entry) => planEntry(entry, now, this.liveSinceMs));
+    let failure: unknown;
+    for (const batch of batchFires(planned, this.options.maxBatch)) {
       try {
-        await this.fireBatch(entries.slice(i, i + this.options.maxBatch), now);
+        await this.fireBatch(batch, now);
+        for (const { entry } of batch) entry.failures = 0;
       } catch (error) {
-        // Nothing of this batch was written and the later ones were not tried: none of their slots is
-        // spent, and all are tried again after a backoff.
-        this.failures += 1;
-        const retryAt = now + Math.min(1000 * 2 ** (this.failures - 1), MAX_RETRY_BACKOFF_MS);
-        for (const entry of entries.slice(i)) this.armEntry(entry, retryAt);
-        throw error;
+        failure ??= error;
+        for (const { entry } of batch) {
+          entry.failures = (entry.failures ?? 0) + 1;
+          const retryAt = now + Math.min(1000 * 2 ** (entry.failures - 1), MAX_RETRY_BACKOFF_MS);
+          this.armEntry(entry, retryAt);
+        }
       }
     }
-    this.failures = 0;
+    if (failure !== undefined) throw failure;
   }
 
-  private async fireBatch(entries: Entry[], now: number): Promise<void> {
+  private async fireBatch(batch: PlannedFire[], now: number): Promise<void> {
     const requests: RunRequest[] = [];
     const advance = new Map<string, Date>();
-    const due: Array<{ entry: Entry; slot: number }> = [];
-    for (const entry of entries) {
+    const due: Array<{ task: Task; slot: number }> = [];
+    for (const { entry, missed, due: dueSlots } of batch) {
       const { task } = entry;
-      const plan = planFires({
-        schedule: entry.schedule as CompiledSchedule,
-        lastFireMs: entry.lastFireMs,
-        createdMs: entry.anchorMs,
-        nowMs: now - jitterMs(task.id, entry.armedSlot as number, task.spec.jitterSeconds),
-        catchUp: task.spec.catchUp,
-        maxCatchUp: task.spec.maxCatchUp,
-        ...(task.spec.startingDeadlineSeconds !== undefined ? { startingDeadlineSeconds: task.spec.startingDeadlineSeconds } : {}),
-      });
-      for (const slot of plan.missed) {
-        requests.push({ task, scheduledTime: new Date(slot), trigger: 'schedule', terminal: { status: 'missed', error: missedReason(task, now - slot) } });
+      for (const slot of missed) {
+        requests.push({ task, scheduledTime: new Date(slot), trigger: 'schedule', terminal: { status: 'missed', ...missedReason(task, now - slot) } });
       }
-      for (const slot of plan.due) due.push({ entry, slot });
-      const newest = Math.max(...plan.missed, ...plan.due, entry.lastFireMs ?? -Infinity);
+      for (const slot of dueSlots) due.push({ task, slot });
+      const newest = Math.max(...missed, ...dueSlots, entry.lastFireMs ?? -Infinity);
       if (Number.isFinite(newest)) advance.set(task.id, new Date(newest));
     }
-    requests.push(...(await applyPolicies(this.ctx, due.map(({ entry, slot }) => ({ task: entry.task, slot })))));
+    requests.push(...(await applyPolicies(this.ctx, due)));
     if (requests.length > 0 || advance.size > 0) await createRuns(this.ctx, requests, advance, this.options.fence);
-    for (const entry of entries) {
+    for (const { entry } of batch) {
       const newest = advance.get(entry.task.id);
       if (newest) entry.lastFireMs = newest.getTime();
       this.armEntry(entry);

@@ -1,4 +1,4 @@
-import type { RunTrigger, Task } from '../model/index.ts';
+import type { RunReason, RunTrigger, Task } from '../model/index.ts';
 import type { RunMessage } from '../queue/port.ts';
 import { buildRunMessage } from '../queue/run-message.ts';
 import type { Queryable } from '../store/db.ts';
@@ -20,7 +20,7 @@ export interface RunRequest {
   /** one shard only (a retry); absent = every shard of the task */
   shard?: number;
   /** recorded as finished at once instead of queued (missed or skipped fires, with the reason) */
-  terminal?: { status: 'missed' | 'skipped' | 'cancelled'; error: string };
+  terminal?: { status: 'missed' | 'skipped' | 'cancelled'; error: string; reason: RunReason };
   notBefore?: Date;
 }
 
@@ -74,10 +74,11 @@ export async function insertRequestedRuns(ctx: CoreContext, tx: Queryable, reque
         priority: request.task.spec.priority,
         notBefore: request.notBefore ?? null,
         error: request.terminal?.error ?? null,
+        reason: request.terminal?.reason ?? null,
       });
     }
   }
-  const inserted = await insertRuns(tx, rows);
+  const inserted = await insertRuns(tx, rows, new Date(ctx.now()));
   if (advance && advance.size > 0) await advanceLastScheduled(tx, advance);
   if (direct) await notifyQueued(tx, inserted.filter((r) => r.status === 'queued').map((r) => (tasks.get(r.taskId) as Task).spec.pool));
   return inserted.map((run) => ({ ...run, task: tasks.get(run.taskId) as Task }));
@@ -105,7 +106,7 @@ export function toRunMessage(run: InsertedRun, task: Task): RunMessage {
 
 async function handOff(ctx: CoreContext, runs: CreatedRun[]): Promise<void> {
   await ctx.queue.publish(runs.map((run) => toRunMessage(run, run.task)));
-  await markQueued(ctx.db, runs.map((run) => run.id));
+  await markQueued(ctx.db, runs.map((run) => run.id), new Date(ctx.now()));
 }
 
 /**
@@ -141,7 +142,10 @@ export async function promoteDueRuns(ctx: CoreContext, options: PromoteOptions =
   if (rows.length === 0) return 0;
   if (direct) {
     await ctx.db.transaction(async (tx) => {
-      await tx.query(`UPDATE hg_runs SET status = 'queued', queued_at = now() WHERE id = ANY($1::bigint[]) AND status = 'pending'`, [rows.map((r) => r.run_id)]);
+      await tx.query(`UPDATE hg_runs SET status = 'queued', queued_at = $2 WHERE id = ANY($1::bigint[]) AND status = 'pending'`, [
+        rows.map((r) => r.run_id),
+        new Date(ctx.now()).toISOString(),
+      ]);
       await notifyQueued(tx, rows.map((r) => toTask(r).spec.pool));
     });
     return rows.length;

@@ -45,8 +45,8 @@ export async function reconcileLateOutcomes(ctx: CoreContext, outcomes: AttemptO
     const { cancelled, stillRunning } = await cancelSuccessors(ctx, tx, ended);
     // dependants only where no retry of the attempt is going on (its own success will bring them)
     const free = ended.filter((r) => r.status === 'succeeded' && !stillRunning.has(`${r.task_id}/${new Date(r.scheduled_time).getTime()}/${r.shard}`));
-    const created: CreatedRun[] = await followUps(ctx, tx, free, { retry: false });
-    return { reconciled: rows, cancelled, created, stillRunning };
+    const next = await followUps(ctx, tx, free, { retry: false });
+    return { reconciled: rows, cancelled: [...cancelled, ...next.cancelled], created: next.created, stillRunning };
   });
   if (result.reconciled.length > 0) ctx.logger.warn({ runs: result.reconciled.map((r) => `${r.id}/${r.attempt}:${r.status}`), retriesCancelled: result.cancelled.length }, 'late outcomes reconciled for attempts the core had failed');
   if (result.stillRunning.size > 0) ctx.logger.error({ slots: [...result.stillRunning] }, 'an attempt the core had failed did run; its retry had already started');

@@ -1,7 +1,8 @@
 import { RETRYABLE_OUTCOMES, type RunStatus, type Task } from '../model/index.ts';
-import type { FinishedStatus } from '../queue/port.ts';
+import type { CancelTarget, FinishedStatus } from '../queue/port.ts';
 import { retryDelayMs } from '../schedule/index.ts';
 import { taskColumns, toTask, type TaskRow } from '../store/rows.ts';
+import { decideDependants } from './dependants.ts';
 import type { CoreContext } from './context.ts';
 import { handOffCreated, insertRequestedRuns, type CreatedRun, type RunRequest } from './enqueue.ts';
 import type { Queryable } from '../store/db.ts';
@@ -50,6 +51,7 @@ export async function finishAttempts(ctx: CoreContext, outcomes: AttemptOutcome[
   if (outcomes.length === 0) return;
   // The outcome and what follows from it commit together: were the retry written apart, a crash between
   // the two would leave a failed attempt whose replayed outcome no longer matches, and no retry, for ever.
+  let cancelled: CancelTarget[] = [];
   const created = await ctx.db.transaction(async (tx) => {
     // Rows are locked in id order first: every writer of hg_runs that locks several rows does so in id
     // order, so two of them can never wait on each other (issue 12, defect 15).
@@ -82,8 +84,12 @@ export async function finishAttempts(ctx: CoreContext, outcomes: AttemptOutcome[
     await keepOutputOfCancelled(tx, outcomes);
     // an attempt that failed in a way another attempt cannot fix is final: no retry (its dependants do not care)
     const final = new Set(outcomes.filter((o) => o.retryable === false).map((o) => `${o.runId}/${o.attempt}`));
-    return followUps(ctx, tx, rows.filter((row) => !final.has(`${row.id}/${row.attempt}`)));
+    const next = await followUps(ctx, tx, rows.filter((row) => !final.has(`${row.id}/${row.attempt}`)));
+    cancelled = next.cancelled;
+    return next.created;
   });
+  // a dependant's run replaced under concurrencyPolicy Replace is told to its worker once that is durable
+  if (cancelled.length > 0) await ctx.queue.publishCancel(cancelled).catch((error: Error) => ctx.logger.warn({ err: error.message }, 'telling workers of replaced runs failed'));
   await handOffCreated(ctx, created);
 }
 
@@ -107,17 +113,25 @@ export async function lockRuns(tx: Queryable, runIds: string[]): Promise<void> {
   await tx.query('SELECT id FROM hg_runs WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE', [[...new Set(runIds)]]);
 }
 
-/** What follows from attempts that just finished: retries of failed ones, dependants of succeeded ones. */
-export async function followUps(ctx: CoreContext, tx: Queryable, rows: FinishedRow[], options: { retry: boolean } = { retry: true }): Promise<CreatedRun[]> {
+/**
+ * What follows from attempts that just finished: retries of failed ones, dependants of succeeded ones (and
+ * the runs a dependant's Replace cancelled, for the caller to tell workers once this commits).
+ */
+export async function followUps(
+  ctx: CoreContext,
+  tx: Queryable,
+  rows: FinishedRow[],
+  options: { retry: boolean } = { retry: true },
+): Promise<{ created: CreatedRun[]; cancelled: CancelTarget[] }> {
   const retryable = options.retry ? rows.filter((row) => RETRYABLE_OUTCOMES.has(row.status)) : [];
   const succeeded = rows.filter((row) => row.status === 'succeeded');
-  if (retryable.length === 0 && succeeded.length === 0) return [];
+  if (retryable.length === 0 && succeeded.length === 0) return { created: [], cancelled: [] };
   const retries = retryRequests(ctx, retryable, await loadLiveTasks(tx, [...new Set(retryable.map((r) => r.task_id))]));
-  const dependants = succeeded.length > 0 ? await dependantRequests(tx, succeeded) : [];
-  const inserted = await insertRequestedRuns(ctx, tx, [...retries, ...dependants]);
+  const dependants = succeeded.length > 0 ? await decideDependants(ctx, tx, succeeded) : { requests: [], cancelled: [] };
+  const inserted = await insertRequestedRuns(ctx, tx, [...retries, ...dependants.requests]);
   const backoffs = inserted.flatMap((run) => (run.notBefore ? [run.notBefore.getTime()] : []));
   if (backoffs.length > 0) await tx.query('SELECT pg_notify($1, $2)', [RETRY_SCHEDULED_CHANNEL, String(Math.min(...backoffs))]);
-  return inserted;
+  return { created: inserted, cancelled: dependants.cancelled };
 }
 
 function retryRequests(ctx: CoreContext, rows: FinishedRow[], tasks: Map<string, Task>): RunRequest[] {
@@ -140,33 +154,6 @@ function retryRequests(ctx: CoreContext, rows: FinishedRow[], tasks: Map<string,
 /** A backoff that is not a finite, sane number of ms must not make an invalid date (issue 13, item 3). */
 function boundedDelay(ms: number): number {
   return Number.isFinite(ms) ? Math.min(Math.max(0, ms), MAX_RETRY_DELAY_MS) : MAX_RETRY_DELAY_MS;
-}
-
-/** A task that depends on others and has no schedule of its own runs when all its dependencies succeeded. */
-async function dependantRequests(tx: Queryable, succeeded: FinishedRow[]): Promise<RunRequest[]> {
-  // one query per batch: the on-demand dependants of every task that just succeeded, with whether each of
-  // their dependencies' latest run succeeded
-  const { rows } = await tx.query<TaskRow & { upstream_id: string; all_ok: boolean }>(
-    `SELECT DISTINCT ON (d.id) ${taskColumns('d')}, up.id::text AS upstream_id,
-            (SELECT bool_and(COALESCE(hg_latest_outcome(dep.id) = 'succeeded', false))
-                    AND count(*) = jsonb_array_length(d.spec -> 'dependsOn')
-               FROM hg_tasks dep
-              WHERE dep.namespace = d.namespace AND dep.deleted_at IS NULL
-                AND d.spec -> 'dependsOn' ? dep.name) AS all_ok
-       FROM hg_tasks up
-       JOIN hg_tasks d ON d.namespace = up.namespace AND d.deleted_at IS NULL
-                      AND d.spec -> 'dependsOn' ? up.name AND NOT d.spec ? 'schedule'
-      WHERE up.id = ANY($1::uuid[])`,
-    [[...new Set(succeeded.map((r) => r.task_id))]],
-  );
-  const requests: RunRequest[] = [];
-  for (const row of rows) {
-    const dependant = toTask(row);
-    if (dependant.spec.suspend || !row.all_ok) continue;
-    const fired = succeeded.find((r) => r.task_id === row.upstream_id) as FinishedRow;
-    requests.push({ task: dependant, scheduledTime: new Date(fired.scheduled_time), trigger: 'dependency' });
-  }
-  return requests;
 }
 
 /** Tasks by id, leaving out deleted ones: a deleted task's failed attempt is not retried. */

@@ -1,55 +1,103 @@
-import type { Task } from '../model/index.ts';
-import { activeRunsOf, cancelRuns, latestOutcomes } from '../store/runs.ts';
+import type { RunReason, Task } from '../model/index.ts';
+import type { CancelTarget } from '../queue/port.ts';
+import type { Queryable } from '../store/db.ts';
+import { activeRunsOf, cancelRuns, latestOutcomes, type ActiveRun } from '../store/runs.ts';
 import type { CoreContext } from './context.ts';
 import type { RunRequest } from './enqueue.ts';
 
+export interface DueFire {
+  task: Task;
+  slot: number;
+  trigger?: 'schedule' | 'dependency';
+}
+
 /**
  * concurrencyPolicy and dependsOn turn each due fire into a run, a skipped record with the reason, or
- * (Replace) a run that first cancels the one before it.
+ * (Replace) a run that first cancels the ones before it. Every active run of the task counts (manual and
+ * dependency runs too, whatever their time), except the run of the very slot being planned: a slot planned
+ * again (a retried write, a new leader) must not find, and under Replace cancel, its own run. Fires of one
+ * task in the same batch see each other: under Forbid only the first runs, under Replace only the last.
  */
-export async function applyPolicies(ctx: CoreContext, due: Array<{ task: Task; slot: number }>): Promise<RunRequest[]> {
-  const guarded = due.filter(({ task }) => task.spec.concurrencyPolicy !== 'Allow').map(({ task }) => task.id);
-  const active = await activeRunsOf(ctx.db, [...new Set(guarded)]);
-  const requests: RunRequest[] = [];
-  const toCancel: string[] = [];
-  for (const { task, slot } of due) {
-    const scheduledTime = new Date(slot);
-    const blockedBy = await unmetDependency(ctx, task);
-    if (blockedBy) {
-      requests.push({ task, scheduledTime, trigger: 'schedule', terminal: { status: 'skipped', error: blockedBy } });
-      continue;
-    }
-    // only runs of earlier slots count: a slot planned again (a retried write, a new leader) must not
-    // find, and under Replace cancel, its own run
-    const running = active.filter((run) => run.taskId === task.id && run.scheduledTime.getTime() < slot);
-    if (running.length > 0 && task.spec.concurrencyPolicy === 'Forbid') {
-      const [first] = running;
-      requests.push({ task, scheduledTime, trigger: 'schedule', terminal: { status: 'skipped', error: `run ${first?.id} is still ${first?.status} (concurrencyPolicy Forbid)` } });
-      continue;
-    }
-    if (running.length > 0 && task.spec.concurrencyPolicy === 'Replace') toCancel.push(...running.map((run) => run.id));
-    requests.push({ task, scheduledTime, trigger: 'schedule' });
-  }
-  if (toCancel.length > 0) {
-    const cancelled = await cancelRuns(ctx.db, toCancel, 'replaced by a newer run (concurrencyPolicy Replace)');
-    await ctx.queue.publishCancel(cancelled);
-  }
+export async function applyPolicies(ctx: CoreContext, due: DueFire[]): Promise<RunRequest[]> {
+  const { requests, cancelled } = await decidePolicies(ctx, ctx.db, due);
+  if (cancelled.length > 0) await ctx.queue.publishCancel(cancelled);
   return requests;
 }
 
-async function unmetDependency(ctx: CoreContext, task: Task): Promise<string | undefined> {
-  if (task.spec.dependsOn.length === 0) return undefined;
-  const outcomes = await latestOutcomes(ctx.db, task.namespace, task.spec.dependsOn);
+/**
+ * applyPolicies inside a caller's transaction (`db`): Replace's cancellations are written there, and are
+ * the caller's to tell workers (publishCancel) once it committed.
+ */
+export async function decidePolicies(ctx: CoreContext, db: Queryable, due: DueFire[]): Promise<{ requests: RunRequest[]; cancelled: CancelTarget[] }> {
+  const guarded = due.filter(({ task }) => task.spec.concurrencyPolicy !== 'Allow').map(({ task }) => task.id);
+  const active = await activeRunsOf(db, [...new Set(guarded)]);
+  const outcomes = await dependencyOutcomes(db, due.map(({ task }) => task));
+  const requests: RunRequest[] = [];
+  const toCancel: string[] = [];
+  /** per task, the request of this batch that will be active (Forbid and Replace see it) */
+  const planned = new Map<string, RunRequest>();
+  for (const { task, slot, trigger = 'schedule' } of [...due].sort((a, b) => a.slot - b.slot)) {
+    const scheduledTime = new Date(slot);
+    const blockedBy = unmetDependency(task, outcomes);
+    if (blockedBy && trigger === 'schedule') {
+      requests.push(skipped(task, scheduledTime, trigger, 'DependencyNotMet', blockedBy));
+      continue;
+    }
+    const policy = task.spec.concurrencyPolicy;
+    const running = policy === 'Allow' ? [] : active.filter((run) => run.taskId === task.id && !sameSlot(run, slot));
+    const earlier = planned.get(task.id);
+    if (policy === 'Forbid' && (running.length > 0 || earlier)) {
+      const blocker = running[0] ? `run ${running[0].id} is still ${running[0].status}` : `the fire of ${earlier?.scheduledTime.toISOString()} runs first`;
+      requests.push(skipped(task, scheduledTime, trigger, 'ConcurrencyForbid', `${blocker} (concurrencyPolicy Forbid)`));
+      continue;
+    }
+    if (policy === 'Replace') {
+      toCancel.push(...running.map((run) => run.id));
+      // the earlier fire of this batch never starts: recorded as replaced instead of run and cancelled
+      if (earlier) earlier.terminal = { status: 'cancelled', error: 'replaced by a newer fire in the same batch (concurrencyPolicy Replace)', reason: 'Replaced' };
+    }
+    const request: RunRequest = { task, scheduledTime, trigger };
+    planned.set(task.id, request);
+    requests.push(request);
+  }
+  const cancelled = toCancel.length > 0 ? await cancelRuns(db, [...new Set(toCancel)], 'replaced by a newer run (concurrencyPolicy Replace)', { reason: 'Replaced', at: new Date(ctx.now()) }) : [];
+  return { requests, cancelled };
+}
+
+function sameSlot(run: ActiveRun, slot: number): boolean {
+  return run.scheduledTime.getTime() === slot;
+}
+
+function skipped(task: Task, scheduledTime: Date, trigger: RunRequest['trigger'], reason: RunReason, error: string): RunRequest {
+  return { task, scheduledTime, trigger, terminal: { status: 'skipped', error, reason } };
+}
+
+/** The latest outcome of every task named in a dependsOn of these tasks: one query per namespace, not per task. */
+async function dependencyOutcomes(db: Queryable, tasks: Task[]): Promise<Map<string, Map<string, string>>> {
+  const byNamespace = new Map<string, Set<string>>();
+  for (const task of tasks) {
+    for (const name of task.spec.dependsOn) byNamespace.set(task.namespace, (byNamespace.get(task.namespace) ?? new Set()).add(name));
+  }
+  const out = new Map<string, Map<string, string>>();
+  for (const [namespace, names] of byNamespace) out.set(namespace, await latestOutcomes(db, namespace, [...names]));
+  return out;
+}
+
+function unmetDependency(task: Task, outcomes: Map<string, Map<string, string>>): string | undefined {
   for (const name of task.spec.dependsOn) {
-    const outcome = outcomes.get(name);
+    const outcome = outcomes.get(task.namespace)?.get(name);
     if (outcome !== 'succeeded') return `dependency "${name}" has ${outcome ? `its latest run ${outcome}` : 'not run yet'} (dependsOn)`;
   }
   return undefined;
 }
 
-export function missedReason(task: Task, lateMs: number): string {
+export function missedReason(task: Task, lateMs: number): { error: string; reason: RunReason } {
   if (task.spec.startingDeadlineSeconds !== undefined && lateMs > task.spec.startingDeadlineSeconds * 1000) {
-    return `fire missed: ${Math.round(lateMs / 1000)}s late, past startingDeadlineSeconds ${task.spec.startingDeadlineSeconds}`;
+    return {
+      error: `fire missed: ${Math.round(lateMs / 1000)}s late, past startingDeadlineSeconds ${task.spec.startingDeadlineSeconds}`,
+      reason: 'StartingDeadlineExceeded',
+    };
   }
-  return `fire missed during downtime (catchUp ${task.spec.catchUp})`;
+  if (task.spec.catchUp === 'Latest') return { error: 'fire missed during downtime: only the latest is caught up (catchUp Latest)', reason: 'CatchUpLatest' };
+  return { error: `fire missed during downtime (catchUp ${task.spec.catchUp})`, reason: 'MissedDuringDowntime' };
 }

@@ -1,26 +1,37 @@
 import type { CoreContext } from './context.ts';
 
+/** a worker DOWN this long is forgotten (its row in hg_workers is deleted) */
+const FORGET_WORKERS_AFTER_MS = 24 * 3_600_000;
+
 /**
  * Keeps each task's history within spec.history: the newest `successfulRunsLimit` succeeded runs and the
  * newest `failedRunsLimit` of every other finished status (failed, timed out, cancelled, missed, skipped).
- * Only tasks with runs finished since `since` are looked at, so a pass costs what changed, not the table.
- * Active runs are never touched; their logs go with them (ON DELETE CASCADE).
+ * Only tasks with runs finished since `since` are looked at, and for each only the boundary is found: the
+ * limit-th newest run of its class, walked on hg_runs_task (task_id, id DESC), so a pass costs what the
+ * limits and the deletions cost, not the task's whole history. Active runs are never touched; their logs go
+ * with them (ON DELETE CASCADE). Workers DOWN for a day are forgotten too (hg_workers would grow for ever).
  */
 export async function pruneHistory(ctx: CoreContext, since: Date): Promise<number> {
   const { rowCount } = await ctx.db.query(
     `WITH touched AS (
-       SELECT DISTINCT task_id FROM hg_runs WHERE finished_at >= $1
-     ), ranked AS (
-       SELECT r.id, r.task_id, r.status = 'succeeded' AS ok,
-              row_number() OVER (PARTITION BY r.task_id, r.status = 'succeeded' ORDER BY r.id DESC) AS n
-         FROM hg_runs r JOIN touched ON touched.task_id = r.task_id
-        WHERE r.status IN ('succeeded', 'failed', 'timed_out', 'cancelled', 'missed', 'skipped')
+       SELECT DISTINCT r.task_id FROM hg_runs r WHERE r.finished_at >= $1
+     ), bounds AS (
+       SELECT t.id AS task_id, c.ok,
+              (SELECT r.id FROM hg_runs r
+                WHERE r.task_id = t.id AND r.status IN ('succeeded', 'failed', 'timed_out', 'cancelled', 'missed', 'skipped')
+                  AND (r.status = 'succeeded') = c.ok
+                ORDER BY r.id DESC
+               OFFSET CASE WHEN c.ok THEN COALESCE((t.spec -> 'history' ->> 'successfulRunsLimit')::int, 100)
+                           ELSE COALESCE((t.spec -> 'history' ->> 'failedRunsLimit')::int, 100) END
+                LIMIT 1) AS newest_doomed
+         FROM touched JOIN hg_tasks t ON t.id = touched.task_id CROSS JOIN (VALUES (true), (false)) AS c(ok)
      )
-     DELETE FROM hg_runs d USING ranked x, hg_tasks t
-      WHERE d.id = x.id AND t.id = x.task_id
-        AND x.n > CASE WHEN x.ok THEN COALESCE((t.spec -> 'history' ->> 'successfulRunsLimit')::int, 100)
-                       ELSE COALESCE((t.spec -> 'history' ->> 'failedRunsLimit')::int, 100) END`,
+     DELETE FROM hg_runs d USING bounds b
+      WHERE b.newest_doomed IS NOT NULL AND d.task_id = b.task_id AND d.id <= b.newest_doomed
+        AND d.status IN ('succeeded', 'failed', 'timed_out', 'cancelled', 'missed', 'skipped')
+        AND (d.status = 'succeeded') = b.ok`,
     [since.toISOString()],
   );
+  await ctx.db.query(`DELETE FROM hg_workers WHERE status = 'DOWN' AND last_heartbeat_at < $1`, [new Date(ctx.now() - FORGET_WORKERS_AFTER_MS).toISOString()]);
   return rowCount;
 }

@@ -18,7 +18,7 @@ export async function cancelRun(ctx: CoreContext, runId: string, reason = 'cance
   if (!ACTIVE_STATUSES.has(run.status)) {
     throw new ConflictError(`run ${runId} is already ${run.status}; only pending, queued or running runs can be cancelled`, 'HG_ERR_RUN_NOT_ACTIVE');
   }
-  const targets = await cancelRuns(ctx.db, [runId], reason);
+  const targets = await cancelRuns(ctx.db, [runId], reason, { reason: 'Cancelled', at: new Date(ctx.now()) });
   if (targets.length > 0) await ctx.queue.publishCancel(targets);
   return getRun(ctx.db, runId);
 }

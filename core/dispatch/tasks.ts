@@ -5,7 +5,7 @@ import { ConflictError } from '../store/errors.ts';
 import { getRun } from '../store/runs.ts';
 import { createTask, deleteTask, getTask, updateTask } from '../store/tasks.ts';
 import type { CoreContext } from './context.ts';
-import { createRuns } from './enqueue.ts';
+import { createRuns, promoteDueRuns } from './enqueue.ts';
 
 /**
  * Task operations shared by the REST API, the CLI and tests: the spec is validated once here, including
@@ -14,7 +14,7 @@ import { createRuns } from './enqueue.ts';
 export async function createTaskFromInput(ctx: CoreContext, body: unknown): Promise<Task> {
   const { name, labels, spec } = splitTaskInput(parseTask(body));
   await checkNoCycle(ctx.db, '', name, spec.dependsOn);
-  return createTask(ctx.db, { name, labels, spec });
+  return createTask(ctx.db, { name, labels, spec, at: new Date(ctx.now()) });
 }
 
 export async function replaceTaskFromInput(ctx: CoreContext, idOrName: string, body: unknown): Promise<Task> {
@@ -26,13 +26,18 @@ export async function replaceTaskFromInput(ctx: CoreContext, idOrName: string, b
   }
   const { labels, spec } = splitTaskInput(input);
   await checkNoCycle(ctx.db, current.namespace, current.name, spec.dependsOn);
-  return updateTask(ctx.db, current.id, { labels, spec });
+  const task = await updateTask(ctx.db, current.id, { labels, spec, at: new Date(ctx.now()) });
+  // runs moved to a new pool went back to pending: hand them to the new pool now rather than at the next reaper pass
+  if (spec.pool !== current.spec.pool) {
+    await promoteDueRuns(ctx, { pool: spec.pool, handOffGraceMs: 0 }).catch((error: Error) => ctx.logger.warn({ err: error.message }, 'handing moved runs to their new pool failed; the reaper will'));
+  }
+  return task;
 }
 
 export async function deleteTaskByRef(ctx: CoreContext, idOrName: string): Promise<void> {
   const current = await getTask(ctx.db, idOrName);
   assertWritable(current);
-  const cancelled = await deleteTask(ctx.db, current.id);
+  const cancelled = await deleteTask(ctx.db, current.id, new Date(ctx.now()));
   if (cancelled.length > 0) await ctx.queue.publishCancel(cancelled);
 }
 

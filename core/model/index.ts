@@ -6,7 +6,7 @@ export {
   TaskSpec, TaskInput, Task, TaskName, TaskLabels, TaskSource, ShellSpec, HttpSpec, RetryPolicy, RetryBackoff,
   HistoryLimits, ConcurrencyPolicy, CatchUpPolicy, NAME_RE, splitTaskInput, SecretKeyRef, SPEC_LIMITS, type TaskSpecInput,
 } from './task.ts';
-export { Run, RunStatus, RunTrigger, RUN_STATUSES, TERMINAL_STATUSES, ACTIVE_STATUSES, RETRYABLE_OUTCOMES } from './run.ts';
+export { Run, RunReason, RunStatus, RunTrigger, RUN_REASONS, RUN_STATUSES, TERMINAL_STATUSES, ACTIVE_STATUSES, RETRYABLE_OUTCOMES } from './run.ts';
 export { Worker, WorkerStatus } from './worker.ts';
 export { WorkerPoolSpec } from './worker-pool.ts';
 export {

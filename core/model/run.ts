@@ -12,6 +12,24 @@ export const RETRYABLE_OUTCOMES: ReadonlySet<RunStatus> = new Set(['failed', 'ti
 export const RunTrigger = z.enum(['schedule', 'manual', 'retry', 'dependency']);
 export type RunTrigger = z.infer<typeof RunTrigger>;
 
+/**
+ * Why a run ended without running (missed, skipped, cancelled), as a stable code: the operator's Events
+ * and API clients match on it; `error` keeps the sentence for people.
+ */
+export const RUN_REASONS = [
+  'ConcurrencyForbid',
+  'DependencyNotMet',
+  'Suspended',
+  'StartingDeadlineExceeded',
+  'MissedDuringDowntime',
+  'CatchUpLatest',
+  'Replaced',
+  'TaskDeleted',
+  'Cancelled',
+] as const;
+export const RunReason = z.enum(RUN_REASONS);
+export type RunReason = z.infer<typeof RunReason>;
+
 export const Run = z.object({
   id: z.string(),
   taskId: z.string(),
@@ -32,6 +50,8 @@ export const Run = z.object({
   exitCode: z.number().int().nullable(),
   httpStatus: z.number().int().nullable(),
   error: z.string().nullable(),
+  /** set when the run was missed, skipped or cancelled: why, as a code */
+  reason: RunReason.nullable(),
   output: z.string().nullable(),
 });
 export type Run = z.infer<typeof Run>;

@@ -141,12 +141,26 @@ function simpleDays(fields: readonly string[], pattern: CronPattern): SimpleDays
   };
 }
 
+/**
+ * Parsed expressions, most recently used last. Bounded: expressions come from users (every distinct one a
+ * validation request sends would otherwise stay in memory for the life of the process).
+ */
 const cache = new Map<string, CronParts>();
+export const CRON_CACHE_LIMIT = 5000;
+
+/** how many parsed expressions are kept (for tests) */
+export function cronCacheSize(): number {
+  return cache.size;
+}
 
 /** Parses a cron expression or macro (not @every); shared per expression across schedules. */
 export function parseCron(expression: string): CronParts {
   const cached = cache.get(expression);
-  if (cached !== undefined) return cached;
+  if (cached !== undefined) {
+    cache.delete(expression);
+    cache.set(expression, cached);
+    return cached;
+  }
   const fields = splitFields(expression);
   fields.forEach((field, i) => checkField(expression, FIELDS[i] as FieldSpec, field));
   let pattern: CronPattern;
@@ -171,5 +185,6 @@ export function parseCron(expression: string): CronParts {
     throw invalidSchedule(expression, 'no second, minute or hour matches');
   }
   cache.set(expression, parts);
+  if (cache.size > CRON_CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
   return parts;
 }

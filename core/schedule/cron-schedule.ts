@@ -80,9 +80,13 @@ export class CronSchedule implements CompiledSchedule {
       return { instant: early, skipTo: transition ? transition.at + transition.before : wall + 1 };
     }
     if (earlyOk || lateOk) return { instant: earlyOk && (!lateOk || early < late) ? early : late, skipTo: wall + 1 };
-    // in a gap: the first instant after it is the transition itself
+    // in a gap: the first instant after it is the transition itself; but when the wall time that ends the gap
+    // fires too (03:00 of `0 2,3 * * *` on spring forward), the gap's fire takes the instant just before it,
+    // so both fire: one scheduled time each, as on any other day
     const transition = zone.nextTransition(late);
-    return { instant: transition ? transition.at : late, skipTo: wall + 1 };
+    if (!transition) return { instant: late, skipTo: wall + 1 };
+    const gapEndWall = transition.at + transition.after;
+    return { instant: this.#firstWallAtOrAfter(gapEndWall) === gapEndWall ? transition.at - 1 : transition.at, skipTo: wall + 1 };
   }
 
   /** smallest matching wall time >= wall (rounded up to a whole second) */

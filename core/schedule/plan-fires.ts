@@ -28,6 +28,11 @@ export interface PlanFiresInput {
   startingDeadlineSeconds?: number;
   /** most candidates examined; default 10,000 */
   limit?: number;
+  /**
+   * since when the planner (the dispatcher) has been running: a fire that came while it ran was not missed
+   * in downtime but is late (a failed write, a pause), so catchUp None still runs the latest such fire
+   */
+  liveSinceMs?: number;
 }
 
 /** a fire this close to now is "on time" for catchUp None: its moment has just come */
@@ -64,7 +69,8 @@ export function planFires(input: PlanFiresInput): FirePlan {
   const eligible = candidates.filter((c) => nowMs - c <= deadlineMs);
   const latest = eligible[eligible.length - 1];
   if (catchUp === 'None') {
-    if (latest !== undefined && nowMs - latest <= ON_TIME_MS) dueSet.add(latest);
+    const late = latest !== undefined && input.liveSinceMs !== undefined && latest >= input.liveSinceMs;
+    if (latest !== undefined && (nowMs - latest <= ON_TIME_MS || late)) dueSet.add(latest);
   } else if (catchUp === 'Latest') {
     if (latest !== undefined) dueSet.add(latest);
   } else {

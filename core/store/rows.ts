@@ -1,4 +1,4 @@
-import type { Run, RunStatus, RunTrigger, Task, TaskSpec } from '../model/index.ts';
+import type { Run, RunReason, RunStatus, RunTrigger, Task, TaskSpec } from '../model/index.ts';
 
 export function iso(value: unknown): string | null {
   if (value === null || value === undefined) return null;
@@ -53,7 +53,7 @@ export function toTask(row: TaskRow): Task {
 
 export const RUN_COLUMNS = `r.id::text AS id, r.task_id::text AS task_id, t.name AS task_name, r.attempt, r.shard, r.shard_total,
   r.scheduled_time, r.trigger, r.status, r.pool, r.priority, r.worker_id, r.queued_at, r.started_at, r.finished_at,
-  r.exit_code, r.http_status, r.error, r.output`;
+  r.exit_code, r.http_status, r.error, r.reason, r.output`;
 
 /** run columns for lists: output can be megabytes per run and is only served for one run at a time */
 export const RUN_LIST_COLUMNS = RUN_COLUMNS.replace('r.output', 'NULL::text AS output');
@@ -77,6 +77,7 @@ export interface RunRow {
   exit_code: number | null;
   http_status: number | null;
   error: string | null;
+  reason: RunReason | null;
   output: string | null;
 }
 
@@ -103,6 +104,7 @@ export function toRun(row: RunRow): Run {
     exitCode: row.exit_code,
     httpStatus: row.http_status,
     error: row.error,
+    reason: row.reason ?? null,
     output: row.output,
   };
 }

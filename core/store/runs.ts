@@ -1,4 +1,4 @@
-import type { Run, RunStatus, RunTrigger } from '../model/index.ts';
+import type { Run, RunReason, RunStatus, RunTrigger } from '../model/index.ts';
 import type { CancelTarget } from '../queue/port.ts';
 import type { Queryable } from './db.ts';
 import { NotFoundError } from './errors.ts';
@@ -16,6 +16,8 @@ export interface NewRun {
   priority: number;
   notBefore?: Date | null;
   error?: string | null;
+  /** why a run was recorded missed, skipped or cancelled without running (RunReason) */
+  reason?: RunReason | null;
 }
 
 export interface InsertedRun {
@@ -33,18 +35,26 @@ export interface InsertedRun {
  * Inserts runs in one statement. A run whose (task, scheduled time, shard, attempt) exists already is
  * skipped silently: that is what makes a second dispatcher, a restarted leader or a replayed retry harmless.
  */
-export async function insertRuns(db: Queryable, runs: NewRun[]): Promise<InsertedRun[]> {
+export async function insertRuns(db: Queryable, runs: NewRun[], at: Date): Promise<InsertedRun[]> {
   if (runs.length === 0) return [];
-  const now = new Date().toISOString();
+  // the caller's clock, not the database's: promoteDueRuns and the reaper compare created_at with it
+  const now = at.toISOString();
   const { rows } = await db.query<{ id: string; task_id: string; scheduled_time: Date | string; shard: number; shard_total: number; attempt: number; status: RunStatus; not_before: Date | string | null }>(
-    `INSERT INTO hg_runs (task_id, scheduled_time, shard, shard_total, attempt, trigger, status, pool, priority, not_before, queued_at, finished_at, error)
+    // Only for tasks not deleted, with their rows locked FOR SHARE till commit: a delete that came first is
+    // waited for and then seen (the run is not made), one that comes after waits for this commit and then
+    // cancels what it made. Without the lock a tick or trigger racing a delete left runs of a deleted task.
+    `WITH live AS (
+       SELECT id FROM hg_tasks WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL ORDER BY id FOR SHARE
+     )
+     INSERT INTO hg_runs (task_id, scheduled_time, shard, shard_total, attempt, trigger, status, pool, priority, not_before, queued_at, finished_at, error, reason, created_at)
      SELECT task_id, scheduled_time, shard, shard_total, attempt, trigger, status, pool, priority, not_before,
             CASE WHEN status = 'queued' THEN $12::timestamptz END,
             CASE WHEN status IN ('missed', 'skipped', 'cancelled') THEN $12::timestamptz END,
-            error
+            error, reason, $12::timestamptz
        FROM unnest($1::uuid[], $2::timestamptz[], $3::int[], $4::int[], $5::int[], $6::text[], $7::text[], $8::text[],
-                   $9::int[], $10::timestamptz[], $11::text[])
-            AS u(task_id, scheduled_time, shard, shard_total, attempt, trigger, status, pool, priority, not_before, error)
+                   $9::int[], $10::timestamptz[], $11::text[], $13::text[])
+            AS u(task_id, scheduled_time, shard, shard_total, attempt, trigger, status, pool, priority, not_before, error, reason)
+      WHERE u.task_id IN (SELECT id FROM live)
      ON CONFLICT ON CONSTRAINT hg_runs_slot DO NOTHING
      RETURNING id::text AS id, task_id::text AS task_id, scheduled_time, shard, shard_total, attempt, status, not_before`,
     [
@@ -60,6 +70,7 @@ export async function insertRuns(db: Queryable, runs: NewRun[]): Promise<Inserte
       runs.map((r) => r.notBefore?.toISOString() ?? null),
       runs.map((r) => r.error ?? null),
       now,
+      runs.map((r) => r.reason ?? null),
     ],
   );
   return rows.map((row) => ({
@@ -75,9 +86,9 @@ export async function insertRuns(db: Queryable, runs: NewRun[]): Promise<Inserte
 }
 
 /** pending -> queued once the broker holds the message; a run already further along is left alone. */
-export async function markQueued(db: Queryable, runIds: string[]): Promise<void> {
+export async function markQueued(db: Queryable, runIds: string[], at: Date): Promise<void> {
   if (runIds.length === 0) return;
-  await db.query(`UPDATE hg_runs SET status = 'queued', queued_at = now() WHERE id = ANY($1::bigint[]) AND status = 'pending'`, [runIds]);
+  await db.query(`UPDATE hg_runs SET status = 'queued', queued_at = $2 WHERE id = ANY($1::bigint[]) AND status = 'pending'`, [runIds, at.toISOString()]);
 }
 
 export async function getRun(db: Queryable, id: string): Promise<Run> {
@@ -127,12 +138,12 @@ export async function latestOutcomes(db: Queryable, namespace: string, names: st
 }
 
 /** Cancels active runs; returns what workers must be told (publishCancel). */
-export async function cancelRuns(db: Queryable, runIds: string[], reason: string): Promise<CancelTarget[]> {
+export async function cancelRuns(db: Queryable, runIds: string[], message: string, options: { reason?: RunReason; at?: Date } = {}): Promise<CancelTarget[]> {
   if (runIds.length === 0) return [];
   const { rows } = await db.query<CancelRow>(
-    `UPDATE hg_runs SET status = 'cancelled', finished_at = now(), error = $2
+    `UPDATE hg_runs SET status = 'cancelled', finished_at = COALESCE($4::timestamptz, now()), error = $2, reason = $3
       WHERE id = ANY($1::bigint[]) AND status IN ('pending', 'queued', 'running') ${CANCEL_RETURNING}`,
-    [runIds, reason],
+    [runIds, message, options.reason ?? 'Cancelled', options.at?.toISOString() ?? null],
   );
   return rows.map(toCancelTarget);
 }

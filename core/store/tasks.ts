@@ -14,20 +14,26 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const SCHEDULE_CHANGED = `(spec ->> 'schedule' IS DISTINCT FROM $3::jsonb ->> 'schedule'
   OR spec ->> 'timeZone' IS DISTINCT FROM $3::jsonb ->> 'timeZone')`;
 
+/** suspend goes from true to false in this update ($3 is the new spec) */
+const RESUMED = `(COALESCE((spec ->> 'suspend')::boolean, false) AND NOT COALESCE(($3::jsonb ->> 'suspend')::boolean, false))`;
+
 export interface TaskWrite {
   namespace?: string;
   name: string;
   source?: 'api' | 'kubernetes';
   labels: Record<string, string>;
   spec: TaskSpec;
+  /** the writer's clock: a new schedule's anchor (planning never looks before it); the database's when absent */
+  at?: Date;
 }
 
 export async function createTask(db: Db, input: TaskWrite): Promise<Task> {
   try {
     return await db.transaction(async (tx) => {
       const { rows } = await tx.query<TaskRow>(
-        `INSERT INTO hg_tasks (id, namespace, name, source, labels, spec) VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${TASK_COLUMNS}`,
-        [randomUUID(), input.namespace ?? '', input.name, input.source ?? 'api', JSON.stringify(input.labels), JSON.stringify(input.spec)],
+        `INSERT INTO hg_tasks (id, namespace, name, source, labels, spec, schedule_anchor)
+         VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7::timestamptz, now())) RETURNING ${TASK_COLUMNS}`,
+        [randomUUID(), input.namespace ?? '', input.name, input.source ?? 'api', JSON.stringify(input.labels), JSON.stringify(input.spec), input.at?.toISOString() ?? null],
       );
       const task = toTask(rows[0] as TaskRow);
       await notifyChanged(tx, task.id);
@@ -56,17 +62,25 @@ export async function getTask(db: Queryable, idOrName: string, namespace = ''): 
   return task;
 }
 
-export async function updateTask(db: Db, id: string, input: Pick<TaskWrite, 'labels' | 'spec'>): Promise<Task> {
+export async function updateTask(db: Db, id: string, input: Pick<TaskWrite, 'labels' | 'spec' | 'at'>): Promise<Task> {
   return db.transaction(async (tx) => {
     const { rows } = await tx.query<TaskRow>(
-      // a new schedule or time zone starts afresh: no catch-up of fires that belonged to the old one
+      // A new schedule or time zone starts afresh: no catch-up of fires that belonged to the old one. So does a
+      // resume: the fires of a suspension were not missed in downtime, they were not wanted.
       `UPDATE hg_tasks SET labels = $2, spec = $3, generation = generation + 1, updated_at = now(),
-              last_scheduled_time = CASE WHEN ${SCHEDULE_CHANGED} THEN NULL ELSE last_scheduled_time END,
-              schedule_anchor = CASE WHEN ${SCHEDULE_CHANGED} THEN now() ELSE schedule_anchor END
+              last_scheduled_time = CASE WHEN ${SCHEDULE_CHANGED} OR ${RESUMED} THEN NULL ELSE last_scheduled_time END,
+              schedule_anchor = CASE WHEN ${SCHEDULE_CHANGED} OR ${RESUMED} THEN COALESCE($4::timestamptz, now()) ELSE schedule_anchor END
         WHERE id = $1 AND deleted_at IS NULL RETURNING ${TASK_COLUMNS}`,
-      [id, JSON.stringify(input.labels), JSON.stringify(input.spec)],
+      [id, JSON.stringify(input.labels), JSON.stringify(input.spec), input.at?.toISOString() ?? null],
     );
     if (!rows[0]) throw new NotFoundError(`task "${id}" not found`, 'HG_ERR_TASK_NOT_FOUND');
+    // Runs still waiting follow the task to its new pool (no worker may serve the old one any more). They go
+    // back to pending, and the leader hands pending runs to the queue again (promoteDueRuns).
+    await tx.query(
+      `UPDATE hg_runs SET pool = $2, status = 'pending'
+        WHERE task_id = $1 AND status IN ('pending', 'queued') AND pool <> $2`,
+      [id, input.spec.pool],
+    );
     await notifyChanged(tx, id);
     return toTask(rows[0]);
   });
@@ -76,14 +90,14 @@ export async function updateTask(db: Db, id: string, input: Pick<TaskWrite, 'lab
  * Soft delete: the run history stays readable, and dispatchers see the change by updated_at. Its active
  * runs are cancelled; the ids returned are for the caller to tell workers (publishCancel).
  */
-export async function deleteTask(db: Db, id: string): Promise<CancelTarget[]> {
+export async function deleteTask(db: Db, id: string, at?: Date): Promise<CancelTarget[]> {
   return db.transaction(async (tx) => {
     const { rowCount } = await tx.query('UPDATE hg_tasks SET deleted_at = now(), updated_at = now() WHERE id = $1 AND deleted_at IS NULL', [id]);
     if (rowCount === 0) throw new NotFoundError(`task "${id}" not found`, 'HG_ERR_TASK_NOT_FOUND');
     const { rows } = await tx.query<CancelRow>(
-      `UPDATE hg_runs SET status = 'cancelled', finished_at = now(), error = 'task deleted'
+      `UPDATE hg_runs SET status = 'cancelled', finished_at = COALESCE($2::timestamptz, now()), error = 'task deleted', reason = 'TaskDeleted'
         WHERE task_id = $1 AND status IN ('pending', 'queued', 'running') ${CANCEL_RETURNING}`,
-      [id],
+      [id, at?.toISOString() ?? null],
     );
     await notifyChanged(tx, id);
     return rows.map(toCancelTarget);

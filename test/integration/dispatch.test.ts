@@ -45,7 +45,8 @@ describe('dispatch against Postgres', { skip }, () => {
       // pretend the task last fired 10.5 s ago, then a dispatcher starts
       const now = Math.floor(Date.now() / 1000) * 1000 + 500;
       env.clock.ms = now;
-      await env.db.query('UPDATE hg_tasks SET last_scheduled_time = $2 WHERE id = $1', [task.id, new Date(now - 10_500)]);
+      // made before the downtime: its anchor (creation) precedes its last fire
+      await env.db.query('UPDATE hg_tasks SET last_scheduled_time = $2, schedule_anchor = $3 WHERE id = $1', [task.id, new Date(now - 10_500), new Date(now - 60_000)]);
       const dispatcher = new Dispatcher(env.ctx, { syncIntervalMs: 60_000, maxBatch: 1000 });
       await dispatcher.start();
       await new Promise((resolve) => setTimeout(resolve, 300));
@@ -379,7 +380,7 @@ describe('dispatch against Postgres', { skip }, () => {
     const older = await createRuns(env.ctx, [{ task, scheduledTime: new Date(slot - 1000), trigger: 'schedule' }]);
     const [own] = await createRuns(env.ctx, [{ task, scheduledTime: new Date(slot), trigger: 'schedule' }]);
     // the write of `slot` committed but its dispatcher never learnt it: the next one plans `slot` again
-    await env.db.query('UPDATE hg_tasks SET last_scheduled_time = $2 WHERE id = $1', [task.id, new Date(slot - 1000)]);
+    await env.db.query('UPDATE hg_tasks SET last_scheduled_time = $2, schedule_anchor = $3 WHERE id = $1', [task.id, new Date(slot - 1000), new Date(slot - 60_000)]);
     env.clock.ms = slot + 200;
     const dispatcher = new Dispatcher(env.ctx, { syncIntervalMs: 60_000, maxBatch: 100 });
     await dispatcher.start();

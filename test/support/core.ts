@@ -11,7 +11,7 @@ import { createTestDatabase } from './services.ts';
 export const silentLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
 /** A migrated test database with a core context on the postgres queue; `clock.ms` moves time for the core. */
-export async function coreOnTestDatabase(): Promise<{ ctx: CoreContext; db: Db; clock: { ms: number | undefined }; close(): Promise<void> }> {
+export async function coreOnTestDatabase(): Promise<{ ctx: CoreContext; db: Db; url: string; clock: { ms: number | undefined }; close(): Promise<void> }> {
   const testDb = await createTestDatabase();
   const db = await openPgDb({ url: testDb.url, maxConnections: 5, logger: silentLogger });
   await migrate(db);
@@ -26,6 +26,7 @@ export async function coreOnTestDatabase(): Promise<{ ctx: CoreContext; db: Db; 
   return {
     ctx,
     db,
+    url: testDb.url,
     clock,
     async close() {
       await db.close();

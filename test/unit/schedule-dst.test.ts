@@ -144,3 +144,12 @@ test('zone tables agree with Intl at many instants', () => {
     assert.match(fmt.format(t), /:00$/, iso(t));
   }
 });
+
+test('issue 12 defect 12: `0 2,3 * * *` in New York fires twice on the spring-forward day', () => {
+  assert.deepEqual(firesBetween('0 2,3 * * *', 'America/New_York', Date.UTC(2026, 2, 8), Date.UTC(2026, 2, 9)), [
+    '2026-03-08T06:59:59.999Z', // 02:00 skipped: fires at the end of the gap, just before the 03:00 fire
+    '2026-03-08T07:00:00.000Z', // 03:00 EDT
+  ]);
+  // the days around it are unchanged
+  assert.deepEqual(firesBetween('0 2,3 * * *', 'America/New_York', Date.UTC(2026, 2, 9), Date.UTC(2026, 2, 10)), ['2026-03-09T06:00:00.000Z', '2026-03-09T07:00:00.000Z']);
+});

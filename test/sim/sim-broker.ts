@@ -1,0 +1,347 @@
+import type { CancelTarget, Claim, Delivery, QueueConsumer, QueueProducer, RunMessage, StatusEvent, Subscription } from '../../core/queue/port.ts';
+import { drainSignal, drainedWorkers } from '../../core/queue/port.ts';
+import type { Prng } from './prng.ts';
+import type { VirtualTime } from './virtual-time.ts';
+
+/** Probabilities of broker faults; the world turns them off to settle. */
+export interface BrokerFaults {
+  /** publish fails and nothing is stored */
+  publishFail: number;
+  /** publish stores the messages but the answer is lost (the client sends them again: duplicates) */
+  publishAmbiguous: number;
+  /** a stored run message is delivered twice */
+  duplicate: number;
+  /** a status publish fails (the worker's outbox retries) or is stored but unanswered */
+  statusFail: number;
+  statusAmbiguous: number;
+  /** a claim request, or its answer, is lost: the worker's claim throws and the message is delivered again */
+  claimLost: number;
+  claimAnswerLost: number;
+  /** most delay of a status event or cancel broadcast, ms */
+  maxDelayMs: number;
+  /**
+   * heartbeats travel on their own stream with their own delay, so one can overtake an earlier outcome
+   * (issue 12 defect 1, queue side); off: one FIFO for all of a worker's events
+   */
+  heartbeatsOvertake: boolean;
+}
+
+export const NO_BROKER_FAULTS: BrokerFaults = {
+  publishFail: 0,
+  publishAmbiguous: 0,
+  duplicate: 0,
+  statusFail: 0,
+  statusAmbiguous: 0,
+  claimLost: 0,
+  claimAnswerLost: 0,
+  maxDelayMs: 20,
+  heartbeatsOvertake: false,
+};
+
+interface Copy {
+  seq: number;
+  message: RunMessage;
+}
+
+interface Pending {
+  event: StatusEvent;
+  readyAt: number;
+  /** on the heartbeat stream (heartbeatsOvertake) rather than the status FIFO */
+  beat: boolean;
+}
+
+/** how long a claim waits for an answer before the worker gives up (the rabbitmq claim client's deadline) */
+const CLAIM_TIMEOUT_MS = 5000;
+
+class SimBrokerError extends Error {}
+
+/**
+ * A broker with the semantics the queue port allows and no more: at-least-once delivery, duplicates,
+ * redelivery of whatever a dead consumer held, delayed and (optionally) reordered status events, claims
+ * decided by the core in Postgres (as with rabbitmq). All time is virtual; all choices come from the prng.
+ */
+export class SimBroker {
+  faults: BrokerFaults = { ...NO_BROKER_FAULTS };
+  ops = 0;
+  /** "runId/attempt" of every successful outcome the broker accepted from a worker */
+  readonly acceptedSuccesses = new Set<string>();
+  /** claims under way, for the end-of-world report */
+  readonly pendingClaims = new Set<string>();
+  readonly #time: VirtualTime;
+  readonly #prng: Prng;
+  readonly #trace: (line: string) => void;
+  #seq = 0;
+  readonly #queues = new Map<string, Copy[]>();
+  readonly #held = new Map<number, { copy: Copy; owner: string }>();
+  readonly #waiters = new Set<{ pool: string; wake: () => void }>();
+  #status: Pending[] = [];
+  #beats: Pending[] = [];
+  #statusConsumer: { owner: string; handler: (events: StatusEvent[]) => Promise<void>; busy: boolean } | undefined;
+  #claimServer: { owner: string; decide: (claims: Claim[]) => Promise<boolean[]> } | undefined;
+  readonly #cancelHandlers = new Map<object, { owner: string; handler: (runIds: string[]) => void }>();
+  #pumpArmed = false;
+
+  constructor(time: VirtualTime, prng: Prng, trace: (line: string) => void) {
+    this.#time = time;
+    this.#prng = prng;
+    this.#trace = trace;
+  }
+
+  /** a consumer died: what it held unsettled goes back to its queue */
+  consumerDied(owner: string): void {
+    for (const [seq, held] of [...this.#held]) {
+      if (held.owner !== owner) continue;
+      this.#held.delete(seq);
+      this.#enqueue(held.copy);
+    }
+    if (this.#statusConsumer?.owner === owner) this.#statusConsumer = undefined;
+    if (this.#claimServer?.owner === owner) this.#claimServer = undefined;
+  }
+
+  /** messages waiting or held, by pool (for the final checks) */
+  waiting(): number {
+    let n = this.#held.size;
+    for (const queue of this.#queues.values()) n += queue.length;
+    return n;
+  }
+
+  /** status events not yet applied by the core */
+  undelivered(): number {
+    return this.#status.length + this.#beats.length;
+  }
+
+  producer(owner: string): QueueProducer {
+    const dead = () => this.#time.isDead(owner);
+    return {
+      kind: 'rabbitmq',
+      publish: async (messages) => {
+        this.ops++;
+        if (dead()) throw new SimBrokerError(`${owner} is dead`);
+        if (this.#prng.chance(this.faults.publishFail)) {
+          this.#trace(`${owner}: publish of ${messages.length} failed (fault)`);
+          throw new SimBrokerError('sim: publish failed');
+        }
+        for (const message of messages) {
+          this.#enqueue({ seq: this.#seq++, message });
+          if (this.#prng.chance(this.faults.duplicate)) {
+            this.#trace(`broker: run ${message.runId}/${message.attempt} duplicated (fault)`);
+            this.#enqueue({ seq: this.#seq++, message });
+          }
+        }
+        if (this.#prng.chance(this.faults.publishAmbiguous)) {
+          this.#trace(`${owner}: publish of ${messages.length} stored, answer lost (fault)`);
+          throw new SimBrokerError('sim: publish confirm lost');
+        }
+      },
+      backlog: async (pool) => {
+        this.ops++;
+        if (dead()) throw new SimBrokerError(`${owner} is dead`);
+        return this.#queues.get(pool)?.length ?? 0;
+      },
+      consumeStatus: async (handler) => {
+        this.#statusConsumer = { owner, handler, busy: false };
+        this.#armPump(0);
+        return {
+          close: async () => {
+            if (this.#statusConsumer?.owner === owner) this.#statusConsumer = undefined;
+          },
+        };
+      },
+      serveClaims: async (decide) => {
+        this.#claimServer = { owner, decide };
+        return {
+          close: async () => {
+            if (this.#claimServer?.owner === owner) this.#claimServer = undefined;
+          },
+        };
+      },
+      publishCancel: async (targets: CancelTarget[]) => {
+        this.ops++;
+        if (dead()) throw new SimBrokerError(`${owner} is dead`);
+        this.#broadcast(targets.map((t) => t.runId));
+      },
+      publishDrain: async (workerId) => {
+        this.ops++;
+        this.#broadcast([drainSignal(workerId)]);
+      },
+      ping: async () => {
+        if (dead()) throw new SimBrokerError(`${owner} is dead`);
+      },
+      close: async () => {},
+    };
+  }
+
+  consumer(owner: string): QueueConsumer {
+    const dead = () => this.#time.isDead(owner);
+    const never = <T>() => new Promise<T>(() => {});
+    return {
+      kind: 'rabbitmq',
+      receive: async (pool, { max, waitMs, signal }) => {
+        this.ops++;
+        if (dead()) return never();
+        let taken = this.#take(pool, max, owner);
+        if (taken.length === 0 && waitMs > 0 && !signal?.aborted) {
+          await new Promise<void>((resolve) => {
+            const waiter = { pool, wake: () => done() };
+            const timer = this.#time.schedule(owner, waitMs, () => done());
+            const done = () => {
+              timer.cancelled = true;
+              this.#waiters.delete(waiter);
+              signal?.removeEventListener('abort', done);
+              resolve();
+            };
+            this.#waiters.add(waiter);
+            signal?.addEventListener('abort', done, { once: true });
+          });
+          if (dead()) return never();
+          taken = signal?.aborted ? [] : this.#take(pool, max, owner);
+        }
+        return taken.map((copy) => this.#delivery(copy, owner));
+      },
+      publishStatus: async (events) => {
+        this.ops++;
+        if (dead()) return never();
+        if (this.#prng.chance(this.faults.statusFail)) {
+          this.#trace(`${owner}: status publish failed (fault)`);
+          throw new SimBrokerError('sim: status publish failed');
+        }
+        for (const event of events) {
+          if (event.kind === 'finished' && event.status === 'succeeded') this.acceptedSuccesses.add(`${event.runId}/${event.attempt}`);
+          // with heartbeatsOvertake the status stream lags more (a backlog), so a later heartbeat can land first
+          const lag = this.faults.heartbeatsOvertake && event.kind !== 'heartbeat' ? 4 : 1;
+          const readyAt = this.#time.now + this.#prng.int(0, this.faults.maxDelayMs * lag);
+          if (event.kind === 'heartbeat' && this.faults.heartbeatsOvertake) this.#beats.push({ event, readyAt, beat: true });
+          else this.#status.push({ event, readyAt: Math.max(readyAt, this.#status[this.#status.length - 1]?.readyAt ?? 0), beat: false });
+          this.#armPump(readyAt - this.#time.now);
+        }
+        if (this.#prng.chance(this.faults.statusAmbiguous)) {
+          this.#trace(`${owner}: status publish stored, answer lost (fault)`);
+          throw new SimBrokerError('sim: status confirm lost');
+        }
+      },
+      onCancel: async (handler): Promise<Subscription> => {
+        const key = {};
+        this.#cancelHandlers.set(key, { owner, handler });
+        return { close: async () => void this.#cancelHandlers.delete(key) };
+      },
+      onDrain: async (handler): Promise<Subscription> => {
+        const key = {};
+        this.#cancelHandlers.set(key, { owner, handler: (ids) => drainedWorkers(ids).forEach((id) => handler(id)) });
+        return { close: async () => void this.#cancelHandlers.delete(key) };
+      },
+      ping: async () => {},
+      close: async () => this.consumerDied(owner),
+    };
+  }
+
+  #enqueue(copy: Copy): void {
+    const queue = this.#queues.get(copy.message.pool) ?? [];
+    queue.push(copy);
+    queue.sort((a, b) => b.message.priority - a.message.priority || a.seq - b.seq);
+    this.#queues.set(copy.message.pool, queue);
+    for (const waiter of [...this.#waiters]) if (waiter.pool === copy.message.pool) waiter.wake();
+  }
+
+  #take(pool: string, max: number, owner: string): Copy[] {
+    const queue = this.#queues.get(pool) ?? [];
+    const taken = queue.splice(0, Math.max(0, max));
+    for (const copy of taken) this.#held.set(copy.seq, { copy, owner });
+    return taken;
+  }
+
+  #requeue(copy: Copy): void {
+    if (!this.#held.delete(copy.seq)) return;
+    this.#enqueue(copy);
+  }
+
+  #delivery(copy: Copy, owner: string): Delivery {
+    return {
+      message: copy.message,
+      claim: async (workerId) => {
+        const { runId, attempt } = copy.message;
+        this.pendingClaims.add(`${runId}/${attempt} by ${workerId}`);
+        try {
+          return await this.#claim(copy, owner, workerId);
+        } finally {
+          this.pendingClaims.delete(`${runId}/${attempt} by ${workerId}`);
+        }
+      },
+    };
+  }
+
+  async #claim(copy: Copy, owner: string, workerId: string): Promise<boolean> {
+        const { runId, attempt } = copy.message;
+        const server = this.#claimServer;
+        const fail = async (why: string): Promise<never> => {
+          await new Promise<void>((resolve) => this.#time.schedule(owner, CLAIM_TIMEOUT_MS, resolve));
+          this.#trace(`broker: claim of ${runId}/${attempt} by ${workerId}: ${why}; delivered again`);
+          this.#requeue(copy);
+          throw new SimBrokerError(`sim: claim ${why}`);
+        };
+        if (!server || this.#time.isDead(server.owner)) return fail('no claim server');
+        if (this.#prng.chance(this.faults.claimLost)) return fail('request lost (fault)');
+        let granted: boolean;
+        try {
+          granted = (await server.decide([{ runId, attempt, workerId }]))[0] === true;
+        } catch {
+          return fail('decision failed');
+        }
+        if (this.#time.isDead(owner)) {
+          this.#requeue(copy);
+          return new Promise<boolean>(() => {});
+        }
+        if (this.#prng.chance(this.faults.claimAnswerLost)) return fail(`answer (${granted}) lost (fault)`);
+        this.#held.delete(copy.seq);
+        return granted;
+  }
+
+  #broadcast(ids: string[]): void {
+    for (const { owner, handler } of this.#cancelHandlers.values()) {
+      const delay = this.#prng.int(0, this.faults.maxDelayMs);
+      this.#time.schedule('broker', delay, () => {
+        if (!this.#time.isDead(owner)) handler(ids);
+      });
+    }
+  }
+
+  #armPump(delayMs: number): void {
+    if (this.#pumpArmed) return;
+    this.#pumpArmed = true;
+    this.#time.schedule('broker', Math.max(0, delayMs), () => {
+      this.#pumpArmed = false;
+      this.#pump();
+    });
+  }
+
+  /** hands ready status events to the core in order; they are acked only once its handler resolved */
+  #pump(): void {
+    const consumer = this.#statusConsumer;
+    if (!consumer || consumer.busy || this.#time.isDead(consumer.owner)) return;
+    const now = this.#time.now;
+    const batch: Pending[] = [];
+    while (batch.length < 50 && this.#status[0] && this.#status[0].readyAt <= now) batch.push(this.#status.shift() as Pending);
+    const beats = this.#beats.filter((p) => p.readyAt <= now).slice(0, 50);
+    this.#beats = this.#beats.filter((p) => !beats.includes(p));
+    batch.push(...beats);
+    const later = [...this.#status, ...this.#beats].map((p) => p.readyAt);
+    if (batch.length === 0) {
+      if (later.length > 0) this.#armPump(Math.min(...later) - now);
+      return;
+    }
+    consumer.busy = true;
+    this.ops++;
+    consumer.handler(batch.map((p) => p.event)).then(
+      () => {
+        consumer.busy = false;
+        this.#armPump(0);
+      },
+      () => {
+        consumer.busy = false;
+        // not acked: delivered again, in order, after a pause
+        this.#status.unshift(...batch.filter((p) => !p.beat));
+        this.#beats.unshift(...batch.filter((p) => p.beat));
+        this.#armPump(500);
+      },
+    );
+  }
+}

@@ -1,0 +1,161 @@
+import type { Clock, TimerHandle } from '../../core/clock/index.ts';
+
+interface Timer {
+  at: number;
+  seq: number;
+  owner: string;
+  callback: () => void;
+  cancelled: boolean;
+}
+
+/**
+ * One virtual timeline for the whole simulated world. Time moves only when the world is idle: the driver
+ * settles every pending promise, then jumps to the earliest timer. Every process gets a Clock view of it,
+ * optionally skewed; killing a process drops its timers (a crashed process does nothing more).
+ */
+export class VirtualTime {
+  now: number;
+  #seq = 0;
+  #heap: Timer[] = [];
+  readonly #dead = new Set<string>();
+  /** timers fired so far; part of the idle test */
+  fired = 0;
+
+  constructor(startMs: number) {
+    this.now = startMs;
+  }
+
+  schedule(owner: string, delayMs: number, callback: () => void): Timer {
+    const timer: Timer = { at: this.now + Math.max(0, Number.isFinite(delayMs) ? delayMs : 0), seq: this.#seq++, owner, callback, cancelled: this.#dead.has(owner) };
+    this.#push(timer);
+    return timer;
+  }
+
+  /** a process died: its timers never fire, and it can set no new ones */
+  kill(owner: string): void {
+    this.#dead.add(owner);
+    for (const timer of this.#heap) if (timer.owner === owner) timer.cancelled = true;
+  }
+
+  isDead(owner: string): boolean {
+    return this.#dead.has(owner);
+  }
+
+  /** live timers by owner, for the end-of-world report */
+  pendingByOwner(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const timer of this.#heap) if (!timer.cancelled) out[timer.owner] = (out[timer.owner] ?? 0) + 1;
+    return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
+  }
+
+  /** earliest live timer's time, if any */
+  peek(): number | undefined {
+    this.#dropCancelled();
+    return this.#heap[0]?.at;
+  }
+
+  /** fires the earliest timer (advancing time to it); false when none is left */
+  step(): boolean {
+    this.#dropCancelled();
+    const timer = this.#pop();
+    if (!timer) return false;
+    this.now = Math.max(this.now, timer.at);
+    this.fired++;
+    timer.callback();
+    return true;
+  }
+
+  clock(owner: string, skewMs = 0): Clock {
+    const handles = new WeakMap<TimerHandle, { current: Timer | undefined; stopped: boolean }>();
+    const setTimeout = (callback: () => void, ms: number): TimerHandle => {
+      const handle: TimerHandle = { unref: () => handle };
+      const state = { current: undefined as Timer | undefined, stopped: false };
+      state.current = this.schedule(owner, ms, () => {
+        if (!state.stopped) callback();
+      });
+      handles.set(handle, state);
+      return handle;
+    };
+    const clear = (handle: TimerHandle | undefined): void => {
+      const state = handle ? handles.get(handle) : undefined;
+      if (!state) return;
+      state.stopped = true;
+      if (state.current) state.current.cancelled = true;
+    };
+    const setInterval = (callback: () => void, ms: number): TimerHandle => {
+      const handle: TimerHandle = { unref: () => handle };
+      const state = { current: undefined as Timer | undefined, stopped: false };
+      const arm = () => {
+        state.current = this.schedule(owner, Math.max(1, ms), () => {
+          if (state.stopped) return;
+          arm();
+          callback();
+        });
+      };
+      arm();
+      handles.set(handle, state);
+      return handle;
+    };
+    return {
+      now: () => this.now + skewMs,
+      setTimeout,
+      clearTimeout: clear,
+      setInterval,
+      clearInterval: clear,
+      sleep: (ms, signal) =>
+        new Promise<void>((resolve, reject) => {
+          if (signal?.aborted) return reject(signal.reason);
+          const onAbort = () => {
+            clear(handle);
+            reject(signal?.reason);
+          };
+          const handle = setTimeout(() => {
+            signal?.removeEventListener('abort', onAbort);
+            resolve();
+          }, ms);
+          signal?.addEventListener('abort', onAbort, { once: true });
+        }),
+    };
+  }
+
+  #dropCancelled(): void {
+    while (this.#heap[0]?.cancelled) this.#pop();
+  }
+
+  #less(a: Timer, b: Timer): boolean {
+    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+  }
+
+  #push(timer: Timer): void {
+    const heap = this.#heap;
+    heap.push(timer);
+    let i = heap.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.#less(heap[i] as Timer, heap[parent] as Timer)) break;
+      [heap[i], heap[parent]] = [heap[parent] as Timer, heap[i] as Timer];
+      i = parent;
+    }
+  }
+
+  #pop(): Timer | undefined {
+    const heap = this.#heap;
+    const top = heap[0];
+    const last = heap.pop();
+    if (heap.length > 0 && last) {
+      heap[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < heap.length && this.#less(heap[l] as Timer, heap[m] as Timer)) m = l;
+        if (r < heap.length && this.#less(heap[r] as Timer, heap[m] as Timer)) m = r;
+        if (m === i) break;
+        [heap[i], heap[m]] = [heap[m] as Timer, heap[i] as Timer];
+        i = m;
+      }
+    }
+    return top;
+  }
+}

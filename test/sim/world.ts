@@ -1,0 +1,198 @@
+import { pino, type Logger } from 'pino';
+import type { Clock } from '../../core/clock/index.ts';
+import type { CoreContext } from '../../core/dispatch/context.ts';
+import { Dispatcher } from '../../core/dispatch/dispatcher.ts';
+import { reap } from '../../core/dispatch/reaper.ts';
+import { pruneHistory } from '../../core/dispatch/retention.ts';
+import { applyStatusEvents, decideClaims } from '../../core/dispatch/status.ts';
+import type { Subscription } from '../../core/queue/port.ts';
+import type { Db } from '../../core/store/db.ts';
+import { createNoopExecutor } from '../../worker/executors/noop.ts';
+import { ExecutorRegistry } from '../../worker/executors/registry.ts';
+import { Worker } from '../../worker/worker.ts';
+import { hash32, Prng } from './prng.ts';
+import { SimBroker } from './sim-broker.ts';
+import { SimDatabase } from './sim-db.ts';
+import { createSleepExecutor, recording, type Execution } from './sleep-executor.ts';
+import { VirtualTime } from './virtual-time.ts';
+
+export const WORKER_TIMEOUT_SECONDS = 15;
+const HEARTBEAT_MS = 3000;
+const REAPER_MS = (WORKER_TIMEOUT_SECONDS * 1000) / 4;
+const RETENTION_MS = 10_000;
+
+export interface WorldOptions {
+  seed: number;
+  startMs: number;
+  /** most clock skew of a process against true time, ms (the database host included) */
+  maxSkewMs: number;
+  /** keep every trace line (a replay) instead of the last few hundred */
+  fullTrace?: boolean;
+}
+
+interface WorkerProcess {
+  owner: string;
+  name: string;
+  worker: Worker;
+  pool: string;
+}
+
+/**
+ * The simulated deployment: one database, one broker, a dispatcher process (leader: dispatcher, reaper,
+ * retention, status consumer, claim server, as cli/runtime.ts wires them), worker processes running the
+ * real Worker, and an API process. Processes crash and restart; each has its own clock view and skew.
+ */
+export class World {
+  readonly time: VirtualTime;
+  readonly prng: Prng;
+  readonly db: SimDatabase;
+  readonly broker: SimBroker;
+  readonly trace: string[] = [];
+  readonly executions: Execution[] = [];
+  readonly live = new Map<string, Execution>();
+  /** [start, end) of each dispatcher incarnation that finished starting, in true time */
+  readonly dispatcherUp: Array<{ start: number; end?: number }> = [];
+  /** workers that crashed or were stopped, by owner: their attempts may legitimately be failed */
+  readonly goneWorkers = new Set<string>();
+  readonly api: CoreContext;
+  dispatcherOwner: string | undefined;
+  readonly workers = new Map<string, WorkerProcess>();
+  readonly dbSkewMs: number;
+  readonly #options: WorldOptions;
+  #generation = 0;
+  readonly #owners = new Set<string>();
+  readonly #fate: (runId: string, attempt: number) => number;
+
+  constructor(raw: Db, options: WorldOptions) {
+    this.#options = options;
+    this.prng = new Prng(options.seed);
+    this.time = new VirtualTime(options.startMs);
+    this.db = new SimDatabase(raw, this.time, this.prng.fork(1), (line) => this.log(line));
+    this.broker = new SimBroker(this.time, this.prng.fork(2), (line) => this.log(line));
+    this.dbSkewMs = this.#skew();
+    this.#fate = (runId, attempt) => hash32(options.seed, runId, attempt) / 2 ** 32;
+    this.api = this.ctxFor('api');
+  }
+
+  log(line: string): void {
+    this.trace.push(`[${((this.time.now - this.#options.startMs) / 1000).toFixed(3)}s] ${line}`);
+    if (!this.#options.fullTrace && this.trace.length > 600) this.trace.splice(0, 200);
+  }
+
+  #skew(): number {
+    return this.prng.int(-this.#options.maxSkewMs, this.#options.maxSkewMs);
+  }
+
+  #logger(owner: string): Logger {
+    return pino({ level: 'info', base: null, timestamp: false }, { write: (line: string) => this.log(`${owner}: ${line.trim()}`) });
+  }
+
+  ctxFor(owner: string, clock: Clock = this.time.clock(owner, this.#skew())): CoreContext {
+    this.#owners.add(owner);
+    const db = this.db.view(owner);
+    return { db, queue: this.broker.producer(owner), logger: this.#logger(owner), clock, now: clock.now };
+  }
+
+  startDispatcher(): void {
+    const owner = `dispatcher#${++this.#generation}`;
+    this.dispatcherOwner = owner;
+    this.log(`${owner} starting`);
+    void this.#bootDispatcher(owner, this.ctxFor(owner));
+  }
+
+  async #bootDispatcher(owner: string, ctx: CoreContext): Promise<void> {
+    const subs: Subscription[] = [];
+    try {
+      subs.push(await ctx.queue.consumeStatus((events) => applyStatusEvents(ctx, events)));
+      subs.push(await ctx.queue.serveClaims((claims) => decideClaims(ctx, claims)));
+      const dispatcher = new Dispatcher(ctx, { syncIntervalMs: 10_000, maxBatch: 50 });
+      await dispatcher.start();
+    } catch (error) {
+      if (this.time.isDead(owner)) return;
+      this.log(`${owner} failed to start (${(error as Error).message}); trying again`);
+      ctx.clock.setTimeout(() => void this.#bootDispatcher(owner, ctx), 1000);
+      return;
+    }
+    this.dispatcherUp.push({ start: this.time.now });
+    ctx.clock.setInterval(() => {
+      reap(ctx, { workerTimeoutSeconds: WORKER_TIMEOUT_SECONDS, lostQueuedSeconds: 30 }).catch((error: Error) => this.log(`${owner}: reaper pass failed: ${error.message}`));
+    }, REAPER_MS);
+    let prunedUpTo = new Date(ctx.now() - 86_400_000);
+    ctx.clock.setInterval(() => {
+      const next = new Date(ctx.now() - 1000);
+      pruneHistory(ctx, prunedUpTo).then(
+        () => (prunedUpTo = next),
+        (error: Error) => this.log(`${owner}: retention failed: ${error.message}`),
+      );
+    }, RETENTION_MS);
+  }
+
+  /** the end of the world: every process dies, no listener of it survives into the next seed */
+  async shutdown(): Promise<void> {
+    for (const owner of ['api', 'world', 'broker', 'db', this.dispatcherOwner ?? '', ...[...this.workers.values()].map((w) => w.owner)]) this.time.kill(owner);
+    this.#owners.forEach((owner) => this.time.kill(owner));
+    await this.db.closeListeners();
+  }
+
+  crashDispatcher(): void {
+    const owner = this.dispatcherOwner;
+    if (!owner) return;
+    this.log(`${owner} CRASHES`);
+    this.time.kill(owner);
+    this.broker.consumerDied(owner);
+    const up = this.dispatcherUp[this.dispatcherUp.length - 1];
+    if (up && up.end === undefined) up.end = this.time.now;
+    this.dispatcherOwner = undefined;
+  }
+
+  startWorker(name: string, pool: string, concurrency: number): void {
+    const owner = `${name}#${++this.#generation}`;
+    this.#owners.add(owner);
+    const clock = this.time.clock(owner, this.#skew());
+    const registry = new ExecutorRegistry()
+      .register(recording(createSleepExecutor(clock, this.#fate), owner, () => this.time.now, this.executions, this.live))
+      .register(recording(createNoopExecutor(), owner, () => this.time.now, this.executions, this.live));
+    const worker = new Worker(
+      this.broker.consumer(owner),
+      registry,
+      { workerId: owner, pool, concurrency, heartbeatIntervalMs: HEARTBEAT_MS, drainTimeoutMs: 30_000, outputLimitBytes: 65_536, version: 'sim', pollWaitMs: 2000, clock },
+      this.#logger(owner),
+    );
+    this.workers.set(name, { owner, name, worker, pool });
+    this.log(`${owner} starting (pool ${pool}, concurrency ${concurrency})`);
+    worker.start().catch((error: Error) => this.log(`${owner} failed to start: ${error.message}`));
+  }
+
+  crashWorker(name: string): void {
+    const proc = this.workers.get(name);
+    if (!proc) return;
+    this.log(`${proc.owner} CRASHES`);
+    this.time.kill(proc.owner);
+    this.broker.consumerDied(proc.owner);
+    this.goneWorkers.add(proc.owner);
+    for (const [key, execution] of [...this.live]) {
+      if (!key.startsWith(`${proc.owner}:`)) continue;
+      execution.crashed = true;
+      execution.endMs = this.time.now;
+      this.live.delete(key);
+    }
+    this.workers.delete(name);
+  }
+
+  /** SIGTERM: the worker drains, flushes and stops; then the process is gone */
+  stopWorker(name: string): void {
+    const proc = this.workers.get(name);
+    if (!proc) return;
+    this.log(`${proc.owner} stopping gracefully`);
+    this.workers.delete(name);
+    this.goneWorkers.add(proc.owner);
+    proc.worker.stop().then(
+      () => {
+        this.log(`${proc.owner} stopped`);
+        this.time.kill(proc.owner);
+        this.broker.consumerDied(proc.owner);
+      },
+      (error: Error) => this.log(`${proc.owner} stop failed: ${error.message}`),
+    );
+  }
+}
