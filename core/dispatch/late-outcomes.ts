@@ -12,7 +12,7 @@
 import type { CancelTarget } from '../queue/port.ts';
 import type { Queryable } from '../store/db.ts';
 import type { CoreContext } from './context.ts';
-import { handOffCreated, type CreatedRun } from './enqueue.ts';
+import { handOffCreated } from './enqueue.ts';
 import { followUps, lockRuns, type AttemptOutcome, type FinishedRow } from './outcomes.ts';
 
 const SUPERSEDED = 'superseded: the attempt before it reported its outcome after the core had failed it';
