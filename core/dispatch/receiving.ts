@@ -37,21 +37,20 @@ export function receivingForMs(ctx: CoreContext): number {
   return since === undefined ? 0 : ctx.now() - since;
 }
 
-/** SQLSTATE classes of a database that is away or busy, not of a bad event: connection, transaction rollback, resources, operator intervention, system */
-const TRANSIENT_CLASSES = ['08', '40', '53', '57', '58'];
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+/** SQLSTATE classes that blame the statement's data: data exception, integrity constraint, program limit */
+const POISON_CLASSES = ['22', '23', '54'];
+/** an event that keeps failing for no reason we recognise is set aside after this many tries in a row */
+export const UNEXPLAINED_FAILURES_BEFORE_DEAD_LETTER = 5;
 
 /**
- * A failure that says nothing about the events (the database or the network is away): retry the same batch.
- * Anything else is only believed to be the events' fault when the database answers right after it.
+ * Whether a failure to apply events blames the events themselves, so that retrying them cannot help: a
+ * Postgres error of a data class, or our own code refusing a value (RangeError, TypeError). A failure with
+ * no such sign (a reset connection, whose error carries no code; a timeout; a fault) blames the moment,
+ * not the events: they are retried, so a success is never lost to a blip, and set aside only after failing
+ * UNEXPLAINED_FAILURES_BEFORE_DEAD_LETTER times in a row while the database answered.
  */
-export async function isTransient(ctx: CoreContext, error: unknown): Promise<boolean> {
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && (TRANSIENT_CLASSES.some((c) => code.startsWith(c)) || NETWORK_CODES.has(code))) return true;
-  try {
-    await ctx.db.query('SELECT 1');
-    return false;
-  } catch {
-    return true;
-  }
+export function blamesTheEvents(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return POISON_CLASSES.some((c) => code.startsWith(c));
+  return error instanceof RangeError || error instanceof TypeError;
 }

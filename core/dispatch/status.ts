@@ -7,7 +7,7 @@ import type { CoreContext } from './context.ts';
 import { applyHeartbeats } from './heartbeats.ts';
 import { reconcileLateOutcomes } from './late-outcomes.ts';
 import { finishAttempts, keepOutputOfCancelled, type AttemptOutcome } from './outcomes.ts';
-import { isTransient, noteInterrupted, noteReceiving } from './receiving.ts';
+import { blamesTheEvents, noteInterrupted, noteReceiving, UNEXPLAINED_FAILURES_BEFORE_DEAD_LETTER } from './receiving.ts';
 
 type Of<K extends StatusEvent['kind']> = Extract<StatusEvent, { kind: K }>;
 
@@ -64,17 +64,47 @@ async function applyOrSetAside(ctx: CoreContext, events: StatusEvent[]): Promise
   try {
     await applyBatch(ctx, events);
     noteReceiving(ctx);
+    for (const event of events) unexplained.delete(eventKey(event));
   } catch (error) {
-    if (await isTransient(ctx, error)) {
+    if (events.length > 1) {
+      // which event is at fault, if any: one at a time; a failure that blames none throws from there
+      for (const event of events) await applyOrSetAside(ctx, [event]);
+      return;
+    }
+    const event = events[0] as StatusEvent;
+    const key = eventKey(event);
+    // an unexplained failure counts against the event only when the database answers right after it
+    const tries = (unexplained.get(key) ?? 0) + ((await databaseAnswers(ctx)) ? 1 : 0);
+    if (!blamesTheEvents(error) && tries < UNEXPLAINED_FAILURES_BEFORE_DEAD_LETTER) {
+      // the database or the network, not the event: the queue delivers the same events again
+      unexplained.set(key, tries);
       noteInterrupted(ctx);
       throw error;
     }
-    if (events.length === 1) {
-      await setAside(ctx, [letterOf(events[0] as StatusEvent, `could not be applied: ${(error as Error).message}`)]);
-      return;
-    }
-    for (const event of events) await applyOrSetAside(ctx, [event]);
+    unexplained.delete(key);
+    await setAside(ctx, [letterOf(event, `could not be applied: ${(error as Error).message}`)]);
   }
+}
+
+async function databaseAnswers(ctx: CoreContext): Promise<boolean> {
+  try {
+    await ctx.db.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Consecutive failures, per event, that blamed nothing in particular: bounded (oldest forgotten first), so a
+ * hostile stream of distinct bad events cannot grow it, and an event that fails for ever still ends aside.
+ */
+const unexplained = new Map<string, number>();
+const MAX_TRACKED = 10_000;
+function eventKey(event: StatusEvent): string {
+  const key = event.kind === 'heartbeat' ? `hb/${event.workerId}/${event.at}` : `${event.kind}/${event.runId}/${event.attempt}${event.kind === 'log' ? `/${event.seq}` : ''}`;
+  if (unexplained.size > MAX_TRACKED) unexplained.delete(unexplained.keys().next().value as string);
+  return key;
 }
 
 async function setAside(ctx: CoreContext, letters: DeadLetter[]): Promise<void> {
