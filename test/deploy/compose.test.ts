@@ -9,6 +9,7 @@ import { ENV_OVERRIDES, loadConfig } from '../../core/config/index.ts';
 import type { ConfigMode } from '../../core/config/rules.ts';
 import { queueNames } from '../../core/queue/factory.ts';
 import { rabbitPermissions } from '../../core/queue/rabbitmq/permissions.ts';
+import { exportSigningKeys, generateSigningKeys } from '../../core/queue/run-signing.ts';
 import { redisAclRules } from '../../core/queue/redis-stream/acl.ts';
 import { freePort, startProcess, tempDir, waitFor, writeTestConfig } from '../support/processes.ts';
 import { SERVICE_URLS, skipUnless, uniqueNamespace } from '../support/services.ts';
@@ -60,6 +61,10 @@ const REDIS_ACCOUNTS = {
   CORE_MESSAGE_QUEUE_URL: 'redis://hourglass-core:c0re@redis:6379/0',
   WORKER_MESSAGE_QUEUE_URL: 'redis://hourglass-worker-default:w0rker@redis:6379/0',
 };
+
+/** A real run-signing key pair: production on a broker needs the secret key in the core, the public key in workers. */
+const { secretKey, publicKey } = exportSigningKeys(generateSigningKeys());
+const SIGNING_KEYS = { RUN_SIGNING_SECRET_KEY: secretKey, RUN_SIGNING_PUBLIC_KEY: publicKey };
 
 /** Compose variable interpolation: ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?err}, $VAR, $$. */
 function interpolate(value: string, env: Record<string, string | undefined>): string {
@@ -179,7 +184,7 @@ describe('docker-compose files', () => {
   });
 
   it('start every scheduler service with a config the real loader accepts in its mode, by default and in production', () => {
-    const production = { ENVIRONMENT: 'production', JWT_SECRET: 'x'.repeat(40), API_KEYS: '{"ci-admin-key-of-at-least-32-characters": ["Admin"]}', FRONTEND_URL: 'https://scheduler.example.com' };
+    const production = { ENVIRONMENT: 'production', JWT_SECRET: 'x'.repeat(40), API_KEYS: '{"ci-admin-key-of-at-least-32-characters": ["Admin"]}', FRONTEND_URL: 'https://scheduler.example.com', ...SIGNING_KEYS };
     let checked = 0;
     for (const file of FILES) {
       for (const [name, service] of Object.entries(load(file).services)) {
@@ -209,6 +214,9 @@ describe('docker-compose files', () => {
           // dispatchers and workers serve no API: they start in production without the JWT secret they are not given
           assert.equal(loadAs({ ...production, JWT_SECRET: undefined }).config.environment, 'production', `${file} ${name}`);
         }
+        // production on a broker refuses to start without the run-signing key of the service's role
+        const unsigned = { ...production, RUN_SIGNING_SECRET_KEY: undefined, RUN_SIGNING_PUBLIC_KEY: undefined };
+        assert.throws(() => loadAs(unsigned), mode === 'worker' ? /RUN_SIGNING_PUBLIC_KEY/ : /RUN_SIGNING_SECRET_KEY/, `${file} ${name}: production refuses unsigned runs`);
         const redis = loadAs({ MESSAGE_QUEUE_TYPE: 'redis_stream', ...REDIS_ACCOUNTS }).config;
         assert.equal(redis.message_queue.type, 'redis_stream', `${file} ${name}: the broker is switchable`);
         checked++;
@@ -218,7 +226,7 @@ describe('docker-compose files', () => {
   });
 
   it('give workers on a broker no database URL and no JWT secret (least privilege), and a config that loads as --mode worker', () => {
-    const production = { ENVIRONMENT: 'production', WORKER_MESSAGE_QUEUE_URL: 'amqp://hourglass-worker-default:secret@rabbitmq:5672/hourglass' };
+    const production = { ENVIRONMENT: 'production', WORKER_MESSAGE_QUEUE_URL: 'amqp://hourglass-worker-default:secret@rabbitmq:5672/hourglass', RUN_SIGNING_PUBLIC_KEY: SIGNING_KEYS.RUN_SIGNING_PUBLIC_KEY };
     let workers = 0;
     for (const file of FILES) {
       for (const [name, service] of Object.entries(load(file).services)) {
@@ -386,7 +394,7 @@ describe('docker-compose health checks, run for real', { skip: servicesSkip }, (
     const script = (test[3] as string).replace('127.0.0.1:8080', `127.0.0.1:${port}`);
     assert.notEqual(script, test[3], 'the check targets 127.0.0.1:8080');
     const env: Record<string, string | undefined> = {
-      ...serviceEnv(service, { ENVIRONMENT: 'production', WORKER_MESSAGE_QUEUE_URL: SERVICE_URLS.rabbitmq }),
+      ...serviceEnv(service, { ENVIRONMENT: 'production', WORKER_MESSAGE_QUEUE_URL: SERVICE_URLS.rabbitmq, ...SIGNING_KEYS }),
       METRICS_BIND_ADDRESS: `127.0.0.1:${port}`,
     };
     for (const secret of WORKER_FORBIDDEN) {
