@@ -7,13 +7,22 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
-import { tempDir, waitFor } from '../support/processes.ts';
+import { pino } from 'pino';
+import { claimNamespace } from '../../cli/namespace-claim.ts';
+import { freePort, tempDir, waitFor } from '../support/processes.ts';
 import { SERVICE_URLS, skipUnless } from '../support/services.ts';
 import { repoPath, run, toolOrSkip } from './support.ts';
+
+/** The Redis store of @fastify/rate-limit, which the API uses (api/http-options.ts); the package types only its plugin. */
+interface RateLimitStore {
+  incr(key: string, callback: (error: Error | null, result: { current: number; ttl: number }) => void, timeWindowMs: number, max: number): void;
+}
+const RedisStore = createRequire(import.meta.url)('@fastify/rate-limit/store/RedisStore.js') as new (continueExceeding: boolean, exponentialBackoff: boolean, redis: Redis, key: string) => RateLimitStore;
 
 const PASSWORDS = { BROKER_CORE_PASSWORD: randomBytes(12).toString('hex'), BROKER_WORKER_PASSWORD: randomBytes(12).toString('hex'), RABBITMQ_PASSWORD: randomBytes(12).toString('hex') };
 
@@ -48,12 +57,12 @@ describe('deploy/brokers/render.sh', () => {
 
 describe('the compose Redis ACL file in a real redis-server', { skip: toolOrSkip('redis-server', "Debian's redis-server package") }, () => {
   const tmp = tempDir('hg-redis-acl-');
-  const socket = path.join(tmp.dir, 'redis.sock');
+  let port = 0;
   let server: ChildProcess | undefined;
   let output = '';
   const clients: Redis[] = [];
   const connect = (user?: string, password?: string) => {
-    const client = new Redis({ path: socket, maxRetriesPerRequest: 1, lazyConnect: true, ...(user ? { username: user, password } : {}) });
+    const client = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1, lazyConnect: true, ...(user ? { username: user, password } : {}) });
     client.on('error', () => {});
     clients.push(client);
     return client;
@@ -62,8 +71,9 @@ describe('the compose Redis ACL file in a real redis-server', { skip: toolOrSkip
   before(async () => {
     const acl = path.join(tmp.dir, 'users.acl');
     assert.equal(render('redis-users.acl', acl, PASSWORDS).code, 0);
-    // a Redis of its own on a unix socket: the ACL file is loaded exactly as the container loads it
-    server = spawn('redis-server', ['--port', '0', '--unixsocket', socket, '--aclfile', acl, '--save', '', '--appendonly', 'no', '--dir', tmp.dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // a Redis of its own: the ACL file is loaded exactly as the container loads it
+    port = await freePort();
+    server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--aclfile', acl, '--save', '', '--appendonly', 'no', '--dir', tmp.dir], { stdio: ['ignore', 'pipe', 'pipe'] });
     for (const stream of [server.stdout, server.stderr]) stream?.on('data', (chunk: Buffer) => void (output += chunk.toString()));
     await waitFor(async () => (await connect('hourglass-core', PASSWORDS.BROKER_CORE_PASSWORD).ping().catch(() => '')) === 'PONG', 10_000, 50, 'redis-server with the ACL file')
       .catch((error: Error) => { throw new Error(`${error.message}\n${output}`); });
@@ -92,6 +102,18 @@ describe('the compose Redis ACL file in a real redis-server', { skip: toolOrSkip
     assert.deepEqual(await worker.xrange('hourglass:tasks:default:p0', '-', '+'), []);
     const core = connect('hourglass-core', PASSWORDS.BROKER_CORE_PASSWORD);
     assert.equal((await core.xrange('hourglass:status_updates', '-', '+')).length, 1, 'the core reads the status stream');
+  });
+
+  it('lets the core account do what the core does on Redis beyond the queue: the API\'s shared rate limit, the namespace claim', async () => {
+    const core = connect('hourglass-core', PASSWORDS.BROKER_CORE_PASSWORD);
+    // the store and key prefix api/http-options.ts gives @fastify/rate-limit (which skips the limit on a store error)
+    const store = new RedisStore(false, false, core, 'hourglass-ratelimit-');
+    const counted = await new Promise<{ current: number; ttl: number }>((resolve, reject) => store.incr('203.0.113.9', (error, result) => (error ? reject(error) : resolve(result)), 60_000, 10));
+    assert.equal(counted.current, 1);
+    const claim = await claimNamespace({ url: `redis://hourglass-core:${PASSWORDS.BROKER_CORE_PASSWORD}@127.0.0.1:${port}/0`, namespace: 'hourglass', taskQueue: 'tasks', installId: 'install-1', connectTimeoutMs: 2000, logger: pino({ level: 'silent' }) });
+    assert.equal(await core.get('hourglass:tasks:install'), 'install-1');
+    await claim.release();
+    assert.equal(await core.get('hourglass:tasks:install'), null, 'released on stop, so another installation need not wait for it to expire');
   });
 });
 

@@ -62,6 +62,9 @@ const REDIS_ACCOUNTS = {
   WORKER_MESSAGE_QUEUE_URL: 'redis://hourglass-worker-default:w0rker@redis:6379/0',
 };
 
+/** What the compose ACL file grants the core beyond redisAclRules (docs/brokers.md, "Compose"). */
+const CORE_EXTRA_RULES = ['~hourglass-ratelimit-*', '+incr', '+pexpire', '+pttl', '+del'];
+
 /** A real run-signing key pair: production on a broker needs the secret key in the core, the public key in workers. */
 const { secretKey, publicKey } = exportSigningKeys(generateSigningKeys());
 const SIGNING_KEYS = { RUN_SIGNING_SECRET_KEY: secretKey, RUN_SIGNING_PUBLIC_KEY: publicKey };
@@ -354,7 +357,9 @@ describe('docker-compose files', () => {
     }));
     assert.deepEqual([...acl.keys()], ['default', 'hourglass-core', 'hourglass-worker-default']);
     assert.deepEqual(acl.get('default'), ['off', 'resetkeys', 'resetchannels', '-@all'], 'nothing reaches Redis without an account');
-    assert.deepEqual(acl.get('hourglass-core'), ['on', '>${BROKER_CORE_PASSWORD}', ...redisAclRules(names, { kind: 'core' })]);
+    // plus what the core does on Redis beyond the queue: the API's shared rate limit (api/http-options.ts)
+    // and releasing the namespace claim (cli/namespace-claim.ts); compose-broker-accounts.test.ts runs both
+    assert.deepEqual(acl.get('hourglass-core'), ['on', '>${BROKER_CORE_PASSWORD}', ...redisAclRules(names, { kind: 'core' }), ...CORE_EXTRA_RULES]);
     const worker = redisAclRules(names, { kind: 'worker', pool: 'default' });
     assert.deepEqual(acl.get('hourglass-worker-default'), ['on', '>${BROKER_WORKER_PASSWORD}', ...worker]);
     assert.ok(docs.includes(`hourglass-worker-default on >WORKER_PASSWORD ${worker.join(' ')}`), 'docs/brokers.md shows the worker\'s rules');
