@@ -48,7 +48,14 @@ describe('deploy/brokers/render.sh', () => {
       const unsafe = render('rabbitmq-definitions.json', path.join(tmp.dir, 'unsafe.json'), { ...PASSWORDS, BROKER_CORE_PASSWORD: 'a"b c' });
       assert.equal(unsafe.code, 1);
       assert.match(unsafe.stderr, /BROKER_CORE_PASSWORD may hold only letters, digits/);
-      assert.deepEqual(spawnSync('ls', [tmp.dir], { encoding: 'utf8' }).stdout.trim().split('\n'), ['users.acl'], 'a refused render leaves no partial file');
+      // the compose files' development defaults are public: outside development they are refused
+      const development = { BROKER_CORE_PASSWORD: 'hourglass-core-dev', BROKER_WORKER_PASSWORD: 'hourglass-worker-dev', RABBITMQ_PASSWORD: 'scheduler' };
+      assert.equal(render('rabbitmq-definitions.json', path.join(tmp.dir, 'dev.json'), development).code, 0, 'development accepts them');
+      const production = render('rabbitmq-definitions.json', path.join(tmp.dir, 'prod.json'), { ...development, BROKER_CORE_PASSWORD: PASSWORDS.BROKER_CORE_PASSWORD, RABBITMQ_PASSWORD: PASSWORDS.RABBITMQ_PASSWORD, ENVIRONMENT: 'production' });
+      assert.equal(production.code, 1);
+      assert.match(production.stderr, /BROKER_WORKER_PASSWORD is the development default; ENVIRONMENT=production needs a password of its own/);
+      assert.equal(render('rabbitmq-definitions.json', path.join(tmp.dir, 'prod.json'), { ...PASSWORDS, ENVIRONMENT: 'production' }).code, 0);
+      assert.deepEqual(spawnSync('ls', [tmp.dir], { encoding: 'utf8' }).stdout.trim().split('\n'), ['dev.json', 'prod.json', 'users.acl'], 'a refused render leaves no partial file');
     } finally {
       tmp.remove();
     }

@@ -344,6 +344,11 @@ describe('docker-compose files', () => {
       assert.match((redis?.command ?? []).join(' '), /--aclfile \/tmp\/redis-users\.acl/);
       assert.ok(rabbitmq?.volumes?.includes('./deploy/brokers/rabbitmq.conf:/etc/rabbitmq/conf.d/90-hourglass.conf:ro'), `${file}: definitions loaded at boot`);
       assert.equal(serviceEnv(redis as Service, {}).BROKER_CORE_PASSWORD, accounts.BROKER_CORE_PASSWORD, `${file}: the same default passwords everywhere`);
+      const rabbitEnv = serviceEnv(rabbitmq as Service, {});
+      // the public development defaults are exactly what render.sh refuses outside development
+      const refused = /development_defaults="([^"]*)"/.exec(readRepoFile('deploy/brokers/render.sh'))?.[1]?.split(' ').sort();
+      assert.deepEqual(refused, [rabbitEnv.BROKER_CORE_PASSWORD, rabbitEnv.BROKER_WORKER_PASSWORD, rabbitEnv.RABBITMQ_PASSWORD].sort(), file);
+      assert.equal(serviceEnv(rabbitmq as Service, { ENVIRONMENT: 'production' }).ENVIRONMENT, 'production', `${file}: the broker knows the environment`);
     }
   });
 
