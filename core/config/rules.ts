@@ -108,6 +108,36 @@ function checkQueue(config: Config, ctx: RuleContext, out: RuleResult): void {
   }
 }
 
+/**
+ * Outside development a broker is not trusted (docs/brokers.md): whoever can write to it could make workers
+ * run anything, unless the core signs run messages and workers verify them. So a process that publishes
+ * runs (API, dispatcher, all, an operator that dispatches; absent mode: assume it may) needs the secret
+ * key, and a worker the public key. The postgres queue needs neither: its runs come from the database.
+ */
+function checkSigning(config: Config, ctx: RuleContext, out: RuleResult): void {
+  // checked before applyEmbedded: without a database url only a worker stays on the broker (checkDatabase
+  // refuses the others outside development)
+  const onBroker = config.message_queue.type !== 'postgres' && (!config.embedded || ctx.mode === 'worker');
+  if (!onBroker || RELAXED_ENVIRONMENTS.includes(config.environment)) return;
+  const signing = config.message_queue.signing;
+  const env = config.environment;
+  const queue = config.message_queue.type;
+  if (ctx.mode === 'worker') {
+    if (signing.public_key !== '' || signing.public_key_file !== '' || signing.secret_key !== '' || signing.secret_key_file !== '') return;
+    out.problems.push({
+      path: 'message_queue.signing.public_key',
+      message: `in ${where(ctx, 'message_queue.signing.public_key')}: is not set; in the ${env} environment a worker on ${queue} runs only run messages signed by the core, so it needs the public key (set RUN_SIGNING_PUBLIC_KEY, or public_key_file; docs/brokers.md)`,
+    });
+    return;
+  }
+  if (ctx.mode === 'operator' && !config.operator.run_dispatcher) return;
+  if (signing.secret_key !== '' || signing.secret_key_file !== '') return;
+  out.problems.push({
+    path: 'message_queue.signing.secret_key',
+    message: `in ${where(ctx, 'message_queue.signing.secret_key')}: is not set; in the ${env} environment the core signs every run message it publishes on ${queue}, so it needs the secret key (set RUN_SIGNING_SECRET_KEY, or secret_key_file; docs/brokers.md)`,
+  });
+}
+
 export function checkRules(config: Config, ctx: RuleContext): RuleResult {
   const out: RuleResult = { problems: [], warnings: [] };
   checkAuth(config, ctx, out);
@@ -116,6 +146,7 @@ export function checkRules(config: Config, ctx: RuleContext): RuleResult {
   checkMinMax(db.min_connections, db.max_connections, 'database.min_connections', 'database.max_connections', ctx, out);
   checkMinMax(db.pool.min_connections, db.pool.max_connections, 'database.pool.min_connections', 'database.pool.max_connections', ctx, out);
   checkQueue(config, ctx, out);
+  checkSigning(config, ctx, out);
   if (config.worker.heartbeat_interval_seconds >= config.dispatcher.worker_timeout_seconds) {
     out.problems.push({
       path: 'dispatcher.worker_timeout_seconds',

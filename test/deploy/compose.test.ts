@@ -7,6 +7,10 @@ import { describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { ENV_OVERRIDES, loadConfig } from '../../core/config/index.ts';
 import type { ConfigMode } from '../../core/config/rules.ts';
+import { queueNames } from '../../core/queue/factory.ts';
+import { rabbitPermissions } from '../../core/queue/rabbitmq/permissions.ts';
+import { exportSigningKeys, generateSigningKeys } from '../../core/queue/run-signing.ts';
+import { redisAclRules } from '../../core/queue/redis-stream/acl.ts';
 import { freePort, startProcess, tempDir, waitFor, writeTestConfig } from '../support/processes.ts';
 import { SERVICE_URLS, skipUnless, uniqueNamespace } from '../support/services.ts';
 import { configFileVariables, expectSuccess, readRepoFile, REPO_ROOT, repoPath, run, runAsync, toolOrSkip } from './support.ts';
@@ -49,8 +53,21 @@ function modeOf(service: Service): ConfigMode | undefined {
   return at >= 0 ? (command[at + 1] as ConfigMode) : undefined;
 }
 
-/** What a worker on a broker must not hold: it reads no database and serves no API. */
-const WORKER_FORBIDDEN = ['DATABASE_URL', 'JWT_SECRET', 'API_KEYS', 'FRONTEND_URL'] as const;
+/** What a worker on a broker must not hold: it reads no database, serves no API and signs no run message. */
+const WORKER_FORBIDDEN = ['DATABASE_URL', 'JWT_SECRET', 'API_KEYS', 'FRONTEND_URL', 'RUN_SIGNING_SECRET_KEY'] as const;
+
+/** How an operator switches the compose files to redis_stream: each role's URL names its ACL user (docs/brokers.md). */
+const REDIS_ACCOUNTS = {
+  CORE_MESSAGE_QUEUE_URL: 'redis://hourglass-core:c0re@redis:6379/0',
+  WORKER_MESSAGE_QUEUE_URL: 'redis://hourglass-worker-default:w0rker@redis:6379/0',
+};
+
+/** What the compose ACL file grants the core beyond redisAclRules (docs/brokers.md, "Compose"). */
+const CORE_EXTRA_RULES = ['~hourglass-ratelimit-*', '+incr', '+pexpire', '+pttl', '+del'];
+
+/** A real run-signing key pair: production on a broker needs the secret key in the core, the public key in workers. */
+const { secretKey, publicKey } = exportSigningKeys(generateSigningKeys());
+const SIGNING_KEYS = { RUN_SIGNING_SECRET_KEY: secretKey, RUN_SIGNING_PUBLIC_KEY: publicKey };
 
 /** Compose variable interpolation: ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?err}, $VAR, $$. */
 function interpolate(value: string, env: Record<string, string | undefined>): string {
@@ -170,7 +187,7 @@ describe('docker-compose files', () => {
   });
 
   it('start every scheduler service with a config the real loader accepts in its mode, by default and in production', () => {
-    const production = { ENVIRONMENT: 'production', JWT_SECRET: 'x'.repeat(40), API_KEYS: '{"ci-admin-key-of-at-least-32-characters": ["Admin"]}', FRONTEND_URL: 'https://scheduler.example.com' };
+    const production = { ENVIRONMENT: 'production', JWT_SECRET: 'x'.repeat(40), API_KEYS: '{"ci-admin-key-of-at-least-32-characters": ["Admin"]}', FRONTEND_URL: 'https://scheduler.example.com', ...SIGNING_KEYS };
     let checked = 0;
     for (const file of FILES) {
       for (const [name, service] of Object.entries(load(file).services)) {
@@ -200,7 +217,10 @@ describe('docker-compose files', () => {
           // dispatchers and workers serve no API: they start in production without the JWT secret they are not given
           assert.equal(loadAs({ ...production, JWT_SECRET: undefined }).config.environment, 'production', `${file} ${name}`);
         }
-        const redis = loadAs({ MESSAGE_QUEUE_TYPE: 'redis_stream', MESSAGE_QUEUE_URL: 'redis://redis:6379' }).config;
+        // production on a broker refuses to start without the run-signing key of the service's role
+        const unsigned = { ...production, RUN_SIGNING_SECRET_KEY: undefined, RUN_SIGNING_PUBLIC_KEY: undefined };
+        assert.throws(() => loadAs(unsigned), mode === 'worker' ? /RUN_SIGNING_PUBLIC_KEY/ : /RUN_SIGNING_SECRET_KEY/, `${file} ${name}: production refuses unsigned runs`);
+        const redis = loadAs({ MESSAGE_QUEUE_TYPE: 'redis_stream', ...REDIS_ACCOUNTS }).config;
         assert.equal(redis.message_queue.type, 'redis_stream', `${file} ${name}: the broker is switchable`);
         checked++;
       }
@@ -209,7 +229,7 @@ describe('docker-compose files', () => {
   });
 
   it('give workers on a broker no database URL and no JWT secret (least privilege), and a config that loads as --mode worker', () => {
-    const production = { ENVIRONMENT: 'production', MESSAGE_QUEUE_URL: 'amqp://scheduler:secret@rabbitmq:5672' };
+    const production = { ENVIRONMENT: 'production', WORKER_MESSAGE_QUEUE_URL: 'amqp://hourglass-worker-default:secret@rabbitmq:5672/hourglass', RUN_SIGNING_PUBLIC_KEY: SIGNING_KEYS.RUN_SIGNING_PUBLIC_KEY };
     let workers = 0;
     for (const file of FILES) {
       for (const [name, service] of Object.entries(load(file).services)) {
@@ -217,7 +237,7 @@ describe('docker-compose files', () => {
         workers++;
         const env = serviceEnv(service, {});
         for (const secret of WORKER_FORBIDDEN) assert.ok(!(secret in env), `${file} ${name}: a worker is given ${secret}`);
-        for (const host of [{}, production, { MESSAGE_QUEUE_TYPE: 'redis_stream', MESSAGE_QUEUE_URL: '' }]) {
+        for (const host of [{}, production, { MESSAGE_QUEUE_TYPE: 'redis_stream', ...REDIS_ACCOUNTS }]) {
           const { config } = loadConfig({ env: serviceEnv(service, host), mode: 'worker' });
           assert.notEqual(config.message_queue.type, 'postgres', `${file} ${name}: on a broker`);
           assert.equal(config.database.url, '', `${file} ${name}`);
@@ -285,6 +305,89 @@ describe('docker-compose files', () => {
     for (const file of split.slice(1)) assert.deepEqual(load(file).networks?.default, { external: true, name: 'hourglass' }, file);
   });
 
+  it('give each role its own broker account and signing key: workers only their pool\'s account and the public key', () => {
+    const keys = { RUN_SIGNING_SECRET_KEY: 'the-secret-key', RUN_SIGNING_PUBLIC_KEY: 'the-public-key' };
+    const accounts = serviceEnv(load('docker-compose.infrastructure.yml').services.redis as Service, {});
+    const passwordOf = (user: string) => accounts[user === 'hourglass-core' ? 'BROKER_CORE_PASSWORD' : 'BROKER_WORKER_PASSWORD'];
+    const roles = new Set<string>();
+    for (const file of FILES.filter((f) => f !== 'docker-compose.dev.yml')) {
+      for (const [name, service] of Object.entries(load(file).services)) {
+        if (!isScheduler(service)) continue;
+        const mode = modeOf(service);
+        const url = new URL(serviceEnv(service, {}).MESSAGE_QUEUE_URL ?? '');
+        const signing = loadConfig({ env: serviceEnv(service, keys), ...(mode ? { mode } : {}) }).config.message_queue.signing;
+        assert.equal(url.pathname, '/hourglass', `${file} ${name}: the virtual host of deploy/brokers/rabbitmq-definitions.json`);
+        if (mode === 'worker') {
+          const command = service.command ?? [];
+          const pool = command[command.indexOf('--pool') + 1];
+          assert.equal(url.username, `hourglass-worker-${pool}`, `${file} ${name}: the account of its pool`);
+          const raw = JSON.stringify(service.environment);
+          for (const core of ['CORE_MESSAGE_QUEUE_URL', 'BROKER_CORE_PASSWORD', 'hourglass-core', 'RUN_SIGNING_SECRET_KEY']) assert.ok(!raw.includes(core), `${file} ${name}: a worker is given ${core}`);
+          assert.equal(signing.secret_key, '', `${file} ${name}: a worker never holds the signing key, even when the host exports it`);
+          assert.equal(signing.public_key, 'the-public-key', `${file} ${name}: a worker verifies run messages`);
+        } else {
+          assert.equal(url.username, 'hourglass-core', `${file} ${name}`);
+          assert.equal(signing.secret_key, 'the-secret-key', `${file} ${name}: the core signs run messages`);
+        }
+        assert.equal(url.password, passwordOf(url.username), `${file} ${name}: the default URL matches the broker's default password`);
+        roles.add(url.username);
+      }
+    }
+    assert.deepEqual([...roles].sort(), ['hourglass-core', 'hourglass-worker-default']);
+    for (const file of ['docker-compose.yml', 'docker-compose.infrastructure.yml']) {
+      const { redis, rabbitmq } = load(file).services as Record<string, Service>;
+      for (const broker of [redis, rabbitmq] as Service[]) {
+        assert.ok(broker.volumes?.some((v) => v.startsWith('./deploy/brokers:')), `${file}: the broker mounts deploy/brokers`);
+        assert.match((broker.command ?? []).join(' '), /render\.sh .* && exec docker-entrypoint\.sh /, `${file}: the broker renders its accounts, then starts`);
+        assert.deepEqual(Object.keys(serviceEnv(broker, {})).filter((k) => k.startsWith('BROKER_')), ['BROKER_CORE_PASSWORD', 'BROKER_WORKER_PASSWORD'], file);
+      }
+      assert.match((redis?.command ?? []).join(' '), /--aclfile \/tmp\/redis-users\.acl/);
+      assert.ok(rabbitmq?.volumes?.includes('./deploy/brokers/rabbitmq.conf:/etc/rabbitmq/conf.d/90-hourglass.conf:ro'), `${file}: definitions loaded at boot`);
+      assert.equal(serviceEnv(redis as Service, {}).BROKER_CORE_PASSWORD, accounts.BROKER_CORE_PASSWORD, `${file}: the same default passwords everywhere`);
+      const rabbitEnv = serviceEnv(rabbitmq as Service, {});
+      // the public development defaults are exactly what render.sh refuses outside development
+      const refused = /development_defaults="([^"]*)"/.exec(readRepoFile('deploy/brokers/render.sh'))?.[1]?.split(' ').sort();
+      assert.deepEqual(refused, [rabbitEnv.BROKER_CORE_PASSWORD, rabbitEnv.BROKER_WORKER_PASSWORD, rabbitEnv.RABBITMQ_PASSWORD].sort(), file);
+      assert.equal(serviceEnv(rabbitmq as Service, { ENVIRONMENT: 'production' }).ENVIRONMENT, 'production', `${file}: the broker knows the environment`);
+    }
+  });
+
+  it('define broker accounts that grant each role exactly what docs/brokers.md says', () => {
+    const names = queueNames(loadConfig({ env: {} }).config);
+    const docs = readRepoFile('docs/brokers.md');
+    const acl = new Map(readRepoFile('deploy/brokers/redis-users.acl').trim().split('\n').map((line) => {
+      const [keyword, user, ...rules] = line.split(' ');
+      assert.equal(keyword, 'user', line);
+      return [user as string, rules];
+    }));
+    assert.deepEqual([...acl.keys()], ['default', 'hourglass-core', 'hourglass-worker-default']);
+    assert.deepEqual(acl.get('default'), ['off', 'resetkeys', 'resetchannels', '-@all'], 'nothing reaches Redis without an account');
+    // plus what the core does on Redis beyond the queue: the API's shared rate limit (api/http-options.ts)
+    // and releasing the namespace claim (cli/namespace-claim.ts); compose-broker-accounts.test.ts runs both
+    assert.deepEqual(acl.get('hourglass-core'), ['on', '>${BROKER_CORE_PASSWORD}', ...redisAclRules(names, { kind: 'core' }), ...CORE_EXTRA_RULES]);
+    const worker = redisAclRules(names, { kind: 'worker', pool: 'default' });
+    assert.deepEqual(acl.get('hourglass-worker-default'), ['on', '>${BROKER_WORKER_PASSWORD}', ...worker]);
+    assert.ok(docs.includes(`hourglass-worker-default on >WORKER_PASSWORD ${worker.join(' ')}`), 'docs/brokers.md shows the worker\'s rules');
+    assert.ok(docs.includes(`hourglass-core on >CORE_PASSWORD ${redisAclRules(names, { kind: 'core' }).join(' ')}`), 'docs/brokers.md shows the core\'s rules');
+
+    interface Definitions {
+      vhosts: { name: string }[];
+      users: { name: string; password: string; tags: string }[];
+      permissions: { user: string; vhost: string; configure: string; write: string; read: string }[];
+    }
+    const definitions = JSON.parse(readRepoFile('deploy/brokers/rabbitmq-definitions.json')) as Definitions;
+    assert.deepEqual(definitions.vhosts, [{ name: 'hourglass' }]);
+    assert.deepEqual(definitions.users.map((u) => [u.name, u.password, u.tags]), [
+      ['scheduler', '${RABBITMQ_PASSWORD}', 'administrator'],
+      ['hourglass-core', '${BROKER_CORE_PASSWORD}', ''],
+      ['hourglass-worker-default', '${BROKER_WORKER_PASSWORD}', ''],
+    ], 'no password in the repository; only the administrator has tags');
+    const permissions = new Map(definitions.permissions.map(({ user, vhost, ...grants }) => [user, { vhost, grants }]));
+    assert.deepEqual(permissions.get('hourglass-core'), { vhost: 'hourglass', grants: rabbitPermissions(names, { kind: 'core' }) });
+    assert.deepEqual(permissions.get('hourglass-worker-default'), { vhost: 'hourglass', grants: rabbitPermissions(names, { kind: 'worker', pool: 'default' }) });
+    assert.equal(permissions.size, 3);
+  });
+
   it('pass docker-compose config (docker-compose 1.29, the guide\'s minimum)', { skip: toolOrSkip('docker-compose', "Debian's docker-compose package") }, () => {
     for (const file of FILES) {
       expectSuccess(run('docker-compose', ['-f', file, '--profile', 'monitoring', 'config', '-q'], { env: { ...process.env, COMPOSE_PROJECT_NAME: 'hgcheck' } }), `docker-compose -f ${file} config`);
@@ -301,7 +404,7 @@ describe('docker-compose health checks, run for real', { skip: servicesSkip }, (
     const script = (test[3] as string).replace('127.0.0.1:8080', `127.0.0.1:${port}`);
     assert.notEqual(script, test[3], 'the check targets 127.0.0.1:8080');
     const env: Record<string, string | undefined> = {
-      ...serviceEnv(service, { ENVIRONMENT: 'production', MESSAGE_QUEUE_URL: SERVICE_URLS.rabbitmq }),
+      ...serviceEnv(service, { ENVIRONMENT: 'production', WORKER_MESSAGE_QUEUE_URL: SERVICE_URLS.rabbitmq, ...SIGNING_KEYS }),
       METRICS_BIND_ADDRESS: `127.0.0.1:${port}`,
     };
     for (const secret of WORKER_FORBIDDEN) {

@@ -130,7 +130,8 @@ describe('API keys', { skip }, () => {
   });
 
   it('refuses API keys shorter than 32 characters in staging and production', () => {
-    const production = { ENVIRONMENT: 'production', JWT_SECRET: SECRET, DATABASE_URL: 'postgresql://db/x', MESSAGE_QUEUE_URL: 'amqp://mq', FRONTEND_URL: 'https://x.example' };
+    // on a broker, staging and production also need the key that signs run messages (docs/brokers.md)
+    const production = { ENVIRONMENT: 'production', JWT_SECRET: SECRET, DATABASE_URL: 'postgresql://db/x', MESSAGE_QUEUE_URL: 'amqp://mq', FRONTEND_URL: 'https://x.example', RUN_SIGNING_SECRET_KEY: 'a-signing-key' };
     assert.throws(() => loadConfig({ env: { ...production, API_KEYS: JSON.stringify({ ab: ['Admin'] }) } }), (error: Error) => /api\.auth\.api_keys/.test(error.message) && !error.message.includes('"ab"'));
     assert.equal(loadConfig({ env: { ...production, API_KEYS: JSON.stringify({ [ADMIN]: ['Admin'] }) } }).config.environment, 'production');
     assert.equal(loadConfig({ env: { API_KEYS: JSON.stringify({ ab: ['Admin'] }) } }).config.environment, 'development', 'development allows a short key');

@@ -124,7 +124,8 @@ describe('post-validation rules', () => {
     }
     const weakInFile = problemsOf(() => loadConfig({ configDir: prod('jwt_secret = "tiny"'), environment: 'production', env: dbEnv }));
     assert.match(weakInFile[0]?.message ?? '', /production\.toml: is too weak/);
-    assert.doesNotThrow(() => loadConfig({ configDir: prod(), environment: 'production', env: { ...dbEnv, JWT_SECRET: SECRET } }));
+    // on a broker production also needs the run-signing key (docs/brokers.md)
+    assert.doesNotThrow(() => loadConfig({ configDir: prod('[message_queue.signing]\nsecret_key = "a-signing-key"'), environment: 'production', env: { ...dbEnv, JWT_SECRET: SECRET } }));
   });
 
   it('development with auth disabled only warns', () => {
@@ -256,7 +257,7 @@ describe('shipped config files', () => {
   it('staging loads with its variables set', () => {
     const { config, warnings } = loadConfig({
       configDir: SHIPPED, environment: 'staging',
-      env: { STAGING_DATABASE_URL: 'postgresql://u:p@db/s', STAGING_MESSAGE_QUEUE_URL: 'amqp://u:p@mq', STAGING_JWT_SECRET: SECRET },
+      env: { STAGING_DATABASE_URL: 'postgresql://u:p@db/s', STAGING_MESSAGE_QUEUE_URL: 'amqp://u:p@mq', STAGING_JWT_SECRET: SECRET, RUN_SIGNING_SECRET_KEY: 'a-signing-key' },
     });
     assert.equal(config.message_queue.type, 'rabbitmq');
     assert.equal(config.database.max_connections, 20);
@@ -265,7 +266,7 @@ describe('shipped config files', () => {
   });
 
   it('production loads with its variables set, and refuses without them', () => {
-    const env = { DATABASE_URL: 'postgresql://u:p@db/s', MESSAGE_QUEUE_URL: 'amqp://u:p@mq', JWT_SECRET: SECRET, FRONTEND_URL: 'https://app.example.com' };
+    const env = { DATABASE_URL: 'postgresql://u:p@db/s', MESSAGE_QUEUE_URL: 'amqp://u:p@mq', JWT_SECRET: SECRET, FRONTEND_URL: 'https://app.example.com', RUN_SIGNING_SECRET_KEY: 'a-signing-key' };
     const { config, warnings } = loadConfig({ configDir: SHIPPED, environment: 'production', env });
     assert.equal(config.database.max_connections, 50);
     assert.deepEqual(config.api.cors_origins, ['https://app.example.com']);
@@ -285,7 +286,7 @@ describe('shipped config files', () => {
 
   it('production asks each mode only for what it uses: a worker on a broker needs no database and no JWT secret', () => {
     const brokerOnly = { MESSAGE_QUEUE_URL: 'amqp://u:p@mq' };
-    const { config } = loadConfig({ configDir: SHIPPED, environment: 'production', env: brokerOnly, mode: 'worker' });
+    const { config } = loadConfig({ configDir: SHIPPED, environment: 'production', env: { ...brokerOnly, RUN_SIGNING_PUBLIC_KEY: 'a-public-key' }, mode: 'worker' });
     assert.equal(config.embedded, false);
     assert.equal(config.message_queue.type, 'rabbitmq');
     assert.deepEqual(problemsOf(() => loadConfig({ configDir: SHIPPED, environment: 'production', env: brokerOnly, mode: 'dispatcher' })).map((p) => p.path), ['database.url']);

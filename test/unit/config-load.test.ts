@@ -48,7 +48,8 @@ describe('loadConfig overlay order', () => {
   });
 
   it('uses ENVIRONMENT from env when no environment option is given', () => {
-    const { config } = loadConfig({ configDir: MINIMAL, env: { ENVIRONMENT: 'production', DATABASE_URL: 'postgres://db/x', JWT_SECRET: 's'.repeat(32) } });
+    // the postgres queue: on a broker production also needs a run-signing key, which MINIMAL has no file for
+    const { config } = loadConfig({ configDir: MINIMAL, env: { ENVIRONMENT: 'production', DATABASE_URL: 'postgres://db/x', JWT_SECRET: 's'.repeat(32), MESSAGE_QUEUE_TYPE: 'postgres' } });
     assert.equal(config.environment, 'production');
     assert.equal(config.database.url, 'postgres://db/x');
   });
