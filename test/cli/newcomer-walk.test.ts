@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { skipUnless } from '../support/services.ts';
@@ -29,13 +29,7 @@ describe('a newcomer walks the CLI and the API', { skip: await skipUnless('postg
   };
 
   it('task trigger --follow follows the run through its retries to the final attempt', tracked(flag, async () => {
-    // shell tasks run as an unprivileged uid in their own namespace (docs/task-isolation.md): the marker
-    // lives where that uid may write
-    const shared = path.join(world.tmp.dir, 'shared');
-    mkdirSync(shared);
-    chmodSync(world.tmp.dir, 0o711);
-    chmodSync(shared, 0o777);
-    const marker = path.join(shared, 'second-attempt');
+    const marker = path.join(world.shared.dir, 'second-attempt');
     // fails the first time, succeeds the second
     await createTask('nc-flaky', {
       shell: { command: ['sh', '-c', `if [ -f ${marker} ]; then echo second; else touch ${marker}; echo first; exit 1; fi`] },

@@ -141,7 +141,7 @@ for (const { backend, services, open } of BACKENDS) {
     });
 
     it('garbage, wrong schemas and unknown runs around a real run: the real run succeeds, the worker lives', tracked(flag, async () => {
-      const marker = path.join(world.tmp.dir, 'forged-run-executed');
+      const marker = path.join(world.shared.dir, 'forged-run-executed');
       const cases = poisons(marker);
       const task = await client.post('/api/tasks', { name: 'real', type: 'noop', params: {} });
       assert.equal(task.status, 201, JSON.stringify(task.body));
@@ -199,7 +199,7 @@ for (const { backend, services, open } of BACKENDS) {
     }));
 
     it('a second copy of a running attempt (a new leader republishes queued runs) is not executed again', tracked(flag, async () => {
-      const journal = path.join(world.tmp.dir, 'copies.journal');
+      const journal = path.join(world.shared.dir, 'copies.journal');
       const shell = { command: ['sh', '-c', `echo "$HOURGLASS_RUN_ID/$HOURGLASS_ATTEMPT" >> '${journal}'; sleep 3`] };
       const task = await client.post('/api/tasks', { name: 'copied', type: 'shell', shell });
       assert.equal(task.status, 201, JSON.stringify(task.body));

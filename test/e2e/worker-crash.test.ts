@@ -26,7 +26,9 @@ for (const { backend, services } of BACKENDS) {
     const world = useE2eWorld(flag, {
       cleanup: () => {
         if (!pidFile || !existsSync(pidFile)) return;
-        for (const pid of readFileSync(pidFile, 'utf8').split('\n').filter(Boolean).map(Number)) {
+        // pid 1 or less is never a task of ours (inside its own PID namespace a task sees itself as 1), and
+        // kill(-1) would signal every process on the machine
+        for (const pid of readFileSync(pidFile, 'utf8').split('\n').filter(Boolean).map(Number).filter((pid) => Number.isInteger(pid) && pid > 1)) {
           try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
           try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
         }

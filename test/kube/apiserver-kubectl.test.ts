@@ -228,7 +228,7 @@ count: 1
     if (existsSync(examples)) {
       const applied = await ok(['-n', ns, 'apply', '-f', examples]);
       assert.match(applied, /created/);
-      assert.match(await ok(['-n', ns, 'get', 'st']), /^NAME\s+SCHEDULE\s+SUSPEND\s+LAST SCHEDULE\s+NEXT\s+LAST RESULT\s+AGE$/m);
+      assert.match(await ok(['-n', ns, 'get', 'st']), /^NAME\s+SCHEDULE\s+TIMEZONE\s+SUSPEND\s+ACTIVE\s+LAST SCHEDULE\s+NEXT\s+LAST RESULT\s+AGE$/m);
     }
   });
 });

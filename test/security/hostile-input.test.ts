@@ -7,6 +7,9 @@ import { buildApi } from '../../api/server.ts';
 import { MAX_STREAMS_PER_CLIENT } from '../../api/stream-slots.ts';
 import { createMetrics } from '../../core/telemetry/metrics.ts';
 import { createHttpExecutor } from '../../worker/executors/index.ts';
+
+/** these tests' http target listens on loopback, which the egress policy refuses unless allowed */
+const LOCAL_TEST_SERVER = { egress: { allow: ['127.0.0.1'], allow_private_networks: false } };
 import { coreOnTestDatabase, silentLogger } from '../support/core.ts';
 import { waitFor } from '../support/processes.ts';
 import { skipUnless } from '../support/services.ts';
@@ -140,7 +143,7 @@ describe('hostile task specs and queries', { skip }, () => {
       const headers = { 'x-hourglass-run-id': 'someone-elses-run', 'X-HOURGLASS-SHARD-INDEX': '7', 'X-Other': 'kept' };
       const created = await create({ name: 'forger', type: 'http', http: { url, headers } });
       assert.equal(created.statusCode, 201, created.body);
-      const result = await createHttpExecutor().execute({ http: { url, headers } }, {
+      const result = await createHttpExecutor(LOCAL_TEST_SERVER).execute({ http: { url, headers } }, {
         runId: '42', attempt: 1, taskName: 'forger', shard: 0, shardTotal: 1, scheduledTime: new Date().toISOString(),
         timeoutMs: 5_000, signal: new AbortController().signal, outputLimitBytes: 1024,
       });

@@ -11,6 +11,9 @@ import { redactUrl, resolveSpecSecrets } from '../../core/config/index.ts';
 import { getTask } from '../../core/store/tasks.ts';
 import { createMetrics } from '../../core/telemetry/metrics.ts';
 import { createHttpExecutor } from '../../worker/executors/index.ts';
+
+/** these tests' http target listens on loopback, which the egress policy refuses unless allowed */
+const LOCAL_TEST_SERVER = { egress: { allow: ['127.0.0.1'], allow_private_networks: false } };
 import { coreOnTestDatabase, silentLogger } from '../support/core.ts';
 import { waitFor } from '../support/processes.ts';
 import { skipUnless } from '../support/services.ts';
@@ -91,7 +94,7 @@ describe('secrets in task specs', { skip }, () => {
       const stored = await getTask(env.db, 'by-reference');
       assert.ok(!JSON.stringify(stored).includes('tok-from-file'), 'the database never holds the value');
       const spec = resolveSpecSecrets({ http: stored.spec.http }, dir);
-      const result = await createHttpExecutor().execute(spec, {
+      const result = await createHttpExecutor(LOCAL_TEST_SERVER).execute(spec, {
         runId: '1', attempt: 1, taskName: 'by-reference', shard: 0, shardTotal: 1, scheduledTime: new Date().toISOString(),
         timeoutMs: 5_000, signal: new AbortController().signal, outputLimitBytes: 1024,
       });
@@ -115,7 +118,7 @@ describe('secrets in task specs', { skip }, () => {
     assert.equal(redactUrl('postgres://db/x?sslmode=require&sslpassword=k3y'), 'postgres://db/x?sslmode=require&sslpassword=***');
     assert.equal(redactUrl('https://ghp_token@github.com/org/repo'), 'https://***@github.com/org/repo');
     assert.equal(redactUrl('https://host:8080/p?mail=a@b.example'), 'https://host:8080/p?mail=a@b.example', 'no credentials, nothing hidden');
-    const result = await createHttpExecutor().execute({ http: { url: 'http://u:p@ss@127.0.0.1:9/x' } }, {
+    const result = await createHttpExecutor(LOCAL_TEST_SERVER).execute({ http: { url: 'http://u:p@ss@127.0.0.1:9/x' } }, {
       runId: '1', attempt: 1, taskName: 't', shard: 0, shardTotal: 1, scheduledTime: new Date().toISOString(),
       timeoutMs: 5_000, signal: new AbortController().signal, outputLimitBytes: 1024,
     });

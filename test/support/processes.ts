@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -327,6 +327,12 @@ export interface E2eWorld {
   db: Awaited<ReturnType<typeof createTestDatabase>>;
   sql: pg.Client;
   tmp: ReturnType<typeof tempDir>;
+  /**
+   * A folder that shell tasks may write to and the test reads (journals, markers). Tasks run as an
+   * unprivileged uid in a namespace of their own (docs/task-isolation.md): they cannot reach `tmp`, whose
+   * config files they must never read, and a marker they could not write would prove nothing.
+   */
+  shared: ReturnType<typeof tempDir>;
 }
 
 /**
@@ -340,6 +346,8 @@ export function useE2eWorld(flag: FailureFlag, options: { cleanup?: () => void }
     world.sql = new pg.Client({ connectionString: world.db.url });
     await world.sql.connect();
     world.tmp = tempDir();
+    world.shared = tempDir('hg-e2e-shared-');
+    chmodSync(world.shared.dir, 0o1777);
   }));
   after(async () => {
     dumpIfFailed(flag.failed);
@@ -348,6 +356,7 @@ export function useE2eWorld(flag: FailureFlag, options: { cleanup?: () => void }
     await world.sql?.end();
     await world.db?.drop();
     world.tmp?.remove();
+    world.shared?.remove();
   });
   return world;
 }
