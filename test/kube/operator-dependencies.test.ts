@@ -73,7 +73,10 @@ describe('dependsOn cycles through kubectl (operator process, in-memory API serv
   it('a three-task cycle in reverse order, in one file, is refused the same way', tracked(flag, async () => {
     await kubectlOk(['apply', '-f', '-'], [task('c3', ['a3']), task('b3', ['c3']), task('a3', ['b3'])].join('---\n'));
     for (const name of ['a3', 'b3', 'c3']) await degradedByCycle(name);
-    assert.deepEqual(await stored(['a3', 'b3', 'c3']), []);
+    // kubectl creates the three one after another: the operator may store c3 and b3 before a3 exists (no
+    // cycle yet), but never the task that closes the cycle, so what is stored never holds one
+    assert.ok((await stored(['a3', 'b3', 'c3'])).length < 3, 'all three members of the cycle were stored');
+    assert.deepEqual(await storedCycles(), []);
   }));
 
   it('applied one at a time, the task that closes the cycle is refused, and the one already stored turns Degraded too', tracked(flag, async () => {
