@@ -19,7 +19,6 @@ import { createMetrics, type Metrics } from '../core/telemetry/metrics.ts';
 import { buildApi } from '../api/server.ts';
 import { buildWorkerRegistry } from '../worker/index.ts';
 import { Worker } from '../worker/worker.ts';
-import { isSecretEnvName } from '../core/config/index.ts';
 import { brokerAddress, brokerAnswers } from './broker-check.ts';
 import { claimNamespace, installId } from './namespace-claim.ts';
 import { brokerProblem, phase, StartupError } from './startup-error.ts';
