@@ -28,27 +28,39 @@ export async function decideDependants(ctx: CoreContext, tx: Queryable, succeede
     [upstreams],
   );
   if (locked.length === 0) return { requests: [], cancelled: [] };
-  // one query for the batch, after the locks: each dependant with whether every dependency's latest fire succeeded
-  const { rows } = await tx.query<TaskRow & { upstream_id: string; all_ok: boolean }>(
-    `SELECT DISTINCT ON (d.id) ${taskColumns('d')}, up.id::text AS upstream_id,
-            (SELECT bool_and(COALESCE(hg_latest_outcome(dep.id) = 'succeeded', false))
-                    AND count(*) = jsonb_array_length(d.spec -> 'dependsOn')
-               FROM hg_tasks dep
-              WHERE dep.namespace = d.namespace AND dep.deleted_at IS NULL
-                AND d.spec -> 'dependsOn' ? dep.name) AS all_ok
-       FROM hg_tasks up
+  // One query for the batch, after the locks: each (dependant, upstream fire) with whether that fire
+  // succeeded on every shard and every other dependency's latest fire succeeded. The fire that just finished
+  // is judged itself, not the upstream's latest fire: under load the next fire of an upstream is often
+  // already pending when the shards of this one finish, and a dependant must still run once for this one.
+  const fires = uniqueFires(succeeded);
+  const { rows } = await tx.query<TaskRow & { upstream_id: string; fired_at: Date | string; all_ok: boolean }>(
+    `SELECT ${taskColumns('d')}, up.id::text AS upstream_id, f.at AS fired_at,
+            (SELECT count(*) = max(s.shard_total) AND bool_and(s.status = 'succeeded')
+               FROM (SELECT DISTINCT ON (r.shard) r.shard, r.shard_total, r.status FROM hg_runs r
+                      WHERE r.task_id = up.id AND r.scheduled_time = f.at AND r.status NOT IN ('missed', 'skipped')
+                      ORDER BY r.shard, r.attempt DESC) s)
+            AND (SELECT bool_and(COALESCE(dep.id = up.id OR hg_latest_outcome(dep.id) = 'succeeded', false))
+                        AND count(*) = jsonb_array_length(d.spec -> 'dependsOn')
+                   FROM hg_tasks dep
+                  WHERE dep.namespace = d.namespace AND dep.deleted_at IS NULL
+                    AND d.spec -> 'dependsOn' ? dep.name) AS all_ok
+       FROM unnest($1::uuid[], $2::timestamptz[]) AS f(up_id, at)
+       JOIN hg_tasks up ON up.id = f.up_id
        JOIN hg_tasks d ON d.namespace = up.namespace AND d.deleted_at IS NULL AND d.spec -> 'dependsOn' ? up.name
-      WHERE up.id = ANY($1::uuid[]) AND d.id = ANY($2::uuid[])
-      ORDER BY d.id, up.id`,
-    [upstreams, locked.map((r) => r.id)],
+      WHERE d.id = ANY($3::uuid[])
+      ORDER BY d.id, f.at, up.id`,
+    [fires.map((f) => f.task_id), fires.map((f) => new Date(f.scheduled_time).toISOString()), locked.map((r) => r.id)],
   );
   const due: DueFire[] = [];
   const suspended: RunRequest[] = [];
+  const decidedSlots = new Set<string>();
   for (const row of rows) {
     const dependant = toTask(row);
     if (!row.all_ok) continue;
-    const fired = succeeded.find((r) => r.task_id === row.upstream_id) as SucceededAttempt;
-    const slot = new Date(fired.scheduled_time).getTime();
+    const slot = new Date(row.fired_at).getTime();
+    // two upstreams of one dependant fired at the same instant make one dependant run
+    if (decidedSlots.has(`${dependant.id}@${slot}`)) continue;
+    decidedSlots.add(`${dependant.id}@${slot}`);
     // recorded, not dropped: the trigger is accounted for, with why it did not run
     if (dependant.spec.suspend) {
       suspended.push({ task: dependant, scheduledTime: new Date(slot), trigger: 'dependency', terminal: { status: 'skipped', error: 'the task is suspended', reason: 'Suspended' } });
@@ -57,4 +69,11 @@ export async function decideDependants(ctx: CoreContext, tx: Queryable, succeede
   if (due.length === 0) return { requests: suspended, cancelled: [] };
   const decided = await decidePolicies(ctx, tx, due);
   return { requests: [...suspended, ...decided.requests], cancelled: decided.cancelled };
+}
+
+/** one entry per upstream fire, however many of its shards finished in the batch */
+function uniqueFires(succeeded: SucceededAttempt[]): SucceededAttempt[] {
+  const seen = new Map<string, SucceededAttempt>();
+  for (const attempt of succeeded) seen.set(`${attempt.task_id}@${new Date(attempt.scheduled_time).getTime()}`, attempt);
+  return [...seen.values()];
 }

@@ -43,6 +43,18 @@ describe('dispatch defects of issue 12, against Postgres', { skip }, () => {
     assert.equal((await runsOf(env.db, down.id)).length, 20, 'one dependant run per fire of the upstream');
   });
 
+  it('defect 2: a fire whose shards finish after the next fire was made still gets its dependant run', async () => {
+    // what the chaos suite saw under load: the upstream's next fire is pending when this one's shards finish,
+    // so judging the upstream's latest fire (not the one that finished) lost the dependant of this one
+    const up = await noop('overlap-up', { shards: 2 });
+    const down = await noop('overlap-down', { dependsOn: ['overlap-up'] });
+    const first = await createRuns(env.ctx, [{ task: up, scheduledTime: new Date(Date.UTC(2026, 0, 3, 0, 0, 0)), trigger: 'manual' }]);
+    await createRuns(env.ctx, [{ task: up, scheduledTime: new Date(Date.UTC(2026, 0, 3, 0, 0, 2)), trigger: 'manual' }]);
+    for (const run of first) await finishAttempts(env.ctx, [{ runId: run.id, attempt: 1, status: 'succeeded', at: new Date() }]);
+    const runs = await runsOf(env.db, down.id);
+    assert.deepEqual(runs.map((r) => r.scheduled_time.toISOString()), ['2026-01-03T00:00:00.000Z'], 'one dependant run, for the fire that succeeded');
+  });
+
   it('defect 2: two upstream tasks finishing at once make the dependant of both run', async () => {
     const left = await noop('both-left');
     const right = await noop('both-right');
