@@ -733,6 +733,7 @@ export interface components {
             pool: string;
             priority: number;
             queuedAt: string | null;
+            reason: ("ConcurrencyForbid" | "DependencyNotMet" | "Suspended" | "StartingDeadlineExceeded" | "MissedDuringDowntime" | "CatchUpLatest" | "Replaced" | "TaskDeleted" | "Cancelled") | null;
             scheduledTime: string;
             shard: number;
             shardTotal: number;
@@ -848,6 +849,7 @@ export interface components {
                 pool: string;
                 priority: number;
                 queuedAt: string | null;
+                reason: ("ConcurrencyForbid" | "DependencyNotMet" | "Suspended" | "StartingDeadlineExceeded" | "MissedDuringDowntime" | "CatchUpLatest" | "Replaced" | "TaskDeleted" | "Cancelled") | null;
                 scheduledTime: string;
                 shard: number;
                 shardTotal: number;
