@@ -15,6 +15,7 @@ import { toCancelTarget, type CancelRow } from '../store/runs.ts';
 import { recordWorkerHeartbeats, workerIdentities } from '../store/worker-queries.ts';
 import type { CoreContext } from './context.ts';
 import { finishAttempts } from './outcomes.ts';
+import { livenessNow } from './receiving.ts';
 
 type Heartbeat = Extract<StatusEvent, { kind: 'heartbeat' }>;
 
@@ -22,7 +23,7 @@ const RUN_ID_RE = /^\d{1,18}$/;
 const ATTEMPT_RE = /^\d{1,9}$/;
 
 export async function applyHeartbeats(ctx: CoreContext, all: Heartbeat[]): Promise<void> {
-  const now = new Date(ctx.now());
+  const now = await livenessNow(ctx);
   const beats = await authentic(ctx, all, now);
   if (beats.length === 0) return;
   const refused = await recordWorkerHeartbeats(ctx.db, beats, now);

@@ -3,9 +3,13 @@
  * declared dead during a partition, a claim was reported abandoned) is the truth about what ran, so it is
  * reconciled rather than dropped (issue 12, defect 1):
  * - the attempt is recorded as it really ended;
- * - if it succeeded (or was cancelled) and the retry the core made for it has not started yet, that retry is
- *   withdrawn (deleted: it never ran, and the history then reads as what happened), so the task does not run
- *   a second time; dependants of a success follow as usual;
+ * - if it succeeded and the retry the core made for it has not started yet, that retry is withdrawn (deleted:
+ *   it never ran, and the history then reads as what happened), so the task does not run a second time;
+ *   dependants of a success follow as usual;
+ * - any other late outcome changes nothing: the core's failure and its retry stand. A worker that comes back
+ *   after being declared dead is told to cancel what the core settled without it, so its late `cancelled`
+ *   says only that; taking it for the truth withdrew the retry and lost the run (the chaos suite's
+ *   vanished worker host);
  * - if the retry already started, nothing can be undone: the attempt is still recorded truthfully, and the
  *   retry's own outcome decides what follows.
  */
@@ -17,7 +21,8 @@ import { followUps, lockRuns, type AttemptOutcome, type FinishedRow } from './ou
 
 const SUPERSEDED = 'superseded: the attempt before it reported its outcome after the core had failed it';
 
-export async function reconcileLateOutcomes(ctx: CoreContext, outcomes: AttemptOutcome[]): Promise<number> {
+export async function reconcileLateOutcomes(ctx: CoreContext, late: AttemptOutcome[]): Promise<number> {
+  const outcomes = late.filter((o) => o.status === 'succeeded');
   if (outcomes.length === 0) return 0;
   const result = await ctx.db.transaction(async (tx) => {
     await lockRuns(tx, outcomes.map((o) => o.runId));

@@ -1,7 +1,7 @@
 import type { CoreContext } from './context.ts';
 import { promoteDueRuns } from './enqueue.ts';
 import { finishAttempts } from './outcomes.ts';
-import { noteInterrupted, noteReceiving, receivingForMs } from './receiving.ts';
+import { livenessNow, noteInterrupted, noteReceiving, receivingForMs } from './receiving.ts';
 import { pruneDeadLetters } from '../store/dead-letters.ts';
 import { deleteGoneWorkers } from '../store/worker-queries.ts';
 
@@ -37,7 +37,7 @@ export async function reap(ctx: CoreContext, options: ReaperOptions): Promise<{ 
     throw error;
   }
   noteReceiving(ctx);
-  const now = new Date(ctx.now());
+  const now = await livenessNow(ctx);
   let down: Array<{ id: string }> = [];
   let orphans: HeldRun[] = [];
   if (receivingForMs(ctx) >= timeout * 1000) {

@@ -4,6 +4,8 @@
  * or this leader itself was away, every worker gets a whole worker_timeout from the moment the core can
  * receive again before its silence means anything. Decided by the core's own clock only.
  */
+import { systemClock } from '../clock/index.ts';
+import { databaseNow } from '../store/tasks.ts';
 import type { CoreContext } from './context.ts';
 
 interface Window {
@@ -53,4 +55,15 @@ export function blamesTheEvents(error: unknown): boolean {
   const code = (error as { code?: unknown } | undefined)?.code;
   if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return POISON_CLASSES.some((c) => code.startsWith(c));
   return error instanceof RangeError || error instanceof TypeError;
+}
+
+/**
+ * The time that worker liveness is stamped and judged by. Heartbeats are recorded by whichever core process
+ * applies them and judged by the leader's reaper: on real hosts their clocks differ, and one that jumps
+ * ahead (a leader's clock 15 s fast) would declare every healthy worker dead. So with the system clock both
+ * sides take the database's clock, the one clock all of them share; an injected clock (the simulator's
+ * virtual time, a test's) is already the one time of its world and is used as it is.
+ */
+export async function livenessNow(ctx: CoreContext): Promise<Date> {
+  return ctx.clock === systemClock ? databaseNow(ctx.db) : new Date(ctx.now());
 }
