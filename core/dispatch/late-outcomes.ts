@@ -17,7 +17,7 @@ import type { CancelTarget } from '../queue/port.ts';
 import type { Queryable } from '../store/db.ts';
 import type { CoreContext } from './context.ts';
 import { handOffCreated } from './enqueue.ts';
-import { followUps, lockRuns, type AttemptOutcome, type FinishedRow } from './outcomes.ts';
+import { followUps, lockRuns, outcomeColumns, type AttemptOutcome, type FinishedRow } from './outcomes.ts';
 
 const SUPERSEDED = 'superseded: the attempt before it reported its outcome after the core had failed it';
 
@@ -34,22 +34,12 @@ export async function reconcileLateOutcomes(ctx: CoreContext, late: AttemptOutco
         WHERE r.id = u.id AND r.attempt = u.attempt AND r.failed_by_core AND r.status = 'failed'
           AND (r.worker_id IS NULL OR r.worker_id = u.worker_id)
         RETURNING r.id::text AS id, r.task_id::text AS task_id, r.scheduled_time, r.shard, r.attempt, r.status`,
-      [
-        outcomes.map((o) => o.runId),
-        outcomes.map((o) => o.attempt),
-        outcomes.map((o) => o.status),
-        outcomes.map((o) => o.at.toISOString()),
-        outcomes.map((o) => o.workerId ?? null),
-        outcomes.map((o) => o.exitCode ?? null),
-        outcomes.map((o) => o.httpStatus ?? null),
-        outcomes.map((o) => o.error ?? null),
-        outcomes.map((o) => o.output ?? null),
-      ],
+      outcomeColumns(outcomes),
     );
-    const ended = rows.filter((r) => r.status === 'succeeded' || r.status === 'cancelled');
-    const { cancelled, stillRunning } = await cancelSuccessors(ctx, tx, ended);
+    // only successes reach here: each one withdraws the retry the core made for it, if that has not started
+    const { cancelled, stillRunning } = await cancelSuccessors(ctx, tx, rows);
     // dependants only where no retry of the attempt is going on (its own success will bring them)
-    const free = ended.filter((r) => r.status === 'succeeded' && !stillRunning.has(`${r.task_id}/${new Date(r.scheduled_time).getTime()}/${r.shard}`));
+    const free = rows.filter((r) => !stillRunning.has(`${r.task_id}/${new Date(r.scheduled_time).getTime()}/${r.shard}`));
     const next = await followUps(ctx, tx, free, { retry: false });
     return { reconciled: rows, cancelled: [...cancelled, ...next.cancelled], created: next.created, stillRunning };
   });

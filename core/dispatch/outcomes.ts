@@ -67,15 +67,7 @@ export async function finishAttempts(ctx: CoreContext, outcomes: AttemptOutcome[
           AND (u.expect IS NULL OR r.worker_id = u.expect)
         RETURNING r.id::text AS id, r.task_id::text AS task_id, r.scheduled_time, r.shard, r.attempt, r.status`,
       [
-        outcomes.map((o) => o.runId),
-        outcomes.map((o) => o.attempt),
-        outcomes.map((o) => o.status),
-        outcomes.map((o) => o.at.toISOString()),
-        outcomes.map((o) => o.workerId ?? null),
-        outcomes.map((o) => o.exitCode ?? null),
-        outcomes.map((o) => o.httpStatus ?? null),
-        outcomes.map((o) => o.error ?? null),
-        outcomes.map((o) => o.output ?? null),
+        ...outcomeColumns(outcomes),
         outcomes.map((o) => o.startedAt?.toISOString() ?? null),
         outcomes.map((o) => o.byCore === true),
         outcomes.map((o) => o.expectWorkerId ?? null),
@@ -106,6 +98,21 @@ export async function keepOutputOfCancelled(tx: Queryable, outcomes: AttemptOutc
       WHERE r.id = u.id AND r.attempt = u.attempt AND r.status = 'cancelled' AND r.output IS NULL`,
     [reports.map((o) => o.runId), reports.map((o) => o.attempt), reports.map((o) => o.output), reports.map((o) => o.exitCode ?? null), reports.map((o) => o.httpStatus ?? null)],
   );
+}
+
+/** The columns every outcome update writes, as the first nine unnest arrays: id, attempt, status, at, worker, exit code, HTTP status, error, output. */
+export function outcomeColumns(outcomes: AttemptOutcome[]): unknown[][] {
+  return [
+    outcomes.map((o) => o.runId),
+    outcomes.map((o) => o.attempt),
+    outcomes.map((o) => o.status),
+    outcomes.map((o) => o.at.toISOString()),
+    outcomes.map((o) => o.workerId ?? null),
+    outcomes.map((o) => o.exitCode ?? null),
+    outcomes.map((o) => o.httpStatus ?? null),
+    outcomes.map((o) => o.error ?? null),
+    outcomes.map((o) => o.output ?? null),
+  ];
 }
 
 /** Locks these runs' rows in id order (the one lock order of hg_runs, see finishAttempts). */
