@@ -7,14 +7,26 @@
  * attempt it asked for, "I gave up on this claim and will never run it": the ledger records every claim that
  * ended without an answer, refuses any later copy of that attempt on this worker, and the heartbeat carries
  * the list (`abandoned`). The core fails such an attempt at once, with no race: no outcome of it can exist.
+ *
+ * That promise holds only if no other copy of the attempt can be granted here while its claim is in flight:
+ * a broker that redelivers the copy of an unanswered claim (or holds two copies) would otherwise have the
+ * second claim granted and run, and the first then reported abandoned (the simulator's lost claim answers).
+ * So one claim per attempt is in flight on a worker at a time, and an attempt granted here is never claimed
+ * here again: another copy is settled and refused, and the failure of its claim abandons nothing (the attempt
+ * may be running here).
  */
 import type { Delivery } from './port.ts';
 
 /** enough for hours of lost answers; the core needs to see an entry in one heartbeat that lands */
 const MAX_ABANDONED = 1000;
+/** granted attempts remembered, to refuse later copies (the worker remembers as many starts) */
+const MAX_GRANTED = 10_000;
 
 export class ClaimLedger {
   readonly #abandoned = new Set<string>();
+  /** attempts whose claim is in flight on this worker */
+  readonly #claiming = new Set<string>();
+  readonly #granted = new Set<string>();
 
   /** true when this attempt's claim was given up here: it must never run on this worker */
   isAbandoned(runId: string, attempt: number): boolean {
@@ -42,16 +54,26 @@ export class ClaimLedger {
     return {
       message,
       claim: async (workerId) => {
-        if (this.isAbandoned(message.runId, message.attempt)) {
-          // settle the broker's copy (a redelivery), but never run what the core may already have failed
+        const key = `${message.runId}/${message.attempt}`;
+        if (this.#abandoned.has(key) || this.#claiming.has(key) || this.#granted.has(key)) {
+          // settle the broker's copy (a redelivery), but never run what the core may already have failed, what
+          // the claim in flight may yet give up on, or what this worker already runs
           await delivery.claim(workerId).catch(() => false);
           return false;
         }
+        this.#claiming.add(key);
         try {
-          return await delivery.claim(workerId);
+          const granted = await delivery.claim(workerId);
+          if (granted) {
+            this.#granted.add(key);
+            if (this.#granted.size > MAX_GRANTED) this.#granted.delete(this.#granted.values().next().value as string);
+          }
+          return granted;
         } catch (error) {
           if (!(error instanceof ClaimNotAsked)) this.abandon(message.runId, message.attempt);
           throw error;
+        } finally {
+          this.#claiming.delete(key);
         }
       },
     };

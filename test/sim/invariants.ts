@@ -78,6 +78,10 @@ export async function finalChecks(world: World, db: Db, know: Knowledge): Promis
   const executed = new Map<string, number>();
   for (const e of world.executions) executed.set(`${e.runId}/${e.attempt}`, (executed.get(`${e.runId}/${e.attempt}`) ?? 0) + 1);
   for (const [key, n] of executed) if (n > 1) out.push(`attempt ${key} executed ${n} times`);
+  // a worker that reported a claim abandoned promised never to run it: the core failed it on that word
+  for (const e of world.executions) {
+    if (world.ledgers.get(e.workerOwner)?.isAbandoned(e.runId, e.attempt)) out.push(`${e.workerOwner} executed ${e.runId}/${e.attempt} after reporting its claim abandoned`);
+  }
 
   for (const key of world.broker.acceptedSuccesses) {
     const run = byId.get(key);
@@ -167,13 +171,20 @@ function uptime(world: World, from: number, to: number): number {
 export const GUARDS_SQL = `
 CREATE TABLE IF NOT EXISTS sim_violations (id serial PRIMARY KEY, what text NOT NULL);
 CREATE OR REPLACE FUNCTION sim_guard_delete() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-  IF OLD.status IN ('pending', 'queued', 'running') THEN
-    INSERT INTO sim_violations (what) VALUES (format('retention deleted run %s/%s while it was %s', OLD.id, OLD.attempt, OLD.status));
+  -- the one active run that may go: a retry not yet started whose attempt before it succeeded late
+  -- (late-outcomes.ts withdraws it, so the task does not run twice)
+  IF OLD.status IN ('pending', 'queued', 'running') AND NOT (OLD.status IN ('pending', 'queued') AND EXISTS (
+       SELECT 1 FROM hg_runs p WHERE p.task_id = OLD.task_id AND p.scheduled_time = OLD.scheduled_time AND p.shard = OLD.shard
+          AND p.attempt = OLD.attempt - 1 AND p.status = 'succeeded')) THEN
+    INSERT INTO sim_violations (what) VALUES (format('run %s/%s deleted while it was %s', OLD.id, OLD.attempt, OLD.status));
   END IF;
   RETURN OLD;
 END $$;
 CREATE OR REPLACE FUNCTION sim_guard_update() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-  IF OLD.status IN ('succeeded', 'failed', 'timed_out', 'cancelled', 'missed', 'skipped') AND NEW.status <> OLD.status THEN
+  -- the one finished run that may change: an attempt the core failed on its worker's behalf (declared dead)
+  -- whose success arrived after all (late-outcomes.ts): the record follows the truth
+  IF OLD.status IN ('succeeded', 'failed', 'timed_out', 'cancelled', 'missed', 'skipped') AND NEW.status <> OLD.status
+     AND NOT (OLD.status = 'failed' AND OLD.failed_by_core AND NEW.status = 'succeeded') THEN
     INSERT INTO sim_violations (what) VALUES (format('run %s/%s went from %s to %s', OLD.id, OLD.attempt, OLD.status, NEW.status));
   END IF;
   RETURN NEW;

@@ -5,6 +5,8 @@ import { Dispatcher } from '../../core/dispatch/dispatcher.ts';
 import { reap } from '../../core/dispatch/reaper.ts';
 import { pruneHistory } from '../../core/dispatch/retention.ts';
 import { applyStatusEvents, decideClaims } from '../../core/dispatch/status.ts';
+import type { ClaimLedger } from '../../core/queue/claim-ledger.ts';
+import { guardConsumer } from '../../core/queue/guarded-consumer.ts';
 import type { Subscription } from '../../core/queue/port.ts';
 import type { Db } from '../../core/store/db.ts';
 import { createNoopExecutor } from '../../worker/executors/noop.ts';
@@ -57,6 +59,8 @@ export class World {
   readonly api: CoreContext;
   dispatcherOwner: string | undefined;
   readonly workers = new Map<string, WorkerProcess>();
+  /** each worker incarnation's claim ledger (the queue layer's memory of claims it gave up on), by owner */
+  readonly ledgers = new Map<string, ClaimLedger>();
   readonly dbSkewMs: number;
   readonly #options: WorldOptions;
   #generation = 0;
@@ -152,8 +156,11 @@ export class World {
     const registry = new ExecutorRegistry()
       .register(recording(createSleepExecutor(clock, this.#fate), owner, () => this.time.now, this.executions, this.live))
       .register(recording(createNoopExecutor(), owner, () => this.time.now, this.executions, this.live));
+    // the queue layer every real worker receives through (factory.ts): claim ledger, incarnation, signed events
+    const consumer = guardConsumer(this.broker.consumer(owner));
+    this.ledgers.set(owner, consumer.ledger);
     const worker = new Worker(
-      this.broker.consumer(owner),
+      consumer,
       registry,
       { workerId: owner, pool, concurrency, heartbeatIntervalMs: HEARTBEAT_MS, drainTimeoutMs: 30_000, outputLimitBytes: 65_536, version: 'sim', pollWaitMs: 2000, clock },
       this.#logger(owner),
