@@ -3,10 +3,8 @@ import type { Logger } from 'pino';
 import { loadConfig, parseBindAddress, type Config } from '../core/config/index.ts';
 import { systemClock } from '../core/clock/index.ts';
 import type { CoreContext } from '../core/dispatch/context.ts';
-import { Dispatcher } from '../core/dispatch/dispatcher.ts';
 import { holdLeadership, type Leadership } from '../core/dispatch/leadership.ts';
-import { reap } from '../core/dispatch/reaper.ts';
-import { pruneHistory } from '../core/dispatch/retention.ts';
+import { startLeaderWork } from '../core/dispatch/leader-work.ts';
 import { applyStatusEvents, decideClaims } from '../core/dispatch/status.ts';
 import { createConsumer, createProducer, queueKind, redisUrl } from '../core/queue/factory.ts';
 import type { StatusEvent, Subscription } from '../core/queue/port.ts';
@@ -26,7 +24,6 @@ import { startHealthServer } from '../operator/health-server.ts';
 import { VERSION } from './version.ts';
 
 export const MODES = ['all', 'api', 'dispatcher', 'worker', 'operator'] as const;
-const RETENTION_INTERVAL_MS = 60_000;
 export type Mode = (typeof MODES)[number];
 
 export interface StartOptions {
@@ -197,32 +194,14 @@ async function startDispatcher(ctx: CoreContext, config: Config, metrics: Metric
   });
   const leadership = holdLeadership(ctx.db, ctx.logger, async (term) => {
     metrics.isLeader.set(1);
-    const dispatcher = new Dispatcher(ctx, {
+    const stopWork = await startLeaderWork(ctx, term, {
       syncIntervalMs: config.dispatcher.schedule_interval_seconds * 1000,
       maxBatch: config.dispatcher.max_concurrent_dispatches,
-      fence: term.fence,
+      workerTimeoutSeconds: config.dispatcher.worker_timeout_seconds,
+      lostQueuedSeconds: config.message_queue.consumer_timeout_seconds,
     });
-    await dispatcher.start();
-    const timeout = config.dispatcher.worker_timeout_seconds;
-    const reaper = setInterval(() => {
-      reap(ctx, { workerTimeoutSeconds: timeout, lostQueuedSeconds: config.message_queue.consumer_timeout_seconds }).catch((error: Error) => ctx.logger.warn({ err: error.message }, 'reaper pass failed'));
-    }, Math.max(500, Math.min(5000, (timeout * 1000) / 10))); // a dead worker is declared within timeout + 5 s
-    // the first pass after an election looks back a day, in case the previous leader fell behind
-    let prunedUpTo = new Date(Date.now() - 86_400_000);
-    const retention = setInterval(() => {
-      const next = new Date(Date.now() - 1000);
-      pruneHistory(ctx, prunedUpTo).then(
-        (deleted) => {
-          prunedUpTo = next;
-          if (deleted > 0) ctx.logger.debug({ deleted }, 'run history pruned to spec.history');
-        },
-        (error: Error) => ctx.logger.warn({ err: error.message }, 'history retention pass failed'),
-      );
-    }, RETENTION_INTERVAL_MS);
     return async () => {
-      clearInterval(retention);
-      clearInterval(reaper);
-      await dispatcher.stop();
+      await stopWork();
       metrics.isLeader.set(0);
     };
   }, { clock: ctx.clock, leaseMs: config.dispatcher.leader_lease_seconds * 1000 });

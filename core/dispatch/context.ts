@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Db } from '../store/db.ts';
+import type { Db, Queryable } from '../store/db.ts';
 import type { QueueProducer } from '../queue/port.ts';
 import type { Clock } from '../clock/index.ts';
 
@@ -13,4 +13,10 @@ export interface CoreContext {
   logger: Logger;
   clock: Clock;
   now: () => number;
+  /**
+   * Set in the leader's context only (leader-work.ts): called first in every transaction that writes a
+   * leader's decision (an attempt failed by the reaper, a retry, history pruned); it throws once the term is
+   * over, so a woken old leader commits nothing.
+   */
+  fence?: (tx: Queryable) => Promise<void>;
 }

@@ -83,7 +83,8 @@ export function holdLeadership(db: Db, logger: Logger, lead: (term: LeaderTerm) 
   // checked here first (no round trip once this process knows its term is over), then in the database
   const fenceTerm = async (tx: Queryable, current: LeaseTerm) => {
     if (term !== current || !leading()) throw new LeaseLostError(current);
-    await fenceLease(tx, current, renewDeadlineMs);
+    // PGlite's session lives in this process: no vanished host can hold it, and its timer would be a real one
+    await fenceLease(tx, current, db.kind === 'pg' ? renewDeadlineMs : undefined);
   };
   /** Renews the term until it is lost or stopped; resolves with the reason. */
   const keep = (current: LeaseTerm, hint: LivenessHint) =>

@@ -55,6 +55,7 @@ export async function finishAttempts(ctx: CoreContext, outcomes: AttemptOutcome[
   const created = await ctx.db.transaction(async (tx) => {
     // Rows are locked in id order first: every writer of hg_runs that locks several rows does so in id
     // order, so two of them can never wait on each other (issue 12, defect 15).
+    await ctx.fence?.(tx);
     await lockRuns(tx, outcomes.map((o) => o.runId));
     const { rows } = await tx.query<FinishedRow>(
       `UPDATE hg_runs r SET status = u.status, finished_at = GREATEST(u.at, r.started_at, r.queued_at),

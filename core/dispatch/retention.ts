@@ -12,8 +12,21 @@ const FORGET_WORKERS_AFTER_MS = 24 * 3_600_000;
  * with them (ON DELETE CASCADE). Workers DOWN for a day are forgotten too (hg_workers would grow for ever).
  */
 export async function pruneHistory(ctx: CoreContext, since: Date): Promise<number> {
-  const { rowCount } = await ctx.db.query(
-    `WITH touched AS (
+  const { fence } = ctx;
+  const params = [since.toISOString()];
+  // the leader's pass is fenced (leader-work.ts): a woken old leader deletes nothing
+  const { rowCount } = fence
+    ? await ctx.db.transaction(async (tx) => {
+        await fence(tx);
+        return tx.query(PRUNE_SQL, params);
+      })
+    : await ctx.db.query(PRUNE_SQL, params);
+  await ctx.db.query(`DELETE FROM hg_workers WHERE status = 'DOWN' AND last_heartbeat_at < $1`, [new Date(ctx.now() - FORGET_WORKERS_AFTER_MS).toISOString()]);
+  return rowCount;
+}
+
+/** deletes each touched task's finished runs beyond its limits ($1: runs finished since) */
+const PRUNE_SQL = `WITH touched AS (
        SELECT DISTINCT r.task_id FROM hg_runs r WHERE r.finished_at >= $1
      ), bounds AS (
        SELECT t.id AS task_id, c.ok,
@@ -29,9 +42,4 @@ export async function pruneHistory(ctx: CoreContext, since: Date): Promise<numbe
      DELETE FROM hg_runs d USING bounds b
       WHERE b.newest_doomed IS NOT NULL AND d.task_id = b.task_id AND d.id <= b.newest_doomed
         AND d.status IN ('succeeded', 'failed', 'timed_out', 'cancelled', 'missed', 'skipped')
-        AND (d.status = 'succeeded') = b.ok`,
-    [since.toISOString()],
-  );
-  await ctx.db.query(`DELETE FROM hg_workers WHERE status = 'DOWN' AND last_heartbeat_at < $1`, [new Date(ctx.now() - FORGET_WORKERS_AFTER_MS).toISOString()]);
-  return rowCount;
-}
+        AND (d.status = 'succeeded') = b.ok`;

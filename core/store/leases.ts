@@ -79,13 +79,17 @@ export async function releaseLease(db: Queryable, term: LeaseTerm): Promise<void
  * write of this one), and throws LeaseLostError when the epoch moved on: a leader that woke up after
  * losing its lease cannot commit anything. Because a vanished holder's open transaction would hold that
  * row lock until the server noticed, the transaction also gets `idle_in_transaction_session_timeout`:
- * the server ends it on its own after `idleTimeoutMs` of client silence.
+ * the server ends it on its own after `idleTimeoutMs` of client silence. Without it (undefined: the embedded
+ * PGlite, one session inside this very process, which no other host can outlive) the row lock alone fences.
  */
-export async function fenceLease(tx: Queryable, term: LeaseTerm, idleTimeoutMs: number): Promise<void> {
-  const { rows } = await tx.query(
-    `SELECT set_config('idle_in_transaction_session_timeout', $4, true) FROM hg_leases WHERE name = $1 AND holder = $2 AND epoch = $3 FOR SHARE`,
-    [term.name, term.holder, term.epoch, String(Math.max(1, Math.round(idleTimeoutMs)))],
-  );
+export async function fenceLease(tx: Queryable, term: LeaseTerm, idleTimeoutMs: number | undefined): Promise<void> {
+  const { rows } =
+    idleTimeoutMs === undefined
+      ? await tx.query(`SELECT 1 FROM hg_leases WHERE name = $1 AND holder = $2 AND epoch = $3 FOR SHARE`, [term.name, term.holder, term.epoch])
+      : await tx.query(
+          `SELECT set_config('idle_in_transaction_session_timeout', $4, true) FROM hg_leases WHERE name = $1 AND holder = $2 AND epoch = $3 FOR SHARE`,
+          [term.name, term.holder, term.epoch, String(Math.max(1, Math.round(idleTimeoutMs)))],
+        );
   if (rows.length === 0) throw new LeaseLostError(term);
 }
 

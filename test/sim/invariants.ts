@@ -161,10 +161,24 @@ export async function finalChecks(world: World, db: Db, know: Knowledge): Promis
   return out;
 }
 
-/** how long some dispatcher was up within [from, to) */
+/** how long some leader was leading, and not frozen, within [from, to) */
 function uptime(world: World, from: number, to: number): number {
+  const pieces: Array<[number, number]> = [];
+  for (const term of world.leaderTerms) {
+    let cuts: Array<[number, number]> = [[Math.max(from, term.start), Math.min(to, term.end ?? Infinity)]];
+    for (const f of world.freezes.filter((z) => z.owner === term.owner)) {
+      cuts = cuts.flatMap(([a, b]): Array<[number, number]> => [[a, Math.min(b, f.from)], [Math.max(a, f.to), b]]);
+    }
+    pieces.push(...cuts.filter(([a, b]) => b > a));
+  }
+  pieces.sort((x, y) => x[0] - y[0]);
   let total = 0;
-  for (const up of world.dispatcherUp) total += Math.max(0, Math.min(to, up.end ?? Infinity) - Math.max(from, up.start));
+  let reached = -Infinity;
+  for (const [a, b] of pieces) {
+    const start = Math.max(a, reached);
+    if (b > start) total += b - start;
+    reached = Math.max(reached, b);
+  }
   return total;
 }
 

@@ -20,13 +20,16 @@ export interface SimTask {
 
 export type SimEvent =
   | { at: number; kind: 'crash-worker' | 'stop-worker'; worker: string; downMs: number }
-  | { at: number; kind: 'crash-dispatcher'; downMs: number }
+  | { at: number; kind: 'crash-dispatcher' | 'vanish-dispatcher'; dispatcher: string; downMs: number }
+  | { at: number; kind: 'freeze-dispatcher'; dispatcher: string; forMs: number }
   | { at: number; kind: 'trigger' | 'delete' | 'change-pool'; task: string }
   | { at: number; kind: 'suspend'; task: string; forMs: number }
   | { at: number; kind: 'cancel-a-run' }
   | { at: number; kind: 'fault-burst'; forMs: number };
 
 export interface Scenario {
+  /** dispatcher replicas: one leads at a time through the lease */
+  dispatchers: string[];
   tasks: SimTask[];
   workers: Array<{ name: string; pool: string; concurrency: number }>;
   events: SimEvent[];
@@ -89,18 +92,20 @@ export function makeScenario(prng: Prng, activeMs: number): Scenario {
     });
   }
   const workers = POOLS.flatMap((pool, p) => Array.from({ length: prng.int(1, 2) }, (_, i) => ({ name: `w${p}${i}`, pool, concurrency: prng.int(3, 6) })));
+  const dispatchers = Array.from({ length: prng.int(1, 3) }, (_, i) => `d${i}`);
   const events: SimEvent[] = [];
   const free = tasks.filter((t) => !t.hasDependants && !t.upstream);
   for (let i = prng.int(3, 12); i > 0; i--) {
     const at = prng.int(1000, activeMs - 1000);
-    const kind = prng.pick(['crash-worker', 'stop-worker', 'crash-dispatcher', 'trigger', 'suspend', 'change-pool', 'delete', 'cancel-a-run', 'fault-burst'] as const);
+    const kind = prng.pick(['crash-worker', 'stop-worker', 'crash-dispatcher', 'vanish-dispatcher', 'freeze-dispatcher', 'trigger', 'suspend', 'change-pool', 'delete', 'cancel-a-run', 'fault-burst'] as const);
     if (kind === 'crash-worker' || kind === 'stop-worker') events.push({ at, kind, worker: prng.pick(workers).name, downMs: prng.int(0, 25_000) });
-    else if (kind === 'crash-dispatcher') events.push({ at, kind, downMs: prng.int(0, 30_000) });
+    else if (kind === 'crash-dispatcher' || kind === 'vanish-dispatcher') events.push({ at, kind, dispatcher: prng.pick(dispatchers), downMs: prng.int(0, 30_000) });
+    else if (kind === 'freeze-dispatcher') events.push({ at, kind, dispatcher: prng.pick(dispatchers), forMs: prng.pick([1000, 3000, 6000, 15_000, 40_000]) });
     else if (kind === 'suspend') events.push({ at, kind, task: prng.pick(tasks.filter((t) => t.schedule)).name, forMs: prng.int(5_000, 60_000) });
     else if (kind === 'cancel-a-run' || kind === 'fault-burst') events.push(kind === 'fault-burst' ? { at, kind, forMs: prng.int(2_000, 20_000) } : { at, kind });
     else if (kind === 'change-pool') events.push({ at, kind, task: prng.pick(tasks).name });
     else if (free.length > 0) events.push({ at, kind, task: prng.pick(free).name });
   }
   events.sort((a, b) => a.at - b.at);
-  return { tasks, workers, events };
+  return { dispatchers, tasks, workers, events };
 }

@@ -55,6 +55,13 @@ const CLAIM_TIMEOUT_MS = 5000;
 
 class SimBrokerError extends Error {}
 
+interface StatusConsumer {
+  owner: string;
+  handler: (events: StatusEvent[]) => Promise<void>;
+  /** the batch handed to it and not yet acked: a consumer that dies has it delivered again */
+  busy: Pending[] | undefined;
+}
+
 /**
  * A broker with the semantics the queue port allows and no more: at-least-once delivery, duplicates,
  * redelivery of whatever a dead consumer held, delayed and (optionally) reordered status events, claims
@@ -76,8 +83,9 @@ export class SimBroker {
   readonly #waiters = new Set<{ pool: string; wake: () => void }>();
   #status: Pending[] = [];
   #beats: Pending[] = [];
-  #statusConsumer: { owner: string; handler: (events: StatusEvent[]) => Promise<void>; busy: boolean } | undefined;
-  #claimServer: { owner: string; decide: (claims: Claim[]) => Promise<boolean[]> } | undefined;
+  /** every dispatcher replica consumes status events and serves claims (cli/runtime.ts); one is picked each time */
+  #statusConsumers: StatusConsumer[] = [];
+  #claimServers: Array<{ owner: string; decide: (claims: Claim[]) => Promise<boolean[]> }> = [];
   readonly #cancelHandlers = new Map<object, { owner: string; handler: (runIds: string[]) => void }>();
   #pumpArmed = false;
 
@@ -94,8 +102,9 @@ export class SimBroker {
       this.#held.delete(seq);
       this.#enqueue(held.copy);
     }
-    if (this.#statusConsumer?.owner === owner) this.#statusConsumer = undefined;
-    if (this.#claimServer?.owner === owner) this.#claimServer = undefined;
+    for (const consumer of this.#statusConsumers.filter((c) => c.owner === owner)) this.#unacked(consumer);
+    this.#statusConsumers = this.#statusConsumers.filter((c) => c.owner !== owner);
+    this.#claimServers = this.#claimServers.filter((c) => c.owner !== owner);
   }
 
   /** messages waiting or held, by pool (for the final checks) */
@@ -112,11 +121,16 @@ export class SimBroker {
 
   producer(owner: string): QueueProducer {
     const dead = () => this.#time.isDead(owner);
+    // a frozen process sends and hears nothing until it runs again (virtual-time.ts freeze)
+    const unfrozen = async () => {
+      await this.#time.awake(owner);
+      if (dead()) throw new SimBrokerError(`${owner} is dead`);
+    };
     return {
       kind: 'rabbitmq',
       publish: async (messages) => {
         this.ops++;
-        if (dead()) throw new SimBrokerError(`${owner} is dead`);
+        await unfrozen();
         if (this.#prng.chance(this.faults.publishFail)) {
           this.#trace(`${owner}: publish of ${messages.length} failed (fault)`);
           throw new SimBrokerError('sim: publish failed');
@@ -139,25 +153,19 @@ export class SimBroker {
         return this.#queues.get(pool)?.length ?? 0;
       },
       consumeStatus: async (handler) => {
-        this.#statusConsumer = { owner, handler, busy: false };
+        const consumer: StatusConsumer = { owner, handler, busy: undefined };
+        this.#statusConsumers.push(consumer);
         this.#armPump(0);
-        return {
-          close: async () => {
-            if (this.#statusConsumer?.owner === owner) this.#statusConsumer = undefined;
-          },
-        };
+        return { close: async () => void (this.#statusConsumers = this.#statusConsumers.filter((c) => c !== consumer)) };
       },
       serveClaims: async (decide) => {
-        this.#claimServer = { owner, decide };
-        return {
-          close: async () => {
-            if (this.#claimServer?.owner === owner) this.#claimServer = undefined;
-          },
-        };
+        const server = { owner, decide };
+        this.#claimServers.push(server);
+        return { close: async () => void (this.#claimServers = this.#claimServers.filter((c) => c !== server)) };
       },
       publishCancel: async (targets: CancelTarget[]) => {
         this.ops++;
-        if (dead()) throw new SimBrokerError(`${owner} is dead`);
+        await unfrozen();
         this.#broadcast(targets.map((t) => t.runId));
       },
       publishDrain: async (workerId) => {
@@ -174,10 +182,14 @@ export class SimBroker {
   consumer(owner: string): QueueConsumer {
     const dead = () => this.#time.isDead(owner);
     const never = <T>() => new Promise<T>(() => {});
+    const unfrozen = async () => {
+      await this.#time.awake(owner);
+    };
     return {
       kind: 'rabbitmq',
       receive: async (pool, { max, waitMs, signal }) => {
         this.ops++;
+        await unfrozen();
         if (dead()) return never();
         let taken = this.#take(pool, max, owner);
         if (taken.length === 0 && waitMs > 0 && !signal?.aborted) {
@@ -200,6 +212,7 @@ export class SimBroker {
       },
       publishStatus: async (events) => {
         this.ops++;
+        await unfrozen();
         if (dead()) return never();
         if (this.#prng.chance(this.faults.statusFail)) {
           this.#trace(`${owner}: status publish failed (fault)`);
@@ -271,14 +284,15 @@ export class SimBroker {
 
   async #claim(copy: Copy, owner: string, workerId: string): Promise<boolean> {
         const { runId, attempt } = copy.message;
-        const server = this.#claimServer;
+        const servers = this.#claimServers.filter((c) => !this.#time.isDead(c.owner));
+        const server = servers.length > 0 ? servers[this.#prng.int(0, servers.length - 1)] : undefined;
         const fail = async (why: string): Promise<never> => {
           await new Promise<void>((resolve) => this.#time.schedule(owner, CLAIM_TIMEOUT_MS, resolve));
           this.#trace(`broker: claim of ${runId}/${attempt} by ${workerId}: ${why}; delivered again`);
           this.#requeue(copy);
           throw new SimBrokerError(`sim: claim ${why}`);
         };
-        if (!server || this.#time.isDead(server.owner)) return fail('no claim server');
+        if (!server) return fail('no claim server');
         if (this.#prng.chance(this.faults.claimLost)) return fail('request lost (fault)');
         let granted: boolean;
         try {
@@ -286,6 +300,7 @@ export class SimBroker {
         } catch {
           return fail('decision failed');
         }
+        await this.#time.awake(owner);
         if (this.#time.isDead(owner)) {
           this.#requeue(copy);
           return new Promise<boolean>(() => {});
@@ -298,7 +313,8 @@ export class SimBroker {
   #broadcast(ids: string[]): void {
     for (const { owner, handler } of this.#cancelHandlers.values()) {
       const delay = this.#prng.int(0, this.faults.maxDelayMs);
-      this.#time.schedule('broker', delay, () => {
+      // on the listener's own timeline: a frozen process hears it when it runs again, a dead one never
+      this.#time.schedule(owner, delay, () => {
         if (!this.#time.isDead(owner)) handler(ids);
       });
     }
@@ -313,10 +329,23 @@ export class SimBroker {
     });
   }
 
+  /** a consumer's batch goes back, in order, ahead of what came after it */
+  #unacked(consumer: StatusConsumer): void {
+    const batch = consumer.busy;
+    consumer.busy = undefined;
+    if (!batch) return;
+    this.#status.unshift(...batch.filter((p) => !p.beat));
+    this.#beats.unshift(...batch.filter((p) => p.beat));
+    this.#armPump(500);
+  }
+
   /** hands ready status events to the core in order; they are acked only once its handler resolved */
   #pump(): void {
-    const consumer = this.#statusConsumer;
-    if (!consumer || consumer.busy || this.#time.isDead(consumer.owner)) return;
+    // one batch in flight at a time, in order (a single active consumer, as the adapters arrange it)
+    if (this.#statusConsumers.some((c) => c.busy)) return;
+    const ready = this.#statusConsumers.filter((c) => !this.#time.isDead(c.owner));
+    const consumer = ready.length > 0 ? ready[this.#prng.int(0, ready.length - 1)] : undefined;
+    if (!consumer) return;
     const now = this.#time.now;
     const batch: Pending[] = [];
     while (batch.length < 50 && this.#status[0] && this.#status[0].readyAt <= now) batch.push(this.#status.shift() as Pending);
@@ -328,19 +357,17 @@ export class SimBroker {
       if (later.length > 0) this.#armPump(Math.min(...later) - now);
       return;
     }
-    consumer.busy = true;
+    consumer.busy = batch;
     this.ops++;
     consumer.handler(batch.map((p) => p.event)).then(
       () => {
-        consumer.busy = false;
+        if (consumer.busy !== batch) return;
+        consumer.busy = undefined;
         this.#armPump(0);
       },
       () => {
-        consumer.busy = false;
         // not acked: delivered again, in order, after a pause
-        this.#status.unshift(...batch.filter((p) => !p.beat));
-        this.#beats.unshift(...batch.filter((p) => p.beat));
-        this.#armPump(500);
+        if (consumer.busy === batch) this.#unacked(consumer);
       },
     );
   }

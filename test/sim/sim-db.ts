@@ -72,8 +72,15 @@ export class SimDatabase {
         this.ops++;
       }
     };
-    const query = async <Row>(sql: string, params?: unknown[]) => {
+    // A frozen process sends nothing and hears its answers only once it runs again. Only between
+    // transactions: PGlite has one session, so a transaction held open by a frozen process would stop the
+    // whole world (Postgres ends such a session: idle_in_transaction_session_timeout, leases.ts).
+    const unfrozen = async () => {
+      await this.#time.awake(owner);
       alive();
+    };
+    const query = async <Row>(sql: string, params?: unknown[]) => {
+      await unfrozen();
       if (this.#prng.chance(this.faults.failQuery)) {
         this.#trace(`${owner}: query failed (fault): ${summary(sql)}`);
         throw new SimDbError('sim: connection reset');
@@ -84,7 +91,9 @@ export class SimDatabase {
         await new Promise<void>((resolve) => this.#time.schedule('db', ms, resolve));
         alive();
       }
-      return run(() => this.#inner.query<Row>(sql, params), sql);
+      const result = await run(() => this.#inner.query<Row>(sql, params), sql);
+      await unfrozen();
+      return result;
     };
     const inTx = (tx: Transaction): Transaction => ({
       query: async <Row>(sql: string, params?: unknown[]) => {
@@ -108,7 +117,7 @@ export class SimDatabase {
         await run(() => this.#inner.exec(sql));
       },
       transaction: async <T>(work: (tx: Transaction) => Promise<T>): Promise<T> => {
-        alive();
+        await unfrozen();
         const result = await this.#inner.transaction(async (tx) => {
           const value = await work(inTx(tx));
           alive();
@@ -122,6 +131,7 @@ export class SimDatabase {
           this.#trace(`${owner}: committed, but the answer was lost (fault)`);
           throw new SimDbError('sim: connection lost after commit');
         }
+        await unfrozen();
         return result;
       },
       listen: async (channel, onNotify) => {
@@ -132,7 +142,9 @@ export class SimDatabase {
             this.#trace(`${owner}: NOTIFY ${channel} lost (fault)`);
             return;
           }
-          onNotify(payload);
+          const waking = this.#time.awake(owner);
+          if (waking) void waking.then(() => this.#time.isDead(owner) || onNotify(payload));
+          else onNotify(payload);
         });
         this.#unlisten.push(stop);
         return stop;

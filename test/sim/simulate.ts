@@ -67,7 +67,7 @@ export async function openSimDatabase(): Promise<Db> {
 async function reset(db: Db): Promise<void> {
   // TRUNCATE, not DELETE: fresh files, so rows lie where they lay in any other run of the seed (a query
   // without ORDER BY returns them in storage order, and a replay must see the same order)
-  await db.exec('TRUNCATE hg_run_logs, hg_runs, hg_workers, hg_pools, hg_tasks, sim_violations RESTART IDENTITY CASCADE');
+  await db.exec('TRUNCATE hg_run_logs, hg_runs, hg_workers, hg_pools, hg_tasks, hg_leases, hg_dead_letters, sim_violations RESTART IDENTITY CASCADE');
 }
 
 /** Runs one seed of the world to the end and judges it. Deterministic: the same seed gives the same trace. */
@@ -93,7 +93,7 @@ export async function runSeed(db: Db, seed: number, options: SimOptions = DEFAUL
     applyFaults(0);
     for (const task of scenario.tasks) await createTaskFromInput(world.api, task.input);
     for (const task of scenario.tasks) await observe(world, know, task);
-    world.startDispatcher();
+    for (const d of scenario.dispatchers) world.startDispatcher(d);
     for (const w of scenario.workers) world.startWorker(w.name, w.pool, w.concurrency);
     applyFaults(1);
     const at = (ms: number, what: () => void) => world.time.schedule('world', ms, what);
@@ -117,9 +117,12 @@ export async function runSeed(db: Db, seed: number, options: SimOptions = DEFAUL
           if (event.kind === 'crash-worker') world.crashWorker(event.worker);
           else world.stopWorker(event.worker);
           at(event.downMs, () => restart(event.worker));
-        } else if (event.kind === 'crash-dispatcher') {
-          world.crashDispatcher();
-          at(event.downMs, () => (world.dispatcherOwner ? undefined : world.startDispatcher()));
+        } else if (event.kind === 'crash-dispatcher' || event.kind === 'vanish-dispatcher') {
+          if (event.kind === 'crash-dispatcher') world.crashDispatcher(event.dispatcher);
+          else world.vanishDispatcher(event.dispatcher, world.prng.int(10_000, 60_000));
+          at(event.downMs, () => world.startDispatcher(event.dispatcher));
+        } else if (event.kind === 'freeze-dispatcher') {
+          world.freezeDispatcher(event.dispatcher, event.forMs);
         } else if (event.kind === 'fault-burst') {
           world.log('faults x5');
           applyFaults(5);
@@ -147,7 +150,7 @@ export async function runSeed(db: Db, seed: number, options: SimOptions = DEFAUL
     // settle: no more faults, every process up, schedules suspended; everything must come to rest
     world.log('--- settling: faults off, every process up, schedules suspended ---');
     applyFaults(0);
-    if (!world.dispatcherOwner) world.startDispatcher();
+    for (const d of scenario.dispatchers) world.startDispatcher(d);
     for (const w of scenario.workers) restart(w.name);
     for (const task of scenario.tasks.filter((t) => t.schedule && !know.deletedAt.has(t.name))) {
       api(task, 'suspend', () => replaceTaskFromInput(world.api, task.name, { ...task.input, suspend: true }));

@@ -18,6 +18,8 @@ export class VirtualTime {
   #seq = 0;
   #heap: Timer[] = [];
   readonly #dead = new Set<string>();
+  /** frozen processes (SIGSTOP, a long GC pause, a VM migration): until when, in true time */
+  readonly #frozenUntil = new Map<string, number>();
   /** timers fired so far; part of the idle test */
   fired = 0;
 
@@ -26,7 +28,8 @@ export class VirtualTime {
   }
 
   schedule(owner: string, delayMs: number, callback: () => void): Timer {
-    const timer: Timer = { at: this.now + Math.max(0, Number.isFinite(delayMs) ? delayMs : 0), seq: this.#seq++, owner, callback, cancelled: this.#dead.has(owner) };
+    const at = Math.max(this.now + Math.max(0, Number.isFinite(delayMs) ? delayMs : 0), this.#frozenUntil.get(owner) ?? 0);
+    const timer: Timer = { at, seq: this.#seq++, owner, callback, cancelled: this.#dead.has(owner) };
     this.#push(timer);
     return timer;
   }
@@ -39,6 +42,25 @@ export class VirtualTime {
 
   isDead(owner: string): boolean {
     return this.#dead.has(owner);
+  }
+
+  /**
+   * The process stops for `ms`: none of its timers fires meanwhile, and its round trips (sim-db.ts,
+   * sim-broker.ts) are answered only once it runs again, so it wakes up acting on what it knew before.
+   */
+  freeze(owner: string, ms: number): void {
+    const until = Math.max(this.#frozenUntil.get(owner) ?? 0, this.now + ms);
+    this.#frozenUntil.set(owner, until);
+    // moved, in their order (seq), to the moment the process runs again; a sorted array is a heap
+    for (const timer of this.#heap) if (timer.owner === owner && timer.at < until) timer.at = until;
+    this.#heap.sort((a, b) => (this.#less(a, b) ? -1 : this.#less(b, a) ? 1 : 0));
+  }
+
+  /** resolves once the process runs (at once unless frozen); never, for a dead process */
+  awake(owner: string): Promise<void> | undefined {
+    const until = this.#frozenUntil.get(owner);
+    if (until === undefined || until <= this.now) return undefined;
+    return new Promise<void>((resolve) => this.schedule(owner, until - this.now, resolve));
   }
 
   /** live timers by owner, for the end-of-world report */

@@ -1,13 +1,11 @@
 import { pino, type Logger } from 'pino';
 import type { Clock } from '../../core/clock/index.ts';
 import type { CoreContext } from '../../core/dispatch/context.ts';
-import { Dispatcher } from '../../core/dispatch/dispatcher.ts';
-import { reap } from '../../core/dispatch/reaper.ts';
-import { pruneHistory } from '../../core/dispatch/retention.ts';
+import { startLeaderWork } from '../../core/dispatch/leader-work.ts';
+import { holdLeadership, type Leadership } from '../../core/dispatch/leadership.ts';
 import { applyStatusEvents, decideClaims } from '../../core/dispatch/status.ts';
 import type { ClaimLedger } from '../../core/queue/claim-ledger.ts';
 import { guardConsumer } from '../../core/queue/guarded-consumer.ts';
-import type { Subscription } from '../../core/queue/port.ts';
 import type { Db } from '../../core/store/db.ts';
 import { createNoopExecutor } from '../../worker/executors/noop.ts';
 import { ExecutorRegistry } from '../../worker/executors/registry.ts';
@@ -20,7 +18,8 @@ import { VirtualTime } from './virtual-time.ts';
 
 export const WORKER_TIMEOUT_SECONDS = 15;
 const HEARTBEAT_MS = 3000;
-const REAPER_MS = (WORKER_TIMEOUT_SECONDS * 1000) / 4;
+/** dispatcher.leader_lease_seconds's default */
+const LEASE_MS = 5000;
 const RETENTION_MS = 10_000;
 
 export interface WorldOptions {
@@ -30,6 +29,19 @@ export interface WorldOptions {
   maxSkewMs: number;
   /** keep every trace line (a replay) instead of the last few hundred */
   fullTrace?: boolean;
+}
+
+interface DispatcherProcess {
+  owner: string;
+  name: string;
+  leadership?: Leadership;
+}
+
+export interface LeaderTermRecord {
+  owner: string;
+  epoch: number;
+  start: number;
+  end?: number;
 }
 
 interface WorkerProcess {
@@ -52,12 +64,14 @@ export class World {
   readonly trace: string[] = [];
   readonly executions: Execution[] = [];
   readonly live = new Map<string, Execution>();
-  /** [start, end) of each dispatcher incarnation that finished starting, in true time */
-  readonly dispatcherUp: Array<{ start: number; end?: number }> = [];
+  /** [start, end) of each leader's term, in true time (terms of a frozen leader may overlap its successor's) */
+  readonly leaderTerms: LeaderTermRecord[] = [];
+  readonly dispatchers = new Map<string, DispatcherProcess>();
+  /** when each process was frozen, in true time */
+  readonly freezes: Array<{ owner: string; from: number; to: number }> = [];
   /** workers that crashed or were stopped, by owner: their attempts may legitimately be failed */
   readonly goneWorkers = new Set<string>();
   readonly api: CoreContext;
-  dispatcherOwner: string | undefined;
   readonly workers = new Map<string, WorkerProcess>();
   /** each worker incarnation's claim ledger (the queue layer's memory of claims it gave up on), by owner */
   readonly ledgers = new Map<string, ClaimLedger>();
@@ -97,56 +111,95 @@ export class World {
     return { db, queue: this.broker.producer(owner), logger: this.#logger(owner), clock, now: clock.now };
   }
 
-  startDispatcher(): void {
-    const owner = `dispatcher#${++this.#generation}`;
-    this.dispatcherOwner = owner;
+  /**
+   * A dispatcher replica, wired as cli/runtime.ts wires one: every replica consumes status events and serves
+   * claims; the one holding the lease leads (the real holdLeadership and startLeaderWork).
+   */
+  startDispatcher(name: string): void {
+    if (this.dispatchers.has(name)) return;
+    const owner = `${name}#${++this.#generation}`;
     this.log(`${owner} starting`);
-    void this.#bootDispatcher(owner, this.ctxFor(owner));
+    const ctx = this.ctxFor(owner);
+    const proc: DispatcherProcess = { owner, name };
+    this.dispatchers.set(name, proc);
+    void this.#bootDispatcher(proc, ctx);
   }
 
-  async #bootDispatcher(owner: string, ctx: CoreContext): Promise<void> {
-    const subs: Subscription[] = [];
+  async #bootDispatcher(proc: DispatcherProcess, ctx: CoreContext): Promise<void> {
+    const { owner } = proc;
     try {
-      subs.push(await ctx.queue.consumeStatus((events) => applyStatusEvents(ctx, events)));
-      subs.push(await ctx.queue.serveClaims((claims) => decideClaims(ctx, claims)));
-      const dispatcher = new Dispatcher(ctx, { syncIntervalMs: 10_000, maxBatch: 50 });
-      await dispatcher.start();
+      await ctx.queue.consumeStatus((events) => applyStatusEvents(ctx, events));
+      await ctx.queue.serveClaims((claims) => decideClaims(ctx, claims));
     } catch (error) {
       if (this.time.isDead(owner)) return;
       this.log(`${owner} failed to start (${(error as Error).message}); trying again`);
-      ctx.clock.setTimeout(() => void this.#bootDispatcher(owner, ctx), 1000);
+      ctx.clock.setTimeout(() => void this.#bootDispatcher(proc, ctx), 1000);
       return;
     }
-    this.dispatcherUp.push({ start: this.time.now });
-    ctx.clock.setInterval(() => {
-      reap(ctx, { workerTimeoutSeconds: WORKER_TIMEOUT_SECONDS, lostQueuedSeconds: 30 }).catch((error: Error) => this.log(`${owner}: reaper pass failed: ${error.message}`));
-    }, REAPER_MS);
-    let prunedUpTo = new Date(ctx.now() - 86_400_000);
-    ctx.clock.setInterval(() => {
-      const next = new Date(ctx.now() - 1000);
-      pruneHistory(ctx, prunedUpTo).then(
-        () => (prunedUpTo = next),
-        (error: Error) => this.log(`${owner}: retention failed: ${error.message}`),
-      );
-    }, RETENTION_MS);
+    proc.leadership = holdLeadership(
+      ctx.db,
+      ctx.logger,
+      async (term) => {
+        const stop = await startLeaderWork(ctx, term, {
+          syncIntervalMs: 10_000,
+          maxBatch: 50,
+          workerTimeoutSeconds: WORKER_TIMEOUT_SECONDS,
+          lostQueuedSeconds: 30,
+          retentionIntervalMs: RETENTION_MS,
+        });
+        const term$ = { owner, epoch: term.epoch, start: this.time.now } as LeaderTermRecord;
+        this.leaderTerms.push(term$);
+        this.log(`${owner} leads (epoch ${term.epoch})`);
+        return async () => {
+          term$.end ??= this.time.now;
+          await stop();
+        };
+      },
+      { clock: ctx.clock, leaseMs: LEASE_MS, name: 'dispatcher' },
+    );
   }
 
-  /** the end of the world: every process dies, no listener of it survives into the next seed */
+  /** the end of the world  /** the end of the world: every process dies, no listener of it survives into the next seed */
   async shutdown(): Promise<void> {
-    for (const owner of ['api', 'world', 'broker', 'db', this.dispatcherOwner ?? '', ...[...this.workers.values()].map((w) => w.owner)]) this.time.kill(owner);
+    for (const owner of ['api', 'world', 'broker', 'db', ...[...this.dispatchers.values()].map((d) => d.owner), ...[...this.workers.values()].map((w) => w.owner)]) this.time.kill(owner);
     this.#owners.forEach((owner) => this.time.kill(owner));
     await this.db.closeListeners();
   }
 
-  crashDispatcher(): void {
-    const owner = this.dispatcherOwner;
-    if (!owner) return;
-    this.log(`${owner} CRASHES`);
+  crashDispatcher(name: string): void {
+    const proc = this.dispatchers.get(name);
+    if (!proc) return;
+    this.log(`${proc.owner} CRASHES`);
+    this.#gone(proc.owner);
+    this.broker.consumerDied(proc.owner);
+    this.dispatchers.delete(name);
+  }
+
+  /**
+   * The host disappears without closing anything: the process does nothing more, and the broker notices its
+   * dead connection only after `noticeMs` (a heartbeat timeout); its lease simply expires.
+   */
+  vanishDispatcher(name: string, noticeMs: number): void {
+    const proc = this.dispatchers.get(name);
+    if (!proc) return;
+    this.log(`${proc.owner} VANISHES (the broker notices in ${noticeMs} ms)`);
+    this.#gone(proc.owner);
+    this.time.schedule('broker', noticeMs, () => this.broker.consumerDied(proc.owner));
+    this.dispatchers.delete(name);
+  }
+
+  /** a dispatcher stops for a while (SIGSTOP, a GC pause) and goes on where it was */
+  freezeDispatcher(name: string, ms: number): void {
+    const proc = this.dispatchers.get(name);
+    if (!proc) return;
+    this.log(`${proc.owner} FREEZES for ${ms} ms`);
+    this.time.freeze(proc.owner, ms);
+    this.freezes.push({ owner: proc.owner, from: this.time.now, to: this.time.now + ms });
+  }
+
+  #gone(owner: string): void {
     this.time.kill(owner);
-    this.broker.consumerDied(owner);
-    const up = this.dispatcherUp[this.dispatcherUp.length - 1];
-    if (up && up.end === undefined) up.end = this.time.now;
-    this.dispatcherOwner = undefined;
+    for (const term of this.leaderTerms) if (term.owner === owner) term.end ??= this.time.now;
   }
 
   startWorker(name: string, pool: string, concurrency: number): void {
