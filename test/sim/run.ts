@@ -7,7 +7,10 @@ const USAGE = `npm run sim -- [--seeds N] [--seed S] [--first F] [--json] [--no-
   --heartbeats-overtake  let heartbeats overtake outcomes on the broker (issue 12 defect 1)
   --long-stalls          database round trips may hang past worker_timeout (issue 12 defect 11)
   --lost-claim-answers   a granted claim's answer may be lost (issue 12 defect 6)
-  These three fault families reproduce defects owned by the queue and worker side; they are off by default.
+  These three fault families are off by default; the CI form runs the first and the third on 100 seeds.
+  --long-stalls still finds a violation (docs/reliability.md, Known gaps).
+  Every seed runs 1 to 3 dispatcher replicas under the real lease; faults include crashed, frozen and
+  vanished dispatchers, crashed and drained workers, failed and hanging round trips, lost answers.
   --active-s A           seconds of simulated time with faults per seed (default ${DEFAULT_OPTIONS.activeMs / 1000})
   --settle-s S           seconds of simulated time to settle afterwards (default ${DEFAULT_OPTIONS.settleMs / 1000})
   A replay needs the options of the run it replays (the CI form uses --active-s 20 --settle-s 40).

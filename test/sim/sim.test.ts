@@ -30,20 +30,21 @@ describe('deterministic simulation of the core and the worker', () => {
   });
 
   // in groups, so that each test stays well inside the suite's per-test timeout on a loaded machine; then
-  // the first seeds again with heartbeats overtaking outcomes on the broker (issue 12, defect 1)
+  // the first seeds again with heartbeats overtaking outcomes on the broker (issue 12, defect 1) and
+  // granted claims whose answer is lost (defect 6)
   const groups: Array<{ first: number; last: number; overtake: boolean }> = [];
   for (let first = 1; first <= SEEDS; first += GROUP) groups.push({ first, last: Math.min(SEEDS, first + GROUP - 1), overtake: false });
   for (let first = 1; first <= OVERTAKE_SEEDS; first += GROUP) groups.push({ first, last: Math.min(OVERTAKE_SEEDS, first + GROUP - 1), overtake: true });
   for (const { first, last, overtake } of groups) {
-    const options = overtake ? { ...CI_OPTIONS, heartbeatsOvertake: true } : CI_OPTIONS;
-    it(`keeps every invariant, with faults${overtake ? ' and heartbeats overtaking outcomes' : ''}, for seeds ${first} to ${last}`, async () => {
+    const options = overtake ? { ...CI_OPTIONS, heartbeatsOvertake: true, lostClaimAnswers: true } : CI_OPTIONS;
+    it(`keeps every invariant, with faults${overtake ? ', heartbeats overtaking outcomes and lost claim answers' : ''}, for seeds ${first} to ${last}`, async () => {
       const failed: string[] = [];
       let executions = 0;
       for (let seed = first; seed <= last; seed++) {
         const result = await runSeed(db, seed, options);
         executions += result.stats.executions;
         if (result.violations.length > 0) {
-          failed.push(`seed ${seed} (replay: npm run sim -- --seed ${seed} --active-s 20 --settle-s 40${overtake ? ' --heartbeats-overtake' : ''}):\n  ${result.violations.slice(0, 5).join('\n  ')}\n  trace tail:\n    ${result.trace.slice(-30).join('\n    ')}`);
+          failed.push(`seed ${seed} (replay: npm run sim -- --seed ${seed} --active-s 20 --settle-s 40${overtake ? ' --heartbeats-overtake --lost-claim-answers' : ''}):\n  ${result.violations.slice(0, 5).join('\n  ')}\n  trace tail:\n    ${result.trace.slice(-30).join('\n    ')}`);
           if (failed.length >= 3) break;
         }
       }
