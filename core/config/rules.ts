@@ -153,6 +153,16 @@ export function checkRules(config: Config, ctx: RuleContext): RuleResult {
       message: `in ${where(ctx, 'dispatcher.worker_timeout_seconds')}: must exceed worker.heartbeat_interval_seconds (${config.worker.heartbeat_interval_seconds}), or every worker is declared dead between heartbeats`,
     });
   }
+  // A status write stalled on one replica ends at the query deadline and its batch is applied elsewhere; a
+  // reaper that counts silence past that deadline declares workers dead whose outcomes are merely stuck
+  // (docs/reliability.md, Known gaps)
+  const deadline = config.database.query_timeout_seconds;
+  if (deadline > 0 && config.dispatcher.worker_timeout_seconds <= deadline) {
+    out.warnings.push(
+      `dispatcher.worker_timeout_seconds (${config.dispatcher.worker_timeout_seconds}, ${where(ctx, 'dispatcher.worker_timeout_seconds')}) does not exceed database.query_timeout_seconds (${deadline}): ` +
+        'a status write stalled up to its deadline can get live workers declared dead and their attempts run again; keep it above',
+    );
+  }
   const tls = config.api.tls;
   for (const key of ['cert_file', 'key_file'] as const) {
     if (tls.enabled && tls[key] === '') {

@@ -293,6 +293,14 @@ describe('shipped config files', () => {
     assert.deepEqual(problemsOf(() => loadConfig({ configDir: SHIPPED, environment: 'production', env: brokerOnly, mode: 'api' })).map((p) => p.path), ['api.auth.jwt_secret', 'database.url']);
   });
 
+  it('warns when the worker timeout does not exceed the query deadline (a stalled status write would get live workers declared dead)', () => {
+    const warned = (base: string) => loadConfig({ configDir: configDir({ 'base.toml': base }), env: {} }).warnings.filter((w) => /does not exceed database.query_timeout_seconds/.test(w));
+    assert.equal(warned('[dispatcher]\nworker_timeout_seconds = 40\n').length, 1, 'equal to the 40 s default deadline');
+    assert.match(warned('[dispatcher]\nworker_timeout_seconds = 35\n')[0] ?? '', /worker_timeout_seconds \(35, .*base\.toml.*\(40\)/);
+    assert.deepEqual(warned(''), [], 'the defaults: 90 s against 40 s');
+    assert.deepEqual(warned('[dispatcher]\nworker_timeout_seconds = 35\n[database]\nquery_timeout_seconds = 0\n'), [], 'no deadline, nothing to compare');
+  });
+
   it('base.toml is the generated reference of every key and its default', () => {
     assert.equal(readFileSync(path.join(SHIPPED, 'base.toml'), 'utf8'), renderBaseToml(), 'regenerate config/base.toml (command in its header)');
   });
