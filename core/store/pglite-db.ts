@@ -8,7 +8,9 @@ import type { Db, Queryable } from './db.ts';
  * One process owns it, so the advisory lock (migrations) is always granted and never lost.
  */
 export async function openPgliteDb(dataDir: string | undefined): Promise<Db> {
-  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  // the whole database lives here (tasks, history, API key hashes): only its owner may read it, as Postgres
+  // itself requires of a data directory
+  if (dataDir) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   // one process per data directory: a second one is refused with the holder's pid (data-dir-lock.ts)
   const lock = dataDir ? lockDataDir(dataDir) : undefined;
   const db = await PGlite.create(dataDir ? { dataDir } : {}).catch((error: unknown) => {

@@ -1,6 +1,6 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { DataDirLockedError, LOCK_FILE, lockDataDir } from '../../core/store/data-dir-lock.ts';
@@ -13,6 +13,13 @@ import { startProcess, tempDir } from '../support/processes.ts';
 describe('the embedded data directory', () => {
   const tmp = tempDir('hg-datadir-');
   after(() => tmp.remove());
+
+  it('is created readable by its owner only', async () => {
+    const dir = path.join(tmp.dir, 'private', 'data');
+    const db = await openPgliteDb(dir);
+    await db.close();
+    for (const made of [dir, path.dirname(dir)]) assert.equal(statSync(made).mode & 0o077, 0, `${made} is open to others: ${(statSync(made).mode & 0o777).toString(8)}`);
+  });
 
   it('refuses a second scheduler process on the same directory, naming the holder\'s pid', async () => {
     const dir = path.join(tmp.dir, 'data');
