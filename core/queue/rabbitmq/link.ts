@@ -45,6 +45,21 @@ export interface Buffered<T> {
   value: T;
 }
 
+/**
+ * AMQP heartbeat, in seconds, when the URL names none. Without one the server's 60 s applies, and a host
+ * that vanishes without closing its sockets keeps what it was handed (prefetched claim requests, run
+ * messages, status batches) for over a minute before the broker gives it to another consumer.
+ */
+export const DEFAULT_HEARTBEAT_SECONDS = 10;
+
+/** the URL with `heartbeat` set to DEFAULT_HEARTBEAT_SECONDS unless it sets one itself */
+export function withHeartbeat(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.searchParams.has('heartbeat')) return url;
+  parsed.searchParams.set('heartbeat', String(DEFAULT_HEARTBEAT_SECONDS));
+  return parsed.toString();
+}
+
 /** A connection that comes back: see the file comment. */
 export class AmqpLink {
   readonly #url: string;
@@ -58,7 +73,7 @@ export class AmqpLink {
   #closed = false;
 
   constructor(url: string, name: string, waitMs: number, setup: (gen: Generation) => Promise<void>, onLost: (gen: Generation) => void) {
-    this.#url = url;
+    this.#url = withHeartbeat(url);
     this.#name = name;
     this.#waitMs = waitMs;
     this.#setup = setup;
