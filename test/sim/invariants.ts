@@ -73,7 +73,15 @@ export async function finalChecks(world: World, db: Db, know: Knowledge): Promis
   const runs: RunRow[] = raw.map((r) => ({ ...r, scheduled: new Date(r.scheduled_time).getTime(), created: new Date(r.created_at).getTime() }));
   const byId = new Map(runs.map((r) => [`${r.id}/${r.attempt}`, r]));
 
-  for (const run of runs) if (['pending', 'queued', 'running'].includes(run.status)) out.push(`settled world still has run ${run.id}/${run.attempt} of ${run.name} ${run.status}`);
+  const { rows: held } = await db.query<{ id: string; attempt: number; worker_id: string | null; worker_status: string | null; started_at: Date | null; failed_by_core: boolean }>(
+    `SELECT r.id::text AS id, r.attempt, r.worker_id, w.status AS worker_status, r.started_at, r.failed_by_core
+       FROM hg_runs r LEFT JOIN hg_workers w ON w.id = r.worker_id WHERE r.status IN ('pending', 'queued', 'running')`,
+  );
+  for (const h of held) {
+    const run = byId.get(`${h.id}/${h.attempt}`);
+    const on = h.worker_id ? ` on ${h.worker_id} (${h.worker_status ?? 'no row'})${h.started_at ? `, started ${new Date(h.started_at).toISOString()}` : ''}` : '';
+    out.push(`settled world still has run ${h.id}/${h.attempt} of ${run?.name ?? '?'} ${run?.status ?? '?'}${on}`);
+  }
 
   const executed = new Map<string, number>();
   for (const e of world.executions) executed.set(`${e.runId}/${e.attempt}`, (executed.get(`${e.runId}/${e.attempt}`) ?? 0) + 1);

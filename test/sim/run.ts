@@ -5,7 +5,8 @@ const USAGE = `npm run sim -- [--seeds N] [--seed S] [--first F] [--json] [--no-
   --seeds N              how many seeds to run (default 100), from --first (default 1)
   --seed S               run only seed S (a replay), with its whole trace on a failure
   --heartbeats-overtake  let heartbeats overtake outcomes on the broker (issue 12 defect 1)
-  --long-stalls          database round trips may hang past worker_timeout (issue 12 defect 11)
+  --long-stalls          database round trips may hang, and a vanished dispatcher's connections go
+                         unnoticed, past worker_timeout (issue 12 defect 11)
   --lost-claim-answers   a granted claim's answer may be lost (issue 12 defect 6)
   These three fault families are off by default; the CI form runs the first and the third on 100 seeds.
   --long-stalls still finds a violation (docs/reliability.md, Known gaps).

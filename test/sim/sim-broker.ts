@@ -296,8 +296,23 @@ export class SimBroker {
         if (this.#prng.chance(this.faults.claimLost)) return fail('request lost (fault)');
         let granted: boolean;
         try {
-          granted = (await server.decide([{ runId, attempt, workerId }]))[0] === true;
-        } catch {
+          // the worker waits no longer than its claim deadline: a claim server that died (or froze) while
+          // deciding never answers; its decision may still commit, which the abandoned list then settles
+          const answer = await new Promise<boolean[] | 'timeout'>((resolve, reject) => {
+            const timer = this.#time.schedule(owner, CLAIM_TIMEOUT_MS, () => resolve('timeout'));
+            server.decide([{ runId, attempt, workerId }]).then(
+              (decided) => ((timer.cancelled = true), resolve(decided)),
+              (error: unknown) => ((timer.cancelled = true), reject(error)),
+            );
+          });
+          if (answer === 'timeout') {
+            this.#trace(`broker: claim of ${runId}/${attempt} by ${workerId}: no answer within ${CLAIM_TIMEOUT_MS} ms; delivered again`);
+            this.#requeue(copy);
+            throw new SimBrokerError('sim: claim timed out');
+          }
+          granted = answer[0] === true;
+        } catch (error) {
+          if (error instanceof SimBrokerError) throw error;
           return fail('decision failed');
         }
         await this.#time.awake(owner);

@@ -119,7 +119,9 @@ export async function runSeed(db: Db, seed: number, options: SimOptions = DEFAUL
           at(event.downMs, () => restart(event.worker));
         } else if (event.kind === 'crash-dispatcher' || event.kind === 'vanish-dispatcher') {
           if (event.kind === 'crash-dispatcher') world.crashDispatcher(event.dispatcher);
-          else world.vanishDispatcher(event.dispatcher, world.prng.int(10_000, 60_000));
+          // the broker notices a vanished host's connections within a few heartbeats; the long-stall family
+          // lets that take longer than worker_timeout (which the config warns against: docs/reliability.md)
+          else world.vanishDispatcher(event.dispatcher, options.longStalls ? world.prng.int(10_000, 60_000) : world.prng.int(2_000, 12_000));
           at(event.downMs, () => world.startDispatcher(event.dispatcher));
         } else if (event.kind === 'freeze-dispatcher') {
           world.freezeDispatcher(event.dispatcher, event.forMs);
