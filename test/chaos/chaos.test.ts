@@ -11,6 +11,12 @@ import { runChaos } from './scenario.ts';
  * CHAOS_SECONDS changes the length, CHAOS_SEED replays a sequence of faults.
  */
 const SECONDS = Number(process.env.CHAOS_SECONDS ?? 60);
+/**
+ * Tasks firing every second. 120 saturated the 2-core CI machine (a backlog still waiting 60 s after the
+ * last fault, on the code before this change as well, seed 1945709137), and a saturated machine turns
+ * capacity into false invariant failures; the 300 s form recovers within 2-18 s at 60.
+ */
+const TASKS = Number(process.env.CHAOS_TASKS ?? 60);
 /** a vanished leader host: past the 5 s lease, short of the long form's minute */
 const VANISH_SECONDS = Number(process.env.CHAOS_VANISH_SECONDS ?? 10);
 const SEED = process.env.CHAOS_SEED === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(process.env.CHAOS_SEED);
@@ -23,11 +29,11 @@ const BACKENDS: { backend: Backend; services: Parameters<typeof skipUnless> }[] 
 
 for (const { backend, services } of BACKENDS) {
   describe(`chaos on ${backend}: kills, cuts, stalls, clock jumps, vanished hosts, drains, suspensions and pool changes lose, duplicate and strand nothing`, { skip: await skipUnless(...services) }, () => {
-    it(`${SECONDS}s of faults under load (seed ${SEED})`, { timeout: (SECONDS + 150) * 1000 }, async (t) => {
+    it(`${SECONDS}s of faults under load (seed ${SEED})`, { timeout: (SECONDS + 240) * 1000 }, async (t) => {
       const report = await runChaos({
         backend,
         durationSeconds: SECONDS,
-        tasks: 120,
+        tasks: TASKS,
         triggersPerSecond: 5,
         dispatchers: 3,
         workers: 3,
@@ -50,7 +56,7 @@ for (const { backend, services } of BACKENDS) {
       assert.equal(r.firedWhileSuspended, 0, `fired while suspended: ${found}`);
       assert.ok(r.leaderRecoverySeconds !== null && r.leaderRecoverySeconds < 10, `a standby fired ${r.leaderRecoverySeconds}s after the leader's host vanished: ${report.faults.join('\n')}`);
       // the run proved something only if it was under load and under fire
-      assert.ok(r.fires >= 120 * SECONDS / 2, `only ${r.fires} fires`);
+      assert.ok(r.fires >= TASKS * SECONDS / 2, `only ${r.fires} fires`);
       assert.ok(r.triggers > 0, 'no trigger was acknowledged');
       assert.ok(r.kills >= 2 && r.cuts >= 2, `only ${r.kills} kills and ${r.cuts} cuts`);
     });

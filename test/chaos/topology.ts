@@ -247,9 +247,11 @@ export class Topology {
       [
         '[database]',
         'connection_timeout_seconds = 5',
-        'statement_timeout_seconds = 10',
-        // a query on a connection of a vanished host fails after this (defect 4 of issue 12)
-        'query_timeout_seconds = 15',
+        'statement_timeout_seconds = 4',
+        // a query on a connection of a vanished host fails after this (defect 4 of issue 12), and a vanished
+        // host's open transaction is ended by the server after this; below worker_timeout_seconds, as the
+        // config rule asks, or a write waiting on that host's locks can get a live worker declared dead
+        'query_timeout_seconds = 5',
         '',
         '[message_queue]',
         `task_queue = "t-${ns}"`,
