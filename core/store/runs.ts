@@ -43,8 +43,11 @@ export async function insertRuns(db: Queryable, runs: NewRun[], at: Date): Promi
     // Only for tasks not deleted, with their rows locked FOR SHARE till commit: a delete that came first is
     // waited for and then seen (the run is not made), one that comes after waits for this commit and then
     // cancels what it made. Without the lock a tick or trigger racing a delete left runs of a deleted task.
+    // The same holds for a suspension: a scheduled fire of a task suspended before this write is not made
+    // (a tick that read the task before the suspend reached the dispatcher fired from inside the suspension).
     `WITH live AS (
-       SELECT id FROM hg_tasks WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL ORDER BY id FOR SHARE
+       SELECT id, COALESCE((spec ->> 'suspend')::boolean, false) AS suspended
+         FROM hg_tasks WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL ORDER BY id FOR SHARE
      )
      INSERT INTO hg_runs (task_id, scheduled_time, shard, shard_total, attempt, trigger, status, pool, priority, not_before, queued_at, finished_at, error, reason, created_at)
      SELECT task_id, scheduled_time, shard, shard_total, attempt, trigger, status, pool, priority, not_before,
@@ -55,6 +58,7 @@ export async function insertRuns(db: Queryable, runs: NewRun[], at: Date): Promi
                    $9::int[], $10::timestamptz[], $11::text[], $13::text[])
             AS u(task_id, scheduled_time, shard, shard_total, attempt, trigger, status, pool, priority, not_before, error, reason)
       WHERE u.task_id IN (SELECT id FROM live)
+        AND NOT (u.trigger = 'schedule' AND u.status IN ('pending', 'queued') AND u.task_id IN (SELECT id FROM live WHERE suspended))
      ON CONFLICT ON CONSTRAINT hg_runs_slot DO NOTHING
      RETURNING id::text AS id, task_id::text AS task_id, scheduled_time, shard, shard_total, attempt, status, not_before`,
     [

@@ -17,8 +17,8 @@ const SECONDS = Number(process.env.CHAOS_SECONDS ?? 60);
  * capacity into false invariant failures; the 300 s form recovers within 2-18 s at 60.
  */
 const TASKS = Number(process.env.CHAOS_TASKS ?? 60);
-/** a vanished leader host: past the 5 s lease, short of the long form's minute */
-const VANISH_SECONDS = Number(process.env.CHAOS_VANISH_SECONDS ?? 10);
+/** a vanished host: past the 5 s lease and the 12 s worker timeout, short of the long form's minute */
+const VANISH_SECONDS = Number(process.env.CHAOS_VANISH_SECONDS ?? 15);
 const SEED = process.env.CHAOS_SEED === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(process.env.CHAOS_SEED);
 
 const BACKENDS: { backend: Backend; services: Parameters<typeof skipUnless> }[] = [
@@ -58,7 +58,7 @@ for (const { backend, services } of BACKENDS) {
       // the run proved something only if it was under load and under fire
       assert.ok(r.fires >= TASKS * SECONDS / 2, `only ${r.fires} fires`);
       assert.ok(r.triggers > 0, 'no trigger was acknowledged');
-      assert.ok(r.kills >= 2 && r.cuts >= 2, `only ${r.kills} kills and ${r.cuts} cuts`);
+      assert.ok(r.kills >= 1 && r.cuts >= 2, `only ${r.kills} kills and ${r.cuts} cuts`);
     });
   });
 }

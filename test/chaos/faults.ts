@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { rollingDrain, suspendResume, changePool, vanishLeaderHost, vanishStandbyHost, vanishWorkerHost } from './scenario-faults.ts';
-import type { Member, Topology } from './topology.ts';
+import { CHAOS_WORKER_TIMEOUT_SECONDS, type Member, type Topology } from './topology.ts';
 
 /**
  * The faults a chaos run injects. Each one is applied, held for a while, and undone (a killed process is
@@ -154,7 +154,7 @@ export async function inject(kind: FaultKind, topo: Topology, counts: FaultCount
     case 'vanish-standby-host':
       return vanishStandbyHost(topo, counts, timing.holdMs() + 6000, random, note);
     case 'vanish-worker-host':
-      return vanishWorkerHost(topo, counts, timing.holdMs() + 6000, random, note);
+      return vanishWorkerHost(topo, counts, timing.holdMs() + CHAOS_WORKER_TIMEOUT_SECONDS * 1000, random, note);
     case 'rolling-drain':
       return rollingDrain(topo, counts, note);
     case 'suspend-resume':

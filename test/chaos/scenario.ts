@@ -160,12 +160,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 }
 
 /**
- * A connection cut or stall first among the other faults: the short form then has two cuts (with the
- * vanished leader host) even when a long rolling drain comes next (seed 1945709137 had one cut in 60 s).
+ * A connection cut or stall, then a kill, first among the other faults: the short form then has two cuts
+ * (with the vanished leader host) and a kill even when a long rolling drain comes early (seed 1945709137
+ * had one cut in 60 s and failed the 'under fire' check).
  */
 function cutFirst(kinds: FaultKind[]): FaultKind[] {
-  const cut = kinds.findIndex((k) => k.startsWith('cut-') || k.startsWith('stall-'));
-  return cut < 0 ? kinds : [kinds[cut] as FaultKind, ...kinds.slice(0, cut), ...kinds.slice(cut + 1)];
+  const pick = (rest: FaultKind[], match: (k: FaultKind) => boolean): FaultKind[] => {
+    const i = rest.findIndex(match);
+    return i < 0 ? rest : [rest[i] as FaultKind, ...rest.slice(0, i), ...rest.slice(i + 1)];
+  };
+  const cutAhead = pick(kinds, (k) => k.startsWith('cut-') || k.startsWith('stall-'));
+  const [cut, ...rest] = cutAhead;
+  return cut === undefined ? cutAhead : [cut, ...pick(rest, (k) => k.startsWith('kill-') || k.startsWith('term-'))];
 }
 
 function interleaved<T>(first: T[], second: T[]): T[] {

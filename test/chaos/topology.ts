@@ -5,6 +5,9 @@ import { SERVICE_URLS } from '../support/services.ts';
 import { startFaultProxy, viaProxy, type FaultProxy } from '../support/fault-proxy.ts';
 import { api, backendEnv, freePort, startProcess, type Api, type Backend, type Proc } from '../support/processes.ts';
 
+/** the chaos config's dispatcher.worker_timeout_seconds; a vanished worker host stays away longer */
+export const CHAOS_WORKER_TIMEOUT_SECONDS = 12;
+
 const CLOCK_PRELOAD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'clock-offset.ts');
 
 export type Role = 'dispatcher' | 'worker' | 'api';
@@ -265,7 +268,9 @@ export class Topology {
         'connection_timeout_seconds = 5',
         '',
         '[dispatcher]',
-        'worker_timeout_seconds = 6',
+        // 6 s with 1 s heartbeats was below this machine's noise under load (a 5 s query deadline, a GC
+        // pause): live workers were declared dead in the CI form; a vanished worker host (15 s) still is
+        `worker_timeout_seconds = ${CHAOS_WORKER_TIMEOUT_SECONDS}`,
         'schedule_interval_seconds = 2',
         '',
         '[worker]',

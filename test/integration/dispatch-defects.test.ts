@@ -167,6 +167,17 @@ describe('dispatch defects of issue 12, against Postgres', { skip }, () => {
     assert.deepEqual(rows.map((r) => r.id), ['recent']);
   });
 
+  it('a scheduled fire written from a view read before the task was suspended is not made', async () => {
+    const task = await noop('suspended-under-a-tick', { schedule: '@every 1s' });
+    // the dispatcher read the task (not suspended); the suspension commits before its fire does
+    await replaceTaskFromInput(env.ctx, task.id, { name: 'suspended-under-a-tick', type: 'noop', params: {}, pool: 'suspended-under-a-tick', schedule: '@every 1s', suspend: true });
+    await createRuns(env.ctx, [{ task, scheduledTime: new Date(Date.UTC(2026, 0, 5)), trigger: 'schedule' }]);
+    assert.deepEqual((await runsOf(env.db, task.id)).filter((r) => ['pending', 'queued', 'running'].includes(r.status)), [], 'a fire from inside the suspension');
+    // a retry already under way, or a manual run, is not a fire of the schedule: it is still made
+    await createRuns(env.ctx, [{ task, scheduledTime: new Date(Date.UTC(2026, 0, 6)), trigger: 'manual' }]);
+    assert.equal((await runsOf(env.db, task.id)).length, 1);
+  });
+
   it('defect 14: a write of runs racing the deletion of their task leaves no active run of a deleted task', async () => {
     const task = await noop('doomed-task');
     let release!: () => void;
