@@ -1,11 +1,11 @@
-import type { Task } from '../model/index.ts';
 import { compileSchedule, jitterMs, type CompiledSchedule } from '../schedule/index.ts';
 import { TASK_CHANGED_CHANNEL, databaseNow, loadTaskStates, loadTaskStatesById, type ScheduledTaskState } from '../store/tasks.ts';
 import type { Queryable } from '../store/db.ts';
 import type { CoreContext } from './context.ts';
-import { createRuns, promoteDueRuns, type RunRequest } from './enqueue.ts';
+import { handOffCreated, insertRequestedRuns, promoteDueRuns, type RunRequest } from './enqueue.ts';
 import { RETRY_SCHEDULED_CHANNEL } from './outcomes.ts';
-import { applyPolicies, missedReason } from './policies.ts';
+import { decidePolicies, missedReason, type DueFire } from './policies.ts';
+import type { CancelTarget } from '../queue/port.ts';
 import { batchFires, planEntry, type Entry, type PlannedFire } from './fire-plan.ts';
 import { TimerHeap } from './timer-heap.ts';
 import type { TimerHandle } from '../clock/index.ts';
@@ -248,7 +248,7 @@ export class Dispatcher {
   private async fireBatch(batch: PlannedFire[], now: number): Promise<void> {
     const requests: RunRequest[] = [];
     const advance = new Map<string, Date>();
-    const due: Array<{ task: Task; slot: number }> = [];
+    const due: DueFire[] = [];
     for (const { entry, missed, due: dueSlots } of batch) {
       const { task } = entry;
       for (const slot of missed) {
@@ -258,13 +258,29 @@ export class Dispatcher {
       const newest = Math.max(...missed, ...dueSlots, entry.lastFireMs ?? -Infinity);
       if (Number.isFinite(newest)) advance.set(task.id, new Date(newest));
     }
-    requests.push(...(await applyPolicies(this.ctx, due)));
-    if (requests.length > 0 || advance.size > 0) await createRuns(this.ctx, requests, advance, this.options.fence);
+    if (requests.length > 0 || due.length > 0 || advance.size > 0) await this.writeFires(requests, due, advance);
     for (const { entry } of batch) {
       const newest = advance.get(entry.task.id);
       if (newest) entry.lastFireMs = newest.getTime();
       this.armEntry(entry);
     }
+  }
+
+  /**
+   * The policies' decisions and the runs they make commit together, under the fence: a retry made between a
+   * Replace decision and its write would otherwise run beside the new fire. Cancellations are told to workers
+   * once durable.
+   */
+  private async writeFires(requests: RunRequest[], due: DueFire[], advance: Map<string, Date>): Promise<void> {
+    let cancelled: CancelTarget[] = [];
+    const created = await this.ctx.db.transaction(async (tx) => {
+      await this.options.fence?.(tx);
+      const decided = await decidePolicies(this.ctx, tx, due);
+      cancelled = decided.cancelled;
+      return insertRequestedRuns(this.ctx, tx, [...requests, ...decided.requests], advance);
+    });
+    if (cancelled.length > 0) await this.ctx.queue.publishCancel(cancelled).catch((error: Error) => this.ctx.logger.warn({ err: error.message }, 'telling workers of replaced runs failed'));
+    await handOffCreated(this.ctx, created);
   }
 
   private async scheduleNextRetry(): Promise<void> {

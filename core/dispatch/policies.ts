@@ -13,20 +13,13 @@ export interface DueFire {
 
 /**
  * concurrencyPolicy and dependsOn turn each due fire into a run, a skipped record with the reason, or
- * (Replace) a run that first cancels the ones before it. Every active run of the task counts (manual and
- * dependency runs too, whatever their time), except the run of the very slot being planned: a slot planned
- * again (a retried write, a new leader) must not find, and under Replace cancel, its own run. Fires of one
- * task in the same batch see each other: under Forbid only the first runs, under Replace only the last.
- */
-export async function applyPolicies(ctx: CoreContext, due: DueFire[]): Promise<RunRequest[]> {
-  const { requests, cancelled } = await decidePolicies(ctx, ctx.db, due);
-  if (cancelled.length > 0) await ctx.queue.publishCancel(cancelled);
-  return requests;
-}
-
-/**
- * applyPolicies inside a caller's transaction (`db`): Replace's cancellations are written there, and are
- * the caller's to tell workers (publishCancel) once it committed.
+ * (Replace) a run that first cancels the ones before it, inside the caller's transaction (`db`), which must
+ * also write the runs: decided apart, a retry made between the decision and the write ran beside the new fire
+ * (simulator seed 44). Every active run of the task counts (manual and dependency runs too, whatever their
+ * time), except the run of the very slot being planned: a slot planned again (a retried write, a new leader)
+ * must not find, and under Replace cancel, its own run. Fires of one task in the same batch see each other:
+ * under Forbid only the first runs, under Replace only the last. Replace's cancellations are the caller's to
+ * tell workers (publishCancel) once it committed.
  */
 export async function decidePolicies(ctx: CoreContext, db: Queryable, due: DueFire[]): Promise<{ requests: RunRequest[]; cancelled: CancelTarget[] }> {
   const guarded = due.filter(({ task }) => task.spec.concurrencyPolicy !== 'Allow').map(({ task }) => task.id);
@@ -60,8 +53,31 @@ export async function decidePolicies(ctx: CoreContext, db: Queryable, due: DueFi
     planned.set(task.id, request);
     requests.push(request);
   }
-  const cancelled = toCancel.length > 0 ? await cancelRuns(db, [...new Set(toCancel)], 'replaced by a newer run (concurrencyPolicy Replace)', { reason: 'Replaced', at: new Date(ctx.now()) }) : [];
+  const replacing = [...planned.values()].filter((request) => request.task.spec.concurrencyPolicy === 'Replace' && !request.terminal);
+  const cancelled = await cancelReplaced(ctx, db, toCancel, replacing);
   return { requests, cancelled };
+}
+
+/** how many times Replace looks again for runs that became active while it cancelled (each is a retry of one it cancelled) */
+const MAX_REPLACE_ROUNDS = 8;
+
+/**
+ * Cancels the runs a Replace fire replaces, then looks again until none is active: an attempt failing in a
+ * concurrent transaction holds its row while this cancel waits for it, and then its retry, committed with
+ * the failure, is a new active run this statement could not see. The next statement sees it.
+ */
+async function cancelReplaced(ctx: CoreContext, db: Queryable, runIds: string[], replacing: RunRequest[]): Promise<CancelTarget[]> {
+  const cancelled: CancelTarget[] = [];
+  const at = new Date(ctx.now());
+  const kept = new Set(replacing.map((request) => `${request.task.id}@${request.scheduledTime.getTime()}`));
+  const taskIds = [...new Set(replacing.map((request) => request.task.id))];
+  let targets = [...new Set(runIds)];
+  for (let round = 0; targets.length > 0 && round < MAX_REPLACE_ROUNDS; round++) {
+    cancelled.push(...(await cancelRuns(db, targets, 'replaced by a newer run (concurrencyPolicy Replace)', { reason: 'Replaced', at })));
+    const again = await activeRunsOf(db, taskIds);
+    targets = again.filter((run) => !kept.has(`${run.taskId}@${run.scheduledTime.getTime()}`)).map((run) => run.id);
+  }
+  return cancelled;
 }
 
 function sameSlot(run: ActiveRun, slot: number): boolean {

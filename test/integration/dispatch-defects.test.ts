@@ -4,6 +4,7 @@ import pg from 'pg';
 import { Dispatcher } from '../../core/dispatch/dispatcher.ts';
 import { createRuns, insertRequestedRuns } from '../../core/dispatch/enqueue.ts';
 import { finishAttempts } from '../../core/dispatch/outcomes.ts';
+import { decidePolicies } from '../../core/dispatch/policies.ts';
 import { pruneHistory } from '../../core/dispatch/retention.ts';
 import { createTaskFromInput, deleteTaskByRef, replaceTaskFromInput, triggerTask } from '../../core/dispatch/tasks.ts';
 import { coreOnTestDatabase, runsOf } from '../support/core.ts';
@@ -201,6 +202,37 @@ describe('dispatch defects of issue 12, against Postgres', { skip }, () => {
     release();
     await write;
     await deletion;
+    const active = (await runsOf(env.db, task.id)).filter((r) => ['pending', 'queued', 'running'].includes(r.status));
+    assert.deepEqual(active, []);
+  });
+
+  it('under Replace, a retry committed while the fire waited on its failing attempt is replaced too', async () => {
+    // simulator seed 44: the attempt the fire replaces fails in a concurrent transaction, which commits its
+    // retry with the failure; the fire's cancel waited on that row, found it failed, and the retry then ran
+    // beside the new fire
+    const task = await noop('replace-under-a-retry', { schedule: '@every 1s', concurrencyPolicy: 'Replace', retry: { limit: 3 } });
+    const [old] = await createRuns(env.ctx, [{ task, scheduledTime: new Date(Date.UTC(2026, 0, 7, 0, 0, 0)), trigger: 'schedule' }]);
+    const client = new pg.Client({ connectionString: env.url });
+    await client.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`UPDATE hg_runs SET status = 'failed', finished_at = now() WHERE id = $1`, [old?.id]);
+      await client.query(
+        `INSERT INTO hg_runs (task_id, scheduled_time, shard, shard_total, attempt, trigger, status, pool, priority, not_before, created_at)
+         VALUES ($1, $2, 0, 1, 2, 'retry', 'pending', $3, 0, now() + interval '1 second', now())`,
+        [task.id, new Date(Date.UTC(2026, 0, 7, 0, 0, 0)), task.spec.pool],
+      );
+      const fire = env.db.transaction((tx) => decidePolicies(env.ctx, tx, [{ task, slot: Date.UTC(2026, 0, 7, 0, 0, 5) }]));
+      await until(async () => {
+        const { rows } = await env.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'`);
+        return rows[0]?.n === 1;
+      }, 'the fire to wait on the failing attempt');
+      await client.query('COMMIT');
+      const { cancelled } = await fire;
+      assert.deepEqual(cancelled.map((c) => c.attempt), [2], 'the retry is cancelled, the failed attempt left alone');
+    } finally {
+      await client.end();
+    }
     const active = (await runsOf(env.db, task.id)).filter((r) => ['pending', 'queued', 'running'].includes(r.status));
     assert.deepEqual(active, []);
   });
