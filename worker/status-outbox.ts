@@ -16,10 +16,13 @@ type Entry = StatusEvent | HeartbeatSlot;
  * Batches a worker's status events and delivers them in order. An outcome is never dropped: when the
  * broker or database is unreachable the batch is retried with backoff until it goes through.
  *
- * Heartbeats ride in the same queue (issue 12 defect 1): a heartbeat pushed after an outcome is never
- * delivered before it, so the core never reads "this worker no longer holds the attempt" before the
- * attempt's outcome. A heartbeat still waiting is replaced by a newer one (it only says how the worker
- * is), so an outage does not pile them up.
+ * Heartbeats that say the worker lives travel on a lane of their own: behind an outcome whose write waits
+ * (a row lock held by a vanished host's transaction, a slow broker) they told the core nothing, and a live
+ * worker was declared dead and its successes run again (chaos on postgres, issue 12). Overtaking is safe: a
+ * heartbeat lists as held every attempt whose outcome is not delivered yet, and the core never fails an
+ * attempt because a heartbeat leaves it out (issue 12 defect 1). The goodbye (DOWN) goes in order, behind
+ * every outcome, so the core never reads DOWN before them. A heartbeat still waiting is replaced by a newer
+ * one (it only says how the worker is), so an outage does not pile them up.
  */
 export class StatusOutbox {
   private pending: Entry[] = [];
@@ -30,6 +33,9 @@ export class StatusOutbox {
   private readonly logger: Logger;
   private readonly clock: Clock;
   private closed = false;
+  /** the newest liveness heartbeat not yet sent on the lane */
+  private laneSlot: HeartbeatSlot | undefined;
+  private laneFlushing: Promise<void> | undefined;
 
   constructor(send: (events: StatusEvent[]) => Promise<void>, logger: Logger, clock: Clock = systemClock) {
     this.send = send;
@@ -43,11 +49,24 @@ export class StatusOutbox {
     return this.flush();
   }
 
-  /** queues a heartbeat behind everything pushed so far; `build` runs when its batch is sent */
-  pushHeartbeat(build: () => Heartbeat): Promise<void> {
+  /**
+   * Sends a liveness heartbeat on the lane, ahead of outcomes still waiting; `build` runs when it is sent.
+   * `inOrder` (the goodbye) queues it behind everything pushed so far instead.
+   */
+  pushHeartbeat(build: () => Heartbeat, options: { inOrder?: boolean } = {}): Promise<void> {
+    if (!options.inOrder) {
+      this.laneSlot = { kind: 'heartbeat-slot', build };
+      this.laneFlushing ??= this.drainLane();
+      return this.laneFlushing;
+    }
     this.pending = this.pending.filter((entry, index) => index < this.inFlight || entry.kind !== 'heartbeat-slot');
     this.pending.push({ kind: 'heartbeat-slot', build });
     return this.flush();
+  }
+
+  /** resolves once no liveness heartbeat is waiting or in flight (so none can land after the goodbye) */
+  laneIdle(): Promise<void> {
+    return this.laneFlushing ?? Promise.resolve();
   }
 
   get size(): number {
@@ -91,6 +110,28 @@ export class StatusOutbox {
       // a microtask or more afterwards), an event pushed in between would join a flush that had already
       // ended, and wait in the outbox until some later event came along: with no later event, for ever.
       this.flushing = undefined;
+    }
+  }
+
+  private async drainLane(): Promise<void> {
+    try {
+      let delay = 100;
+      while (this.laneSlot) {
+        const slot = this.laneSlot;
+        this.laneSlot = undefined;
+        try {
+          await this.send([slot.build()]);
+          delay = 100;
+        } catch (error) {
+          if (this.closed) throw error;
+          this.laneSlot ??= slot; // a newer heartbeat, if one came meanwhile, says more
+          this.logger.warn({ err: (error as Error).message }, 'heartbeat delivery failed; retrying');
+          await this.clock.sleep(delay);
+          delay = Math.min(delay * 2, 5000);
+        }
+      }
+    } finally {
+      this.laneFlushing = undefined;
     }
   }
 

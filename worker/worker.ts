@@ -126,9 +126,11 @@ export class Worker {
       await drained;
     }
     this.clock.clearInterval(this.heartbeat);
+    // no liveness heartbeat may land after the goodbye and make the worker look alive again
+    await within(this.clock, this.outbox.laneIdle(), FINAL_FLUSH_MS);
     this.status = 'DOWN';
     // behind every outcome in the outbox: the core never reads DOWN before the outcomes (issue 12 defect 1)
-    this.queueHeartbeat();
+    this.queueHeartbeat({ inOrder: true });
     // bounded: with the broker or database down, shutdown must still end; the reaper settles the rest
     const flushed = (await within(this.clock, this.outbox.flush(), FINAL_FLUSH_MS)) !== 'timeout';
     if (!flushed) {
@@ -287,11 +289,12 @@ export class Worker {
   }
 
   /**
-   * Queues a heartbeat behind the outcomes already in the outbox. It lists as held the attempts running
-   * and those whose outcome is not delivered yet: until the core has the outcome, the worker answers for it.
+   * Sends a heartbeat, on the outbox's own lane unless `inOrder` (then behind the outcomes already in the
+   * outbox). It lists as held the attempts running and those whose outcome is not delivered yet: until the
+   * core has the outcome, the worker answers for it.
    */
-  private queueHeartbeat(): void {
-    this.outbox.pushHeartbeat(() => this.heartbeatEvent()).catch((error: unknown) => {
+  private queueHeartbeat(options: { inOrder?: boolean } = {}): void {
+    this.outbox.pushHeartbeat(() => this.heartbeatEvent(), options).catch((error: unknown) => {
       this.logger.warn({ err: (error as Error).message }, 'heartbeat failed');
     });
   }

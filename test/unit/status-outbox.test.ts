@@ -46,17 +46,36 @@ describe('StatusOutbox heartbeats', () => {
     hostname: 'h', version: 'v', startedAt: new Date(0).toISOString(), at: new Date(0).toISOString(),
   });
 
-  it('sends a heartbeat behind the events pushed before it, built when its batch leaves', async () => {
+  it('sends the goodbye (inOrder) behind the events pushed before it, built when its batch leaves', async () => {
     const batches: string[][] = [];
     let built = 0;
     const outbox = new StatusOutbox(async (events) => {
       batches.push(events.map((e) => (e.kind === 'heartbeat' ? `hb${e.activeRuns}` : (e as { runId: string }).runId)));
     }, logger);
     void outbox.push(event('1'));
-    const delivered = outbox.pushHeartbeat(() => beat(++built));
+    const delivered = outbox.pushHeartbeat(() => beat(++built), { inOrder: true });
     assert.equal(built, 0, 'built before its batch was sent');
     await delivered;
     assert.deepEqual(batches.flat(), ['1', 'hb1']);
+  });
+
+  it('sends liveness heartbeats while an outcome\'s delivery hangs (a row lock, a slow broker)', async () => {
+    const sent: string[] = [];
+    let release: () => void = () => {};
+    const outbox = new StatusOutbox(async (events) => {
+      if (events.some((e) => e.kind === 'log')) await new Promise<void>((resolve) => (release = resolve));
+      sent.push(...events.map((e) => (e.kind === 'heartbeat' ? `hb${e.activeRuns}` : (e as { runId: string }).runId)));
+    }, logger);
+    const outcome = outbox.push(event('stuck'));
+    await new Promise((resolve) => setImmediate(resolve));
+    // a heartbeat held behind the outcome would never resolve here: fail in 2 s rather than hang
+    const inTime = (delivery: Promise<void>) => Promise.race([delivery, new Promise((_, reject) => setTimeout(() => reject(new Error('the heartbeat waited for the outcome')), 2000).unref())]);
+    await inTime(outbox.pushHeartbeat(() => beat(1)));
+    await inTime(outbox.pushHeartbeat(() => beat(2)));
+    assert.deepEqual(sent, ['hb1', 'hb2']);
+    release();
+    await outcome;
+    assert.deepEqual(sent, ['hb1', 'hb2', 'stuck']);
   });
 
   it('replaces a heartbeat still waiting, but never one already on its way', async () => {
@@ -67,15 +86,24 @@ describe('StatusOutbox heartbeats', () => {
       if (calls++ === 0) await new Promise<void>((resolve) => (release = resolve));
       sent.push(...events.map((e) => (e.kind === 'heartbeat' ? `hb${e.activeRuns}` : (e as { runId: string }).runId)));
     }, logger);
-    const first = outbox.pushHeartbeat(() => beat(1));
-    await new Promise((resolve) => setImmediate(resolve));
-    await new Promise((resolve) => setImmediate(resolve)); // hb1 is in flight now
-    void outbox.push(event('a'));
+    const first = outbox.pushHeartbeat(() => beat(1)); // in flight at once: the lane does not wait for a turn
     void outbox.pushHeartbeat(() => beat(2));
     const last = outbox.pushHeartbeat(() => beat(3)); // hb2 was still waiting: replaced
     release();
     await first;
     await last;
-    assert.deepEqual(sent, ['hb1', 'a', 'hb3']);
+    assert.deepEqual(sent, ['hb1', 'hb3']);
+  });
+
+  it('a failed heartbeat is sent again unless a newer one came meanwhile', async () => {
+    const sent: string[] = [];
+    let failures = 1;
+    const outbox = new StatusOutbox(async (events) => {
+      if (failures-- > 0) throw new Error('broker down');
+      sent.push(...events.map((e) => (e.kind === 'heartbeat' ? `hb${e.activeRuns}` : '?')));
+    }, logger);
+    await outbox.pushHeartbeat(() => beat(1));
+    assert.deepEqual(sent, ['hb1']);
+    await outbox.laneIdle();
   });
 });
