@@ -15,6 +15,7 @@ const USAGE = `npm run sim -- [--seeds N] [--seed S] [--first F] [--json] [--no-
   --active-s A           seconds of simulated time with faults per seed (default ${DEFAULT_OPTIONS.activeMs / 1000})
   --settle-s S           seconds of simulated time to settle afterwards (default ${DEFAULT_OPTIONS.settleMs / 1000})
   A replay needs the options of the run it replays (the CI form uses --active-s 20 --settle-s 40).
+  --jobs J               split the seeds over J processes (one per core); the summary is the same
   --json                 one JSON summary on stdout`;
 
 const { values } = parseArgs({
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     'active-s': { type: 'string' },
     'settle-s': { type: 'string' },
     trace: { type: 'boolean', default: false },
+    jobs: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -66,6 +68,60 @@ const replayFlags = [
   values['long-stalls'] ? ' --long-stalls' : '',
   values['lost-claim-answers'] ? ' --lost-claim-answers' : '',
 ].join('');
+
+const jobs = Number(values.jobs ?? 1);
+if (!Number.isInteger(jobs) || jobs < 1) {
+  console.error(`--jobs: must be a positive integer\n${USAGE}`);
+  process.exit(2);
+}
+if (jobs > 1 && replay === undefined && count > 1) process.exit(await runInJobs(jobs));
+
+/**
+ * Each job runs a contiguous range of the seeds in a process of its own (a seed needs its own PGlite, and
+ * one process uses one core); the failures and figures are merged into the one summary.
+ */
+async function runInJobs(n: number): Promise<number> {
+  const { spawn } = await import('node:child_process');
+  const began = performance.now();
+  const per = Math.ceil(count / n);
+  const ranges = Array.from({ length: n }, (_, i) => ({ first: first + i * per, seeds: Math.max(0, Math.min(per, count - i * per)) })).filter((r) => r.seeds > 0);
+  const passThrough = process.argv.slice(2).filter((arg, i, all) => !['--jobs', '--seeds', '--first', '--json'].includes(arg) && !['--jobs', '--seeds', '--first'].includes(all[i - 1] ?? ''));
+  const parts = await Promise.all(
+    ranges.map(
+      (range) =>
+        new Promise<{ failed: number; failedSeeds: number[]; violations: number; runs: number; executions: number; failures: Array<{ seed: number; violations: string[] }> }>((resolve, reject) => {
+          const child = spawn(process.execPath, [process.argv[1] as string, ...passThrough, '--json', '--first', String(range.first), '--seeds', String(range.seeds)], { stdio: ['ignore', 'pipe', 'inherit'] });
+          let out = '';
+          child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+          child.on('error', reject);
+          child.on('close', () => {
+            const line = out.trim().split('\n').at(-1) ?? '';
+            try {
+              resolve(JSON.parse(line));
+            } catch {
+              reject(new Error(`seeds ${range.first}-${range.first + range.seeds - 1}: no summary (${line.slice(0, 200)})`));
+            }
+          });
+        }),
+    ),
+  );
+  const failures = parts.flatMap((p) => p.failures).sort((a, b) => a.seed - b.seed);
+  const merged = {
+    seeds: count, first, jobs: n, failed: failures.length, failedSeeds: failures.map((f) => f.seed),
+    violations: parts.reduce((sum, p) => sum + p.violations, 0), runs: parts.reduce((sum, p) => sum + p.runs, 0),
+    executions: parts.reduce((sum, p) => sum + p.executions, 0), seconds: Number(((performance.now() - began) / 1000).toFixed(1)),
+  };
+  if (values.json) console.log(JSON.stringify({ ...merged, failures }));
+  else {
+    for (const f of failures) {
+      console.log(`seed ${f.seed}: ${f.violations.length} invariant violation(s)`);
+      for (const v of f.violations.slice(0, 10)) console.log(`  - ${v}`);
+      console.log(`  replay: npm run sim -- --seed ${f.seed}${replayFlags}`);
+    }
+    console.log(`${count} seed(s) from ${first} in ${n} jobs: ${merged.failed} failed, ${merged.violations} violation(s); ${merged.runs} runs, ${merged.executions} executions in ${merged.seconds.toFixed(1)} s`);
+  }
+  return failures.length > 0 ? 1 : 0;
+}
 
 const db = await openSimDatabase();
 const started = performance.now();
