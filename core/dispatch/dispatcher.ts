@@ -1,6 +1,5 @@
 import { compileSchedule, jitterMs, type CompiledSchedule } from '../schedule/index.ts';
 import { TASK_CHANGED_CHANNEL, databaseNow, loadTaskStates, loadTaskStatesById, type ScheduledTaskState } from '../store/tasks.ts';
-import type { Queryable } from '../store/db.ts';
 import type { CoreContext } from './context.ts';
 import { handOffCreated, insertRequestedRuns, promoteDueRuns, type RunRequest } from './enqueue.ts';
 import { RETRY_SCHEDULED_CHANNEL } from './outcomes.ts';
@@ -15,8 +14,6 @@ export interface DispatcherOptions {
   syncIntervalMs: number;
   /** most runs written in one statement */
   maxBatch: number;
-  /** the leader's fence (leadership.ts), called inside every transaction that writes fires */
-  fence?: (tx: Queryable) => Promise<void>;
 }
 
 const MAX_RETRY_BACKOFF_MS = 30_000;
@@ -274,7 +271,7 @@ export class Dispatcher {
   private async writeFires(requests: RunRequest[], due: DueFire[], advance: Map<string, Date>): Promise<void> {
     let cancelled: CancelTarget[] = [];
     const created = await this.ctx.db.transaction(async (tx) => {
-      await this.options.fence?.(tx);
+      await this.ctx.fence?.(tx); // the leader's term (leadership.ts): a woken old leader must not commit fires
       const decided = await decidePolicies(this.ctx, tx, due);
       cancelled = decided.cancelled;
       return insertRequestedRuns(this.ctx, tx, [...requests, ...decided.requests], advance);

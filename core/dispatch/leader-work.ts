@@ -23,7 +23,7 @@ const RETENTION_INTERVAL_MS = 60_000;
  */
 export async function startLeaderWork(ctx: CoreContext, term: LeaderTerm, options: LeaderWorkOptions): Promise<() => Promise<void>> {
   const fenced: CoreContext = { ...ctx, fence: term.fence };
-  const dispatcher = new Dispatcher(fenced, { syncIntervalMs: options.syncIntervalMs, maxBatch: options.maxBatch, fence: term.fence });
+  const dispatcher = new Dispatcher(fenced, { syncIntervalMs: options.syncIntervalMs, maxBatch: options.maxBatch });
   await dispatcher.start();
   const timeout = options.workerTimeoutSeconds;
   // a dead worker is declared within timeout + 5 s

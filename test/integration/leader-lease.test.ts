@@ -199,7 +199,7 @@ describe('the dispatcher writes its fires behind the leader\'s fence', { skip: a
       refused++;
       throw new LeaseLostError({ name: 'dispatcher', holder: 'old', epoch: 1 });
     };
-    const dispatcher = new Dispatcher(env.ctx, { syncIntervalMs: 60_000, maxBatch: 1000, fence });
+    const dispatcher = new Dispatcher({ ...env.ctx, fence }, { syncIntervalMs: 60_000, maxBatch: 1000 });
     try {
       const task = await createTaskFromInput(env.ctx, { name: 'fenced', type: 'noop', params: {}, schedule: '@every 1s' });
       await dispatcher.start();
