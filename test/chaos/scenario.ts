@@ -52,7 +52,7 @@ export interface ChaosReport {
   /** processes that exited on their own (they were restarted, but each is a bug) */
   crashes: Crash[];
   faults: string[];
-  /** process output, when something was found */
+  /** process output, when something was found (always with CHAOS_DUMP=1) */
   output?: string;
 }
 
@@ -148,7 +148,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       recoverySeconds,
       leaderRecoverySeconds: counts.leaderRecoveriesMs.length > 0 ? Math.max(...counts.leaderRecoveriesMs) / 1000 : null,
     };
-    const found = violations.examples.length + topo.crashes.length > 0;
+    // CHAOS_DUMP=1 keeps the output of a clean run too: a slow recovery is evidence worth reading
+    const found = violations.examples.length + topo.crashes.length > 0 || process.env.CHAOS_DUMP === '1';
     return { result, violations, crashes: topo.crashes, faults: counts.log, ...(found ? { output: topo.output() } : {}) };
   } finally {
     await triggers.stop();
