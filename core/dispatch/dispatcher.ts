@@ -1,5 +1,5 @@
 import { compileSchedule, jitterMs, type CompiledSchedule } from '../schedule/index.ts';
-import { TASK_CHANGED_CHANNEL, databaseNow, loadTaskStates, loadTaskStatesById, type ScheduledTaskState } from '../store/tasks.ts';
+import { TASK_CHANGED_CHANNEL, databaseNow, loadTaskStates, loadTaskStatesById, lockTasksForShare, type ScheduledTaskState } from '../store/tasks.ts';
 import type { CoreContext } from './context.ts';
 import { handOffCreated, insertRequestedRuns, promoteDueRuns, type RunRequest } from './enqueue.ts';
 import { RETRY_SCHEDULED_CHANNEL } from './outcomes.ts';
@@ -272,6 +272,7 @@ export class Dispatcher {
     let cancelled: CancelTarget[] = [];
     const created = await this.ctx.db.transaction(async (tx) => {
       await this.ctx.fence?.(tx); // the leader's term (leadership.ts): a woken old leader must not commit fires
+      await lockTasksForShare(tx, [...requests.map((r) => r.task.id), ...due.map((d) => d.task.id)]);
       const decided = await decidePolicies(this.ctx, tx, due);
       cancelled = decided.cancelled;
       return insertRequestedRuns(this.ctx, tx, [...requests, ...decided.requests], advance);

@@ -104,6 +104,16 @@ export async function deleteTask(db: Db, id: string, at?: Date): Promise<CancelT
   });
 }
 
+/**
+ * Locks these tasks' rows FOR SHARE, in id order, before a write that then locks their runs (a Replace
+ * fire cancels runs, then inserts): a delete locks the task and then its runs, so a writer taking the
+ * runs first could deadlock with it.
+ */
+export async function lockTasksForShare(tx: Queryable, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await tx.query('SELECT id FROM hg_tasks WHERE id = ANY($1::uuid[]) ORDER BY id FOR SHARE', [[...new Set(ids)]]);
+}
+
 export async function listTasks(db: Queryable, options: { limit: number; after?: string }): Promise<Task[]> {
   const { rows } = await db.query<TaskRow>(
     `SELECT ${TASK_COLUMNS} FROM hg_tasks WHERE deleted_at IS NULL AND ($2::text IS NULL OR name > $2) ORDER BY name LIMIT $1`,

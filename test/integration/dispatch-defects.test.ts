@@ -236,4 +236,36 @@ describe('dispatch defects of issue 12, against Postgres', { skip }, () => {
     const active = (await runsOf(env.db, task.id)).filter((r) => ['pending', 'queued', 'running'].includes(r.status));
     assert.deepEqual(active, []);
   });
+
+  it('a Replace fire and the deletion of its task do not deadlock (both lock the task before its runs)', async () => {
+    const task = await noop('replace-under-a-delete', { schedule: '@every 1s', concurrencyPolicy: 'Replace', catchUp: 'Latest' });
+    const now = Math.floor(Date.now() / 1000) * 1000 + 500;
+    await createRuns(env.ctx, [{ task, scheduledTime: new Date(now - 10_500), trigger: 'schedule' }]); // the run a fire replaces
+    await env.db.query('UPDATE hg_tasks SET last_scheduled_time = $2, schedule_anchor = $3 WHERE id = $1', [task.id, new Date(now - 1_500), new Date(now - 60_000)]);
+    const client = new pg.Client({ connectionString: env.url });
+    await client.connect();
+    const dispatcher = new Dispatcher(env.ctx, { syncIntervalMs: 60_000, maxBatch: 100 });
+    try {
+      // the deletion takes the task's row first, as deleteTask does; a short deadlock_timeout makes it, not the
+      // fire, the side that detects a deadlock and fails
+      await client.query(`SET deadlock_timeout = '50ms'`);
+      await client.query('BEGIN');
+      await client.query('UPDATE hg_tasks SET deleted_at = now(), updated_at = now() WHERE id = $1', [task.id]);
+      env.clock.ms = now;
+      await dispatcher.start();
+      await until(async () => {
+        const { rows } = await env.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted`);
+        return (rows[0]?.n ?? 0) > 0;
+      }, 'the fire to wait for the deletion');
+      // then the deletion cancels the task's runs: a fire that already held them (Replace cancels first) deadlocked here
+      await client.query(`UPDATE hg_runs SET status = 'cancelled', error = 'task deleted', reason = 'TaskDeleted' WHERE task_id = $1 AND status IN ('pending', 'queued', 'running')`, [task.id]);
+      await client.query('COMMIT');
+    } finally {
+      await dispatcher.stop();
+      env.clock.ms = undefined;
+      await client.end();
+    }
+    const active = (await runsOf(env.db, task.id)).filter((r) => ['pending', 'queued', 'running'].includes(r.status));
+    assert.deepEqual(active, [], 'no active run of the deleted task');
+  });
 });
