@@ -38,9 +38,12 @@ export async function reconcileLateOutcomes(ctx: CoreContext, late: AttemptOutco
     );
     // only successes reach here: each one withdraws the retry the core made for it, if that has not started
     const { cancelled, stillRunning } = await cancelSuccessors(ctx, tx, rows);
-    // dependants only where no retry of the attempt is going on (its own success will bring them)
-    const free = rows.filter((r) => !stillRunning.has(`${r.task_id}/${new Date(r.scheduled_time).getTime()}/${r.shard}`));
-    const next = await followUps(ctx, tx, free, { retry: false });
+    // Dependants are judged by each shard's latest attempt (dependants.ts): a retry still going on makes the fire
+    // not succeeded yet, and its own success brings them. Leaving out the slots whose retry had started lost the
+    // dependant when that retry was itself reconciled in this same batch (simulator seeds 535, 1217 and others
+    // of the short world: a frozen status consumer, both attempts of both shards failed by the core, all four
+    // successes landing at once). A dependant made twice is not possible: its slot is the upstream's fire.
+    const next = await followUps(ctx, tx, rows, { retry: false });
     return { reconciled: rows, cancelled: [...cancelled, ...next.cancelled], created: next.created, stillRunning };
   });
   if (result.reconciled.length > 0) ctx.logger.warn({ runs: result.reconciled.map((r) => `${r.id}/${r.attempt}:${r.status}`), retriesCancelled: result.cancelled.length }, 'late outcomes reconciled for attempts the core had failed');
