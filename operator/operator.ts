@@ -154,7 +154,14 @@ function startLeaderWork(options: LeaderWorkOptions, kube: KubeClients, metrics:
     plural: RESOURCE_KINDS.ScheduledTask.plural,
     reconcile: taskReconciler.reconcile,
     prime: taskReconciler.prime,
-    related: (object, controller) => relatedTasks(object, desiredGraph(controller.objects(), object.metadata.namespace ?? '')),
+    related: (object, controller) => {
+      const namespace = object.metadata.namespace ?? '';
+      const names = relatedTasks(object, desiredGraph(controller.objects(), namespace));
+      // a cycle member reconciled (Ready) before the task that closes the cycle arrived was enqueued here, then
+      // skipped as the echo of its own status write, and stayed Ready for task_requeue_seconds
+      for (const name of names) taskReconciler.relatedChanged(`${namespace}/${name}`);
+      return names;
+    },
   });
   const pools = new Controller({
     ...common,

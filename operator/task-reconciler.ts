@@ -41,6 +41,11 @@ export interface TaskReconciler {
   prime(objects: KubeObject[]): Promise<void>;
   /** Runs of the key changed: what prime read, or the last write's echo, no longer tells its status. */
   runsChanged(key: string): void;
+  /**
+   * A task it names in dependsOn, or one naming it, changed: its place on a cycle may have too, so its next
+   * reconcile judges it again instead of skipping the cached object as the echo of its own last write.
+   */
+  relatedChanged(key: string): void;
 }
 
 /** What prime() read for one object, valid only for that resourceVersion of it. */
@@ -193,7 +198,11 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
     return { requeueAfterMs };
   }
 
-  return { reconcile: reconcileTask, prime, runsChanged };
+  function relatedChanged(key: string): void {
+    echoes.delete(key);
+  }
+
+  return { reconcile: reconcileTask, prime, runsChanged, relatedChanged };
 }
 
 /** The spec into Postgres; a problem the user must fix is returned, not thrown, with the task still in effect. */
