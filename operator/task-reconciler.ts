@@ -71,7 +71,9 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
    * again. The watch event of such a write brings back exactly what that reconcile wrote, from the same
    * database state (run changes clear the entry), so it is skipped, once, instead of costing two queries.
    */
-  const echoes = new Map<string, { resourceVersions: string[]; requeueAtMs: number }>();
+  const echoes = new Map<string, { resourceVersions: string[]; requeueAtMs: number; graphVersion: number }>();
+  /** bumped whenever a task's dependsOn neighbours change: an echo recorded under an older graph proves nothing */
+  let graphVersion = 0;
 
   const patchObject = (namespace: string, name: string, body: unknown): Promise<KubeObject> =>
     kube.custom.patchNamespacedCustomObject({ group: API_GROUP, version: API_VERSION_NAME, namespace, plural, name, body }, MERGE_PATCH);
@@ -133,6 +135,8 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
     primed.delete(key);
     const echo = echoes.get(key);
     echoes.delete(key);
+    // a reconcile running while a neighbour changes records its echo under the graph it read
+    const readGraphVersion = graphVersion;
     if (!object) {
       // gone without our finalizer running (removed by hand, or deleted while no operator ran)
       await deleteKubernetesTask(ctx, namespace, name);
@@ -141,7 +145,7 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
     if (object.metadata.deletionTimestamp) return finalize(object, namespace, name);
     const resourceVersion = object.metadata.resourceVersion;
     const echoAt = resourceVersion === undefined ? -1 : (echo?.resourceVersions.indexOf(resourceVersion) ?? -1);
-    if (echo && echoAt >= 0 && echo.requeueAtMs > ctx.now()) {
+    if (echo && echoAt >= 0 && echo.requeueAtMs > ctx.now() && echo.graphVersion === graphVersion) {
       const later = echo.resourceVersions.slice(echoAt + 1);
       if (later.length > 0) echoes.set(key, { ...echo, resourceVersions: later });
       return { requeueAfterMs: echo.requeueAtMs - ctx.now() };
@@ -194,11 +198,12 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
 
     // just after the next slot, to show it as lastScheduleTime (run changes requeue sooner anyway)
     const requeueAfterMs = nextScheduleMs === undefined ? deps.maxRequeueMs : Math.min(Math.max(250, nextScheduleMs - now.getTime() + 1000), deps.maxRequeueMs);
-    if (written.length > 0) echoes.set(key, { resourceVersions: written, requeueAtMs: now.getTime() + requeueAfterMs });
+    if (written.length > 0) echoes.set(key, { resourceVersions: written, requeueAtMs: now.getTime() + requeueAfterMs, graphVersion: readGraphVersion });
     return { requeueAfterMs };
   }
 
   function relatedChanged(key: string): void {
+    graphVersion++;
     echoes.delete(key);
   }
 
