@@ -147,6 +147,8 @@ function startLeaderWork(options: LeaderWorkOptions, kube: KubeClients, metrics:
   };
   // called only once the controller below exists (reconciles start with it)
   const desired = () => tasks.objects();
+  /** each ScheduledTask's dependsOn as last seen, so that only a change of the graph's edges clears echoes */
+  const dependsOnSeen = new Map<string, string>();
   const taskReconciler = createTaskReconciler({ ctx, kube, recorder, logger, maxRequeueMs: config.task_requeue_seconds * 1000, desired });
   const tasks = new Controller({
     ...common,
@@ -157,9 +159,16 @@ function startLeaderWork(options: LeaderWorkOptions, kube: KubeClients, metrics:
     related: (object, controller) => {
       const namespace = object.metadata.namespace ?? '';
       const names = relatedTasks(object, desiredGraph(controller.objects(), namespace));
-      // a cycle member reconciled (Ready) before the task that closes the cycle arrived was enqueued here, then
-      // skipped as the echo of its own status write, and stayed Ready for task_requeue_seconds
-      for (const name of names) taskReconciler.relatedChanged(`${namespace}/${name}`);
+      // A cycle member reconciled (Ready) before the task that closes the cycle arrived was enqueued here, then
+      // skipped as the echo of its own status write, and stayed Ready for task_requeue_seconds. Only a change of
+      // the edges counts: every status write comes through here too, and must not undo the echo skip.
+      const key = `${namespace}/${object.metadata.name}`;
+      const edges = object.metadata.deletionTimestamp ? 'deleted' : JSON.stringify((object.spec as { dependsOn?: unknown } | undefined)?.dependsOn ?? []);
+      if (dependsOnSeen.get(key) !== edges) {
+        if (edges === 'deleted') dependsOnSeen.delete(key);
+        else dependsOnSeen.set(key, edges);
+        for (const name of names) taskReconciler.relatedChanged(`${namespace}/${name}`);
+      }
       return names;
     },
   });
