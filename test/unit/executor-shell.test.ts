@@ -9,7 +9,7 @@ import { runInNewContext } from 'node:vm';
 import { createShellExecutor, buildTaskEnv } from '../../worker/executors/shell.ts';
 import { runDeadline } from '../../worker/run-deadline.ts';
 import { systemClock } from '../../core/clock/index.ts';
-import type { ExecutionContext } from '../../worker/executors/types.ts';
+import { RunStop, type ExecutionContext } from '../../worker/executors/types.ts';
 
 function ctx(overrides: Partial<ExecutionContext> = {}): ExecutionContext {
   const base: ExecutionContext = {
@@ -247,6 +247,54 @@ describe('shell executor', () => {
     const pid = Number(result.output.trim());
     assert.ok(pid > 0);
     assert.equal(isRunning(pid), false);
+  });
+
+  it('on a worker shutdown, reports the exit status of a process that had already exited 0 (the drain-timeout race)', async () => {
+    const controller = new AbortController();
+    const result = await shell.execute(
+      { shell: { command: ['sh', '-c', 'echo done'] } },
+      ctx({
+        signal: controller.signal,
+        onOutput: () => {
+          // the process exits while this thread is busy, so its 'exit' event is still unread when the stop comes
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+          controller.abort(new RunStop('shutdown', 'interrupted by worker shutdown'));
+        },
+      }),
+    );
+    assert.equal(result.status, 'succeeded', `a process that exited 0 before the stop was read: ${result.error}`);
+    assert.equal(result.exitCode, 0);
+  });
+
+  it('on a worker shutdown, a process that exits 0 on SIGTERM succeeded, and one killed by it failed', async () => {
+    const graceful = new AbortController();
+    const trapped = await shell.execute(
+      { shell: { command: ['sh', '-c', 'trap "exit 0" TERM; echo up; sleep 1000 & wait'] } },
+      ctx({ signal: graceful.signal, onOutput: () => graceful.abort(new RunStop('shutdown', 'interrupted by worker shutdown')) }),
+    );
+    assert.equal(trapped.status, 'succeeded');
+    const killed = new AbortController();
+    const result = await shell.execute(
+      { shell: { command: ['sh', '-c', 'echo up; sleep 1000'] } },
+      ctx({ signal: killed.signal, onOutput: () => killed.abort(new RunStop('shutdown', 'interrupted by worker shutdown')) }),
+    );
+    assert.equal(result.status, 'failed');
+    assert.match(result.error ?? '', /SIGTERM/);
+  });
+
+  it('a cancel is the outcome even when the process had already exited 0', async () => {
+    const controller = new AbortController();
+    const result = await shell.execute(
+      { shell: { command: ['sh', '-c', 'echo done'] } },
+      ctx({
+        signal: controller.signal,
+        onOutput: () => {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+          controller.abort(new RunStop('cancelled', 'cancelled'));
+        },
+      }),
+    );
+    assert.equal(result.status, 'cancelled');
   });
 
   it('does not start a run that is already cancelled', async () => {

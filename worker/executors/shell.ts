@@ -4,7 +4,7 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { ShellSpec } from '../../core/model/task.ts';
 import { CappedOutput, errorMessage, parseBlock } from './common.ts';
-import { stopOutcome } from './types.ts';
+import { RunStop, stopOutcome } from './types.ts';
 import type { ExecutionContext, ExecutionResult, Executor } from './types.ts';
 import type { RunMessage } from '../../core/queue/port.ts';
 import { isSecretEnvName } from '../../core/config/index.ts';
@@ -232,8 +232,10 @@ export function createShellExecutor(options: ShellExecutorOptions = {}): Executo
         }
       };
 
-      const stop = (reason: { status: 'timed_out' | 'cancelled'; error: string }): void => {
-        if (stopReason !== null || exited || child.pid === undefined) return;
+      let stopSent = false;
+      const stop = (reason: { status: 'timed_out' | 'cancelled'; error: string } | null): void => {
+        if (stopSent || exited || child.pid === undefined) return;
+        stopSent = true;
         stopReason = reason;
         const pid = child.pid;
         killGroup(pid, 'SIGTERM');
@@ -241,7 +243,12 @@ export function createShellExecutor(options: ShellExecutorOptions = {}): Executo
       };
 
       function onAbort(): void {
-        stop(stopOutcome(ctx.signal));
+        // A worker's shutdown asks the task to stop, and the task's own exit status is the outcome (as for a
+        // Kubernetes pod): a process that had exited 0 before its 'exit' event was read, or that exits 0 on
+        // SIGTERM, succeeded, and is not run again; anything else the worker reports failed and retryable.
+        // A cancel or a timeout is the outcome whatever the process does.
+        const reason: unknown = ctx.signal.reason;
+        stop(reason instanceof RunStop && reason.kind === 'shutdown' ? null : stopOutcome(ctx.signal));
       }
 
       child.stdout?.on('data', (chunk: Buffer) => output.write('stdout', chunk));
