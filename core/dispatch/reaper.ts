@@ -3,6 +3,7 @@ import { promoteDueRuns } from './enqueue.ts';
 import { finishAttempts } from './outcomes.ts';
 import { livenessNow, noteInterrupted, noteReceiving, receivingForMs } from './receiving.ts';
 import { pruneDeadLetters } from '../store/dead-letters.ts';
+import { statusProvenAt } from '../store/status-path.ts';
 import { deleteGoneWorkers } from '../store/worker-queries.ts';
 
 export interface ReaperOptions {
@@ -38,13 +39,16 @@ export async function reap(ctx: CoreContext, options: ReaperOptions): Promise<{ 
   }
   noteReceiving(ctx);
   const now = await livenessNow(ctx);
+  // this pass's probe proves the path for a later pass; one that fails to go out proves nothing, harmlessly
+  await ctx.queue.probeStatus(now.toISOString()).catch((error: Error) => ctx.logger.warn({ err: error.message }, 'status probe not sent'));
+  const judgedAt = await silenceJudgedAt(ctx, now, timeout);
   let down: Array<{ id: string }> = [];
   let orphans: HeldRun[] = [];
   if (receivingForMs(ctx) >= timeout * 1000) {
     ({ rows: down } = await ctx.db.query<{ id: string }>(
       `UPDATE hg_workers SET status = 'DOWN'
         WHERE status NOT IN ('DOWN', 'STOPPED') AND last_heartbeat_at < $2::timestamptz - make_interval(secs => $1) RETURNING id`,
-      [timeout, now.toISOString()],
+      [timeout, judgedAt.toISOString()],
     ));
     for (const worker of down) ctx.logger.warn({ workerId: worker.id, timeoutSeconds: timeout }, 'worker declared dead: no heartbeat');
     // A STOPPED worker said goodbye; anything still running on it has a whole timeout for its outcome to land.
@@ -52,7 +56,7 @@ export async function reap(ctx: CoreContext, options: ReaperOptions): Promise<{ 
       `SELECT r.id::text AS id, r.attempt, r.worker_id FROM hg_runs r LEFT JOIN hg_workers w ON w.id = r.worker_id
         WHERE r.status = 'running' AND COALESCE(r.started_at, r.created_at) < $2::timestamptz - make_interval(secs => $1)
           AND (w.id IS NULL OR w.status = 'DOWN' OR (w.status = 'STOPPED' AND w.last_heartbeat_at < $2::timestamptz - make_interval(secs => $1)))`,
-      [timeout, now.toISOString()],
+      [timeout, judgedAt.toISOString()],
     ));
     await failAttempts(ctx, orphans, now, (run) => `worker ${run.worker_id ?? '(unknown)'} declared dead: no heartbeat for ${timeout}s`);
   }
@@ -61,6 +65,32 @@ export async function reap(ctx: CoreContext, options: ReaperOptions): Promise<{ 
   if (ctx.queue.kind !== 'postgres') await republishLost(ctx, options.lostQueuedSeconds ?? 60, now);
   await ageOut(ctx, now, options.workerRetentionSeconds ?? DEFAULT_WORKER_RETENTION_SECONDS);
   return { workersDown: down.length, runsFailed: orphans.length };
+}
+
+/** how long the status path may lag before the reaper says so, in worker timeouts */
+const LAGGING_PATH_WARN_TIMEOUTS = 1;
+const laggingSince = new WeakMap<object, number>();
+
+/**
+ * The time up to which silence counts: now, or the newest status probe applied if that is earlier. Every
+ * heartbeat sent before that probe has been applied, so a worker silent for a whole timeout before it was
+ * really silent; one whose heartbeats wait in a stalled consumer's batch (deaf, not dead) is not judged
+ * until the path delivers again. With competing consumers a stalled one holds only its own batch: later
+ * heartbeats and probes go to the others (docs/reliability.md).
+ */
+async function silenceJudgedAt(ctx: CoreContext, now: Date, timeout: number): Promise<Date> {
+  const proven = await statusProvenAt(ctx.db);
+  if (proven.getTime() >= now.getTime()) return now;
+  const lagMs = now.getTime() - proven.getTime();
+  if (lagMs > timeout * 1000 * LAGGING_PATH_WARN_TIMEOUTS) {
+    const since = laggingSince.get(ctx.db);
+    // once per stall: the status consumers are stuck or away, and no worker is judged meanwhile
+    if (since === undefined || since !== proven.getTime()) {
+      laggingSince.set(ctx.db, proven.getTime());
+      ctx.logger.warn({ provenSecondsAgo: Math.round(lagMs / 1000) }, 'status path: no probe came back for longer than the worker timeout; no worker is declared dead until one does');
+    }
+  }
+  return proven;
 }
 
 async function ageOut(ctx: CoreContext, now: Date, retentionSeconds: number): Promise<void> {

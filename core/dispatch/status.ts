@@ -7,7 +7,8 @@ import type { CoreContext } from './context.ts';
 import { applyHeartbeats } from './heartbeats.ts';
 import { reconcileLateOutcomes } from './late-outcomes.ts';
 import { finishAttempts, keepOutputOfCancelled, type AttemptOutcome } from './outcomes.ts';
-import { blamesTheEvents, noteInterrupted, noteReceiving, UNEXPLAINED_FAILURES_BEFORE_DEAD_LETTER } from './receiving.ts';
+import { blamesTheEvents, livenessNow, noteInterrupted, noteReceiving, UNEXPLAINED_FAILURES_BEFORE_DEAD_LETTER } from './receiving.ts';
+import { recordStatusProbe } from '../store/status-path.ts';
 
 type Of<K extends StatusEvent['kind']> = Extract<StatusEvent, { kind: K }>;
 
@@ -33,6 +34,7 @@ const RUN_ID_RE = /^\d{1,18}$/;
 /** Why an event cannot be stored at all, or undefined; such events are dead-lettered. */
 function unstorable(event: StatusEvent): string | undefined {
   if (event.kind === 'heartbeat') return Number.isNaN(Date.parse(event.startedAt)) ? 'startedAt is not a time' : undefined;
+  if (event.kind === 'probe') return Number.isNaN(Date.parse(event.at)) ? `"at" is not a time` : undefined;
   if (!RUN_ID_RE.test(event.runId)) return `runId "${event.runId.slice(0, 40)}" is not a run id`;
   if (event.attempt < 1 || event.attempt > INT4_MAX) return `attempt ${event.attempt} is out of range`;
   if (event.kind === 'log') return event.seq < 0 || event.seq > INT4_MAX ? `seq ${event.seq} is out of range` : undefined;
@@ -102,7 +104,8 @@ async function databaseAnswers(ctx: CoreContext): Promise<boolean> {
 const unexplained = new Map<string, number>();
 const MAX_TRACKED = 10_000;
 function eventKey(event: StatusEvent): string {
-  const key = event.kind === 'heartbeat' ? `hb/${event.workerId}/${event.at}` : `${event.kind}/${event.runId}/${event.attempt}${event.kind === 'log' ? `/${event.seq}` : ''}`;
+  const key =
+    event.kind === 'heartbeat' ? `hb/${event.workerId}/${event.at}` : event.kind === 'probe' ? `probe/${event.at}` : `${event.kind}/${event.runId}/${event.attempt}${event.kind === 'log' ? `/${event.seq}` : ''}`;
   if (unexplained.size > MAX_TRACKED) unexplained.delete(unexplained.keys().next().value as string);
   return key;
 }
@@ -129,10 +132,12 @@ async function applyBatch(ctx: CoreContext, events: StatusEvent[]): Promise<void
   const startedByAttempt = new Map<string, Of<'started'>>();
   const finished: Of<'finished'>[] = [];
   const logs: Of<'log'>[] = [];
+  let probedAt: number | undefined;
   for (const event of events) {
     if (event.kind === 'heartbeat') heartbeats.set(event.workerId, event);
     else if (event.kind === 'started') startedByAttempt.set(`${event.runId}/${event.attempt}`, event);
     else if (event.kind === 'finished') finished.push(event);
+    else if (event.kind === 'probe') probedAt = Math.max(probedAt ?? -Infinity, Date.parse(event.at));
     else logs.push(event);
   }
   // An attempt that started and finished within one batch is written once, by its outcome: every write of
@@ -150,6 +155,8 @@ async function applyBatch(ctx: CoreContext, events: StatusEvent[]): Promise<void
   if (started.length > 0) await recordStarted(ctx, started);
   if (logs.length > 0) await recordLogs(ctx, logs.map((l) => ({ ...l, chunk: storable(l.chunk, MAX_STORED_LOG_CHUNK) as string })));
   if (finished.length > 0) await applyOutcomes(ctx, finished, startedAt);
+  // last: the proof covers the heartbeats of this batch, which are written by now
+  if (probedAt !== undefined) await recordStatusProbe(ctx.db, new Date(probedAt), await livenessNow(ctx));
 }
 
 /**

@@ -71,6 +71,7 @@ export const statusEventSchema = z.discriminatedUnion('kind', [
     workerKey: z.string().max(200).optional(),
     sig: z.string().max(200).optional(),
   }),
+  z.object({ kind: z.literal('probe'), at: z.string().max(40) }),
 ]);
 
 export const claimSchema = z.object({ runId: z.string().min(1), attempt: z.number().int(), workerId: z.string().min(1) });

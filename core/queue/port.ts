@@ -86,7 +86,14 @@ export type StatusEvent =
       /** the public key (base64 SPKI DER) this worker process signs its heartbeats and outcomes with */
       workerKey?: string;
       sig?: string;
-    };
+    }
+  /**
+   * Published by the leader's reaper on the heartbeat path (reaper.ts): once applied, every heartbeat that
+   * went before it has been applied too, so the core counts a worker's silence only up to `at` (the leader's
+   * liveness time when it sent it). Unsigned: a forged one can move the proof no later than the applier's
+   * own time, which is what the reaper assumed before probes.
+   */
+  | { kind: 'probe'; at: string };
 
 /** An attempt to cancel: the run, and what a broker needs to refuse its claim (redis_stream). */
 export interface CancelTarget {
@@ -139,6 +146,8 @@ export interface QueueProducer {
    * broadcast as the pseudo run id `drain:<workerId>` (drainSignal), which cancel handlers ignore.
    */
   publishDrain(workerId: string): Promise<void>;
+  /** sends a status probe down the path the workers' heartbeats take to consumeStatus (the 'probe' event) */
+  probeStatus(at: string): Promise<void>;
   /** reachability check for /ready and health */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -45,6 +45,10 @@ export function createPostgresProducer(options: PostgresQueueOptions): QueueProd
     async publishDrain(workerId) {
       await db.query('SELECT pg_notify($1, $2)', [CANCEL_CHANNEL, drainSignal(encodeURIComponent(workerId))]);
     },
+    // these workers write their heartbeats straight to the core's writer: so does the probe
+    async probeStatus(at) {
+      await options.applyStatus([{ kind: 'probe', at }]);
+    },
     async ping() {
       await db.query('SELECT 1');
     },

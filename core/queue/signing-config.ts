@@ -24,6 +24,7 @@ export function signingProducer(inner: QueueProducer, secret: NonNullable<Signin
     serveClaims: (decide) => inner.serveClaims(decide),
     publishCancel: (targets) => inner.publishCancel(targets),
     publishDrain: (workerId) => inner.publishDrain(workerId),
+    probeStatus: (at) => inner.probeStatus(at),
     ping: () => inner.ping(),
     close: () => inner.close(),
   };

@@ -172,11 +172,31 @@ export class SimBroker {
         this.ops++;
         this.#broadcast([drainSignal(workerId)]);
       },
+      // down the heartbeats' path, with their delays and faults
+      probeStatus: async (at) => {
+        this.ops++;
+        await unfrozen();
+        if (this.#prng.chance(this.faults.statusFail)) {
+          this.#trace(`${owner}: status probe failed (fault)`);
+          throw new SimBrokerError('sim: status probe failed');
+        }
+        this.#sendStatus({ kind: 'probe', at });
+      },
       ping: async () => {
         if (dead()) throw new SimBrokerError(`${owner} is dead`);
       },
       close: async () => {},
     };
+  }
+
+  #sendStatus(event: StatusEvent): void {
+    const beat = event.kind === 'heartbeat' || event.kind === 'probe';
+    // with heartbeatsOvertake the status stream lags more (a backlog), so a later heartbeat can land first
+    const lag = this.faults.heartbeatsOvertake && !beat ? 4 : 1;
+    const readyAt = this.#time.now + this.#prng.int(0, this.faults.maxDelayMs * lag);
+    if (beat && this.faults.heartbeatsOvertake) this.#beats.push({ event, readyAt, beat: true });
+    else this.#status.push({ event, readyAt: Math.max(readyAt, this.#status[this.#status.length - 1]?.readyAt ?? 0), beat: false });
+    this.#armPump(readyAt - this.#time.now);
   }
 
   consumer(owner: string): QueueConsumer {
@@ -220,12 +240,7 @@ export class SimBroker {
         }
         for (const event of events) {
           if (event.kind === 'finished' && event.status === 'succeeded') this.acceptedSuccesses.add(`${event.runId}/${event.attempt}`);
-          // with heartbeatsOvertake the status stream lags more (a backlog), so a later heartbeat can land first
-          const lag = this.faults.heartbeatsOvertake && event.kind !== 'heartbeat' ? 4 : 1;
-          const readyAt = this.#time.now + this.#prng.int(0, this.faults.maxDelayMs * lag);
-          if (event.kind === 'heartbeat' && this.faults.heartbeatsOvertake) this.#beats.push({ event, readyAt, beat: true });
-          else this.#status.push({ event, readyAt: Math.max(readyAt, this.#status[this.#status.length - 1]?.readyAt ?? 0), beat: false });
-          this.#armPump(readyAt - this.#time.now);
+          this.#sendStatus(event);
         }
         if (this.#prng.chance(this.faults.statusAmbiguous)) {
           this.#trace(`${owner}: status publish stored, answer lost (fault)`);

@@ -59,6 +59,9 @@ const BASE_BROKER: Omit<BrokerFaults, 'heartbeatsOvertake'> = {
 /** The one embedded database all seeds share; each seed empties it first (ids restart), so seeds replay alike. */
 export async function openSimDatabase(): Promise<Db> {
   const db = await openPgliteDb(undefined);
+  // no table statistics: their flush is timed by a real timer against virtual time (a 276-day delay that
+  // Node cuts to 1 ms), the same class as the fence's timeout in core/store/leases.ts
+  await db.exec('SET track_counts = off');
   await migrate(db);
   await db.exec(GUARDS_SQL);
   return db;
@@ -68,6 +71,7 @@ async function reset(db: Db): Promise<void> {
   // TRUNCATE, not DELETE: fresh files, so rows lie where they lay in any other run of the seed (a query
   // without ORDER BY returns them in storage order, and a replay must see the same order)
   await db.exec('TRUNCATE hg_run_logs, hg_runs, hg_workers, hg_pools, hg_tasks, hg_leases, hg_dead_letters, sim_violations RESTART IDENTITY CASCADE');
+  await db.exec("UPDATE hg_status_path SET proven_at = '-infinity'");
 }
 
 /** Runs one seed of the world to the end and judges it. Deterministic: the same seed gives the same trace. */

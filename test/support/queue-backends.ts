@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import type { CoreContext } from '../../core/dispatch/context.ts';
 import { applyStatusEvents, decideClaims } from '../../core/dispatch/status.ts';
 import { guardConsumer, type GuardedConsumer, type GuardOptions } from '../../core/queue/guarded-consumer.ts';
-import type { QueueKind, QueueNames, QueueProducer, Subscription } from '../../core/queue/port.ts';
+import type { QueueKind, QueueNames, QueueProducer, StatusEvent, Subscription } from '../../core/queue/port.ts';
 import { createRabbitConsumer, createRabbitProducer } from '../../core/queue/rabbitmq/index.ts';
 import { createRedisStreamConsumer, createRedisStreamProducer } from '../../core/queue/redis-stream/index.ts';
 import { coreOnTestDatabase, postgresConsumer } from './core.ts';
@@ -30,7 +30,10 @@ export async function skipBackend(kind: QueueKind): Promise<string | false> {
   return skipUnless('postgres', kind === 'redis_stream' ? 'redis' : 'rabbitmq');
 }
 
-export async function openBackend(kind: QueueKind, pools: string[]): Promise<BackendEnv> {
+/** `wrapStatus`: what the status consumer calls instead of applying each batch itself (a test that stalls it) */
+type StatusHandler = (events: StatusEvent[]) => Promise<void>;
+
+export async function openBackend(kind: QueueKind, pools: string[], options: { wrapStatus?: (apply: StatusHandler) => StatusHandler } = {}): Promise<BackendEnv> {
   const env = await coreOnTestDatabase();
   const names: QueueNames = { namespace: uniqueNamespace(), taskQueue: 'runs', statusQueue: 'status', heartbeatQueue: 'beats' };
   const consumers: GuardedConsumer[] = [];
@@ -40,7 +43,8 @@ export async function openBackend(kind: QueueKind, pools: string[]): Promise<Bac
   if (kind === 'rabbitmq') producer = createRabbitProducer({ url: SERVICE_URLS.rabbitmq, names, prefetch: 10 });
   const ctx: CoreContext = { ...env.ctx, queue: producer };
   if (kind !== 'postgres') {
-    subscriptions.push(await producer.consumeStatus((events) => applyStatusEvents(ctx, events)));
+    const apply: StatusHandler = (events) => applyStatusEvents(ctx, events);
+    subscriptions.push(await producer.consumeStatus(options.wrapStatus ? options.wrapStatus(apply) : apply));
     subscriptions.push(await producer.serveClaims((claims) => decideClaims(ctx, claims)));
   }
   return {

@@ -3,7 +3,7 @@
  * (status-consumer.ts) and answers claims (claim-server.ts). Both are re-attached on every reconnect.
  */
 import type { Channel, ConfirmChannel } from 'amqplib';
-import { encodeRunMessage } from '../codec.ts';
+import { encodeRunMessage, encodeStatusEvent } from '../codec.ts';
 import { drainSignal, type CancelTarget, type Claim, type QueueProducer, type RunMessage, type StatusEvent, type Subscription } from '../port.ts';
 import { ClaimServer } from './claim-server.ts';
 import { AmqpLink } from './link.ts';
@@ -133,6 +133,13 @@ export class RabbitProducer implements QueueProducer {
   async publishDrain(workerId: string): Promise<void> {
     const state = await this.#ready();
     await publishAll(state.pub, [() => state.pub.publish(this.#names.cancel, '', Buffer.from(JSON.stringify([drainSignal(workerId)])), { contentType: JSON_TYPE })]);
+  }
+
+  /** on the heartbeat queue, a lone event as a worker sends one (consumer.ts) */
+  async probeStatus(at: string): Promise<void> {
+    const state = await this.#ready();
+    const body = Buffer.from(encodeStatusEvent({ kind: 'probe', at }));
+    await publishAll(state.pub, [() => state.pub.sendToQueue(this.#names.heartbeat, body, { persistent: true, contentType: JSON_TYPE })]);
   }
 
   async ping(): Promise<void> {

@@ -4,7 +4,7 @@
  * connection per consumeStatus.
  */
 import type { Redis } from 'ioredis';
-import { encodeRunMessage } from '../codec.ts';
+import { encodeRunMessage, encodeStatusEvent } from '../codec.ts';
 import { drainSignal, type CancelTarget, type QueueProducer, type RunMessage, type StatusEvent, type Subscription } from '../port.ts';
 import { createGroup, execErrors, isNoGroup, newClient, quit } from './client.ts';
 import { CANCELLED_CLAIM, CLAIM_TTL_SECONDS, FIELD, Keys, WORKERS_GROUP } from './keys.ts';
@@ -70,6 +70,11 @@ export class RedisStreamProducer implements QueueProducer {
     const length = Number(await this.#cmd.xlen(key));
     const pending = typeof info?.pending === 'number' ? info.pending : 0;
     return Math.max(0, length - pending);
+  }
+
+  async probeStatus(at: string): Promise<void> {
+    if (this.#closed) throw new Error('redis_stream producer is closed');
+    await this.#cmd.call('XADD', this.#keys.heartbeat, '*', FIELD, encodeStatusEvent({ kind: 'probe', at }));
   }
 
   async consumeStatus(handler: (events: StatusEvent[]) => Promise<void>): Promise<Subscription> {
