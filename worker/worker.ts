@@ -77,6 +77,11 @@ export class Worker {
     this.outbox = new StatusOutbox((events) => consumer.publishStatus(events), this.logger, this.clock);
   }
 
+  /** status events waiting in the outbox (a publish failed and is retried), for the simulator's quiescence test */
+  get undeliveredEvents(): number {
+    return this.outbox.size;
+  }
+
   get activeRuns(): number {
     return this.active.size;
   }

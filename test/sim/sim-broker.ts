@@ -119,6 +119,12 @@ export class SimBroker {
     return this.#status.length + this.#beats.length;
   }
 
+  /** events other than heartbeats and probes (which are always on their way) not yet applied, in a batch or not */
+  undeliveredReports(): number {
+    const busy = this.#statusConsumers.flatMap((c) => c.busy ?? []);
+    return [...this.#status, ...this.#beats, ...busy].filter((p) => p.event.kind !== 'heartbeat' && p.event.kind !== 'probe').length;
+  }
+
   producer(owner: string): QueueProducer {
     const dead = () => this.#time.isDead(owner);
     // a frozen process sends and hears nothing until it runs again (virtual-time.ts freeze)

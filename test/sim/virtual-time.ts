@@ -56,6 +56,12 @@ export class VirtualTime {
     this.#heap.sort((a, b) => (this.#less(a, b) ? -1 : this.#less(b, a) ? 1 : 0));
   }
 
+  /** whether any process is frozen now */
+  anyFrozen(): boolean {
+    for (const until of this.#frozenUntil.values()) if (until > this.now) return true;
+    return false;
+  }
+
   /** resolves once the process runs (at once unless frozen); never, for a dead process */
   awake(owner: string): Promise<void> | undefined {
     const until = this.#frozenUntil.get(owner);
