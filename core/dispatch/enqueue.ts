@@ -142,10 +142,7 @@ export async function promoteDueRuns(ctx: CoreContext, options: PromoteOptions =
   if (rows.length === 0) return 0;
   if (direct) {
     await ctx.db.transaction(async (tx) => {
-      await tx.query(`UPDATE hg_runs SET status = 'queued', queued_at = $2 WHERE id = ANY($1::bigint[]) AND status = 'pending'`, [
-        rows.map((r) => r.run_id),
-        new Date(ctx.now()).toISOString(),
-      ]);
+      await markQueued(tx, rows.map((r) => r.run_id), new Date(ctx.now()));
       await notifyQueued(tx, rows.map((r) => toTask(r).spec.pool));
     });
     return rows.length;

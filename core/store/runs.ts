@@ -89,10 +89,18 @@ export async function insertRuns(db: Queryable, runs: NewRun[], at: Date): Promi
   }));
 }
 
-/** pending -> queued once the broker holds the message; a run already further along is left alone. */
+/**
+ * pending -> queued once the broker holds the message; a run already further along is left alone. Rows are
+ * locked in id order, the one lock order of hg_runs (outcomes.ts, decideClaims): a bitmap scan would lock
+ * them in the order they lie on disk and could deadlock with a claim decision on the same runs.
+ */
 export async function markQueued(db: Queryable, runIds: string[], at: Date): Promise<void> {
   if (runIds.length === 0) return;
-  await db.query(`UPDATE hg_runs SET status = 'queued', queued_at = $2 WHERE id = ANY($1::bigint[]) AND status = 'pending'`, [runIds, at.toISOString()]);
+  await db.query(
+    `WITH locked AS (SELECT id FROM hg_runs WHERE id = ANY($1::bigint[]) AND status = 'pending' ORDER BY id FOR UPDATE)
+     UPDATE hg_runs r SET status = 'queued', queued_at = $2 FROM locked WHERE r.id = locked.id AND r.status = 'pending'`,
+    [runIds, at.toISOString()],
+  );
 }
 
 export async function getRun(db: Queryable, id: string): Promise<Run> {
