@@ -7,7 +7,7 @@ import type { CoreContext } from './context.ts';
 import { applyHeartbeats } from './heartbeats.ts';
 import { reconcileLateOutcomes } from './late-outcomes.ts';
 import { finishAttempts, keepOutputOfCancelled, type AttemptOutcome } from './outcomes.ts';
-import { blamesTheEvents, livenessNow, noteInterrupted, noteReceiving, UNEXPLAINED_FAILURES_BEFORE_DEAD_LETTER } from './receiving.ts';
+import { blamesTheEvents, isTransientFailure, livenessNow, noteInterrupted, noteReceiving, UNEXPLAINED_FAILURES_BEFORE_DEAD_LETTER } from './receiving.ts';
 import { recordStatusProbe } from '../store/status-path.ts';
 
 type Of<K extends StatusEvent['kind']> = Extract<StatusEvent, { kind: K }>;
@@ -68,6 +68,11 @@ async function applyOrSetAside(ctx: CoreContext, events: StatusEvent[]): Promise
     noteReceiving(ctx);
     for (const event of events) unexplained.delete(eventKey(event));
   } catch (error) {
+    if (isTransientFailure(error)) {
+      // the connection, not the events: the queue delivers the same events again, for as long as it takes
+      noteInterrupted(ctx);
+      throw error;
+    }
     if (events.length > 1) {
       // which event is at fault, if any: one at a time; a failure that blames none throws from there
       for (const event of events) await applyOrSetAside(ctx, [event]);

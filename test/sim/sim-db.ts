@@ -19,8 +19,9 @@ export interface DbFaults {
 
 export const NO_DB_FAULTS: DbFaults = { failQuery: 0, failCommit: 0, failAfterCommit: 0, hang: 0, hangMs: [0, 0], loseNotify: 0 };
 
+/** every database fault of the simulator is a broken connection, as node-postgres reports a reset socket */
 class SimDbError extends Error {
-  readonly code = 'SIM';
+  readonly code = 'ECONNRESET';
 }
 
 /**

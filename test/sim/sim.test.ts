@@ -34,6 +34,7 @@ describe('deterministic simulation of the core and the worker', () => {
   const FOUND: Array<{ seed: number; what: string; options: typeof CI_OPTIONS }> = [
     { seed: 44, what: 'Replace: a retry made between the decision and the write ran beside the new fire', options: DEFAULT_OPTIONS },
     { seed: 535, what: 'late successes of an attempt and of its retry, reconciled in one batch, lost the dependant', options: CI_OPTIONS },
+    { seed: 393, what: 'a success set aside (dead-lettered) after five connection resets in a row, then recorded as failed', options: DEFAULT_OPTIONS },
   ];
   it(`keeps every invariant on the seeds that found defects (${FOUND.map((f) => f.seed).join(', ')})`, async () => {
     const failed: string[] = [];
