@@ -67,9 +67,8 @@ export async function reap(ctx: CoreContext, options: ReaperOptions): Promise<{ 
   return { workersDown: down.length, runsFailed: orphans.length };
 }
 
-/** how long the status path may lag before the reaper says so, in worker timeouts */
-const LAGGING_PATH_WARN_TIMEOUTS = 1;
-const laggingSince = new WeakMap<object, number>();
+/** per database: since when (core time) the status path has lagged by more than the worker timeout, and whether that was said */
+const lagging = new WeakMap<object, { since: number; said: boolean }>();
 
 /**
  * The time up to which silence counts: now, or the newest status probe applied if that is earlier. Every
@@ -80,17 +79,19 @@ const laggingSince = new WeakMap<object, number>();
  */
 async function silenceJudgedAt(ctx: CoreContext, now: Date, timeout: number): Promise<Date> {
   const proven = await statusProvenAt(ctx.db);
-  if (proven.getTime() >= now.getTime()) return now;
   const lagMs = now.getTime() - proven.getTime();
-  if (lagMs > timeout * 1000 * LAGGING_PATH_WARN_TIMEOUTS) {
-    const since = laggingSince.get(ctx.db);
-    // once per stall: the status consumers are stuck or away, and no worker is judged meanwhile
-    if (since === undefined || since !== proven.getTime()) {
-      laggingSince.set(ctx.db, proven.getTime());
-      ctx.logger.warn({ provenSecondsAgo: Math.round(lagMs / 1000) }, 'status path: no probe came back for longer than the worker timeout; no worker is declared dead until one does');
+  if (lagMs <= timeout * 1000) {
+    lagging.delete(ctx.db);
+  } else {
+    const state = lagging.get(ctx.db) ?? { since: now.getTime(), said: false };
+    lagging.set(ctx.db, state);
+    // said once per stall, after a whole timeout of it (a new leader's first probe is still on its way)
+    if (!state.said && now.getTime() - state.since > timeout * 1000) {
+      state.said = true;
+      ctx.logger.warn({ provenSecondsAgo: proven.getTime() === 0 ? null : Math.round(lagMs / 1000) }, 'status path: no probe came back for longer than the worker timeout; no worker is declared dead until one does');
     }
   }
-  return proven;
+  return proven.getTime() < now.getTime() ? proven : now;
 }
 
 async function ageOut(ctx: CoreContext, now: Date, retentionSeconds: number): Promise<void> {
