@@ -101,8 +101,10 @@ for (const backend of backends) {
   if (report.violations.examples.length > 0) {
     broken = true;
     process.stderr.write(`${report.violations.examples.join('\n')}\nfaults:\n${report.faults.join('\n')}\n`);
-    if (process.env.CHAOS_DUMP === '1' && report.output) process.stderr.write(`${report.output}\n`);
   }
+  // the processes' output: for a broken run, and for a clean one too with CHAOS_DUMP=1 (a slow recovery is
+  // evidence worth reading)
+  if ((report.violations.examples.length > 0 || process.env.CHAOS_DUMP === '1') && report.output) process.stderr.write(`${report.output}\n`);
 }
 await killAll();
 if (values.json) process.stdout.write(`${JSON.stringify({ backends: results })}\n`);
