@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock/index.ts';
-import type { Delivery, QueueConsumer, RunMessage, StatusEvent, Subscription } from '../core/queue/port.ts';
+import { parseCancelEntry, type Delivery, type QueueConsumer, type RunMessage, type StatusEvent, type Subscription } from '../core/queue/port.ts';
 import type { ExecutorRegistry } from './executors/registry.ts';
 import { RunStop, type ExecutionResult } from './executors/types.ts';
 import { runDeadline, within } from './run-deadline.ts';
@@ -147,8 +147,13 @@ export class Worker {
     this.logger.info('worker stopped');
   }
 
-  private cancel(runIds: string[]): void {
-    for (const id of runIds) this.active.get(id)?.abort.abort(new RunStop('cancelled', 'cancelled'));
+  /** entries "runId/attempt" stop that attempt only; a bare run id (an older core) stops the run's attempt */
+  private cancel(entries: string[]): void {
+    for (const entry of entries) {
+      const { runId, attempt } = parseCancelEntry(entry);
+      const run = this.active.get(runId);
+      if (run && (attempt === undefined || run.message.attempt === attempt)) run.abort.abort(new RunStop('cancelled', 'cancelled'));
+    }
   }
 
   private async receiveLoop(): Promise<void> {

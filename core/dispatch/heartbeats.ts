@@ -111,16 +111,19 @@ async function failAbandoned(ctx: CoreContext, beats: Heartbeat[], now: Date): P
 
 /**
  * A worker declared dead that comes back (a long pause, a partition) still runs attempts the core has
- * already failed and retried elsewhere: it is told to stop them, so an attempt does not run on twice.
+ * already failed and retried elsewhere: it is told to stop them (that attempt only: cancelEntry), so an
+ * attempt does not run on twice. An attempt settled by this worker's own outcome is not one of them: the
+ * heartbeat was built before the outcome was delivered and is merely late (it travels on its own lane).
  */
 async function cancelSupersededAttempts(ctx: CoreContext, beats: Heartbeat[]): Promise<void> {
-  const held = beats.flatMap((b) => attemptsOf(b.held));
+  const held = beats.flatMap((b) => attemptsOf(b.held).map(([id, attempt]) => ({ id, attempt, workerId: b.workerId })));
   if (held.length === 0) return;
   const { rows } = await ctx.db.query<CancelRow>(
     `SELECT r.id::text AS id, r.task_id::text AS task_id, r.attempt
-       FROM hg_runs r JOIN unnest($1::bigint[], $2::int[]) AS u(id, attempt) ON r.id = u.id AND r.attempt = u.attempt
-      WHERE r.status NOT IN ('pending', 'queued', 'running')`,
-    [held.map(([id]) => id), held.map(([, attempt]) => attempt)],
+       FROM hg_runs r JOIN unnest($1::bigint[], $2::int[], $3::text[]) AS u(id, attempt, worker_id) ON r.id = u.id AND r.attempt = u.attempt
+      WHERE r.status NOT IN ('pending', 'queued', 'running')
+        AND (r.failed_by_core OR r.status = 'cancelled' OR r.worker_id IS DISTINCT FROM u.worker_id)`,
+    [held.map((h) => h.id), held.map((h) => h.attempt), held.map((h) => h.workerId)],
   );
   if (rows.length === 0) return;
   ctx.logger.warn({ runs: rows.map((r) => `${r.id}/${r.attempt}`) }, 'a worker still runs attempts that were settled without it; cancelling them');

@@ -177,6 +177,22 @@ export interface QueueNames {
 
 const DRAIN_PREFIX = 'drain:';
 
+/**
+ * The cancel-broadcast entry of one attempt, "runId/attempt": a worker stops that attempt and no other. A
+ * cancel by run id alone stopped whatever attempt of the run a worker ran, so a stale heartbeat's cancel of a
+ * settled attempt stopped its retry, for good (cancelled is final).
+ */
+export function cancelEntry(target: CancelTarget): string {
+  return `${target.runId}/${target.attempt}`;
+}
+
+/** One entry of a cancel broadcast: an attempt, or (from a core before attempts were named) a whole run. */
+export function parseCancelEntry(entry: string): { runId: string; attempt?: number } {
+  const slash = entry.indexOf('/');
+  if (slash < 0) return { runId: entry };
+  return { runId: entry.slice(0, slash), attempt: Number(entry.slice(slash + 1)) };
+}
+
 /** The cancel-broadcast entry that asks `workerId` to drain; no run id starts with a letter. */
 export function drainSignal(workerId: string): string {
   return `${DRAIN_PREFIX}${workerId}`;

@@ -1,6 +1,6 @@
 import type { Db } from '../store/db.ts';
 import { buildRunMessage } from './run-message.ts';
-import { drainedWorkers, drainSignal, type Delivery, type QueueConsumer, type QueueProducer, type RunMessage, type StatusEvent, type Subscription } from './port.ts';
+import { cancelEntry, drainedWorkers, drainSignal, type Delivery, type QueueConsumer, type QueueProducer, type RunMessage, type StatusEvent, type Subscription } from './port.ts';
 
 /** Must match core/dispatch/enqueue.ts, which NOTIFYs in the transaction that queues runs. */
 const RUNS_QUEUED_CHANNEL = 'hg_runs_queued';
@@ -36,7 +36,7 @@ export function createPostgresProducer(options: PostgresQueueOptions): QueueProd
     },
     // a waiting run was cancelled in the same statement that cancelled it here, so no worker can take it
     async publishCancel(targets) {
-      const runIds = targets.map((t) => t.runId);
+      const runIds = targets.map(cancelEntry);
       for (let i = 0; i < runIds.length; i += CANCEL_CHUNK) {
         await db.query('SELECT pg_notify($1, $2)', [CANCEL_CHANNEL, runIds.slice(i, i + CANCEL_CHUNK).join(',')]);
       }

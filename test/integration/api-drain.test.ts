@@ -26,10 +26,10 @@ async function expectDrainDelivered(producer: QueueProducer, consumer: QueueCons
   assert.equal(drained[0], workerId);
   await producer.publishCancel([{ runId: '42', taskId: 't', attempt: 1 }]);
   const until = Date.now() + 5000;
-  while (!cancelled.includes('42') && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
-  assert.ok(cancelled.includes('42'));
+  while (!cancelled.includes('42/1') && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.ok(cancelled.includes('42/1'), 'the cancel names the attempt');
   assert.ok(drained.every((id) => id === workerId), 'a cancel is not a drain');
-  assert.ok(cancelled.every((id) => id === '42' || id.startsWith('drain:')), 'the drain entry cannot be mistaken for a run id');
+  assert.ok(cancelled.every((id) => id === '42/1' || id.startsWith('drain:')), 'the drain entry cannot be mistaken for a run id');
 }
 
 function names(): QueueNames {

@@ -73,7 +73,7 @@ describe('rabbitmq accounts per role and pool', { skip }, () => {
       await producer.publishCancel([{ runId: '5', taskId: 't', attempt: 1 }]);
       const cancelDeadline = Date.now() + 5000;
       while (cancels.length === 0 && Date.now() < cancelDeadline) await new Promise((resolve) => setTimeout(resolve, 25));
-      assert.deepEqual(cancels, [['5']]);
+      assert.deepEqual(cancels, [['5/1']]);
       await cancelSub.close();
 
       // what the worker account must not do: read another pool's runs, or other workers' status events

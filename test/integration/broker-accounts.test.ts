@@ -63,7 +63,7 @@ describe('redis_stream ACL accounts', { skip: await skipUnless('redis') }, () =>
       await producer.publishCancel([{ runId: mine.runId, taskId: mine.taskId, attempt: 1 }]);
       const cancelDeadline = Date.now() + 5000;
       while (cancels.length === 0 && Date.now() < cancelDeadline) await new Promise((resolve) => setTimeout(resolve, 25));
-      assert.deepEqual(cancels, [[mine.runId]]);
+      assert.deepEqual(cancels, [[`${mine.runId}/1`]]);
 
       // what the worker account must not do
       const raw = new Redis(workerUrl, { protocol: 2, maxRetriesPerRequest: 1 });

@@ -446,7 +446,7 @@ describe('dispatch against Postgres', { skip }, () => {
     const task = await noop('lazarus', { pool: 'lazarus' });
     const run = await triggerTask(env.ctx, task.id);
     await decideClaims(env.ctx, [{ runId: run.id, attempt: 1, workerId: 'lazarus-w' }]);
-    await finishAttempts(env.ctx, [{ runId: run.id, attempt: 1, status: 'failed', at: new Date(), error: 'worker lazarus-w declared dead' }]);
+    await finishAttempts(env.ctx, [{ runId: run.id, attempt: 1, status: 'failed', at: new Date(), error: 'worker lazarus-w declared dead', byCore: true }]);
     const consumer = postgresConsumer(env.ctx, 'lazarus-w');
     const cancelled: string[] = [];
     const sub = await consumer.onCancel((ids) => cancelled.push(...ids));
@@ -455,7 +455,20 @@ describe('dispatch against Postgres', { skip }, () => {
     while (cancelled.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     await sub.close();
     await consumer.close();
-    assert.deepEqual(cancelled, [run.id]);
+    assert.deepEqual(cancelled, [`${run.id}/1`], 'that attempt only: its retry may run elsewhere');
+  });
+
+  it('does not cancel an attempt a late heartbeat lists after the worker\'s own outcome settled it', async () => {
+    const task = await noop('late-beat', { pool: 'late-beat' });
+    const run = await triggerTask(env.ctx, task.id);
+    await decideClaims(env.ctx, [{ runId: run.id, attempt: 1, workerId: 'late-w' }]);
+    const told: string[] = [];
+    const ctx = { ...env.ctx, queue: { ...env.ctx.queue, publishCancel: async (targets: Array<{ runId: string; attempt: number }>) => void told.push(...targets.map((t) => `${t.runId}/${t.attempt}`)) } };
+    const beat = { kind: 'heartbeat' as const, workerId: 'late-w', pool: 'late-beat', taskTypes: ['noop'], concurrency: 1, activeRuns: 1, status: 'ALIVE' as const, hostname: 'h', version: 't', startedAt: new Date().toISOString(), held: [`${run.id}/1`] };
+    await applyStatusEvents(ctx, [{ kind: 'finished', runId: run.id, attempt: 1, workerId: 'late-w', at: new Date().toISOString(), status: 'succeeded', output: '' }]);
+    // built before the outcome was delivered, applied after it (heartbeats travel on their own lane)
+    await applyStatusEvents(ctx, [{ ...beat, at: new Date().toISOString() }]);
+    assert.deepEqual(told, [], 'the worker settled it itself: nothing to stop');
   });
 
   it('never hands out a run cancelled while it waited in the postgres queue', async () => {

@@ -1,5 +1,5 @@
 import type { CancelTarget, Claim, Delivery, QueueConsumer, QueueProducer, RunMessage, StatusEvent, Subscription } from '../../core/queue/port.ts';
-import { drainSignal, drainedWorkers } from '../../core/queue/port.ts';
+import { cancelEntry, drainSignal, drainedWorkers } from '../../core/queue/port.ts';
 import type { Prng } from './prng.ts';
 import type { VirtualTime } from './virtual-time.ts';
 
@@ -172,7 +172,7 @@ export class SimBroker {
       publishCancel: async (targets: CancelTarget[]) => {
         this.ops++;
         await unfrozen();
-        this.#broadcast(targets.map((t) => t.runId));
+        this.#broadcast(targets.map(cancelEntry));
       },
       publishDrain: async (workerId) => {
         this.ops++;

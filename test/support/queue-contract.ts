@@ -344,14 +344,14 @@ export function runQueueContract(name: string, factory: () => Promise<QueueContr
         const subB = await b.onCancel((ids) => seenB.push(ids));
         await h.producer.publishCancel([target('r1'), target('r2')]);
         await eventually(async () => [seenA.length, seenB.length], ([x, y]) => x! >= 1 && y! >= 1, 5000, 'cancels seen');
-        assert.deepEqual(seenA, [['r1', 'r2']]);
-        assert.deepEqual(seenB, [['r1', 'r2']]);
+        assert.deepEqual(seenA, [['r1/1', 'r2/1']]);
+        assert.deepEqual(seenB, [['r1/1', 'r2/1']]);
 
         await subB.close();
         await h.producer.publishCancel([target('r3')]);
         await eventually(async () => seenA.length, (n) => n >= 2, 5000, 'second cancel seen by a');
         await new Promise((r) => setTimeout(r, 200));
-        assert.deepEqual(seenA[1], ['r3']);
+        assert.deepEqual(seenA[1], ['r3/1']);
         assert.equal(seenB.length, 1, 'a closed subscription hears nothing more');
         await subA.close();
       });

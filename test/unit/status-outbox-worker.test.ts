@@ -39,7 +39,10 @@ class RecordingBroker implements QueueConsumer {
     this.log.push(...events);
   }
 
-  async onCancel(): Promise<Subscription> {
+  cancelHandler: ((entries: string[]) => void) | undefined;
+
+  async onCancel(handler: (entries: string[]) => void): Promise<Subscription> {
+    this.cancelHandler = handler;
     return { close: async () => {} };
   }
 
@@ -173,6 +176,40 @@ describe('worker status events', () => {
     const log = logOf('602');
     assert.ok(log.startsWith('y'.repeat(64 * 1024)), `the log holds ${log.length} characters, the output ${output.length}`);
     assert.match(log, /\[output truncated: further output is dropped\]\n$/);
+  });
+});
+
+describe('worker cancels', () => {
+  it('stop the attempt they name and no other attempt of the run; a bare run id stops any', async () => {
+    const broker = new RecordingBroker();
+    const signals = new Map<string, AbortSignal>();
+    // runs until its signal aborts, and shows the signal to the test
+    const held = {
+      type: 'held',
+      execute: (_spec: RunMessage['spec'], ctx: { runId: string; signal: AbortSignal }) =>
+        new Promise<{ status: 'cancelled'; error: string; output: string; outputTruncated: boolean }>((resolve) => {
+          signals.set(ctx.runId, ctx.signal);
+          ctx.signal.addEventListener('abort', () => resolve({ status: 'cancelled', error: 'cancelled', output: '', outputTruncated: false }), { once: true });
+        }),
+    };
+    const w = worker(broker, new ExecutorRegistry().register(held));
+    await w.start();
+    broker.offer({ ...message('7', 'held', {}), attempt: 2 });
+    broker.offer(message('9', 'held', {}));
+    const seven = await until('attempt 7/2 running', () => signals.get('7'));
+    const nine = await until('attempt 9/1 running', () => signals.get('9'));
+    const cancel = await until('the cancel subscription', () => broker.cancelHandler);
+    // a stale heartbeat's cancel of the settled first attempt must not stop the retry
+    cancel(['7/1']);
+    assert.equal(seven.aborted, false, 'a cancel of attempt 1 stopped attempt 2');
+    cancel(['7/2']);
+    assert.equal(seven.aborted, true);
+    // a core from before attempts were named sends the run id alone
+    cancel(['9']);
+    assert.equal(nine.aborted, true);
+    await until('both outcomes', () => (broker.finished('7') && broker.finished('9') ? true : undefined));
+    assert.equal(broker.finished('7')?.status, 'cancelled');
+    await w.stop();
   });
 });
 

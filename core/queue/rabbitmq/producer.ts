@@ -4,7 +4,7 @@
  */
 import type { Channel, ConfirmChannel } from 'amqplib';
 import { encodeRunMessage, encodeStatusEvent } from '../codec.ts';
-import { drainSignal, type CancelTarget, type Claim, type QueueProducer, type RunMessage, type StatusEvent, type Subscription } from '../port.ts';
+import { cancelEntry, drainSignal, type CancelTarget, type Claim, type QueueProducer, type RunMessage, type StatusEvent, type Subscription } from '../port.ts';
 import { ClaimServer } from './claim-server.ts';
 import { AmqpLink } from './link.ts';
 import type { Generation } from './link.ts';
@@ -125,9 +125,9 @@ export class RabbitProducer implements QueueProducer {
   /** a waiting run needs nothing more: its claim is decided in Postgres, where it is already cancelled */
   async publishCancel(targets: CancelTarget[]): Promise<void> {
     if (targets.length === 0) return;
-    const runIds = targets.map((t) => t.runId);
+    const entries = targets.map(cancelEntry);
     const state = await this.#ready();
-    await publishAll(state.pub, [() => state.pub.publish(this.#names.cancel, '', Buffer.from(JSON.stringify(runIds)), { contentType: JSON_TYPE })]);
+    await publishAll(state.pub, [() => state.pub.publish(this.#names.cancel, '', Buffer.from(JSON.stringify(entries)), { contentType: JSON_TYPE })]);
   }
 
   async publishDrain(workerId: string): Promise<void> {

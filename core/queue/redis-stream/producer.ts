@@ -5,7 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { encodeRunMessage, encodeStatusEvent } from '../codec.ts';
-import { drainSignal, type CancelTarget, type QueueProducer, type RunMessage, type StatusEvent, type Subscription } from '../port.ts';
+import { cancelEntry, drainSignal, type CancelTarget, type QueueProducer, type RunMessage, type StatusEvent, type Subscription } from '../port.ts';
 import { createGroup, execErrors, isNoGroup, newClient, quit } from './client.ts';
 import { CANCELLED_CLAIM, CLAIM_TTL_SECONDS, FIELD, Keys, WORKERS_GROUP } from './keys.ts';
 import { streamTimings } from './options.ts';
@@ -106,7 +106,7 @@ export class RedisStreamProducer implements QueueProducer {
     const tx = this.#cmd.multi();
     for (const t of targets) tx.set(this.#keys.claim(t), CANCELLED_CLAIM, 'EX', CLAIM_TTL_SECONDS, 'NX');
     execErrors(await tx.exec());
-    await this.#cmd.publish(this.#keys.cancel, JSON.stringify(targets.map((t) => t.runId)));
+    await this.#cmd.publish(this.#keys.cancel, JSON.stringify(targets.map(cancelEntry)));
   }
 
   async publishDrain(workerId: string): Promise<void> {
