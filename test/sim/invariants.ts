@@ -96,6 +96,11 @@ export async function finalChecks(world: World, db: Db, know: Knowledge): Promis
     if (run && !['succeeded', 'cancelled'].includes(run.status)) out.push(`successful execution of ${key} (${run.name}) recorded as ${run.status}: ${run.error ?? ''}`);
   }
 
+  // a run is cancelled by the core (the API, Replace, a deletion: each with a reason code) and only then by a
+  // worker; a worker's own 'cancelled' on a live attempt is a cancel meant for another attempt
+  const { rows: strayCancels } = await db.query<{ id: string; attempt: number }>(`SELECT id::text AS id, attempt FROM hg_runs WHERE status = 'cancelled' AND reason IS NULL`);
+  for (const r of strayCancels) out.push(`attempt ${r.id}/${r.attempt} was cancelled by its worker without the core cancelling it`);
+
   const tasks = new Map(know.tasks.map((t) => [t.name, t]));
   const fires = new Map<string, RunRow[]>();
   for (const run of runs) {

@@ -1,6 +1,6 @@
 import type { Clock } from '../../core/clock/index.ts';
 import type { RunMessage } from '../../core/queue/port.ts';
-import type { ExecutionContext, ExecutionResult, Executor } from '../../worker/executors/types.ts';
+import { stopOutcome, type ExecutionContext, type ExecutionResult, type Executor } from '../../worker/executors/types.ts';
 
 /** One execution of an attempt as the simulated world saw it happen. */
 export interface Execution {
@@ -17,7 +17,7 @@ export interface Execution {
 }
 
 /**
- * The simulated work: sleeps `params.ms` virtual milliseconds, honouring the timeout and cancellation,
+ * The simulated work: sleeps `params.ms` virtual milliseconds unless the worker's signal stops it first,
  * and fails when `params.failUnder` exceeds the attempt's fate (a hash of seed, run and attempt in [0, 1)),
  * so an attempt's outcome is decided by the seed, not by the order things happened in.
  */
@@ -26,13 +26,13 @@ export function createSleepExecutor(clock: Clock, fate: (runId: string, attempt:
     const params = spec.params ?? {};
     const ms = typeof params.ms === 'number' ? params.ms : 0;
     const failUnder = typeof params.failUnder === 'number' ? params.failUnder : 0;
-    const limit = Math.min(ms, ctx.timeoutMs);
+    // like every real executor, it only reacts to the worker's signal: the worker owns the timeout, and the
+    // signal's reason says whether this was a timeout, a cancel or a shutdown
     try {
-      if (limit > 0) await clock.sleep(limit, ctx.signal);
+      if (ms > 0) await clock.sleep(ms, ctx.signal);
     } catch {
-      return { status: 'cancelled', error: 'cancelled', output: '', outputTruncated: false };
+      return { ...stopOutcome(ctx.signal), output: '', outputTruncated: false };
     }
-    if (ms > ctx.timeoutMs) return { status: 'timed_out', error: `timed out after ${ctx.timeoutMs} ms`, output: '', outputTruncated: false };
     if (fate(ctx.runId, ctx.attempt) < failUnder) return { status: 'failed', error: 'failed by fate', output: '', outputTruncated: false };
     return { status: 'succeeded', error: null, output: '', outputTruncated: false };
   }
