@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { errorInfo, ValidationError, type ErrorCode, type FieldProblem } from '../core/model/index.ts';
-import { ConflictError, NotFoundError } from '../core/store/errors.ts';
+import { ConflictError, isTransientFailure, NotFoundError } from '../core/store/errors.ts';
 import { AuthError } from './auth.ts';
 
 /** RFC 9457 problem details, with a stable code and, for validation, the path of each bad field. */
@@ -76,13 +76,19 @@ export function problemFor(error: unknown): Problem {
     const body = fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || fastifyError.code === 'FST_ERR_CTP_EMPTY_JSON_BODY';
     return problem(status, `HG_ERR_HTTP_${status}`, fastifyError.message, body ? [{ path: '(body)', message: fastifyError.message }] : undefined);
   }
+  // a database outage or a rolled-back transaction is the moment's fault, not a bug: the client may retry
+  if (isTransientFailure(error)) return problem(503, 'HG_ERR_STORE_UNAVAILABLE', 'the database could not complete the request just now; retry shortly');
   // never leak internals (SQL, stack traces) to a client
   return problem(500, 'HG_ERR_INTERNAL', 'the server could not complete the request; see its log');
 }
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
   const answer = problemFor(error);
-  if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
+  if (answer.code === 'HG_ERR_STORE_UNAVAILABLE') {
+    // one line per request, not a stack: an outage would otherwise flood the log with identical traces
+    request.log.warn({ err: (error as Error).message, code: (error as { code?: unknown }).code }, 'request failed: database unavailable');
+    reply.header('retry-after', '1');
+  } else if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
   if (answer.status === 401) reply.header('www-authenticate', 'Bearer realm="hourglass"');
   if (error instanceof ApiProblem) for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
   return reply.code(answer.status).type('application/problem+json').send(answer);

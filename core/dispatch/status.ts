@@ -2,12 +2,13 @@ import { REJECTED_CLAIMANT } from '../queue/guarded-consumer.ts';
 import type { Claim, StatusEvent } from '../queue/port.ts';
 import { verifyWorkerSignature } from '../queue/worker-identity.ts';
 import { insertDeadLetters, type DeadLetter } from '../store/dead-letters.ts';
+import { isTransientFailure } from '../store/errors.ts';
 import { toCancelTarget, type CancelRow } from '../store/runs.ts';
 import type { CoreContext } from './context.ts';
 import { applyHeartbeats } from './heartbeats.ts';
 import { reconcileLateOutcomes } from './late-outcomes.ts';
 import { finishAttempts, keepOutputOfCancelled, type AttemptOutcome } from './outcomes.ts';
-import { blamesTheEvents, isTransientFailure, livenessNow, noteInterrupted, noteReceiving, UNEXPLAINED_FAILURES_BEFORE_DEAD_LETTER } from './receiving.ts';
+import { blamesTheEvents, livenessNow, noteInterrupted, noteReceiving, UNEXPLAINED_FAILURES_BEFORE_DEAD_LETTER } from './receiving.ts';
 import { recordStatusProbe } from '../store/status-path.ts';
 
 type Of<K extends StatusEvent['kind']> = Extract<StatusEvent, { kind: K }>;

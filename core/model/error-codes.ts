@@ -42,6 +42,7 @@ export const ERROR_CODES = {
   HG_ERR_STORE_CONFLICT: e(409, 'Conflict'),
   HG_ERR_DATA_DIR_LOCKED: e(409, 'Data directory in use'),
   HG_ERR_STORE_LEASE_LOST: e(503, 'Leader lease lost', true),
+  HG_ERR_STORE_UNAVAILABLE: e(503, 'Database unavailable', true),
   HG_ERR_INTERNAL: e(500, 'Internal error', true),
 } as const satisfies Record<string, ErrorInfo>;
 
