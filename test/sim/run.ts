@@ -9,11 +9,12 @@ const USAGE = `npm run sim -- [--seeds N] [--seed S] [--first F] [--json] [--no-
                          unnoticed, past worker_timeout (issue 12 defect 11)
   --lost-claim-answers   a granted claim's answer may be lost (issue 12 defect 6)
   These three fault families are off by default; the CI form runs the first and the third on 100 seeds.
-  --long-stalls still finds a violation (docs/reliability.md, Known gaps).
   Every seed runs 1 to 3 dispatcher replicas under the real lease; faults include crashed, frozen and
   vanished dispatchers, crashed and drained workers, failed and hanging round trips, lost answers.
   --active-s A           seconds of simulated time with faults per seed (default ${DEFAULT_OPTIONS.activeMs / 1000})
-  --settle-s S           seconds of simulated time to settle afterwards (default ${DEFAULT_OPTIONS.settleMs / 1000})
+  --settle-s S           the longest settling afterwards, in seconds of simulated time, while nothing is
+                         active (default ${DEFAULT_OPTIONS.settleMs / 1000}); it ends sooner once the world is at rest
+                         twice, 10 s apart, after 45 s (or S if smaller), and goes on while runs are active
   A replay needs the options of the run it replays (the CI form uses --active-s 20 --settle-s 40).
   --jobs J               split the seeds over J processes (one per core); the summary is the same
   --json                 one JSON summary on stdout`;
