@@ -158,7 +158,8 @@ export interface QueueConsumer {
   readonly kind: QueueKind;
   receive(pool: string, options: ReceiveOptions): Promise<Delivery[]>;
   publishStatus(events: StatusEvent[]): Promise<void>;
-  onCancel(handler: (runIds: string[]) => void): Promise<Subscription>;
+  /** cancel-broadcast entries: "runId/attempt" (cancelEntry), a bare run id from an older core, or a drain signal */
+  onCancel(handler: (entries: string[]) => void): Promise<Subscription>;
   /** called with the worker id of each drain request (see publishDrain); the worker checks it is its own */
   onDrain(handler: (workerId: string) => void): Promise<Subscription>;
   ping(): Promise<void>;

@@ -36,9 +36,9 @@ export function createPostgresProducer(options: PostgresQueueOptions): QueueProd
     },
     // a waiting run was cancelled in the same statement that cancelled it here, so no worker can take it
     async publishCancel(targets) {
-      const runIds = targets.map(cancelEntry);
-      for (let i = 0; i < runIds.length; i += CANCEL_CHUNK) {
-        await db.query('SELECT pg_notify($1, $2)', [CANCEL_CHANNEL, runIds.slice(i, i + CANCEL_CHUNK).join(',')]);
+      const entries = targets.map(cancelEntry);
+      for (let i = 0; i < entries.length; i += CANCEL_CHUNK) {
+        await db.query('SELECT pg_notify($1, $2)', [CANCEL_CHANNEL, entries.slice(i, i + CANCEL_CHUNK).join(',')]);
       }
     },
     // the id is URI-encoded: this channel's payload is a comma-separated list
