@@ -131,9 +131,9 @@ export async function promoteDueRuns(ctx: CoreContext, options: PromoteOptions =
   // a pending run without a backoff is normally being published right now; only a stalled one is taken over
   const stalledBefore = new Date(ctx.now() - (options.handOffGraceMs ?? HAND_OFF_GRACE_MS)).toISOString();
   const { rows } = await ctx.db.query<TaskRow & { run_id: string; r_scheduled_time: Date | string; shard: number; shard_total: number; attempt: number; r_status: string; run_spec: unknown }>(
-    `SELECT r.id::text AS run_id, r.scheduled_time AS r_scheduled_time, r.shard, r.shard_total, r.attempt, r.status AS r_status, r.spec AS run_spec,
+    `SELECT r.id::text AS run_id, r.scheduled_time AS r_scheduled_time, r.shard, r.shard_total, r.attempt, r.status AS r_status, COALESCE(s.spec, r.spec) AS run_spec,
             ${taskColumns('t')}
-       FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id
+       FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id LEFT JOIN hg_run_specs s ON s.digest = r.spec_digest
       WHERE r.status = ANY($1::text[]) AND t.deleted_at IS NULL AND ($6::text IS NULL OR r.pool = $6)
         AND (r.not_before <= $2 OR (r.not_before IS NULL AND (r.status = 'queued' AND r.queued_at <= $5 OR r.status = 'pending' AND r.created_at < $4)))
       ORDER BY r.id LIMIT $3`,
@@ -156,7 +156,7 @@ export async function promoteDueRuns(ctx: CoreContext, options: PromoteOptions =
     attempt: row.attempt,
     status: row.r_status as CreatedRun['status'],
     notBefore: null,
-    // published with the spec captured when the run was made (hg_runs.spec), not the task's current one
+    // published with the spec captured when the run was made (hg_run_specs, or hg_runs.spec before migration 0010), not the task's current one
     task: toTask(row.run_spec ? { ...row, spec: row.run_spec } : row),
   }));
   await handOff(ctx, runs);

@@ -8,6 +8,7 @@
  * proves nothing (issue 12, defect 1). Only the worker's own word (`abandoned`, claim-ledger.ts) or its
  * death (reaper.ts) lets the core fail an attempt on its behalf.
  */
+import { statusAmong } from '../store/status-test.ts';
 import type { StatusEvent } from '../queue/port.ts';
 import { drainTarget, verifyWorkerSignature } from '../queue/worker-identity.ts';
 import { insertDeadLetters, type DeadLetter } from '../store/dead-letters.ts';
@@ -90,7 +91,7 @@ async function failAbandoned(ctx: CoreContext, beats: Heartbeat[], now: Date): P
   const { rows } = await ctx.db.query<{ id: string; attempt: number; worker_id: string }>(
     `SELECT r.id::text AS id, r.attempt, r.worker_id FROM hg_runs r
        JOIN unnest($1::bigint[], $2::int[], $3::text[]) AS u(id, attempt, worker_id) ON r.id = u.id AND r.attempt = u.attempt
-      WHERE r.status = 'running' AND r.worker_id = u.worker_id`,
+      WHERE r.id = ANY($1::bigint[]) AND ${statusAmong('r', ['running'])} AND r.worker_id = u.worker_id`,
     [pairs.map((p) => p.id), pairs.map((p) => p.attempt), pairs.map((p) => p.workerId)],
   );
   if (rows.length === 0) return;
@@ -121,7 +122,7 @@ async function cancelSupersededAttempts(ctx: CoreContext, beats: Heartbeat[]): P
   const { rows } = await ctx.db.query<CancelRow>(
     `SELECT r.id::text AS id, r.task_id::text AS task_id, r.attempt
        FROM hg_runs r JOIN unnest($1::bigint[], $2::int[], $3::text[]) AS u(id, attempt, worker_id) ON r.id = u.id AND r.attempt = u.attempt
-      WHERE r.status NOT IN ('pending', 'queued', 'running')
+      WHERE r.id = ANY($1::bigint[]) AND r.status NOT IN ('pending', 'queued', 'running')
         AND (r.failed_by_core OR r.status = 'cancelled' OR r.worker_id IS DISTINCT FROM u.worker_id)`,
     [held.map((h) => h.id), held.map((h) => h.attempt), held.map((h) => h.workerId)],
   );

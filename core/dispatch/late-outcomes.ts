@@ -15,6 +15,7 @@
  */
 import type { CancelTarget } from '../queue/port.ts';
 import type { Queryable } from '../store/db.ts';
+import { statusAmong } from '../store/status-test.ts';
 import type { CoreContext } from './context.ts';
 import { handOffCreated } from './enqueue.ts';
 import { followUps, lockRuns, outcomeColumns, type AttemptOutcome, type FinishedRow } from './outcomes.ts';
@@ -31,7 +32,7 @@ export async function reconcileLateOutcomes(ctx: CoreContext, late: AttemptOutco
               error = u.error, output = u.output, failed_by_core = false
          FROM unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[], $5::text[], $6::int[], $7::int[], $8::text[], $9::text[])
               AS u(id, attempt, status, at, worker_id, exit_code, http_status, error, output)
-        WHERE r.id = u.id AND r.attempt = u.attempt AND r.failed_by_core AND r.status = 'failed'
+        WHERE r.id = ANY($1::bigint[]) AND r.id = u.id AND r.attempt = u.attempt AND r.failed_by_core AND ${statusAmong('r', ['failed'])}
           AND (r.worker_id IS NULL OR r.worker_id = u.worker_id)
         RETURNING r.id::text AS id, r.task_id::text AS task_id, r.scheduled_time, r.shard, r.attempt, r.status`,
       outcomeColumns(outcomes),
@@ -67,7 +68,7 @@ async function cancelSuccessors(ctx: CoreContext, tx: Queryable, rows: FinishedR
   const stillRunning = new Set(next.filter((n) => !waiting.includes(n) && n.status !== 'cancelled').map((n) => `${n.task_id}/${new Date(n.scheduled_time).getTime()}/${n.shard}`));
   if (waiting.length === 0) return { cancelled: [], stillRunning };
   const { rows: cancelled } = await tx.query<{ id: string; task_id: string; attempt: number }>(
-    `DELETE FROM hg_runs WHERE id = ANY($1::bigint[]) AND status IN ('pending', 'queued') RETURNING id::text AS id, task_id::text AS task_id, attempt`,
+    `DELETE FROM hg_runs r WHERE id = ANY($1::bigint[]) AND ${statusAmong('r', ['pending', 'queued'])} RETURNING id::text AS id, task_id::text AS task_id, attempt`,
     [waiting.map((n) => n.id)],
   );
   ctx.logger.info({ runs: cancelled.map((r) => r.id), reason: SUPERSEDED }, 'retries withdrawn');

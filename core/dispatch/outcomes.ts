@@ -6,6 +6,7 @@ import { decideDependants } from './dependants.ts';
 import type { CoreContext } from './context.ts';
 import { handOffCreated, insertRequestedRuns, type CreatedRun, type RunRequest } from './enqueue.ts';
 import type { Queryable } from '../store/db.ts';
+import { ACTIVE, statusAmong } from '../store/status-test.ts';
 
 /** The leader LISTENs here to arm a timer for a retry's backoff; the payload is the due time in ms. */
 export const RETRY_SCHEDULED_CHANNEL = 'hg_retry_scheduled';
@@ -64,7 +65,7 @@ export async function finishAttempts(ctx: CoreContext, outcomes: AttemptOutcome[
               error = u.error, output = u.output, failed_by_core = u.by_core
          FROM unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[], $5::text[], $6::int[], $7::int[], $8::text[], $9::text[], $10::timestamptz[], $11::bool[], $12::text[])
               AS u(id, attempt, status, at, worker_id, exit_code, http_status, error, output, started_at, by_core, expect)
-        WHERE r.id = u.id AND r.attempt = u.attempt AND r.status IN ('pending', 'queued', 'running')
+        WHERE r.id = ANY($1::bigint[]) AND r.id = u.id AND r.attempt = u.attempt AND ${statusAmong('r', ACTIVE)}
           AND (u.expect IS NULL OR r.worker_id = u.expect)
         RETURNING r.id::text AS id, r.task_id::text AS task_id, r.scheduled_time, r.shard, r.attempt, r.status`,
       [
@@ -74,7 +75,9 @@ export async function finishAttempts(ctx: CoreContext, outcomes: AttemptOutcome[
         outcomes.map((o) => o.expectWorkerId ?? null),
       ],
     );
-    await keepOutputOfCancelled(tx, outcomes);
+    // only an attempt this did not settle can have been cancelled before its report
+    const settled = new Set(rows.map((row) => `${row.id}/${row.attempt}`));
+    await keepOutputOfCancelled(tx, outcomes.filter((o) => !settled.has(`${o.runId}/${o.attempt}`)));
     // an attempt that failed in a way another attempt cannot fix is final: no retry (its dependants do not care)
     const final = new Set(outcomes.filter((o) => o.retryable === false).map((o) => `${o.runId}/${o.attempt}`));
     const next = await followUps(ctx, tx, rows.filter((row) => !final.has(`${row.id}/${row.attempt}`)));
@@ -96,7 +99,7 @@ export async function keepOutputOfCancelled(tx: Queryable, outcomes: AttemptOutc
   await tx.query(
     `UPDATE hg_runs r SET output = u.output, exit_code = COALESCE(r.exit_code, u.exit_code), http_status = COALESCE(r.http_status, u.http_status)
        FROM unnest($1::bigint[], $2::int[], $3::text[], $4::int[], $5::int[]) AS u(id, attempt, output, exit_code, http_status)
-      WHERE r.id = u.id AND r.attempt = u.attempt AND r.status = 'cancelled' AND r.output IS NULL`,
+      WHERE r.id = ANY($1::bigint[]) AND r.id = u.id AND r.attempt = u.attempt AND ${statusAmong('r', ['cancelled'])} AND r.output IS NULL`,
     [reports.map((o) => o.runId), reports.map((o) => o.attempt), reports.map((o) => o.output), reports.map((o) => o.exitCode ?? null), reports.map((o) => o.httpStatus ?? null)],
   );
 }

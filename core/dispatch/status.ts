@@ -10,6 +10,7 @@ import { reconcileLateOutcomes } from './late-outcomes.ts';
 import { finishAttempts, keepOutputOfCancelled, type AttemptOutcome } from './outcomes.ts';
 import { blamesTheEvents, livenessNow, noteInterrupted, noteReceiving, UNEXPLAINED_FAILURES_BEFORE_DEAD_LETTER } from './receiving.ts';
 import { recordStatusProbe } from '../store/status-path.ts';
+import { ACTIVE as ACTIVE_STATUSES, statusAmong } from '../store/status-test.ts';
 
 type Of<K extends StatusEvent['kind']> = Extract<StatusEvent, { kind: K }>;
 
@@ -174,7 +175,8 @@ async function applyOutcomes(ctx: CoreContext, finished: Of<'finished'>[], start
   const { rows } = await ctx.db.query<{ id: string; attempt: number; status: string; worker_id: string | null; failed_by_core: boolean; public_key: string | null }>(
     `SELECT r.id::text AS id, r.attempt, r.status, r.worker_id, r.failed_by_core, w.public_key
        FROM hg_runs r JOIN unnest($1::bigint[], $2::int[]) AS u(id, attempt) ON r.id = u.id AND r.attempt = u.attempt
-       LEFT JOIN hg_workers w ON w.id = r.worker_id`,
+       LEFT JOIN hg_workers w ON w.id = r.worker_id
+      WHERE r.id = ANY($1::bigint[])`,
     [finished.map((e) => e.runId), finished.map((e) => e.attempt)],
   );
   const current = new Map(rows.map((r) => [`${r.id}/${r.attempt}`, r]));
@@ -222,7 +224,7 @@ async function recordStarted(ctx: CoreContext, events: Of<'started'>[]): Promise
     // item 19); a started event from a worker other than the one holding the attempt changes nothing
     `UPDATE hg_runs r SET status = 'running', worker_id = u.worker_id, started_at = COALESCE(r.started_at, GREATEST(u.at, r.queued_at))
        FROM unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[]) AS u(id, attempt, worker_id, at)
-      WHERE r.id = u.id AND r.attempt = u.attempt AND r.status IN ('pending', 'queued', 'running')
+      WHERE r.id = ANY($1::bigint[]) AND r.id = u.id AND r.attempt = u.attempt AND ${statusAmong('r', ACTIVE_STATUSES)}
         AND (r.worker_id IS NULL OR r.worker_id = u.worker_id)
       RETURNING r.id::text AS id`,
     [events.map((e) => e.runId), events.map((e) => e.attempt), events.map((e) => e.workerId), events.map((e) => e.at)],
@@ -232,7 +234,7 @@ async function recordStarted(ctx: CoreContext, events: Of<'started'>[]): Promise
   const updated = new Set(rows.map((r) => r.id));
   const late = events.filter((e) => !updated.has(e.runId)).map((e) => e.runId);
   const { rows: cancelled } = await ctx.db.query<CancelRow>(
-    `SELECT id::text AS id, task_id::text AS task_id, attempt FROM hg_runs WHERE id = ANY($1::bigint[]) AND status = 'cancelled'`,
+    `SELECT id::text AS id, task_id::text AS task_id, attempt FROM hg_runs r WHERE id = ANY($1::bigint[]) AND ${statusAmong('r', ['cancelled'])}`,
     [late],
   );
   if (cancelled.length > 0) await ctx.queue.publishCancel(cancelled.map(toCancelTarget));
@@ -271,8 +273,8 @@ export async function decideClaims(ctx: CoreContext, claims: Claim[]): Promise<b
     `WITH locked AS (SELECT id FROM hg_runs WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE)
      UPDATE hg_runs r SET status = 'running', worker_id = u.worker_id, started_at = COALESCE(r.started_at, GREATEST($4::timestamptz, r.queued_at))
        FROM unnest($1::bigint[], $2::int[], $3::text[]) AS u(id, attempt, worker_id), locked
-      WHERE r.id = u.id AND r.attempt = u.attempt AND locked.id = r.id
-        AND (r.status IN ('pending', 'queued') OR (r.status = 'running' AND r.worker_id = u.worker_id))
+      WHERE r.id = ANY($1::bigint[]) AND r.id = u.id AND r.attempt = u.attempt AND locked.id = r.id
+        AND (${statusAmong('r', ['pending', 'queued'])} OR (${statusAmong('r', ['running'])} AND r.worker_id = u.worker_id))
       RETURNING r.id::text AS id, r.worker_id`,
     [askable.map((c) => c.runId), askable.map((c) => c.attempt), askable.map((c) => c.workerId), new Date(ctx.now()).toISOString()],
   );

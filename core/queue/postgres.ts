@@ -102,8 +102,8 @@ export function createPostgresConsumer(options: PostgresQueueOptions & { workerI
   async function recoverLost(pool: string, max: number): Promise<Delivery[]> {
     if (!uncertain || since === undefined) return [];
     const { rows } = await db.query<DequeuedRow>(
-      `SELECT r.id::text AS id, r.attempt, r.task_id::text AS task_id, t.name, r.pool, r.priority, COALESCE(r.spec, t.spec) AS spec, r.shard, r.shard_total, r.scheduled_time
-         FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id
+      `SELECT r.id::text AS id, r.attempt, r.task_id::text AS task_id, t.name, r.pool, r.priority, COALESCE(s.spec, r.spec, t.spec) AS spec, r.shard, r.shard_total, r.scheduled_time
+         FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id LEFT JOIN hg_run_specs s ON s.digest = r.spec_digest
         WHERE r.status = 'running' AND r.worker_id = $1 AND r.pool = $2 AND r.started_at >= $3`,
       [workerId, pool, since],
     );
@@ -139,7 +139,8 @@ export function createPostgresConsumer(options: PostgresQueueOptions & { workerI
          SELECT id FROM hg_runs WHERE status = 'queued' AND pool = $1 ORDER BY priority DESC, id LIMIT $2 FOR UPDATE SKIP LOCKED)
        UPDATE hg_runs r SET status = 'running', worker_id = $3, started_at = now()
          FROM picked, hg_tasks t WHERE r.id = picked.id AND t.id = r.task_id
-       RETURNING r.id::text AS id, r.attempt, r.task_id::text AS task_id, t.name, r.pool, r.priority, COALESCE(r.spec, t.spec) AS spec, r.shard, r.shard_total, r.scheduled_time`,
+       RETURNING r.id::text AS id, r.attempt, r.task_id::text AS task_id, t.name, r.pool, r.priority,
+                 COALESCE((SELECT s.spec FROM hg_run_specs s WHERE s.digest = r.spec_digest), r.spec, t.spec) AS spec, r.shard, r.shard_total, r.scheduled_time`,
       [pool, max, workerId],
     );
     return rows;
@@ -186,7 +187,7 @@ export function createPostgresConsumer(options: PostgresQueueOptions & { workerI
   };
 }
 
-/** The spec is the one captured with the run (hg_runs.spec), not the task's current one (issue 12, defect 16). */
+/** The spec is the one captured with the run (hg_run_specs by hg_runs.spec_digest, or hg_runs.spec before migration 0010), not the task's current one (issue 12, defect 16). */
 function toMessage(row: DequeuedRow): RunMessage {
   const spec = typeof row.spec === 'string' ? (JSON.parse(row.spec) as DequeuedRow['spec']) : row.spec;
   return buildRunMessage(

@@ -3,6 +3,7 @@ import type { CancelTarget } from '../queue/port.ts';
 import type { Queryable } from './db.ts';
 import { NotFoundError } from './errors.ts';
 import { RUN_COLUMNS, RUN_LIST_COLUMNS, toRun, type RunRow } from './rows.ts';
+import { ACTIVE, statusAmong } from './status-test.ts';
 
 export interface NewRun {
   taskId: string;
@@ -45,20 +46,27 @@ export async function insertRuns(db: Queryable, runs: NewRun[], at: Date): Promi
     // cancels what it made. Without the lock a tick or trigger racing a delete left runs of a deleted task.
     // The same holds for a suspension: a scheduled fire of a task suspended before this write is not made
     // (a tick that read the task before the suspend reached the dispatcher fired from inside the suspension).
+    //
+    // A waiting run names the spec it will run by digest (hg_run_specs, migration 0010): the spec read here,
+    // under that same lock, so an edit committed before this write is what runs, and one after is not.
     `WITH live AS (
-       SELECT id, COALESCE((spec ->> 'suspend')::boolean, false) AS suspended
+       SELECT id, spec, sha256(convert_to(spec::text, 'UTF8')) AS digest, COALESCE((spec ->> 'suspend')::boolean, false) AS suspended
          FROM hg_tasks WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL ORDER BY id FOR SHARE
+     ),
+     stored AS (
+       INSERT INTO hg_run_specs (digest, spec) SELECT DISTINCT ON (digest) digest, spec FROM live ON CONFLICT (digest) DO NOTHING
      )
-     INSERT INTO hg_runs (task_id, scheduled_time, shard, shard_total, attempt, trigger, status, pool, priority, not_before, queued_at, finished_at, error, reason, created_at)
-     SELECT task_id, scheduled_time, shard, shard_total, attempt, trigger, status, pool, priority, not_before,
-            CASE WHEN status = 'queued' THEN $12::timestamptz END,
-            CASE WHEN status IN ('missed', 'skipped', 'cancelled') THEN $12::timestamptz END,
-            error, reason, $12::timestamptz
+     INSERT INTO hg_runs (task_id, scheduled_time, shard, shard_total, attempt, trigger, status, pool, priority, not_before, queued_at, finished_at, error, reason, created_at, spec_digest)
+     SELECT u.task_id, u.scheduled_time, u.shard, u.shard_total, u.attempt, u.trigger, u.status, u.pool, u.priority, u.not_before,
+            CASE WHEN u.status = 'queued' THEN $12::timestamptz END,
+            CASE WHEN u.status IN ('missed', 'skipped', 'cancelled') THEN $12::timestamptz END,
+            u.error, u.reason, $12::timestamptz,
+            CASE WHEN u.status IN ('pending', 'queued') THEN live.digest END
        FROM unnest($1::uuid[], $2::timestamptz[], $3::int[], $4::int[], $5::int[], $6::text[], $7::text[], $8::text[],
                    $9::int[], $10::timestamptz[], $11::text[], $13::text[])
             AS u(task_id, scheduled_time, shard, shard_total, attempt, trigger, status, pool, priority, not_before, error, reason)
-      WHERE u.task_id IN (SELECT id FROM live)
-        AND NOT (u.trigger = 'schedule' AND u.status IN ('pending', 'queued') AND u.task_id IN (SELECT id FROM live WHERE suspended))
+       JOIN live ON live.id = u.task_id
+      WHERE NOT (u.trigger = 'schedule' AND u.status IN ('pending', 'queued') AND live.suspended)
      ON CONFLICT ON CONSTRAINT hg_runs_slot DO NOTHING
      RETURNING id::text AS id, task_id::text AS task_id, scheduled_time, shard, shard_total, attempt, status, not_before`,
     [
@@ -97,8 +105,8 @@ export async function insertRuns(db: Queryable, runs: NewRun[], at: Date): Promi
 export async function markQueued(db: Queryable, runIds: string[], at: Date): Promise<void> {
   if (runIds.length === 0) return;
   await db.query(
-    `WITH locked AS (SELECT id FROM hg_runs WHERE id = ANY($1::bigint[]) AND status = 'pending' ORDER BY id FOR UPDATE)
-     UPDATE hg_runs r SET status = 'queued', queued_at = $2 FROM locked WHERE r.id = locked.id AND r.status = 'pending'`,
+    `WITH locked AS (SELECT id FROM hg_runs p WHERE id = ANY($1::bigint[]) AND ${statusAmong('p', ['pending'])} ORDER BY id FOR UPDATE)
+     UPDATE hg_runs r SET status = 'queued', queued_at = $2 FROM locked WHERE r.id = ANY($1::bigint[]) AND r.id = locked.id AND ${statusAmong('r', ['pending'])}`,
     [runIds, at.toISOString()],
   );
 }
@@ -153,8 +161,8 @@ export async function latestOutcomes(db: Queryable, namespace: string, names: st
 export async function cancelRuns(db: Queryable, runIds: string[], message: string, options: { reason?: RunReason; at?: Date } = {}): Promise<CancelTarget[]> {
   if (runIds.length === 0) return [];
   const { rows } = await db.query<CancelRow>(
-    `UPDATE hg_runs SET status = 'cancelled', finished_at = COALESCE($4::timestamptz, now()), error = $2, reason = $3
-      WHERE id = ANY($1::bigint[]) AND status IN ('pending', 'queued', 'running') ${CANCEL_RETURNING}`,
+    `UPDATE hg_runs r SET status = 'cancelled', finished_at = COALESCE($4::timestamptz, now()), error = $2, reason = $3
+      WHERE id = ANY($1::bigint[]) AND ${statusAmong('r', ACTIVE)} ${CANCEL_RETURNING}`,
     [runIds, message, options.reason ?? 'Cancelled', options.at?.toISOString() ?? null],
   );
   return rows.map(toCancelTarget);
