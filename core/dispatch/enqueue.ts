@@ -34,10 +34,10 @@ export interface CreatedRun extends InsertedRun {
  * fails the run stays pending in Postgres and the leader publishes it again, so nothing accepted is lost.
  */
 export async function createRuns(ctx: CoreContext, requests: RunRequest[], advance?: Map<string, Date>, fence?: (tx: Queryable) => Promise<void>): Promise<CreatedRun[]> {
-  // With a broker and nothing to advance, the insert is the only statement: atomic on its own, so the
-  // BEGIN and COMMIT round trips (a trigger's latency, a burst's throughput) are left out. A leader's
-  // fence (leadership.ts) needs the transaction: a woken old leader must not commit its fires.
-  const single = !fence && ctx.queue.kind !== 'postgres' && (!advance || advance.size === 0);
+  // With nothing to advance, the insert is the only statement (with the postgres queue's NOTIFY in it):
+  // atomic on its own, so the BEGIN and COMMIT round trips (a trigger's latency, a burst's throughput) are
+  // left out. A leader's fence (leadership.ts) needs the transaction: a woken old leader must not commit its fires.
+  const single = !fence && (!advance || advance.size === 0);
   const created = single
     ? await insertRequestedRuns(ctx, ctx.db, requests)
     : await ctx.db.transaction(async (tx) => {
@@ -78,9 +78,8 @@ export async function insertRequestedRuns(ctx: CoreContext, tx: Queryable, reque
       });
     }
   }
-  const inserted = await insertRuns(tx, rows, new Date(ctx.now()));
+  const inserted = await insertRuns(tx, rows, new Date(ctx.now()), direct ? { notifyQueuedOn: RUNS_QUEUED_CHANNEL } : {});
   if (advance && advance.size > 0) await advanceLastScheduled(tx, advance);
-  if (direct) await notifyQueued(tx, inserted.filter((r) => r.status === 'queued').map((r) => (tasks.get(r.taskId) as Task).spec.pool));
   return inserted.map((run) => ({ ...run, task: tasks.get(run.taskId) as Task }));
 }
 

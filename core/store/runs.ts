@@ -36,7 +36,7 @@ export interface InsertedRun {
  * Inserts runs in one statement. A run whose (task, scheduled time, shard, attempt) exists already is
  * skipped silently: that is what makes a second dispatcher, a restarted leader or a replayed retry harmless.
  */
-export async function insertRuns(db: Queryable, runs: NewRun[], at: Date): Promise<InsertedRun[]> {
+export async function insertRuns(db: Queryable, runs: NewRun[], at: Date, options: { notifyQueuedOn?: string } = {}): Promise<InsertedRun[]> {
   if (runs.length === 0) return [];
   // the caller's clock, not the database's: promoteDueRuns and the reaper compare created_at with it
   const now = at.toISOString();
@@ -55,7 +55,8 @@ export async function insertRuns(db: Queryable, runs: NewRun[], at: Date): Promi
      ),
      stored AS (
        INSERT INTO hg_run_specs (digest, spec) SELECT DISTINCT ON (digest) digest, spec FROM live ON CONFLICT (digest) DO NOTHING
-     )
+     ),
+     inserted AS (
      INSERT INTO hg_runs (task_id, scheduled_time, shard, shard_total, attempt, trigger, status, pool, priority, not_before, queued_at, finished_at, error, reason, created_at, spec_digest)
      SELECT u.task_id, u.scheduled_time, u.shard, u.shard_total, u.attempt, u.trigger, u.status, u.pool, u.priority, u.not_before,
             CASE WHEN u.status = 'queued' THEN $12::timestamptz END,
@@ -68,7 +69,15 @@ export async function insertRuns(db: Queryable, runs: NewRun[], at: Date): Promi
        JOIN live ON live.id = u.task_id
       WHERE NOT (u.trigger = 'schedule' AND u.status IN ('pending', 'queued') AND live.suspended)
      ON CONFLICT ON CONSTRAINT hg_runs_slot DO NOTHING
-     RETURNING id::text AS id, task_id::text AS task_id, scheduled_time, shard, shard_total, attempt, status, not_before`,
+     RETURNING id, task_id, scheduled_time, shard, shard_total, attempt, status, not_before, pool
+     ),
+     -- the postgres queue's wake-up, in this same statement: a trigger is one round trip, not BEGIN,
+     -- INSERT, NOTIFY and COMMIT (delivered at commit, so a woken worker finds the runs)
+     notified AS (
+       SELECT pg_notify($14::text, pool) FROM (SELECT DISTINCT pool FROM inserted WHERE status = 'queued') AS q WHERE $14::text IS NOT NULL
+     )
+     SELECT id::text AS id, task_id::text AS task_id, scheduled_time, shard, shard_total, attempt, status, not_before, (SELECT count(*) FROM notified) AS notified
+       FROM inserted`,
     [
       runs.map((r) => r.taskId),
       runs.map((r) => r.scheduledTime.toISOString()),
@@ -83,6 +92,7 @@ export async function insertRuns(db: Queryable, runs: NewRun[], at: Date): Promi
       runs.map((r) => r.error ?? null),
       now,
       runs.map((r) => r.reason ?? null),
+      options.notifyQueuedOn ?? null,
     ],
   );
   return rows.map((row) => ({
