@@ -1,0 +1,125 @@
+/**
+ * Issue 15: statements that reach runs by id (a batch of outcomes, starts, claims, cancels) find them
+ * through their ids, never by walking a status index. With statistics taken while few runs were active,
+ * the planner walked hg_runs_active to settle each batch of outcomes: with 20,000 runs queued, every batch
+ * of 200 read all 20,000, and the history writer slowed in proportion to the backlog.
+ *
+ * Counted, not timed: Postgres's own per-index scan counters (pg_stat_user_indexes), on one connection
+ * whose statistics are flushed before each reading.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { systemClock } from '../../core/clock/index.ts';
+import type { CoreContext } from '../../core/dispatch/context.ts';
+import { createRuns } from '../../core/dispatch/enqueue.ts';
+import { finishAttempts } from '../../core/dispatch/outcomes.ts';
+import { applyStatusEvents, decideClaims } from '../../core/dispatch/status.ts';
+import { createTaskFromInput } from '../../core/dispatch/tasks.ts';
+import type { Task } from '../../core/model/index.ts';
+import { createPostgresProducer } from '../../core/queue/postgres.ts';
+import type { Db } from '../../core/store/db.ts';
+import { migrate } from '../../core/store/migrate.ts';
+import { openPgDb } from '../../core/store/pg-db.ts';
+import { cancelRuns, markQueued } from '../../core/store/runs.ts';
+import { silentLogger } from '../support/core.ts';
+import { createTestDatabase, skipUnless } from '../support/services.ts';
+
+/** indexes whose leading column or predicate is the status */
+const STATUS_INDEXES = ['hg_runs_active', 'hg_runs_status_id', 'hg_runs_worker', 'hg_runs_queue'];
+const BACKLOG = 20_000;
+
+async function statusIndexScans(db: Db): Promise<Record<string, number>> {
+  // this backend's counters reach the shared statistics when it next goes idle
+  await db.query('SELECT pg_stat_force_next_flush()');
+  const { rows } = await db.query<{ name: string; scans: string }>(
+    `SELECT indexrelname AS name, idx_scan::text AS scans FROM pg_stat_user_indexes WHERE indexrelname = ANY($1::text[])`,
+    [STATUS_INDEXES],
+  );
+  return Object.fromEntries(rows.map((row) => [row.name, Number(row.scans)]));
+}
+
+describe('the run path reaches runs by id, whatever the statistics say', { skip: await skipUnless('postgres') }, () => {
+  let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
+  let db: Db;
+  let ctx: CoreContext;
+  let task: Task;
+  let backlog: string[] = [];
+
+  before(async () => {
+    testDb = await createTestDatabase();
+    // one connection: every statement of the test, and the statistics flush, on the same backend
+    db = await openPgDb({ url: testDb.url, maxConnections: 1, logger: silentLogger });
+    await migrate(db);
+    ctx = { db, logger: silentLogger, clock: systemClock, now: Date.now, queue: createPostgresProducer({ db, applyStatus: async () => {} }) };
+    task = await createTaskFromInput(ctx, { name: 'plans', type: 'noop', params: {}, concurrencyPolicy: 'Allow' });
+    // history first, analyzed: the statistics say almost nothing is active
+    const old = await createRuns(ctx, Array.from({ length: 1000 }, (_, i) => ({ task, scheduledTime: new Date(Date.UTC(2000, 0, 1) + i), trigger: 'manual' as const })));
+    await finishAttempts(ctx, old.map((run) => ({ runId: run.id, attempt: 1, status: 'succeeded' as const, at: new Date() })));
+    await db.query('ANALYZE hg_runs');
+    // then a backlog forms faster than autovacuum analyzes
+    for (let i = 0; i < BACKLOG; i += 2000) {
+      const made = await createRuns(ctx, Array.from({ length: 2000 }, (_, j) => ({ task, scheduledTime: new Date(Date.UTC(2001, 0, 1) + i + j), trigger: 'manual' as const })));
+      backlog.push(...made.map((run) => run.id));
+    }
+    assert.equal(backlog.length, BACKLOG);
+  });
+  after(async () => {
+    await db?.close();
+    await testDb?.drop();
+  });
+
+  async function assertNoStatusScan(what: string, work: () => Promise<unknown>): Promise<void> {
+    const before = await statusIndexScans(db);
+    await work();
+    const after = await statusIndexScans(db);
+    assert.deepEqual(after, before, `${what} walked a status index (scans before/after per index)`);
+  }
+
+  function take(n: number): string[] {
+    const ids = backlog.slice(0, n);
+    backlog = backlog.slice(n);
+    return ids;
+  }
+
+  it('settles a batch of outcomes', async () => {
+    const ids = take(200);
+    await assertNoStatusScan('finishAttempts', () => finishAttempts(ctx, ids.map((id) => ({ runId: id, attempt: 1, status: 'succeeded' as const, at: new Date(), workerId: 'w1', output: '' }))));
+    const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM hg_runs WHERE id = ANY($1::bigint[]) AND status = 'succeeded'`, [ids]);
+    assert.equal(rows[0]?.n, 200);
+  });
+
+  it('records a batch of starts, and their outcomes a batch later', async () => {
+    const ids = take(200);
+    const started = ids.map((id) => ({ kind: 'started' as const, runId: id, attempt: 1, workerId: 'w1', at: new Date().toISOString() }));
+    await assertNoStatusScan('recording starts', () => applyStatusEvents(ctx, started));
+    const finished = ids.map((id) => ({ kind: 'finished' as const, runId: id, attempt: 1, workerId: 'w1', status: 'succeeded' as const, at: new Date().toISOString(), retryable: true }));
+    await assertNoStatusScan('applying outcomes', () => applyStatusEvents(ctx, finished));
+    const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM hg_runs WHERE id = ANY($1::bigint[]) AND status = 'succeeded'`, [ids]);
+    assert.equal(rows[0]?.n, 200);
+  });
+
+  it('decides a batch of claims', async () => {
+    const ids = take(200);
+    const granted = await (async () => {
+      let answers: boolean[] = [];
+      await assertNoStatusScan('decideClaims', async () => (answers = await decideClaims(ctx, ids.map((id) => ({ runId: id, attempt: 1, workerId: 'w2' })))));
+      return answers;
+    })();
+    assert.equal(granted.filter(Boolean).length, 200);
+  });
+
+  it('cancels a batch of runs', async () => {
+    const ids = take(200);
+    let cancelled = 0;
+    await assertNoStatusScan('cancelRuns', async () => (cancelled = (await cancelRuns(db, ids, 'cancelled by the test')).length));
+    assert.equal(cancelled, 200);
+  });
+
+  it('marks a batch of pending runs queued', async () => {
+    const ids = take(200);
+    await db.query(`UPDATE hg_runs SET status = 'pending', queued_at = NULL WHERE id = ANY($1::bigint[])`, [ids]);
+    await assertNoStatusScan('markQueued', () => markQueued(db, ids, new Date()));
+    const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM hg_runs WHERE id = ANY($1::bigint[]) AND status = 'queued'`, [ids]);
+    assert.equal(rows[0]?.n, 200);
+  });
+});
