@@ -1,7 +1,7 @@
 /**
  * The one builder of run messages, for every backend (issue 12, defect 16): the brokers' messages are built
  * from the task as the dispatcher fired it, the postgres queue's from the spec captured with the run
- * (hg_runs.spec), both through this function, so a worker receives the same fields whichever queue it is on.
+ * (hg_run_specs, or hg_runs.spec before migration 0010), both through this function, so a worker receives the same fields whichever queue it is on.
  */
 import type { RunMessage } from './port.ts';
 
