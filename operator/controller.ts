@@ -113,6 +113,7 @@ export class Controller {
       },
       ...(this.options.prime ? { onRelist: this.options.prime } : {}),
       onRestart: (reason) => metrics.watchRestarts.inc({ kind, reason }),
+      onListed: () => metrics.relists.inc({ kind }),
     });
   }
 

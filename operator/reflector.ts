@@ -19,6 +19,8 @@ export interface ReflectorOptions {
   onChange(type: ReflectorEvent, object: KubeObject): void;
   /** A list arrived, before its objects are reported: a chance to read or write for all of them at once. */
   onRelist?(items: KubeObject[]): Promise<void>;
+  /** A list was taken in: the cache holds it and its objects were reported. */
+  onListed?(): void;
   /** the watch ended and is being restarted; reason is timeout, closed, dropped (cut mid-stream), gone (410) or error */
   onRestart(reason: RestartReason): void;
 }
@@ -117,6 +119,7 @@ export class Reflector {
       this.options.onChange('DELETED', object);
     }
     this.synced = true;
+    this.options.onListed?.();
     return resourceVersion;
   }
 
