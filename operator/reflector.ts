@@ -36,7 +36,8 @@ class Gone extends Error {}
  * stops for good on any error other than a timeout, so this loop owns the whole lifecycle instead: a watch
  * that ends, or is cut mid-stream, is resumed from the last resourceVersion seen; 410 Gone (history
  * expired) relists; a watch or list that cannot be opened backs off exponentially, with jitter, then relists. A periodic relist bounds how long a lost event
- * can go unnoticed. Deletions seen only through a relist are reported as DELETED with the last known object.
+ * can go unnoticed. Deletions seen only through a relist are reported as DELETED with the last known object,
+ * also when a new object of the same name (another uid) took its place.
  */
 export class Reflector {
   readonly cache = new Map<string, KubeObject>();
@@ -110,6 +111,9 @@ export class Reflector {
     for (const item of items) {
       const key = objectKey(item);
       seen.add(key);
+      // deleted and created again under its name while the watch was away: that deletion is reported too
+      const cached = this.cache.get(key);
+      if (cached && cached.metadata.uid !== item.metadata.uid) this.options.onChange('DELETED', cached);
       this.cache.set(key, item);
       this.options.onChange('RELIST', item);
     }

@@ -78,10 +78,15 @@ async function countReady(response: Response, ready: Set<string>): Promise<void>
 
 /** The operator's own count of lists taken in and its ScheduledTask queue depth, from /metrics. */
 async function operatorMetrics(url: string): Promise<{ relists: number; depth: number }> {
-  const response = await fetch(url).catch((error: Error) => {
-    throw new Error(`reading the operator's metrics at ${url}: ${error.message} (${String((error.cause as Error | undefined)?.message ?? '')})`);
-  });
-  const text = await response.text();
+  let text = '';
+  // a kept-alive connection the busy operator closes just as it is reused answers ECONNRESET: ask again
+  for (let attempt = 1; !text; attempt++) {
+    try {
+      text = await (await fetch(url)).text();
+    } catch (error) {
+      if (attempt >= 3) throw new Error(`reading the operator's metrics at ${url}: ${(error as Error).message} (${String(((error as Error).cause as Error | undefined)?.message ?? '')})`, { cause: error });
+    }
+  }
   const value = (name: string) => Number(new RegExp(`^${name}\\{kind="ScheduledTask"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
   return { relists: value('hourglass_operator_relists_total'), depth: value('hourglass_operator_queue_depth') };
 }
