@@ -77,7 +77,7 @@ const PLANS: Record<ScenarioName, Plan> = {
   },
   operator: {
     description: (quick) =>
-      `${quick ? 200 : 10_000} ScheduledTasks in the in-memory API server, then \`scheduler --mode operator\`: time to all registered and their status written; idle_writes = writes in the quiet seconds after`,
+      `${quick ? 200 : 10_000} ScheduledTasks in the in-memory API server, then \`scheduler --mode operator\`: time to all registered and their status written; idle_writes = writes in the quiet seconds after; relist_* = after 410 Gone`,
     systems: [OPERATOR_SYSTEM],
     notes: ['peers have no Kubernetes operator; Hourglass only'],
     variants: () => [{ prefix: '' }],

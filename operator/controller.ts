@@ -22,8 +22,12 @@ export interface ControllerOptions {
   reconcile: Reconcile;
   /** called with every list before its objects are queued (bulk work of an initial sync or a resync) */
   prime?: (objects: KubeObject[]) => Promise<void>;
-  /** keys (same namespace) to reconcile too when an object changes: those whose outcome depends on it */
-  related?: (object: KubeObject, controller: Controller) => string[];
+  /** a full list was taken in (cache replaced, its objects queued) */
+  listed?: () => void;
+  /** an object was deleted (seen by the watch or a relist), with its last state, before its key is queued */
+  deleted?: (key: string, object: KubeObject) => void;
+  /** names (same namespace) to reconcile too when an object changes or is deleted: those whose outcome depends on it */
+  related?: (object: KubeObject, deleted: boolean) => string[];
   /** keys reconciled at once */
   workers: number;
   resyncMs: number;
@@ -107,12 +111,18 @@ export class Controller {
       backoffMinMs: this.options.backoffMinMs,
       backoffMaxMs: this.options.backoffMaxMs,
       logger: this.options.logger,
-      onChange: (_type, object) => {
-        this.enqueue(`${object.metadata.namespace ?? ''}/${object.metadata.name}`);
-        for (const name of this.options.related?.(object, this) ?? []) this.enqueue(`${object.metadata.namespace ?? ''}/${name}`);
+      onChange: (type, object) => {
+        const key = `${object.metadata.namespace ?? ''}/${object.metadata.name}`;
+        if (type === 'DELETED') this.options.deleted?.(key, object);
+        this.enqueue(key);
+        for (const name of this.options.related?.(object, type === 'DELETED') ?? []) this.enqueue(`${object.metadata.namespace ?? ''}/${name}`);
       },
       ...(this.options.prime ? { onRelist: this.options.prime } : {}),
       onRestart: (reason) => metrics.watchRestarts.inc({ kind, reason }),
+      onListed: () => {
+        metrics.relists.inc({ kind });
+        this.options.listed?.();
+      },
     });
   }
 

@@ -1,22 +1,9 @@
-import type { KubeObject } from './kube.ts';
-
-/** name -> the names in its spec.dependsOn, for the ScheduledTasks of one namespace */
-export type DependencyGraph = Map<string, string[]>;
-
 /**
- * The desired dependency graph of a namespace: every ScheduledTask the operator has seen there (its cache,
- * not what Postgres holds), so a cycle applied in one file, whose members are reconciled in any order or at
- * once, is found before any member of it is stored.
+ * name -> the names in its spec.dependsOn, for the ScheduledTasks of one namespace: the desired graph, built
+ * from every ScheduledTask the operator has seen (its cache, not what Postgres holds), so a cycle applied in
+ * one file, whose members are reconciled in any order or at once, is found before any member is stored.
  */
-export function desiredGraph(objects: Iterable<KubeObject>, namespace: string): DependencyGraph {
-  const graph: DependencyGraph = new Map();
-  for (const object of objects) {
-    if ((object.metadata.namespace ?? '') !== namespace || object.metadata.deletionTimestamp) continue;
-    const dependsOn = (object.spec as { dependsOn?: unknown } | undefined)?.dependsOn;
-    graph.set(object.metadata.name, Array.isArray(dependsOn) ? dependsOn.filter((d): d is string => typeof d === 'string') : []);
-  }
-  return graph;
-}
+export type DependencyGraph = Map<string, string[]>;
 
 /** A cycle through `name` ([name, ..., name]), or undefined. Depth-first, each name visited once. */
 export function cycleThrough(name: string, graph: DependencyGraph): string[] | undefined {
@@ -34,12 +21,19 @@ export function cycleThrough(name: string, graph: DependencyGraph): string[] | u
   return walk(name, [name]);
 }
 
-/** The tasks whose place on a cycle may change with this one: those it names and those naming it. */
-export function relatedTasks(object: KubeObject, graph: DependencyGraph): string[] {
-  const name = object.metadata.name;
-  const own = (object.spec as { dependsOn?: unknown } | undefined)?.dependsOn;
-  const related = new Set([...(graph.get(name) ?? []), ...(Array.isArray(own) ? own.filter((d): d is string => typeof d === 'string') : [])]);
-  for (const [other, dependsOn] of graph) if (dependsOn.includes(name)) related.add(other);
-  related.delete(name);
-  return [...related];
+/**
+ * A task reachable from `dependsOn` (directly or through the graph) that has not been seen, or undefined.
+ * kubectl creates the objects of one file one after another: a task reconciled before the rest of its
+ * file arrived would find no cycle yet and be stored, so a new task waits briefly while one is missing.
+ */
+export function unseenDependency(dependsOn: string[], graph: DependencyGraph, seen: (name: string) => boolean): string | undefined {
+  const visited = new Set<string>();
+  const pending = [...dependsOn];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    if (visited.has(next)) continue;
+    visited.add(next);
+    if (!seen(next)) return next;
+    pending.push(...(graph.get(next) ?? []));
+  }
+  return undefined;
 }

@@ -9,7 +9,7 @@ import { deleteKubernetesTask, kubernetesRunChanges, listKubernetesTasks, type R
 import { pruneHistory } from '../core/dispatch/retention.ts';
 import { RESOURCE_KINDS } from '../core/model/resource.ts';
 import { Controller } from './controller.ts';
-import { desiredGraph, relatedTasks } from './dependency-cycles.ts';
+import { DependencyIndex } from './dependency-index.ts';
 import { EventRecorder } from './event-recorder.ts';
 import { startHealthServer } from './health-server.ts';
 import { loadKubeClients, type KubeClients } from './kube.ts';
@@ -18,6 +18,7 @@ import { ownImage } from './own-image.ts';
 import { createOperatorMetrics, type OperatorMetrics } from './metrics.ts';
 import { createPoolReconciler } from './pool-reconciler.ts';
 import { eventsForRunChanges } from './run-events.ts';
+import { LEGACY_FINALIZER_REMOVALS_PER_S } from './task-deletion.ts';
 import { createTaskReconciler } from './task-reconciler.ts';
 
 export type OperatorConfig = Config['operator'];
@@ -145,31 +146,33 @@ function startLeaderWork(options: LeaderWorkOptions, kube: KubeClients, metrics:
     metrics,
     logger,
   };
-  // called only once the controller below exists (reconciles start with it)
-  const desired = () => tasks.objects();
-  /** each ScheduledTask's dependsOn as last seen, so that only a change of the graph's edges clears echoes */
-  const dependsOnSeen = new Map<string, string>();
-  const taskReconciler = createTaskReconciler({ ctx, kube, recorder, logger, maxRequeueMs: config.task_requeue_seconds * 1000, desired });
+  /** every ScheduledTask's dependsOn edges, kept from the watch: cycle checks and neighbours without a walk of the cache */
+  const dependencies = new DependencyIndex();
+  /** a full list of ScheduledTasks was taken in since the last orphan sweep */
+  let sweepDue = false;
+  // `get` is called only once the controller below exists (reconciles start with it)
+  const taskReconciler = createTaskReconciler({
+    ctx, kube, recorder, logger,
+    maxRequeueMs: config.task_requeue_seconds * 1000,
+    graph: (namespace) => dependencies.graph(namespace),
+    get: (key) => tasks.get(key),
+  });
   const tasks = new Controller({
     ...common,
     kind: 'ScheduledTask',
     plural: RESOURCE_KINDS.ScheduledTask.plural,
     reconcile: taskReconciler.reconcile,
     prime: taskReconciler.prime,
-    related: (object, controller) => {
+    deleted: taskReconciler.deleted,
+    listed: () => (sweepDue = true),
+    related: (object, deleted) => {
       const namespace = object.metadata.namespace ?? '';
-      const names = relatedTasks(object, desiredGraph(controller.objects(), namespace));
+      const { related, changed } = dependencies.update(object, deleted);
       // A cycle member reconciled (Ready) before the task that closes the cycle arrived was enqueued here, then
       // skipped as the echo of its own status write, and stayed Ready for task_requeue_seconds. Only a change of
       // the edges counts: every status write comes through here too, and must not undo the echo skip.
-      const key = `${namespace}/${object.metadata.name}`;
-      const edges = object.metadata.deletionTimestamp ? 'deleted' : JSON.stringify((object.spec as { dependsOn?: unknown } | undefined)?.dependsOn ?? []);
-      if (dependsOnSeen.get(key) !== edges) {
-        if (edges === 'deleted') dependsOnSeen.delete(key);
-        else dependsOnSeen.set(key, edges);
-        for (const name of names) taskReconciler.relatedChanged(`${namespace}/${name}`);
-      }
-      return names;
+      if (changed) for (const name of related) taskReconciler.relatedChanged(`${namespace}/${name}`);
+      return related;
     },
   });
   const pools = new Controller({
@@ -192,7 +195,6 @@ function startLeaderWork(options: LeaderWorkOptions, kube: KubeClients, metrics:
   let cursor: RunChangeCursor | undefined;
   let cursorLoaded = false;
   let savedAt = 0;
-  let sweptAt = 0;
   const cursorKey = `${options.leaseNamespace}/${config.lease_name}`;
   /** run changes -> Events and task reconciles; then, after each full resync, tasks whose resource is gone */
   const followRuns = async () => {
@@ -220,10 +222,15 @@ function startLeaderWork(options: LeaderWorkOptions, kube: KubeClients, metrics:
       taskReconciler.runsChanged(key);
       tasks.enqueue(key);
     }
-    if (tasks.synced && Date.now() - sweptAt >= config.resync_seconds * 1000) {
-      sweptAt = Date.now();
-      await sweepOrphans();
+    // after every full list (the initial sync, each resync, each relist after 410 Gone): deletions no watch saw
+    if (tasks.synced && sweepDue) {
+      sweepDue = false;
+      await sweepOrphans().catch((error: unknown) => {
+        sweepDue = true;
+        throw error;
+      });
     }
+    await taskReconciler.removeLegacyFinalizers(Math.ceil((LEGACY_FINALIZER_REMOVALS_PER_S * config.run_poll_interval_ms) / 1000));
   };
   const sweepOrphans = async () => {
     const live = new Set(tasks.keys());

@@ -19,6 +19,8 @@ export interface ReflectorOptions {
   onChange(type: ReflectorEvent, object: KubeObject): void;
   /** A list arrived, before its objects are reported: a chance to read or write for all of them at once. */
   onRelist?(items: KubeObject[]): Promise<void>;
+  /** A list was taken in: the cache holds it and its objects were reported. */
+  onListed?(): void;
   /** the watch ended and is being restarted; reason is timeout, closed, dropped (cut mid-stream), gone (410) or error */
   onRestart(reason: RestartReason): void;
 }
@@ -34,7 +36,8 @@ class Gone extends Error {}
  * stops for good on any error other than a timeout, so this loop owns the whole lifecycle instead: a watch
  * that ends, or is cut mid-stream, is resumed from the last resourceVersion seen; 410 Gone (history
  * expired) relists; a watch or list that cannot be opened backs off exponentially, with jitter, then relists. A periodic relist bounds how long a lost event
- * can go unnoticed. Deletions seen only through a relist are reported as DELETED with the last known object.
+ * can go unnoticed. Deletions seen only through a relist are reported as DELETED with the last known object,
+ * also when a new object of the same name (another uid) took its place.
  */
 export class Reflector {
   readonly cache = new Map<string, KubeObject>();
@@ -108,6 +111,9 @@ export class Reflector {
     for (const item of items) {
       const key = objectKey(item);
       seen.add(key);
+      // deleted and created again under its name while the watch was away: that deletion is reported too
+      const cached = this.cache.get(key);
+      if (cached && cached.metadata.uid !== item.metadata.uid) this.options.onChange('DELETED', cached);
       this.cache.set(key, item);
       this.options.onChange('RELIST', item);
     }
@@ -117,6 +123,7 @@ export class Reflector {
       this.options.onChange('DELETED', object);
     }
     this.synced = true;
+    this.options.onListed?.();
     return resourceVersion;
   }
 

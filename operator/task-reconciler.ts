@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { CoreContext } from '../core/dispatch/context.ts';
 import {
-  createKubernetesTasks, deleteKubernetesTask, findTasksByKey, kubernetesPoolNamespaces, kubernetesPoolOwners, manualRunTime, taskRunState, taskRunStates, triggerKubernetesTask, upsertKubernetesTask,
+  createKubernetesTasks, findTasksByKey, kubernetesPoolNamespaces, kubernetesPoolOwners, manualRunTime, taskRunState, taskRunStates, triggerKubernetesTask, upsertKubernetesTask,
   type KubernetesTaskWrite, type TaskRunState,
 } from '../core/dispatch/kubernetes-tasks.ts';
 import { checkSchedule } from '../core/dispatch/tasks.ts';
@@ -16,11 +16,9 @@ import type { ScheduledTaskStatus } from './crd-status.ts';
 import type { EventRecorder } from './event-recorder.ts';
 import { MERGE_PATCH, objectKey, splitKey, type KubeClients, type KubeObject } from './kube.ts';
 import { statusPatch } from './conditions.ts';
-import { cycleThrough, desiredGraph } from './dependency-cycles.ts';
+import { cycleThrough, unseenDependency, type DependencyGraph } from './dependency-cycles.ts';
+import { createTaskDeletion } from './task-deletion.ts';
 import { desiredTaskStatus, newProblem, type SpecProblem } from './task-status.ts';
-
-/** Held on every ScheduledTask so that its deletion waits until its active runs are cancelled. */
-export const TASK_FINALIZER = `${API_GROUP}/cancel-runs`;
 
 export interface TaskReconcilerDeps {
   ctx: CoreContext;
@@ -29,16 +27,25 @@ export interface TaskReconcilerDeps {
   logger: Logger;
   /** a task is looked at again at least this often (its next slot usually comes first) */
   maxRequeueMs: number;
-  /** every ScheduledTask seen (the desired state), for dependsOn cycles */
-  desired: () => Iterable<KubeObject>;
+  /** the cached object of a key */
+  get: (key: string) => KubeObject | undefined;
+  /** the desired dependsOn graph of a namespace (every ScheduledTask seen, nodes with edges only), for cycles */
+  graph: (namespace: string) => DependencyGraph;
 }
 
 const plural = RESOURCE_KINDS.ScheduledTask.plural;
+/** how long a new task with dependsOn waits for the tasks it names to arrive (those of the same kubectl apply) */
+const DEPENDENCY_GRACE_MS = 1500;
+const DEPENDENCY_RETRY_MS = 200;
 
 export interface TaskReconciler {
   reconcile(key: string, object: KubeObject | undefined): Promise<ReconcileResult | void>;
   /** Before a relist's objects are reconciled: registers and reads them in bulk, so each reconcile needs no query. */
   prime(objects: KubeObject[]): Promise<void>;
+  /** A DELETED event: the next reconcile of the key deletes the task of that object (also when a new object took its name). */
+  deleted(key: string, object: KubeObject): void;
+  /** Removes the finalizer older operators added from up to `limit` live objects (see task-deletion.ts). */
+  removeLegacyFinalizers(limit: number): Promise<void>;
   /** Runs of the key changed: what prime read, or the last write's echo, no longer tells its status. */
   runsChanged(key: string): void;
   /**
@@ -75,8 +82,7 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
   /** bumped whenever a task's dependsOn neighbours change: an echo recorded under an older graph proves nothing */
   let graphVersion = 0;
 
-  const patchObject = (namespace: string, name: string, body: unknown): Promise<KubeObject> =>
-    kube.custom.patchNamespacedCustomObject({ group: API_GROUP, version: API_VERSION_NAME, namespace, plural, name, body }, MERGE_PATCH);
+  const deletion = createTaskDeletion(deps);
   const patchStatus = (namespace: string, name: string, status: unknown): Promise<KubeObject> =>
     kube.custom.patchNamespacedCustomObjectStatus({ group: API_GROUP, version: API_VERSION_NAME, namespace, plural, name, body: { status } }, MERGE_PATCH);
 
@@ -115,18 +121,25 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
     deps.logger.debug({ objects: objects.length, created: created.size, primed: ready.length }, 'ScheduledTasks registered in bulk');
   }
 
+  /** first reconcile of new tasks waiting for a task they reach through dependsOn to be seen */
+  const awaiting = new Map<string, number>();
+  function awaitingDependencies(key: string, object: KubeObject, namespace: string): boolean {
+    const dependsOn = (object.spec as { dependsOn?: unknown } | undefined)?.dependsOn;
+    const registered = (object.status as ScheduledTaskStatus | undefined)?.taskId !== undefined;
+    const missing = registered || !Array.isArray(dependsOn) ? undefined : unseenDependency(dependsOn.filter((d): d is string => typeof d === 'string'), deps.graph(namespace), (name) => deps.get(`${namespace}/${name}`) !== undefined);
+    const since = awaiting.get(key) ?? ctx.now();
+    if (missing === undefined || ctx.now() - since >= DEPENDENCY_GRACE_MS) {
+      awaiting.delete(key);
+      return false;
+    }
+    awaiting.set(key, since);
+    return true;
+  }
+
   function runsChanged(key: string): void {
     echoes.delete(key);
     const entry = primed.get(key);
     if (entry) entry.runs = undefined;
-  }
-
-  async function finalize(object: KubeObject, namespace: string, name: string): Promise<void> {
-    const finalizers = object.metadata.finalizers ?? [];
-    if (!finalizers.includes(TASK_FINALIZER)) return;
-    const cancelled = await deleteKubernetesTask(ctx, namespace, name);
-    if (cancelled > 0) await recorder.record(object, { type: 'Normal', reason: 'SuccessfulDelete', message: `Cancelled ${cancelled} active run(s) of the deleted task` });
-    await patchObject(namespace, name, { metadata: { finalizers: finalizers.filter((f) => f !== TASK_FINALIZER), resourceVersion: object.metadata.resourceVersion } });
   }
 
   async function reconcileTask(key: string, object: KubeObject | undefined): Promise<ReconcileResult | void> {
@@ -137,12 +150,9 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
     echoes.delete(key);
     // a reconcile running while a neighbour changes records its echo under the graph it read
     const readGraphVersion = graphVersion;
-    if (!object) {
-      // gone without our finalizer running (removed by hand, or deleted while no operator ran)
-      await deleteKubernetesTask(ctx, namespace, name);
-      return;
-    }
-    if (object.metadata.deletionTimestamp) return finalize(object, namespace, name);
+    // gone, being deleted, or replaced by a new object of that name: its task goes first (no finalizer holds
+    // the object for it: a deletion is seen by the watch, and one made while no operator ran by the orphan sweep)
+    if (await deletion.settle(key, object) || !object) return;
     const resourceVersion = object.metadata.resourceVersion;
     const echoAt = resourceVersion === undefined ? -1 : (echo?.resourceVersions.indexOf(resourceVersion) ?? -1);
     if (echo && echoAt >= 0 && echo.requeueAtMs > ctx.now() && echo.graphVersion === graphVersion) {
@@ -154,13 +164,11 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
     const wrote = (result: KubeObject) => {
       if (result?.metadata?.resourceVersion) written.push(result.metadata.resourceVersion);
     };
-    if (!(object.metadata.finalizers ?? []).includes(TASK_FINALIZER)) {
-      wrote(await patchObject(namespace, name, { metadata: { finalizers: [...(object.metadata.finalizers ?? []), TASK_FINALIZER], resourceVersion } }));
-    }
     const previous = object.status as ScheduledTaskStatus | undefined;
     const generation = object.metadata.generation ?? 1;
     const usable = primedEntry && primedEntry.resourceVersion === resourceVersion ? primedEntry : undefined;
-    const { task, problem } = usable ? { task: usable.task, problem: undefined } : await register(ctx, object, namespace, deps.desired);
+    if (!usable && awaitingDependencies(key, object, namespace)) return { requeueAfterMs: DEPENDENCY_RETRY_MS };
+    const { task, problem } = usable ? { task: usable.task, problem: undefined } : await register(ctx, object, namespace, deps.graph);
     const now = new Date(ctx.now());
 
     let lastTrigger = previous?.lastTrigger;
@@ -207,16 +215,16 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
     echoes.delete(key);
   }
 
-  return { reconcile: reconcileTask, prime, runsChanged, relatedChanged };
+  return { reconcile: reconcileTask, prime, runsChanged, relatedChanged, deleted: deletion.deleted, removeLegacyFinalizers: deletion.removeLegacyFinalizers };
 }
 
 /** The spec into Postgres; a problem the user must fix is returned, not thrown, with the task still in effect. */
-async function register(ctx: CoreContext, object: KubeObject, namespace: string, desired: () => Iterable<KubeObject>): Promise<{ task: Task | undefined; problem: SpecProblem | undefined }> {
+async function register(ctx: CoreContext, object: KubeObject, namespace: string, desired: (namespace: string) => DependencyGraph): Promise<{ task: Task | undefined; problem: SpecProblem | undefined }> {
   let manifest: ScheduledTaskManifest;
   try {
     manifest = parseManifest({ apiVersion: API_VERSION, kind: 'ScheduledTask', metadata: object.metadata, spec: object.spec }) as ScheduledTaskManifest;
     // against everything applied, not only what is stored: members of one cycle may be reconciled at once
-    const graph = desiredGraph(desired(), namespace);
+    const graph = new Map(desired(namespace));
     graph.set(manifest.name, manifest.spec.dependsOn);
     const cycle = cycleThrough(manifest.name, graph);
     if (cycle) throw new ValidationError('task', [{ path: 'dependsOn', message: `creates a cycle: ${cycle.join(' -> ')}` }]);

@@ -306,7 +306,7 @@ const Operator = z
       .default('0.0.0.0:8081')
       .describe('host:port of the operator\'s /health, /ready and /metrics.'),
     resync_seconds: int(300, 'Full relist of every watched resource this often, on top of the watches.', 1),
-    reconcile_workers: int(4, 'Resources reconciled at once, per kind.', 1),
+    reconcile_workers: int(16, 'Resources reconciled at once, per kind.', 1),
     task_requeue_seconds: int(300, 'A ScheduledTask is reconciled at least this often (its next slot usually comes first).', 1),
     pool_resync_seconds: int(10, 'How often a WorkerPool\'s backlog is read to scale its Deployment.', 1),
     run_poll_interval_ms: int(1000, 'How often runs of Kubernetes tasks that started or finished are looked for, to update statuses and emit Events.', 100),

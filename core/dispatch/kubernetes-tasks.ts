@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { RunStatus, RunTrigger, Task, TaskSpec } from '../model/index.ts';
 import type { Db, Queryable } from '../store/db.ts';
-import { ConflictError } from '../store/errors.ts';
+import { ConflictError, NotFoundError } from '../store/errors.ts';
 import { TASK_COLUMNS, ms, toTask, type TaskRow } from '../store/rows.ts';
 import { TASK_CHANGED_CHANNEL, createTask, deleteTask, findTask, updateTask } from '../store/tasks.ts';
 import { compileSchedule } from '../schedule/index.ts';
@@ -110,7 +110,14 @@ export async function createKubernetesTasks(db: Db, writes: KubernetesTaskWrite[
 export async function deleteKubernetesTask(ctx: CoreContext, namespace: string, name: string): Promise<number> {
   const current = await findTask(ctx.db, name, namespace);
   if (!current || current.source !== 'kubernetes' || current.namespace !== namespace) return 0;
-  const cancelled = await deleteTask(ctx.db, current.id);
+  let cancelled;
+  try {
+    cancelled = await deleteTask(ctx.db, current.id);
+  } catch (error) {
+    // deleted meanwhile by another path (the watch's DELETED and the orphan sweep after a list may meet)
+    if (error instanceof NotFoundError) return 0;
+    throw error;
+  }
   if (cancelled.length > 0) await ctx.queue.publishCancel(cancelled);
   return cancelled.length;
 }

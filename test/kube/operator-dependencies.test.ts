@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cycleThrough } from '../../operator/dependency-cycles.ts';
+import { DependencyIndex } from '../../operator/dependency-index.ts';
 import { kubectlFor, type Kubectl } from '../support/kube/kubectl.ts';
 import { startKubeApiServer, type KubeApiServer } from '../support/kube/server.ts';
 import { backendEnv, startProcess, tracked, useE2eWorld, waitFor, writeTestConfig, type FailureFlag, type Json } from '../support/processes.ts';
@@ -13,6 +14,26 @@ describe('dependsOn cycles are found in the desired state (unit)', () => {
     assert.deepEqual(cycleThrough('c', new Map([['a', ['b']], ['b', ['c']], ['c', ['a']]])), ['c', 'a', 'b', 'c']);
     assert.equal(cycleThrough('a', new Map([['a', ['b', 'c']], ['b', ['c']], ['c', []]])), undefined, 'a diamond is no cycle');
     assert.equal(cycleThrough('x', new Map([['x', ['a']], ['a', ['b']], ['b', ['a']]])), undefined, 'a cycle that does not pass through x');
+  });
+
+  it('keeps the graph from changes one at a time: neighbours before and after, nodes with edges only, none for a deleted task', () => {
+    const index = new DependencyIndex();
+    const st = (name: string, dependsOn?: string[], extra: object = {}) => ({ metadata: { name, namespace: 'ns', ...extra }, spec: dependsOn ? { dependsOn } : {} });
+    assert.deepEqual(index.update(st('plain')), { related: [], changed: false }, 'a task without dependsOn costs nothing');
+    assert.deepEqual(index.update(st('a', ['b'])), { related: ['b'], changed: true });
+    assert.deepEqual(index.update(st('b')).related, ['a'], 'a task named by another is related to it');
+    assert.deepEqual(index.update(st('a', ['b'])), { related: ['b'], changed: false }, 'a status write changes no edge');
+    assert.deepEqual(index.update(st('a', ['c'])), { related: ['b', 'c'], changed: true }, 'the task it no longer names is related too');
+    assert.deepEqual([...index.graph('ns')], [['a', ['c']]]);
+    assert.deepEqual(index.graph('other').size, 0);
+    index.update(st('c', ['a']));
+    assert.deepEqual(cycleThrough('a', index.graph('ns')), ['a', 'c', 'a']);
+    assert.deepEqual(index.update(st('c', ['a'], { deletionTimestamp: '2026-01-01T00:00:00Z' })), { related: ['a'], changed: true }, 'being deleted drops its edges');
+    assert.equal(cycleThrough('a', index.graph('ns')), undefined);
+    index.update(st('c', ['a']));
+    assert.deepEqual(index.update(st('c', ['a']), true), { related: ['a'], changed: true }, 'a DELETED event drops its edges');
+    assert.deepEqual(index.update(st('a'), true), { related: ['c'], changed: true });
+    assert.equal(index.graph('ns').size, 0);
   });
 });
 

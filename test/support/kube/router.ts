@@ -16,7 +16,8 @@ import type { OpenWatch } from './watch-stream.ts';
  */
 
 export interface RouterHooks {
-  countRequest(verb: Verb): void;
+  /** resource is the plural, with `/subresource` when there is one (scheduledtasks/status) */
+  countRequest(verb: Verb, resource: string): void;
   registerWatch(watch: OpenWatch): () => void;
 }
 
@@ -65,7 +66,7 @@ export async function route(state: ApiState, hooks: RouterHooks, request: Incomi
     if (resolved.type.namespaced === false && path.namespace && path.resource !== 'namespaces') throw notFound();
     const verb = verbOf(request.method ?? 'GET', path, url.searchParams);
     if (!verb) throw new KubeError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
-    hooks.countRequest(verb === 'deletecollection' ? 'delete' : verb);
+    hooks.countRequest(verb === 'deletecollection' ? 'delete' : verb, path.subresource ? `${path.resource}/${path.subresource}` : path.resource);
     await handleResource({
       state,
       path,

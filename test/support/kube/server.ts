@@ -27,9 +27,18 @@ export interface KubeApiServer {
   dropWatches(): void;
   /** From now on, watching from a resourceVersion older than the current one answers 410 Gone. */
   expireHistory(): void;
-  /** verb = get|list|watch|create|update|patch|delete, all present from the start (deletecollection counts as delete). */
-  requestCounts(): { total: number; byVerb: Record<string, number> };
+  /**
+   * verb = get|list|watch|create|update|patch|delete, all present from the start (deletecollection counts as
+   * delete); byResource is keyed "verb resource[/subresource]" (e.g. "patch scheduledtasks/status").
+   */
+  requestCounts(): RequestCounts;
   close(): Promise<void>;
+}
+
+export interface RequestCounts {
+  total: number;
+  byVerb: Record<string, number>;
+  byResource: Record<string, number>;
 }
 
 export interface KubeApiServerOptions {
@@ -68,12 +77,14 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
   installGarbageCollector(state);
   seedNamespaces(state, options.namespaces ?? DEFAULT_NAMESPACES);
   const counts: Record<string, number> = { get: 0, list: 0, watch: 0, create: 0, update: 0, patch: 0, delete: 0 };
+  const byResource: Record<string, number> = {};
   let total = 0;
   const watches = new Set<OpenWatch>();
   const hooks = {
-    countRequest(verb: Verb) {
+    countRequest(verb: Verb, resource: string) {
       total++;
       counts[verb] = (counts[verb] ?? 0) + 1;
+      byResource[`${verb} ${resource}`] = (byResource[`${verb} ${resource}`] ?? 0) + 1;
     },
     registerWatch(watch: OpenWatch) {
       watches.add(watch);
@@ -99,7 +110,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       for (const watch of [...watches]) watch.destroy();
     },
     expireHistory: () => state.storage.expireHistory(),
-    requestCounts: () => ({ total, byVerb: { ...counts } }),
+    requestCounts: () => ({ total, byVerb: { ...counts }, byResource: { ...byResource } }),
     async close() {
       for (const watch of [...watches]) watch.destroy();
       await new Promise<void>((resolve) => {
