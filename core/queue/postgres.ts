@@ -134,15 +134,8 @@ export function createPostgresConsumer(options: PostgresQueueOptions & { workerI
   }
 
   async function dequeue(pool: string, max: number): Promise<DequeuedRow[]> {
-    const { rows } = await db.query<DequeuedRow>(
-      `WITH picked AS (
-         SELECT id FROM hg_runs WHERE status = 'queued' AND pool = $1 ORDER BY priority DESC, id LIMIT $2 FOR UPDATE SKIP LOCKED)
-       UPDATE hg_runs r SET status = 'running', worker_id = $3, started_at = now()
-         FROM picked, hg_tasks t WHERE r.id = picked.id AND t.id = r.task_id
-       RETURNING r.id::text AS id, r.attempt, r.task_id::text AS task_id, t.name, r.pool, r.priority,
-                 COALESCE((SELECT s.spec FROM hg_run_specs s WHERE s.digest = r.spec_digest), r.spec, t.spec) AS spec, r.shard, r.shard_total, r.scheduled_time`,
-      [pool, max, workerId],
-    );
+    // hg_dequeue (migration 0010): the claim and the receive in one statement, planned to walk hg_runs_queue
+    const { rows } = await db.query<DequeuedRow>('SELECT * FROM hg_dequeue($1, $2, $3)', [pool, max, workerId]);
     return rows;
   }
 

@@ -275,7 +275,7 @@ describe('dispatch against Postgres', { skip }, () => {
     const lossy = Object.assign(Object.create(env.db) as typeof env.db, {
       query: async (sql: string, params?: unknown[]) => {
         const result = await env.db.query(sql, params);
-        if (dropNext && sql.includes('FOR UPDATE SKIP LOCKED')) {
+        if (dropNext && sql.includes('hg_dequeue(')) {
           dropNext = false;
           throw Object.assign(new Error('connection terminated unexpectedly'), { code: 'ECONNRESET' }); // committed, answer lost
         }
