@@ -19,12 +19,17 @@ import { runCaseProcess, type CaseResult } from './lib/child.ts';
 import { machineInfo } from './lib/machine.ts';
 import { renderMarkdown, renderScenario, type BenchReport, type Row, type ScenarioReport } from './lib/report.ts';
 import { spread } from './lib/stats.ts';
+import { historyShape } from './lib/history-fill.ts';
+import { historyCalls } from './scenarios/history.ts';
 import { OPERATOR_SYSTEM } from './scenarios/operator.ts';
 import { lagShapes } from './scenarios/schedule-lag.ts';
 import { throughputCounts } from './scenarios/throughput.ts';
+import { spreadCounts } from './scenarios/throughput-spread.ts';
 import { SYSTEMS, type SystemName } from './systems/types.ts';
 
-const SCENARIO_NAMES = ['throughput', 'latency', 'schedule-lag', 'scale', 'operator'] as const;
+const SCENARIO_NAMES = ['throughput', 'throughput-spread', 'latency', 'schedule-lag', 'scale', 'history', 'operator'] as const;
+/** left out of --quick unless named with --scenario: history's two databases, fill and API lists add ~50 s to the smoke run */
+const NOT_QUICK: ScenarioName[] = ['history'];
 type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 type PlannedSystem = SystemName | typeof OPERATOR_SYSTEM;
@@ -48,6 +53,18 @@ const PLANS: Record<ScenarioName, Plan> = {
     },
     systems: SYSTEMS,
     notes: [],
+    variants: () => [{ prefix: '' }],
+    timeoutMs: 600_000,
+  },
+  'throughput-spread': {
+    description: (quick) => {
+      const { jobs, tasks, pools, workers } = spreadCounts(quick);
+      return `${jobs} no-op jobs of ${tasks} tasks over ${pools} pools submitted in bulk, ${workers} workers at concurrency 50 covering every pool; per second`;
+    },
+    systems: SYSTEMS,
+    notes: [
+      'a Hourglass worker serves one pool: 10 workers (one per pool) at concurrency 20, the same 200 slots as 4 x 50; BullMQ: 4 x 10 Worker objects (one per queue) at concurrency 5; pg-boss: 4 x 10 work() at localConcurrency 1 x batchSize 5, one instance; graphile-worker: 4 runners at concurrency 50 knowing all 1,000 task identifiers, no queue_name (a serial queue there)',
+    ],
     variants: () => [{ prefix: '' }],
     timeoutMs: 600_000,
   },
@@ -75,6 +92,16 @@ const PLANS: Record<ScenarioName, Plan> = {
     variants: () => [{ prefix: '' }],
     timeoutMs: 600_000,
   },
+  history: {
+    description: (quick) => {
+      const { runs } = historyShape(quick);
+      return `${throughputCounts(quick).jobs} no-op jobs as in throughput, and ${historyCalls(quick)} calls of each REST run list, on an empty hg_runs (empty_*) and with ${runs} finished runs of 1000 tasks in it; ratio = history / empty`;
+    },
+    systems: ALL_BACKENDS,
+    notes: ['peers keep no run history to list (graphile-worker deletes done jobs, pg-boss keeps them 7 days, BullMQ has no list by task, status or pool); Hourglass only'],
+    variants: () => [{ prefix: '' }],
+    timeoutMs: 1_800_000,
+  },
   operator: {
     description: (quick) =>
       `${quick ? 200 : 10_000} ScheduledTasks in the in-memory API server, then \`scheduler --mode operator\`: time to all registered and their status written; idle_writes = writes in the quiet seconds after`,
@@ -96,7 +123,7 @@ function parse() {
       reps: { type: 'string' },
     },
   });
-  const scenarios = (values.scenario ?? [...SCENARIO_NAMES]) as ScenarioName[];
+  const scenarios = (values.scenario ?? SCENARIO_NAMES.filter((s) => !values.quick || !NOT_QUICK.includes(s))) as ScenarioName[];
   for (const s of scenarios) if (!SCENARIO_NAMES.includes(s)) throw new Error(`--scenario ${s}: one of ${SCENARIO_NAMES.join(', ')}`);
   const systems = values.systems ? (values.systems.split(',') as PlannedSystem[]) : undefined;
   for (const s of systems ?? []) if (s !== OPERATOR_SYSTEM && !SYSTEMS.includes(s)) throw new Error(`--systems ${s}: one of ${SYSTEMS.join(', ')}`);
