@@ -8,6 +8,7 @@
  * Hourglass only: the peers keep no run history to list (BullMQ keeps completed jobs, with no list by
  * task, status or pool; pg-boss keeps them 7 days; graphile-worker deletes them).
  */
+import { appendFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { encodeCursor } from '../../api/cursor.ts';
 import { buildApi } from '../../api/server.ts';
@@ -140,9 +141,34 @@ async function timeLists(system: HourglassSystem, quick: boolean): Promise<Recor
       }
       const { p50_ms, p99_ms } = latencies(samples);
       out[name] = { p50_ms, p99_ms };
+      if (process.env.BENCH_HISTORY_EXPLAIN) await explain(system, `${base}${url(0, context)}`, name, process.env.BENCH_HISTORY_EXPLAIN);
     }
     return out;
   } finally {
     await api.close();
+  }
+}
+
+/**
+ * BENCH_HISTORY_EXPLAIN=FILE: one more call of the list, the run queries it sent captured and appended to
+ * FILE with their EXPLAIN (ANALYZE, BUFFERS), for the table's size and system named in the header.
+ */
+async function explain(system: HourglassSystem, url: string, name: string, file: string): Promise<void> {
+  const db = system.ctx.db;
+  const original = db.query.bind(db);
+  const captured: Array<{ sql: string; params: unknown[] }> = [];
+  db.query = ((sql: string, params?: unknown[]) => {
+    if (/FROM hg_runs/.test(sql)) captured.push({ sql, params: params ?? [] });
+    return original(sql, params);
+  }) as typeof db.query;
+  try {
+    await (await fetch(url, { headers: { 'x-api-key': API_KEY } })).text();
+  } finally {
+    db.query = original;
+  }
+  const { rows: size } = await original<{ n: string }>(`SELECT reltuples::bigint::text AS n FROM pg_class WHERE relname = 'hg_runs'`);
+  for (const { sql, params } of captured) {
+    const { rows } = await original<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${sql}`, params);
+    appendFileSync(file, `== ${system.name} ${name} (hg_runs ~${size[0]?.n} rows) ${url.replace(/^http:\/\/[^/]+/, '')}\n${sql.replace(/\s+/g, ' ')}\n${JSON.stringify(params)}\n${rows.map((r) => r['QUERY PLAN']).join('\n')}\n\n`);
   }
 }
