@@ -82,8 +82,9 @@ export class HourglassSystem implements BenchSystem {
     return this.#ctx;
   }
 
-  async setup(): Promise<void> {
-    this.#database = await createTestDatabase();
+  /** `database`: one made beforehand (history: a copy of a filled template), dropped at teardown all the same */
+  async setup(database?: { url: string; drop: () => Promise<void> }): Promise<void> {
+    this.#database = database ?? (await createTestDatabase());
     const db = await openPgDb({ url: this.#database.url, maxConnections: 10, logger: this.#logger });
     this.#db = db;
     await migrate(db);
