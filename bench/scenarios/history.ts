@@ -235,7 +235,8 @@ async function explain(system: HourglassSystem, url: string, name: string, file:
   const original = db.query.bind(db);
   const captured: Array<{ sql: string; params: unknown[] }> = [];
   db.query = ((sql: string, params?: unknown[]) => {
-    if (/FROM hg_runs/.test(sql)) captured.push({ sql, params: params ?? [] });
+    // the lists' queries only, not the worker's, which shares the pool
+    if (/FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id/.test(sql)) captured.push({ sql, params: params ?? [] });
     return original(sql, params);
   }) as typeof db.query;
   try {
