@@ -10,7 +10,9 @@ import { latency } from './scenarios/latency.ts';
 import { OPERATOR_SYSTEM, operatorCase } from './scenarios/operator.ts';
 import { scale } from './scenarios/scale.ts';
 import { lagShapes, scheduleLag } from './scenarios/schedule-lag.ts';
+import { historyCase } from './scenarios/history.ts';
 import { throughput } from './scenarios/throughput.ts';
+import { throughputSpread } from './scenarios/throughput-spread.ts';
 import { BullmqSystem } from './systems/bullmq.ts';
 import { GraphileWorkerSystem } from './systems/graphile-worker.ts';
 import { HourglassSystem } from './systems/hourglass.ts';
@@ -20,7 +22,7 @@ import type { BenchSystem, SystemName } from './systems/types.ts';
 export const RESULT_PREFIX = 'BENCH_RESULT ';
 
 export interface CaseSpec {
-  scenario: 'throughput' | 'latency' | 'schedule-lag' | 'scale' | 'operator';
+  scenario: 'throughput' | 'throughput-spread' | 'latency' | 'schedule-lag' | 'scale' | 'history' | 'operator';
   system: SystemName | typeof OPERATOR_SYSTEM;
   quick: boolean;
   /** schedule-lag: which of lagShapes() */
@@ -36,12 +38,15 @@ function makeSystem(name: SystemName): BenchSystem {
 
 async function runCase(spec: CaseSpec): Promise<{ metrics: Record<string, number>; config: Record<string, unknown> }> {
   if (spec.scenario === 'operator' || spec.system === OPERATOR_SYSTEM) return operatorCase(spec.quick);
+  // two systems of its own (empty, then with history), each set up and torn down in turn
+  if (spec.scenario === 'history') return historyCase(spec.system, spec.quick);
   const system = makeSystem(spec.system);
   await system.setup();
   try {
     const options = { quick: spec.quick };
     let metrics: Record<string, number>;
     if (spec.scenario === 'throughput') metrics = await throughput(system, options);
+    else if (spec.scenario === 'throughput-spread') metrics = await throughputSpread(system, options);
     else if (spec.scenario === 'latency') metrics = await latency(system, options);
     else if (spec.scenario === 'scale') metrics = await scale(system, options);
     else {

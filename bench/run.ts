@@ -13,18 +13,24 @@
  * Each repetition runs in a fresh child process (bench/case.ts) on a fresh database / key prefix /
  * broker namespace, removed afterwards. See bench/README.md for what each scenario measures.
  */
+import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { CaseSpec } from './case.ts';
 import { runCaseProcess, type CaseResult } from './lib/child.ts';
 import { machineInfo } from './lib/machine.ts';
 import { renderMarkdown, renderScenario, type BenchReport, type Row, type ScenarioReport } from './lib/report.ts';
 import { spread } from './lib/stats.ts';
+import { historyShape } from './lib/history-fill.ts';
+import { dropHistoryTemplate, historyCalls } from './scenarios/history.ts';
 import { OPERATOR_SYSTEM } from './scenarios/operator.ts';
 import { lagShapes } from './scenarios/schedule-lag.ts';
 import { throughputCounts } from './scenarios/throughput.ts';
+import { spreadCounts } from './scenarios/throughput-spread.ts';
 import { SYSTEMS, type SystemName } from './systems/types.ts';
 
-const SCENARIO_NAMES = ['throughput', 'latency', 'schedule-lag', 'scale', 'operator'] as const;
+const SCENARIO_NAMES = ['throughput', 'throughput-spread', 'latency', 'schedule-lag', 'scale', 'history', 'operator'] as const;
+/** left out of --quick unless named with --scenario: history's two databases, fill and API lists add ~50 s to the smoke run */
+const NOT_QUICK: ScenarioName[] = ['history'];
 type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 type PlannedSystem = SystemName | typeof OPERATOR_SYSTEM;
@@ -48,6 +54,18 @@ const PLANS: Record<ScenarioName, Plan> = {
     },
     systems: SYSTEMS,
     notes: [],
+    variants: () => [{ prefix: '' }],
+    timeoutMs: 600_000,
+  },
+  'throughput-spread': {
+    description: (quick) => {
+      const { jobs, tasks, pools, workers } = spreadCounts(quick);
+      return `${jobs} no-op jobs of ${tasks} tasks over ${pools} pools submitted in bulk, ${workers} workers at concurrency 50 covering every pool; per second`;
+    },
+    systems: SYSTEMS,
+    notes: [
+      'a Hourglass worker serves one pool: 10 workers (one per pool) at concurrency 20, the same 200 slots as 4 x 50; BullMQ: 4 x 10 Worker objects (one per queue) at concurrency 5; pg-boss: 4 x 10 work() at localConcurrency 1 x batchSize 5, one instance; graphile-worker: 4 runners at concurrency 50 knowing all 1,000 task identifiers, no queue_name (a serial queue there)',
+    ],
     variants: () => [{ prefix: '' }],
     timeoutMs: 600_000,
   },
@@ -75,6 +93,16 @@ const PLANS: Record<ScenarioName, Plan> = {
     variants: () => [{ prefix: '' }],
     timeoutMs: 600_000,
   },
+  history: {
+    description: (quick) => {
+      const { runs } = historyShape(quick);
+      return `${throughputCounts(quick).jobs} no-op jobs as in throughput, and ${historyCalls(quick)} calls of each REST run list, on an empty hg_runs (empty_*) and with ${runs} finished runs of 1000 tasks in it; ratio = history / empty`;
+    },
+    systems: ALL_BACKENDS,
+    notes: ['peers keep no run history to list (graphile-worker deletes done jobs, pg-boss keeps them 7 days, BullMQ has no list by task, status or pool); Hourglass only'],
+    variants: () => [{ prefix: '' }],
+    timeoutMs: 1_800_000,
+  },
   operator: {
     description: (quick) =>
       `${quick ? 200 : 10_000} ScheduledTasks in the in-memory API server, then \`scheduler --mode operator\`: time to all registered and their status written; idle_writes = writes in the quiet seconds after; relist_* = after 410 Gone`,
@@ -96,7 +124,7 @@ function parse() {
       reps: { type: 'string' },
     },
   });
-  const scenarios = (values.scenario ?? [...SCENARIO_NAMES]) as ScenarioName[];
+  const scenarios = (values.scenario ?? SCENARIO_NAMES.filter((s) => !values.quick || !NOT_QUICK.includes(s))) as ScenarioName[];
   for (const s of scenarios) if (!SCENARIO_NAMES.includes(s)) throw new Error(`--scenario ${s}: one of ${SCENARIO_NAMES.join(', ')}`);
   const systems = values.systems ? (values.systems.split(',') as PlannedSystem[]) : undefined;
   for (const s of systems ?? []) if (s !== OPERATOR_SYSTEM && !SYSTEMS.includes(s)) throw new Error(`--systems ${s}: one of ${SYSTEMS.join(', ')}`);
@@ -112,7 +140,13 @@ print(`machine: ${report.machine.cpus} x ${report.machine.cpuModel}, ${report.ma
 print(`versions: ${Object.entries(report.machine.versions).map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
 
 for (const name of args.scenarios) {
-  const scenario = await runPlanned(name, PLANS[name]);
+  // history: the runs are written once into this template, and every case measures a copy of it
+  const template = name === 'history' ? `hg_bench_history_${randomBytes(5).toString('hex')}` : undefined;
+  if (template) process.env.BENCH_HISTORY_TEMPLATE = template;
+  const scenario = await runPlanned(name, PLANS[name]).finally(async () => {
+    if (template) await dropHistoryTemplate(template);
+    delete process.env.BENCH_HISTORY_TEMPLATE;
+  });
   report.scenarios.push(scenario);
   print(args.markdown ? renderMarkdown(scenario, args.reps) : renderScenario(scenario, args.reps));
 }

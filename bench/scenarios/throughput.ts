@@ -16,7 +16,8 @@ export function throughputCounts(quick: boolean): { jobs: number; realWork: numb
 
 const rate = (count: number, ms: number) => Math.round((count / ms) * 1000);
 
-export async function throughput(system: BenchSystem, options: ScenarioOptions): Promise<Record<string, number>> {
+/** noopOnly: the no-op jobs alone (the history scenario; BENCH_NOOP_ONLY=1 does the same) */
+export async function throughput(system: BenchSystem, options: ScenarioOptions, only: { noopOnly?: boolean } = {}): Promise<Record<string, number>> {
   const { jobs, realWork } = throughputCounts(options.quick);
   const pgBefore = system.database ? await postgresCpuMs(system.database) : undefined;
   const cpuBefore = processCpuMs();
@@ -40,10 +41,12 @@ export async function throughput(system: BenchSystem, options: ScenarioOptions):
     // share of the processing time the history writer was busy writing: near 100 means it is the bottleneck
     metrics.history_writer_busy_pct = Math.max(1, Math.round((ms / (done - submitted)) * 100));
   }
-  if (process.env.BENCH_NOOP_ONLY === '1') return metrics;
   if (system instanceof HourglassSystem) {
     const stored = await system.succeededInDatabase();
     if (stored < jobs) throw new Error(`${system.name}: ${stored} succeeded runs in Postgres, expected ${jobs}`);
+  }
+  if (process.env.BENCH_NOOP_ONLY === '1' || only.noopOnly) return metrics;
+  if (system instanceof HourglassSystem) {
     let completed = jobs;
     for (const kind of ['shell', 'http'] as JobKind[]) {
       const start = performance.now();

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { SERVICE_URLS } from '../../test/support/services.ts';
-import type { BenchSystem, JobKind, StartHook } from './types.ts';
+import type { BenchSystem, JobKind, Spread, StartHook } from './types.ts';
 
 const QUEUE = 'bench';
 const BULK = 2000;
@@ -18,10 +18,14 @@ function connection() {
 
 export class BullmqSystem implements BenchSystem {
   readonly name = 'bullmq';
-  readonly config = { retention: 'default (all completed jobs kept)', bulk: BULK };
+  readonly config: Record<string, string | number | boolean> = { retention: 'default (all completed jobs kept)', bulk: BULK };
   readonly #prefix = `bench-bull-${randomBytes(4).toString('hex')}`;
   #queue: Queue | undefined;
   #worker: Worker | undefined;
+  /** spread: one Queue per pool, and every worker's Worker objects (one per queue each) */
+  #spreadQueues: Queue[] = [];
+  #spreadTasks = 0;
+  readonly #spreadWorkers: Worker[] = [];
   #completed = 0;
   readonly #waiters = new Set<() => void>();
 
@@ -51,6 +55,44 @@ export class BullmqSystem implements BenchSystem {
     }
   }
 
+  async prepareSpread(spread: Spread): Promise<void> {
+    this.#spreadTasks = spread.tasks;
+    this.#spreadQueues = Array.from({ length: spread.pools }, (_, p) => new Queue(`${QUEUE}-${p}`, { connection: connection(), prefix: this.#prefix }));
+    await Promise.all(this.#spreadQueues.map((q) => q.waitUntilReady()));
+  }
+
+  /** Job i is named after task i % tasks and goes to that task's queue; each batch of BULK is one addBulk per queue, in parallel. */
+  async submitSpread(count: number): Promise<void> {
+    const queues = this.#spreadQueues;
+    for (let i = 0; i < count; i += BULK) {
+      const byQueue = queues.map(() => [] as Array<{ name: string; data: { i: number } }>);
+      for (let j = i; j < Math.min(i + BULK, count); j++) {
+        const task = j % this.#spreadTasks;
+        byQueue[task % queues.length]?.push({ name: `task-${String(task).padStart(4, '0')}`, data: { i: j } });
+      }
+      await Promise.all(queues.map((q, p) => ((byQueue[p]?.length ?? 0) > 0 ? q.addBulk(byQueue[p] ?? []) : undefined)));
+    }
+  }
+
+  /** A BullMQ Worker consumes one queue: each of the `workers` workers is one Worker per queue, its concurrency split evenly over them. */
+  async startSpreadWorkers(workers: number, concurrency: number): Promise<void> {
+    const each = Math.max(1, Math.round(concurrency / this.#spreadQueues.length));
+    Object.assign(this.config, { spreadWorkers: `${workers} x ${this.#spreadQueues.length} Worker objects (one per queue)`, spreadConcurrencyPerQueueWorker: each });
+    for (let w = 0; w < workers; w++) {
+      for (const queue of this.#spreadQueues) {
+        const worker = new Worker(queue.name, async () => {}, { connection: connection(), prefix: this.#prefix, concurrency: each });
+        worker.on('completed', () => this.#onCompleted());
+        this.#spreadWorkers.push(worker);
+      }
+    }
+    await Promise.all(this.#spreadWorkers.map((w) => w.waitUntilReady()));
+  }
+
+  #onCompleted(): void {
+    this.#completed += 1;
+    for (const wake of this.#waiters) wake();
+  }
+
   async startWorker(concurrency: number, onStart?: StartHook): Promise<void> {
     this.#worker = new Worker(
       QUEUE,
@@ -65,10 +107,7 @@ export class BullmqSystem implements BenchSystem {
       { connection: connection(), prefix: this.#prefix, concurrency },
     );
     // 'completed' is emitted after moveToCompleted committed the outcome in Redis
-    this.#worker.on('completed', () => {
-      this.#completed += 1;
-      for (const wake of this.#waiters) wake();
-    });
+    this.#worker.on('completed', () => this.#onCompleted());
     await this.#worker.waitUntilReady();
   }
 
@@ -90,8 +129,11 @@ export class BullmqSystem implements BenchSystem {
 
   async teardown(): Promise<void> {
     await this.#worker?.close().catch(() => {});
-    await this.#queue?.obliterate({ force: true }).catch(() => {});
-    await this.#queue?.close().catch(() => {});
+    await Promise.all(this.#spreadWorkers.map((w) => w.close().catch(() => {})));
+    for (const queue of [this.#queue, ...this.#spreadQueues]) {
+      await queue?.obliterate({ force: true }).catch(() => {});
+      await queue?.close().catch(() => {});
+    }
     // whatever obliterate left (scheduler keys, events stream)
     const redis = new Redis(SERVICE_URLS.redis);
     try {

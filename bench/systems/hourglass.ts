@@ -25,7 +25,7 @@ import type { Executor } from '../../worker/executors/index.ts';
 import { Worker } from '../../worker/worker.ts';
 import { SERVICE_URLS, createTestDatabase, uniqueNamespace } from '../../test/support/services.ts';
 import { startLocalHttp } from './local-http.ts';
-import type { BenchSystem, JobKind, StartHook } from './types.ts';
+import type { BenchSystem, JobKind, Spread, StartHook } from './types.ts';
 
 const SUBMIT_BATCH = 2000;
 const PREFETCH = 100;
@@ -42,6 +42,10 @@ export class HourglassSystem implements BenchSystem {
   #consumer: QueueConsumer | undefined;
   #subscriptions: Subscription[] = [];
   #worker: Worker | undefined;
+  /** the spread scenario's workers, one per pool, each on a consumer of its own */
+  readonly #spreadWorkers: Array<{ worker: Worker; consumer: QueueConsumer }> = [];
+  #spreadTasks: Task[] = [];
+  #spread: Spread | undefined;
   #dispatcher: Dispatcher | undefined;
   #http: Awaited<ReturnType<typeof startLocalHttp>> | undefined;
   readonly #tasks = new Map<JobKind, Promise<Task>>();
@@ -50,6 +54,9 @@ export class HourglassSystem implements BenchSystem {
   #onStart: StartHook | undefined;
   #submitted = 0;
   #namespace = '';
+  #newConsumer: (workerId: string) => QueueConsumer = () => {
+    throw new Error('setup() first');
+  };
   /** how the core's history writer spent its time: where the pipeline waits */
   readonly statusWrites = { batches: 0, events: 0, ms: 0 };
 
@@ -64,29 +71,35 @@ export class HourglassSystem implements BenchSystem {
     };
   }
 
+  /** the database's URL (the history scenario writes its runs there) */
+  get url(): string {
+    if (!this.#database) throw new Error('setup() first');
+    return this.#database.url;
+  }
+
   get ctx(): CoreContext {
     if (!this.#ctx) throw new Error('setup() first');
     return this.#ctx;
   }
 
-  async setup(): Promise<void> {
-    this.#database = await createTestDatabase();
+  /** `database`: one made beforehand (history: a copy of a filled template), dropped at teardown all the same */
+  async setup(database?: { url: string; drop: () => Promise<void> }): Promise<void> {
+    this.#database = database ?? (await createTestDatabase());
     const db = await openPgDb({ url: this.#database.url, maxConnections: 10, logger: this.#logger });
     this.#db = db;
     await migrate(db);
     const names = { namespace: uniqueNamespace('bench'), taskQueue: 'runs', statusQueue: 'status', heartbeatQueue: 'beats' };
     this.#namespace = names.namespace;
     const applyStatus = (events: StatusEvent[]) => this.#applyStatus(events);
-    if (this.#backend === 'postgres') {
-      this.#producer = createPostgresProducer({ db, applyStatus });
-      this.#consumer = createPostgresConsumer({ db, applyStatus, workerId: 'bench-worker' });
-    } else if (this.#backend === 'redis_stream') {
-      this.#producer = createRedisStreamProducer({ url: SERVICE_URLS.redis, names });
-      this.#consumer = createRedisStreamConsumer({ url: SERVICE_URLS.redis, names, workerId: 'bench-worker' });
-    } else {
-      this.#producer = createRabbitProducer({ url: SERVICE_URLS.rabbitmq, names, prefetch: PREFETCH });
-      this.#consumer = createRabbitConsumer({ url: SERVICE_URLS.rabbitmq, names, prefetch: PREFETCH });
-    }
+    if (this.#backend === 'postgres') this.#producer = createPostgresProducer({ db, applyStatus });
+    else if (this.#backend === 'redis_stream') this.#producer = createRedisStreamProducer({ url: SERVICE_URLS.redis, names });
+    else this.#producer = createRabbitProducer({ url: SERVICE_URLS.rabbitmq, names, prefetch: PREFETCH });
+    this.#newConsumer = (workerId) => {
+      if (this.#backend === 'postgres') return createPostgresConsumer({ db, applyStatus, workerId });
+      if (this.#backend === 'redis_stream') return createRedisStreamConsumer({ url: SERVICE_URLS.redis, names, workerId });
+      return createRabbitConsumer({ url: SERVICE_URLS.rabbitmq, names, prefetch: PREFETCH });
+    };
+    this.#consumer = this.#newConsumer('bench-worker');
     const ctx: CoreContext = { db, queue: this.#producer, logger: this.#logger, clock: systemClock, now: Date.now };
     this.#ctx = ctx;
     this.#subscriptions.push(await this.#producer.consumeStatus(applyStatus));
@@ -143,6 +156,11 @@ export class HourglassSystem implements BenchSystem {
 
   async startWorker(concurrency: number, onStart?: StartHook): Promise<void> {
     this.#onStart = onStart;
+    this.#worker = this.#newWorker(this.#consumer as QueueConsumer, 'bench-worker', 'default', concurrency);
+    await this.#worker.start();
+  }
+
+  #newWorker(consumer: QueueConsumer, workerId: string, pool: string, concurrency: number): Worker {
     const noop = createNoopExecutor();
     const timed: Executor = {
       type: 'noop',
@@ -153,13 +171,60 @@ export class HourglassSystem implements BenchSystem {
     };
     // the local target listens on loopback, which http tasks reach only when allowed (worker.http_egress)
     const registry = new ExecutorRegistry().register(timed).register(createShellExecutor()).register(createHttpExecutor({ egress: { allow: ['127.0.0.1'], allow_private_networks: false } }));
-    this.#worker = new Worker(
-      this.#consumer as QueueConsumer,
+    return new Worker(
+      consumer,
       registry,
-      { workerId: 'bench-worker', pool: 'default', concurrency, heartbeatIntervalMs: 5000, drainTimeoutMs: 5000, outputLimitBytes: 65_536, version: 'bench', pollWaitMs: 1000 },
+      { workerId, pool, concurrency, heartbeatIntervalMs: 5000, drainTimeoutMs: 5000, outputLimitBytes: 65_536, version: 'bench', pollWaitMs: 1000 },
       this.#logger,
     );
-    await this.#worker.start();
+  }
+
+  /** `spread.tasks` no-op tasks `bench-spread-NNNN`, task n in pool `pool-(n % pools)`; not timed. */
+  async prepareSpread(spread: Spread): Promise<void> {
+    this.#spread = spread;
+    const numbers = Array.from({ length: spread.tasks }, (_, n) => n);
+    this.#spreadTasks = new Array<Task>(spread.tasks);
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (let n = numbers.shift(); n !== undefined; n = numbers.shift()) {
+          this.#spreadTasks[n] = await createTaskFromInput(this.ctx, { name: `bench-spread-${String(n).padStart(4, '0')}`, type: 'noop', params: {}, pool: spreadPool(n, spread) });
+        }
+      }),
+    );
+    // tasks are made long before their runs: autovacuum has seen them (hg_tasks_depends_on's GIN pending
+    // list merged, statistics taken), as it would have in production
+    await this.ctx.db.query('VACUUM ANALYZE hg_tasks');
+  }
+
+  /** Job i is a run of task i % tasks; batches of SUBMIT_BATCH mix every task and pool. */
+  async submitSpread(count: number): Promise<void> {
+    const tasks = this.#spreadTasks;
+    if (tasks.length === 0) throw new Error('prepareSpread() first');
+    const base = Date.UTC(2003, 0, 1) + this.#submitted;
+    this.#submitted += count;
+    for (let i = 0; i < count; i += SUBMIT_BATCH) {
+      const batch = Array.from({ length: Math.min(SUBMIT_BATCH, count - i) }, (_, j) => ({ task: tasks[(i + j) % tasks.length] as Task, scheduledTime: new Date(base + i + j), trigger: 'manual' as const }));
+      await createRuns(this.ctx, batch);
+    }
+  }
+
+  /**
+   * A Hourglass worker serves one pool, so `workers` workers cannot each cover every pool: one worker per
+   * pool instead (its own consumer and worker id, as a WorkerPool of one replica would have), the same
+   * slots in all (workers x concurrency) split evenly over the pools.
+   */
+  async startSpreadWorkers(workers: number, concurrency: number): Promise<void> {
+    const spread = this.#spread;
+    if (!spread) throw new Error('prepareSpread() first');
+    const each = Math.max(1, Math.round((workers * concurrency) / spread.pools));
+    Object.assign(this.config, { spreadWorkers: `${spread.pools} (one per pool)`, spreadConcurrencyPerWorker: each });
+    for (let p = 0; p < spread.pools; p++) {
+      const workerId = `bench-worker-pool-${p}`;
+      const consumer = this.#newConsumer(workerId);
+      const worker = this.#newWorker(consumer, workerId, `pool-${p}`, each);
+      this.#spreadWorkers.push({ worker, consumer });
+      await worker.start();
+    }
   }
 
   async waitCompleted(count: number, timeoutMs: number): Promise<void> {
@@ -178,9 +243,11 @@ export class HourglassSystem implements BenchSystem {
     }
   }
 
-  /** Counts what Postgres holds, to check that the counted outcomes are really there. */
+  /** Counts what Postgres holds, to check that the counted outcomes are really there (runs of the bench's own tasks). */
   async succeededInDatabase(): Promise<number> {
-    const { rows } = await (this.#db as Db).query<{ n: number }>(`SELECT count(*)::int AS n FROM hg_runs WHERE status = 'succeeded'`);
+    const { rows } = await (this.#db as Db).query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id WHERE t.name LIKE 'bench-%' AND r.status = 'succeeded'`,
+    );
     return rows[0]?.n ?? 0;
   }
 
@@ -240,18 +307,20 @@ export class HourglassSystem implements BenchSystem {
   async teardown(): Promise<void> {
     await this.#dispatcher?.stop().catch(() => {});
     await this.#worker?.stop().catch(() => {});
+    for (const { worker } of this.#spreadWorkers) await worker.stop().catch(() => {});
+    for (const { consumer } of this.#spreadWorkers) await consumer.close().catch(() => {});
     for (const sub of this.#subscriptions) await sub.close().catch(() => {});
     await this.#consumer?.close().catch(() => {});
     await this.#producer?.close().catch(() => {});
     await this.#db?.close().catch(() => {});
     await this.#http?.close();
     await this.#database?.drop();
-    if (this.#namespace) await removeBrokerObjects(this.#backend, this.#namespace);
+    if (this.#namespace) await removeBrokerObjects(this.#backend, this.#namespace, ['default', ...Array.from({ length: this.#spread?.pools ?? 0 }, (_, p) => `pool-${p}`)]);
   }
 }
 
 /** Streams, claim keys, queues and exchanges of one namespace: a benchmark leaves nothing behind. */
-async function removeBrokerObjects(backend: QueueKind, namespace: string): Promise<void> {
+async function removeBrokerObjects(backend: QueueKind, namespace: string, pools: string[]): Promise<void> {
   if (backend === 'redis_stream') {
     const redis = new Redis(SERVICE_URLS.redis);
     try {
@@ -268,10 +337,15 @@ async function removeBrokerObjects(backend: QueueKind, namespace: string): Promi
     const connection = await amqp.connect(SERVICE_URLS.rabbitmq);
     try {
       const channel = await connection.createChannel();
-      for (const queue of ['runs.default', 'runs.dead', 'runs.claims', 'status', 'beats']) await channel.deleteQueue(`${namespace}.${queue}`);
+      for (const queue of [...pools.map((p) => `runs.${p}`), 'runs.dead', 'runs.claims', 'status', 'beats']) await channel.deleteQueue(`${namespace}.${queue}`);
       for (const exchange of ['runs.dead', 'runs.cancel']) await channel.deleteExchange(`${namespace}.${exchange}`);
     } finally {
       await connection.close();
     }
   }
+}
+
+/** the pool of spread task n: the tasks go round the pools */
+export function spreadPool(n: number, spread: Spread): string {
+  return `pool-${n % spread.pools}`;
 }

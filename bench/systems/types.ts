@@ -9,6 +9,12 @@ export type JobKind = 'noop' | 'shell' | 'http';
 /** called when a job's code starts: its key and the time it was meant to run (schedules), in ms */
 export type StartHook = (key: string, intendedMs: number | undefined) => void;
 
+/** the spread scenario's shape: `tasks` job names (task ids) round-robin over `pools` pools (queues) */
+export interface Spread {
+  tasks: number;
+  pools: number;
+}
+
 export interface BenchSystem {
   readonly name: string;
   /** the knobs used, as printed with the results */
@@ -24,6 +30,12 @@ export interface BenchSystem {
   trigger(key: string): Promise<void>;
   /** `count` recurring schedules every `everyMs`; undefined when the system cannot schedule that often */
   schedule?(count: number, everyMs: number): Promise<void>;
+  /** spread: creates the tasks / queues (not timed) */
+  prepareSpread(spread: Spread): Promise<void>;
+  /** spread: `count` no-op jobs in bulk, job i of task i % tasks (in that task's pool); durable when it resolves */
+  submitSpread(count: number): Promise<void>;
+  /** spread: `workers` workers of `concurrency` slots each, together covering every pool (see each system for how) */
+  startSpreadWorkers(workers: number, concurrency: number): Promise<void>;
   /** the Postgres database it works in, if any (for the CPU its backends spend) */
   readonly database?: string;
   teardown(): Promise<void>;

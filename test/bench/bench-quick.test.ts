@@ -6,7 +6,8 @@ import { REPO_ROOT } from '../support/processes.ts';
 import { skipUnless } from '../support/services.ts';
 
 /**
- * `npm run bench -- --quick --json` as CI runs it: every scenario on every system once, at small counts.
+ * `npm run bench -- --quick --json` as CI runs it: every scenario on every system once, at small counts
+ * (but `history`, left out of --quick for its time: `npm run bench -- --quick --scenario history` runs it).
  * It asserts the shape of the report and that every figure is a real number, never anything about speed.
  */
 
@@ -45,11 +46,11 @@ describe('bench --quick', { skip: await skipUnless('postgres', 'redis', 'rabbitm
     const report = JSON.parse(stdout) as { machine: Record<string, unknown>; scenarios: Array<{ name: string; rows: Row[]; notes: string[] }> };
     assert.equal(typeof report.machine.cpus, 'number');
     assert.ok(report.machine.versions, 'versions of the systems compared');
-    assert.deepEqual(report.scenarios.map((s) => s.name), ['throughput', 'latency', 'schedule-lag', 'scale', 'operator']);
+    assert.deepEqual(report.scenarios.map((s) => s.name), ['throughput', 'throughput-spread', 'latency', 'schedule-lag', 'scale', 'operator']);
     const failures = report.scenarios.flatMap((s) => s.notes.filter((n) => n.includes('failed')));
     assert.deepEqual(failures, [], 'no system failed');
     const systemsOf = (name: string) => new Set(report.scenarios.find((s) => s.name === name)?.rows.map((r) => r.system));
-    for (const name of ['throughput', 'latency']) {
+    for (const name of ['throughput', 'throughput-spread', 'latency']) {
       assert.deepEqual([...systemsOf(name)].sort(), ['bullmq', 'graphile-worker', 'hourglass/postgres', 'hourglass/rabbitmq', 'hourglass/redis_stream', 'pg-boss']);
     }
     assert.ok(systemsOf('schedule-lag').has('bullmq') && systemsOf('schedule-lag').has('hourglass/postgres'));
