@@ -18,11 +18,13 @@ export interface RunFilter {
  * 10,000 costs what page 1 costs; never OFFSET. Output is left out.
  *
  * The index is chosen here, not left to the planner's estimate of how the filtered runs are spread: a
- * task walks hg_runs_task, one status hg_runs_status_id, a pool hg_runs_pool_id, each in id order (the
- * ORDER BY names the index's leading column, equal across the page, so no other index gives the order),
- * and several statuses walk hg_runs_status_id once per status and merge. Left to its estimates, with 10
+ * task walks hg_runs_task, one status hg_runs_status_id, a pool hg_runs_pool_id, each in id order, and
+ * several statuses walk hg_runs_status_id once per status and merge. Left to its estimates, with 10
  * million runs the planner walked the primary key backwards through every newer run of other pools and
- * statuses (100-300 ms a page where this takes a few ms; issue 15).
+ * statuses (100-300 ms a page where this takes a few ms; issue 15). How: the ORDER BY starts with the
+ * index's leading column, so only that index gives the order; and that column is bounded as a range
+ * (`>= v AND <= v`) rather than `= v`, because an equality would let the planner drop it from the ORDER BY
+ * as constant and walk the primary key again.
  */
 export async function listRuns(db: Queryable, filter: RunFilter, page: { limit: number; beforeId?: string }): Promise<Run[]> {
   const params: unknown[] = [];
@@ -33,11 +35,14 @@ export async function listRuns(db: Queryable, filter: RunFilter, page: { limit: 
   };
   const statuses = filter.statuses ?? [];
   const perStatus = statuses.length > 1 && !filter.taskId;
-  if (statuses.length === 1) where.push(`r.status = ${bind(statuses[0])}`);
-  else if (perStatus) where.push(`r.status = s.status`);
+  const leading = filter.taskId ? 'task_id' : statuses.length === 1 && !filter.pool ? 'status' : filter.pool && statuses.length === 0 ? 'pool' : undefined;
+  const equal = (column: string, value: string, cast = '') =>
+    column === leading ? `r.${column} >= ${bind(value)}${cast} AND r.${column} <= $${params.length}${cast}` : `r.${column} = ${bind(value)}${cast}`;
+  if (statuses.length === 1) where.push(equal('status', statuses[0] as string));
+  else if (perStatus) where.push(`r.status >= s.status AND r.status <= s.status`);
   else if (statuses.length > 1) where.push(`r.status = ANY(${bind(statuses)}::text[])`);
-  if (filter.taskId) where.push(`r.task_id = ${bind(filter.taskId)}::uuid`);
-  if (filter.pool) where.push(`r.pool = ${bind(filter.pool)}`);
+  if (filter.taskId) where.push(equal('task_id', filter.taskId, '::uuid'));
+  if (filter.pool) where.push(equal('pool', filter.pool));
   if (filter.workerId) where.push(`r.worker_id = ${bind(filter.workerId)}`);
   if (filter.from) where.push(`r.scheduled_time >= ${bind(filter.from.toISOString())}::timestamptz`);
   if (filter.to) where.push(`r.scheduled_time < ${bind(filter.to.toISOString())}::timestamptz`);
@@ -55,11 +60,10 @@ export async function listRuns(db: Queryable, filter: RunFilter, page: { limit: 
     );
     return rows.map(toRun);
   }
-  const leading = filter.taskId ? 'r.task_id, ' : statuses.length === 1 && !filter.pool ? 'r.status, ' : filter.pool && statuses.length === 0 ? 'r.pool, ' : '';
   const { rows } = await db.query<RunRow>(
     `SELECT ${RUN_LIST_COLUMNS} FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id
       ${conditions}
-      ORDER BY ${leading}r.id DESC LIMIT ${limit}`,
+      ORDER BY ${leading ? `r.${leading}, ` : ''}r.id DESC LIMIT ${limit}`,
     params,
   );
   return rows.map(toRun);

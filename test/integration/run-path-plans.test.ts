@@ -20,6 +20,7 @@ import { createPostgresConsumer, createPostgresProducer } from '../../core/queue
 import type { Db } from '../../core/store/db.ts';
 import { migrate } from '../../core/store/migrate.ts';
 import { openPgDb } from '../../core/store/pg-db.ts';
+import { listRuns } from '../../core/store/run-queries.ts';
 import { cancelRuns, markQueued } from '../../core/store/runs.ts';
 import { silentLogger } from '../support/core.ts';
 import { createTestDatabase, skipUnless } from '../support/services.ts';
@@ -125,6 +126,30 @@ describe('the run path reaches runs by id, whatever the statistics say', { skip:
     await consumer.close();
     assert.equal(taken, 50);
     assert.ok((after.hg_runs_queue ?? 0) > (before.hg_runs_queue ?? 0), 'hg_runs_queue was walked');
+  });
+
+  it('lists runs by pool, by status and by several statuses through the index of that filter, not the primary key', async () => {
+    const scans = async () => {
+      await db.query('SELECT pg_stat_force_next_flush()');
+      const { rows } = await db.query<{ name: string; scans: string }>(
+        `SELECT indexrelname AS name, idx_scan::text AS scans FROM pg_stat_user_indexes WHERE relname = 'hg_runs'`,
+      );
+      return Object.fromEntries(rows.map((row) => [row.name, Number(row.scans)]));
+    };
+    const cases: Array<[string, Parameters<typeof listRuns>[1], string]> = [
+      ['a pool', { pool: 'default' }, 'hg_runs_pool_id'],
+      ['one status', { statuses: ['queued'] }, 'hg_runs_status_id'],
+      ['several statuses', { statuses: ['succeeded', 'failed', 'cancelled'] }, 'hg_runs_status_id'],
+      ['a task', { taskId: task.id }, 'hg_runs_task'],
+    ];
+    for (const [what, filter, index] of cases) {
+      const before = await scans();
+      const page = await listRuns(db, filter, { limit: 50 });
+      const after = await scans();
+      assert.equal(page.length, 50, what);
+      assert.ok((after[index] ?? 0) > (before[index] ?? 0), `the list by ${what} walked ${index}`);
+      assert.equal(after.hg_runs_pkey, before.hg_runs_pkey, `the list by ${what} did not walk the primary key`);
+    }
   });
 
   it('marks a batch of pending runs queued', async () => {
