@@ -6,7 +6,7 @@ import { handOffCreated, insertRequestedRuns, promoteDueRuns, type RunRequest } 
 import { RETRY_SCHEDULED_CHANNEL } from './outcomes.ts';
 import { decidePolicies, missedReason, type DueFire } from './policies.ts';
 import type { CancelTarget } from '../queue/port.ts';
-import { MAX_ROWS_PER_WRITE, SharedParts, batchFires, isCatchingUp, planEntry, type Entry, type PlannedFire } from './fire-plan.ts';
+import { CATCH_UP_ROWS_PER_TICK, SharedParts, batchFires, isCatchingUp, planEntry, type Entry, type PlannedFire } from './fire-plan.ts';
 import { TimerHeap } from './timer-heap.ts';
 import type { TimerHandle } from '../clock/index.ts';
 
@@ -18,11 +18,6 @@ export interface DispatcherOptions {
 }
 
 const MAX_RETRY_BACKOFF_MS = 30_000;
-/**
- * Most catch-up runs written per tick, after the tick's on-time fires: the rest of a catch-up waits on the heap
- * for the next tick, so a fire that comes due meanwhile waits for one such write at most, never for the backlog.
- */
-const CATCH_UP_ROWS_PER_TICK = MAX_ROWS_PER_WRITE;
 
 /** the heap's key for "a retry's backoff ends": no task id is empty */
 const RETRY = '';

@@ -34,7 +34,14 @@ export interface Entry {
 /** most slots (times shards) of one task written in one go; the rest of a catch-up follows in later ticks */
 const CATCH_UP_CHUNK = 500;
 /** most runs written in one transaction */
-export const MAX_ROWS_PER_WRITE = 2000;
+const MAX_ROWS_PER_WRITE = 2000;
+/**
+ * Most catch-up runs written per tick, after the tick's on-time fires: the rest of a catch-up waits on the heap
+ * for the next tick, so a fire that comes due meanwhile waits for one such write at most, never for the backlog.
+ * One chunk: a write of 2,000 catch-up runs took ~460 ms on the busy 2-core development machine (load 7), too
+ * long to sit in front of an on-time fire; bench/README.md (catch-up) has what 500 cost.
+ */
+export const CATCH_UP_ROWS_PER_TICK = CATCH_UP_CHUNK;
 
 /** What one write carries for one task: the slots to record missed and those to run. */
 export interface PlannedFire {

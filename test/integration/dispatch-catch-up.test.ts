@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Dispatcher } from '../../core/dispatch/dispatcher.ts';
-import { MAX_ROWS_PER_WRITE } from '../../core/dispatch/fire-plan.ts';
+import { CATCH_UP_ROWS_PER_TICK } from '../../core/dispatch/fire-plan.ts';
 import { createTaskFromInput } from '../../core/dispatch/tasks.ts';
 import { coreOnTestDatabase, runsOf } from '../support/core.ts';
 import { skipUnless } from '../support/services.ts';
@@ -56,13 +56,13 @@ describe('catch-up never delays other tasks\' fires', { skip }, () => {
       // the catch-up goes on tick after tick while the clock stands still
       const before = await until(async () => {
         const newest = await newestCatchUpRun(ids);
-        return newest.count >= 3 * MAX_ROWS_PER_WRITE ? newest : undefined;
+        return newest.count >= 3 * CATCH_UP_ROWS_PER_TICK ? newest : undefined;
       }, 'three catch-up writes');
       // the on-time task's next slot comes due in the middle of the catch-up
       env.clock.ms = t0 + 1000;
       const next = await until(async () => (await runsOf(env.db, onTime.id)).find((run) => run.scheduled_time.getTime() === t0 + 1000), 'the on-time fire of t0 + 1 s');
       const { rows } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM hg_runs WHERE task_id = ANY($1::uuid[]) AND id > $2 AND id < $3', [ids, before.id, next.id]);
-      assert.ok((rows[0]?.n ?? 0) <= MAX_ROWS_PER_WRITE, `at most the one catch-up write in flight came before it (${rows[0]?.n} runs)`);
+      assert.ok((rows[0]?.n ?? 0) <= CATCH_UP_ROWS_PER_TICK, `at most the one catch-up write in flight came before it (${rows[0]?.n} runs)`);
       assert.equal(next.status, 'queued', 'it runs: it was on time');
       const after = await newestCatchUpRun(ids);
       assert.ok(after.count < behind.length * 7200, `the catch-up was still going on (${after.count} of ${behind.length * 7200} runs written)`);
