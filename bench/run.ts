@@ -19,12 +19,13 @@ import { runCaseProcess, type CaseResult } from './lib/child.ts';
 import { machineInfo } from './lib/machine.ts';
 import { renderMarkdown, renderScenario, type BenchReport, type Row, type ScenarioReport } from './lib/report.ts';
 import { spread } from './lib/stats.ts';
+import { catchUpShape } from './scenarios/catch-up.ts';
 import { OPERATOR_SYSTEM } from './scenarios/operator.ts';
 import { lagShapes } from './scenarios/schedule-lag.ts';
 import { throughputCounts } from './scenarios/throughput.ts';
 import { SYSTEMS, type SystemName } from './systems/types.ts';
 
-const SCENARIO_NAMES = ['throughput', 'latency', 'schedule-lag', 'scale', 'operator'] as const;
+const SCENARIO_NAMES = ['throughput', 'latency', 'schedule-lag', 'scale', 'catch-up', 'operator'] as const;
 type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 type PlannedSystem = SystemName | typeof OPERATOR_SYSTEM;
@@ -72,6 +73,16 @@ const PLANS: Record<ScenarioName, Plan> = {
     description: (quick) => `${quick ? 2000 : 100_000} schedules (S * * * * *, spread over the minute) loaded into one dispatcher, postgres queue`,
     systems: ['hourglass/postgres'],
     notes: ['peers have no single-dispatcher equivalent to load 100,000 schedules into; Hourglass only'],
+    variants: () => [{ prefix: '' }],
+    timeoutMs: 600_000,
+  },
+  'catch-up': {
+    description: (quick) => {
+      const { tasks, outageMs } = catchUpShape(quick);
+      return `${tasks} tasks @every 1s (catchUp All, maxCatchUp 100) back from a ${outageMs / 3_600_000} h outage, beside one task firing every second (priority 10); postgres queue`;
+    },
+    systems: ['hourglass/postgres'],
+    notes: ['the catch-up runs are written a chunk per tick after the on-time fires; other_fire_* is intended time to durable and queued, other_start_* to the job starting'],
     variants: () => [{ prefix: '' }],
     timeoutMs: 600_000,
   },
