@@ -6,6 +6,7 @@
  *
  * Prints one line `BENCH_RESULT {"metrics":{...},"config":{...}}` on stdout.
  */
+import { catchUp } from './scenarios/catch-up.ts';
 import { latency } from './scenarios/latency.ts';
 import { OPERATOR_SYSTEM, operatorCase } from './scenarios/operator.ts';
 import { scale } from './scenarios/scale.ts';
@@ -22,7 +23,7 @@ import type { BenchSystem, SystemName } from './systems/types.ts';
 export const RESULT_PREFIX = 'BENCH_RESULT ';
 
 export interface CaseSpec {
-  scenario: 'throughput' | 'throughput-spread' | 'latency' | 'schedule-lag' | 'scale' | 'history' | 'operator';
+  scenario: 'throughput' | 'throughput-spread' | 'latency' | 'schedule-lag' | 'scale' | 'catch-up' | 'history' | 'operator';
   system: SystemName | typeof OPERATOR_SYSTEM;
   quick: boolean;
   /** schedule-lag: which of lagShapes() */
@@ -49,6 +50,7 @@ async function runCase(spec: CaseSpec): Promise<{ metrics: Record<string, number
     else if (spec.scenario === 'throughput-spread') metrics = await throughputSpread(system, options);
     else if (spec.scenario === 'latency') metrics = await latency(system, options);
     else if (spec.scenario === 'scale') metrics = await scale(system, options);
+    else if (spec.scenario === 'catch-up') metrics = await catchUp(system, options);
     else {
       const shape = lagShapes(spec.quick)[spec.shape ?? 0];
       if (!shape) throw new Error(`no schedule-lag shape ${spec.shape}`);

@@ -22,13 +22,14 @@ import { renderMarkdown, renderScenario, type BenchReport, type Row, type Scenar
 import { spread } from './lib/stats.ts';
 import { historyShape } from './lib/history-fill.ts';
 import { dropHistoryTemplate, historyCalls } from './scenarios/history.ts';
+import { catchUpShape } from './scenarios/catch-up.ts';
 import { OPERATOR_SYSTEM } from './scenarios/operator.ts';
 import { lagShapes } from './scenarios/schedule-lag.ts';
 import { throughputCounts } from './scenarios/throughput.ts';
 import { spreadCounts } from './scenarios/throughput-spread.ts';
 import { SYSTEMS, type SystemName } from './systems/types.ts';
 
-const SCENARIO_NAMES = ['throughput', 'throughput-spread', 'latency', 'schedule-lag', 'scale', 'history', 'operator'] as const;
+const SCENARIO_NAMES = ['throughput', 'throughput-spread', 'latency', 'schedule-lag', 'scale', 'catch-up', 'history', 'operator'] as const;
 /** left out of --quick unless named with --scenario: history's two databases, fill and API lists add ~50 s to the smoke run */
 const NOT_QUICK: ScenarioName[] = ['history'];
 type ScenarioName = (typeof SCENARIO_NAMES)[number];
@@ -102,6 +103,16 @@ const PLANS: Record<ScenarioName, Plan> = {
     notes: ['peers keep no run history to list (graphile-worker deletes done jobs, pg-boss keeps them 7 days, BullMQ has no list by task, status or pool); Hourglass only'],
     variants: () => [{ prefix: '' }],
     timeoutMs: 1_800_000,
+  },
+  'catch-up': {
+    description: (quick) => {
+      const { tasks, outageMs } = catchUpShape(quick);
+      return `${tasks} tasks @every 1s (catchUp All, maxCatchUp 100) back from a ${outageMs / 3_600_000} h outage, beside one task firing every second (priority 10); postgres queue`;
+    },
+    systems: ['hourglass/postgres'],
+    notes: ['the catch-up runs are written a chunk per tick after the on-time fires; other_fire_* is intended time to durable and queued, other_start_* to the job starting'],
+    variants: () => [{ prefix: '' }],
+    timeoutMs: 600_000,
   },
   operator: {
     description: (quick) =>

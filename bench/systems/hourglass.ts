@@ -275,22 +275,31 @@ export class HourglassSystem implements BenchSystem {
     return rows.map((r) => Number(r.ms));
   }
 
-  /** Bulk task rows cloned from one validated task; `scheduleOf(i)` gives each its schedule. */
-  async insertScheduledTasks(count: number, scheduleOf: (i: number) => string): Promise<void> {
+  /**
+   * Bulk task rows cloned from one validated task; `scheduleOf(i)` gives each its schedule, `spec` overrides
+   * fields of the template (validated with it), names are `${prefix}${i}`.
+   */
+  async insertScheduledTasks(count: number, scheduleOf: (i: number) => string, options: { prefix?: string; spec?: Record<string, unknown> } = {}): Promise<void> {
+    const prefix = options.prefix ?? 'sched-';
     // catchUp None: slots that passed while the tasks were being written are recorded as missed, not run
     // all at once when the dispatcher starts (a backlog that would swamp the lag measured after it)
-    const template = await createTaskFromInput(this.ctx, { name: 'sched-template', type: 'noop', params: {}, schedule: scheduleOf(0), suspend: true, catchUp: 'None' });
+    const template = await createTaskFromInput(this.ctx, { name: `${prefix}template`, type: 'noop', params: {}, catchUp: 'None', ...options.spec, schedule: scheduleOf(0), suspend: true });
     const schedules = Array.from({ length: count }, (_, i) => scheduleOf(i));
     const db = this.#db as Db;
     for (let i = 0; i < count; i += 20_000) {
       await db.query(
         `INSERT INTO hg_tasks (id, name, spec)
-         SELECT gen_random_uuid(), 'sched-' || (n - 1 + $3), jsonb_set(jsonb_set($1::jsonb, '{schedule}', to_jsonb(s)), '{suspend}', 'false')
+         SELECT gen_random_uuid(), $4 || (n - 1 + $3), jsonb_set(jsonb_set($1::jsonb, '{schedule}', to_jsonb(s)), '{suspend}', 'false')
            FROM unnest($2::text[]) WITH ORDINALITY AS u(s, n)`,
-        [JSON.stringify(template.spec), schedules.slice(i, i + 20_000), i],
+        [JSON.stringify(template.spec), schedules.slice(i, i + 20_000), i, prefix],
       );
     }
-    await db.query(`DELETE FROM hg_tasks WHERE name = 'sched-template'`);
+    await db.query(`DELETE FROM hg_tasks WHERE name = $1`, [`${prefix}template`]);
+  }
+
+  /** A statement on the benchmark's database, for scenarios that set up or read what the API has no call for. */
+  async query<T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
+    return (await (this.#db as Db).query<T>(text, params)).rows;
   }
 
   async startDispatcher(): Promise<{ loadMs: number }> {

@@ -21,10 +21,15 @@ export interface SucceededAttempt {
  */
 export async function decideDependants(ctx: CoreContext, tx: Queryable, succeeded: SucceededAttempt[]): Promise<{ requests: RunRequest[]; cancelled: CancelTarget[] }> {
   const upstreams = [...new Set(succeeded.map((r) => r.task_id))];
+  // The upstreams' names are looked up in the dependsOn index (migration 0011) as one constant array: a join
+  // on `? up.name` cannot use it and scanned every task for each history batch.
   const { rows: locked } = await tx.query<{ id: string }>(
-    `SELECT d.id::text AS id FROM hg_tasks up
-       JOIN hg_tasks d ON d.namespace = up.namespace AND d.deleted_at IS NULL AND d.spec -> 'dependsOn' ? up.name AND NOT d.spec ? 'schedule'
-      WHERE up.id = ANY($1::uuid[]) ORDER BY d.id FOR UPDATE OF d`,
+    `SELECT d.id::text AS id FROM hg_tasks d
+      WHERE d.deleted_at IS NULL AND d.spec -> 'dependsOn' <> '[]'::jsonb
+        AND d.spec -> 'dependsOn' ?| ARRAY(SELECT name FROM hg_tasks WHERE id = ANY($1::uuid[]))
+        AND NOT d.spec ? 'schedule'
+        AND EXISTS (SELECT 1 FROM hg_tasks up WHERE up.id = ANY($1::uuid[]) AND up.namespace = d.namespace AND d.spec -> 'dependsOn' ? up.name)
+      ORDER BY d.id FOR UPDATE`,
     [upstreams],
   );
   if (locked.length === 0) return { requests: [], cancelled: [] };
@@ -43,7 +48,7 @@ export async function decideDependants(ctx: CoreContext, tx: Queryable, succeede
                         AND count(*) = jsonb_array_length(d.spec -> 'dependsOn')
                    FROM hg_tasks dep
                   WHERE dep.namespace = d.namespace AND dep.deleted_at IS NULL
-                    AND d.spec -> 'dependsOn' ? dep.name) AS all_ok
+                    AND dep.name = ANY(ARRAY(SELECT jsonb_array_elements_text(d.spec -> 'dependsOn')))) AS all_ok
        FROM unnest($1::uuid[], $2::timestamptz[]) AS f(up_id, at)
        JOIN hg_tasks up ON up.id = f.up_id
        JOIN hg_tasks d ON d.namespace = up.namespace AND d.deleted_at IS NULL AND d.spec -> 'dependsOn' ? up.name

@@ -1,11 +1,12 @@
-import { compileSchedule, jitterMs, type CompiledSchedule } from '../schedule/index.ts';
-import { TASK_CHANGED_CHANNEL, databaseNow, loadTaskStates, loadTaskStatesById, lockTasksForShare, type ScheduledTaskState } from '../store/tasks.ts';
+import { compileSchedule, jitterMs } from '../schedule/index.ts';
+import { forEachSchedulePage, loadSchedulesById, type ScheduleState } from '../store/schedule-states.ts';
+import { TASK_CHANGED_CHANNEL, databaseNow, lockTasksForShare } from '../store/tasks.ts';
 import type { CoreContext } from './context.ts';
 import { handOffCreated, insertRequestedRuns, promoteDueRuns, type RunRequest } from './enqueue.ts';
 import { RETRY_SCHEDULED_CHANNEL } from './outcomes.ts';
 import { decidePolicies, missedReason, type DueFire } from './policies.ts';
 import type { CancelTarget } from '../queue/port.ts';
-import { batchFires, planEntry, type Entry, type PlannedFire } from './fire-plan.ts';
+import { CATCH_UP_ROWS_PER_TICK, SharedParts, batchFires, isCatchingUp, planEntry, type Entry, type PlannedFire } from './fire-plan.ts';
 import { TimerHeap } from './timer-heap.ts';
 import type { TimerHandle } from '../clock/index.ts';
 
@@ -18,7 +19,8 @@ export interface DispatcherOptions {
 
 const MAX_RETRY_BACKOFF_MS = 30_000;
 
-type HeapKey = { kind: 'fire'; taskId: string; slot: number } | { kind: 'retry' };
+/** the heap's key for "a retry's backoff ends": no task id is empty */
+const RETRY = '';
 
 /**
  * Fires due schedules from an in-memory heap with one timer: no periodic scan of all tasks. Runs only
@@ -27,10 +29,13 @@ type HeapKey = { kind: 'fire'; taskId: string; slot: number } | { kind: 'retry' 
  */
 export class Dispatcher {
   private readonly entries = new Map<string, Entry>();
-  private readonly heap = new TimerHeap<HeapKey>();
+  /** (time, task id, slot), or (time, RETRY) */
+  private readonly heap = new TimerHeap<string>();
+  private readonly shared = new SharedParts();
   private timer: TimerHandle | undefined;
   private armedAt = Infinity;
   private running = false;
+  private loading = false;
   private busy: Promise<void> = Promise.resolve();
   private readonly unlisten: Array<() => Promise<void>> = [];
   private syncTimer: TimerHandle | undefined;
@@ -62,9 +67,15 @@ export class Dispatcher {
     this.unlisten.push(await this.ctx.db.listen(TASK_CHANGED_CHANNEL, (id) => this.taskChanged(id)));
     this.unlisten.push(await this.ctx.db.listen(RETRY_SCHEDULED_CHANNEL, (at) => this.retryScheduled(Number(at))));
     const syncStart = new Date((await databaseNow(this.ctx.db)).getTime() - 1000);
-    const states = await loadTaskStates(this.ctx.db);
+    // page by page: what the load holds at once stays small however many tasks there are. No timer is armed
+    // before the last page: ticks between pages would fire some tasks while others are not loaded yet.
+    this.loading = true;
+    try {
+      await forEachSchedulePage(this.ctx.db, (page) => page.forEach((state) => this.upsert(state)));
+    } finally {
+      this.loading = false;
+    }
     this.lastSync = syncStart;
-    for (const state of states) this.upsert(state);
     // A new leader takes over whatever its predecessor left: runs never published, retries now due. Queued
     // runs stay where they are: the broker holds them durably, and republishing a whole backlog at every
     // election made a backlog under repeated failovers feed itself. Runs a broker really lost are found by
@@ -92,7 +103,7 @@ export class Dispatcher {
       if (ids.length === 0) return;
       this.changed.clear();
       try {
-        for (const state of await loadTaskStatesById(this.ctx.db, ids)) this.upsert(state);
+        for (const state of await loadSchedulesById(this.ctx.db, ids)) this.upsert(state);
       } catch (error) {
         for (const taskId of ids) this.changed.add(taskId);
         throw error;
@@ -103,7 +114,7 @@ export class Dispatcher {
 
   private retryScheduled(atMs: number): void {
     if (!Number.isFinite(atMs)) return;
-    this.heap.push(atMs, { kind: 'retry' });
+    this.heap.push(atMs, RETRY);
     this.arm();
   }
 
@@ -114,39 +125,48 @@ export class Dispatcher {
   private async sync(): Promise<void> {
     const since = this.lastSync;
     const next = new Date((await databaseNow(this.ctx.db)).getTime() - 1000);
-    for (const state of await loadTaskStates(this.ctx.db, { changedSince: since })) this.upsert(state);
+    await forEachSchedulePage(this.ctx.db, (page) => page.forEach((state) => this.upsert(state)), { changedSince: since });
     this.lastSync = next;
     await this.tick();
   }
 
-  private upsert(state: ScheduledTaskState): void {
-    const { task } = state;
-    if (state.deleted || !task.spec.schedule) {
-      this.entries.delete(task.id);
+  private upsert(state: ScheduleState): void {
+    const previous = this.entries.get(state.id);
+    if (state.deleted || !state.schedule || state.suspend) {
+      this.entries.delete(state.id);
       return;
     }
-    const previous = this.entries.get(task.id);
-    const sameSchedule = previous?.task.spec.schedule === task.spec.schedule && previous?.task.spec.timeZone === task.spec.timeZone;
+    const expression = state.schedule;
+    let schedule;
+    try {
+      schedule = this.shared.schedule(expression, state.timeZone, () => compileSchedule(expression, state.timeZone));
+    } catch (error) {
+      this.entries.delete(state.id);
+      this.ctx.logger.warn({ taskId: state.id, err: (error as Error).message }, 'task has an invalid schedule; not scheduled');
+      return;
+    }
+    const sameSchedule = previous?.schedule.expression === expression && previous.schedule.timeZone === schedule.timeZone;
     const entry: Entry = {
-      task,
-      schedule: null,
+      id: state.id,
+      schedule,
+      rules: this.shared.rules({
+        catchUp: state.catchUp,
+        maxCatchUp: state.maxCatchUp,
+        startingDeadlineSeconds: state.startingDeadlineSeconds,
+        jitterSeconds: state.jitterSeconds,
+        shards: state.shards,
+      }),
       // our own fires are newer than what we last read back from the database, if they were of this schedule
       lastFireMs: Math.max(state.lastScheduledMs ?? -Infinity, sameSchedule ? (previous?.lastFireMs ?? -Infinity) : -Infinity),
       anchorMs: state.anchorMs,
       armedSlot: undefined,
+      failures: 0,
     };
     // a fire before the anchor belongs to an earlier schedule or to a suspension: planning starts afresh
     if (!Number.isFinite(entry.lastFireMs) || (entry.lastFireMs as number) < entry.anchorMs) entry.lastFireMs = undefined;
-    try {
-      entry.schedule = compileSchedule(task.spec.schedule, task.spec.timeZone);
-    } catch (error) {
-      entry.invalid = (error as Error).message;
-      this.ctx.logger.warn({ task: task.name, err: entry.invalid }, 'task has an invalid schedule; not scheduled');
-    }
-    this.entries.set(task.id, entry);
-    // the previous entry's slot is still on the heap only if it was armed: same schedule, not suspended
-    const stillOnHeap = sameSchedule && previous?.schedule && !previous.task.spec.suspend ? previous.armedSlot : undefined;
-    if (entry.schedule && !task.spec.suspend) this.armEntry(entry, -Infinity, stillOnHeap);
+    this.entries.set(state.id, entry);
+    // the previous entry's slot is still on the heap only if it was armed (suspended tasks have no entry)
+    this.armEntry(entry, -Infinity, sameSchedule ? previous?.armedSlot : undefined);
   }
 
   /**
@@ -155,20 +175,19 @@ export class Dispatcher {
    * the next fire alone do not grow the heap.
    */
   private armEntry(entry: Entry, notBefore = -Infinity, onHeap?: number): void {
-    const schedule = entry.schedule as CompiledSchedule;
     // the first slot not yet fired; a slot already past is picked up (and judged late or missed) at once
     const from = entry.lastFireMs ?? entry.anchorMs - 1;
-    const slot = schedule.next(from);
+    const slot = entry.schedule.next(from);
     if (slot === undefined) return;
     entry.armedSlot = slot;
     if (slot === onHeap && notBefore === -Infinity) return;
-    const at = Math.max(slot + jitterMs(entry.task.id, slot, entry.task.spec.jitterSeconds), notBefore);
-    this.heap.push(at, { kind: 'fire', taskId: entry.task.id, slot });
+    const at = Math.max(slot + jitterMs(entry.id, slot, entry.rules.jitterSeconds), notBefore);
+    this.heap.push(at, entry.id, slot);
     this.arm();
   }
 
   private arm(): void {
-    if (!this.running) return;
+    if (!this.running || this.loading) return;
     const next = this.heap.peekTime();
     if (next === undefined || next >= this.armedAt) return;
     this.ctx.clock.clearTimeout(this.timer);
@@ -198,13 +217,13 @@ export class Dispatcher {
     const now = this.ctx.now();
     let retryDue = false;
     const fires = new Map<string, Entry>();
-    for (const { key } of this.heap.popDue(now)) {
-      if (key.kind === 'retry') {
+    for (const { key, value: slot } of this.heap.popDue(now)) {
+      if (key === RETRY) {
         retryDue = true;
         continue;
       }
-      const entry = this.entries.get(key.taskId);
-      if (entry && entry.armedSlot === key.slot && !entry.task.spec.suspend) fires.set(key.taskId, entry);
+      const entry = this.entries.get(key);
+      if (entry && entry.armedSlot === slot) fires.set(key, entry);
     }
     try {
       if (fires.size > 0) await this.fire([...fires.values()], now);
@@ -219,21 +238,40 @@ export class Dispatcher {
   }
 
   /**
-   * Writes the fires of these entries in transactions of at most maxBatch tasks and MAX_ROWS_PER_WRITE runs.
+   * Writes the fires of these entries in transactions of at most maxBatch tasks and MAX_ROWS_PER_WRITE runs:
+   * first every fire that is on time, then at most CATCH_UP_ROWS_PER_TICK runs of catch-ups. The catch-ups
+   * beyond that go back on the heap, due now: the next tick writes the fires that came due meanwhile first.
    * A failed write backs off only its own entries (the others are written all the same), and an entry whose
    * write failed is written alone from then on, so one task whose write keeps failing never holds up another.
    */
   private async fire(entries: Entry[], now: number): Promise<void> {
-    const planned = entries.map((entry) => planEntry(entry, now, this.liveSinceMs));
+    const onTime: PlannedFire[] = [];
+    const catchUp: PlannedFire[] = [];
+    let budget = CATCH_UP_ROWS_PER_TICK;
+    for (const entry of entries) {
+      if (!isCatchingUp(entry, now)) {
+        onTime.push(planEntry(entry, now, this.liveSinceMs));
+        continue;
+      }
+      const planned = budget > 0 ? planEntry(entry, now, this.liveSinceMs) : undefined;
+      // one chunk always fits, so a task whose chunk alone is larger than the budget still catches up
+      if (planned && (planned.rows <= budget || catchUp.length === 0)) {
+        budget -= planned.rows;
+        catchUp.push(planned);
+      } else {
+        budget = 0;
+        this.heap.push(now, entry.id, entry.armedSlot as number);
+      }
+    }
     let failure: unknown;
-    for (const batch of batchFires(planned, this.options.maxBatch)) {
+    for (const batch of [...batchFires(onTime, this.options.maxBatch), ...batchFires(catchUp, this.options.maxBatch)]) {
       try {
         await this.fireBatch(batch, now);
         for (const { entry } of batch) entry.failures = 0;
       } catch (error) {
         failure ??= error;
         for (const { entry } of batch) {
-          entry.failures = (entry.failures ?? 0) + 1;
+          entry.failures += 1;
           const retryAt = now + Math.min(1000 * 2 ** (entry.failures - 1), MAX_RETRY_BACKOFF_MS);
           this.armEntry(entry, retryAt);
         }
@@ -243,21 +281,14 @@ export class Dispatcher {
   }
 
   private async fireBatch(batch: PlannedFire[], now: number): Promise<void> {
-    const requests: RunRequest[] = [];
     const advance = new Map<string, Date>();
-    const due: DueFire[] = [];
-    for (const { entry, missed, due: dueSlots } of batch) {
-      const { task } = entry;
-      for (const slot of missed) {
-        requests.push({ task, scheduledTime: new Date(slot), trigger: 'schedule', terminal: { status: 'missed', ...missedReason(task, now - slot) } });
-      }
-      for (const slot of dueSlots) due.push({ task, slot });
-      const newest = Math.max(...missed, ...dueSlots, entry.lastFireMs ?? -Infinity);
-      if (Number.isFinite(newest)) advance.set(task.id, new Date(newest));
+    for (const { entry, missed, due } of batch) {
+      const newest = Math.max(...missed, ...due, entry.lastFireMs ?? -Infinity);
+      if (Number.isFinite(newest)) advance.set(entry.id, new Date(newest));
     }
-    if (requests.length > 0 || due.length > 0 || advance.size > 0) await this.writeFires(requests, due, advance);
+    if (advance.size > 0) await this.writeFires(batch, advance, now);
     for (const { entry } of batch) {
-      const newest = advance.get(entry.task.id);
+      const newest = advance.get(entry.id);
       if (newest) entry.lastFireMs = newest.getTime();
       this.armEntry(entry);
     }
@@ -265,14 +296,25 @@ export class Dispatcher {
 
   /**
    * The policies' decisions and the runs they make commit together, under the fence: a retry made between a
-   * Replace decision and its write would otherwise run beside the new fire. Cancellations are told to workers
-   * once durable.
+   * Replace decision and its write would otherwise run beside the new fire. The runs are made from the tasks as
+   * they are under the lock (the dispatcher holds no spec); a task deleted meanwhile gets none. Cancellations
+   * are told to workers once durable.
    */
-  private async writeFires(requests: RunRequest[], due: DueFire[], advance: Map<string, Date>): Promise<void> {
+  private async writeFires(batch: PlannedFire[], advance: Map<string, Date>, now: number): Promise<void> {
     let cancelled: CancelTarget[] = [];
     const created = await this.ctx.db.transaction(async (tx) => {
       await this.ctx.fence?.(tx); // the leader's term (leadership.ts): a woken old leader must not commit fires
-      await lockTasksForShare(tx, [...requests.map((r) => r.task.id), ...due.map((d) => d.task.id)]);
+      const tasks = await lockTasksForShare(tx, batch.map(({ entry }) => entry.id));
+      const requests: RunRequest[] = [];
+      const due: DueFire[] = [];
+      for (const fire of batch) {
+        const task = tasks.get(fire.entry.id);
+        if (!task) continue;
+        for (const slot of fire.missed) {
+          requests.push({ task, scheduledTime: new Date(slot), trigger: 'schedule', terminal: { status: 'missed', ...missedReason(task, now - slot) } });
+        }
+        for (const slot of fire.due) due.push({ task, slot });
+      }
       const decided = await decidePolicies(this.ctx, tx, due);
       cancelled = decided.cancelled;
       return insertRequestedRuns(this.ctx, tx, [...requests, ...decided.requests], advance);

@@ -107,11 +107,13 @@ export async function deleteTask(db: Db, id: string, at?: Date): Promise<CancelT
 /**
  * Locks these tasks' rows FOR SHARE, in id order, before a write that then locks their runs (a Replace
  * fire cancels runs, then inserts): a delete locks the task and then its runs, so a writer taking the
- * runs first could deadlock with it.
+ * runs first could deadlock with it. Returns the live ones as they are under the lock: the dispatcher keeps
+ * no spec in memory (schedule-states.ts) and makes its runs from these.
  */
-export async function lockTasksForShare(tx: Queryable, ids: string[]): Promise<void> {
-  if (ids.length === 0) return;
-  await tx.query('SELECT id FROM hg_tasks WHERE id = ANY($1::uuid[]) ORDER BY id FOR SHARE', [[...new Set(ids)]]);
+export async function lockTasksForShare(tx: Queryable, ids: string[]): Promise<Map<string, Task>> {
+  if (ids.length === 0) return new Map();
+  const { rows } = await tx.query<TaskRow & { deleted_at: unknown }>(`SELECT ${TASK_COLUMNS} FROM hg_tasks WHERE id = ANY($1::uuid[]) ORDER BY id FOR SHARE`, [[...new Set(ids)]]);
+  return new Map(rows.filter((row) => row.deleted_at === null).map((row) => [row.id, toTask(row)]));
 }
 
 export async function listTasks(db: Queryable, options: { limit: number; after?: string }): Promise<Task[]> {

@@ -46,7 +46,7 @@ describe('bench --quick', { skip: await skipUnless('postgres', 'redis', 'rabbitm
     const report = JSON.parse(stdout) as { machine: Record<string, unknown>; scenarios: Array<{ name: string; rows: Row[]; notes: string[] }> };
     assert.equal(typeof report.machine.cpus, 'number');
     assert.ok(report.machine.versions, 'versions of the systems compared');
-    assert.deepEqual(report.scenarios.map((s) => s.name), ['throughput', 'throughput-spread', 'latency', 'schedule-lag', 'scale', 'operator']);
+    assert.deepEqual(report.scenarios.map((s) => s.name), ['throughput', 'throughput-spread', 'latency', 'schedule-lag', 'scale', 'catch-up', 'operator']);
     const failures = report.scenarios.flatMap((s) => s.notes.filter((n) => n.includes('failed')));
     assert.deepEqual(failures, [], 'no system failed');
     const systemsOf = (name: string) => new Set(report.scenarios.find((s) => s.name === name)?.rows.map((r) => r.system));
@@ -55,6 +55,7 @@ describe('bench --quick', { skip: await skipUnless('postgres', 'redis', 'rabbitm
     }
     assert.ok(systemsOf('schedule-lag').has('bullmq') && systemsOf('schedule-lag').has('hourglass/postgres'));
     assert.ok(systemsOf('scale').has('hourglass/postgres'));
+    assert.ok(systemsOf('catch-up').has('hourglass/postgres'));
     assert.ok(systemsOf('operator').has('hourglass/operator'));
     for (const scenario of report.scenarios) {
       assert.ok(scenario.rows.length > 0, `${scenario.name} has rows`);
