@@ -246,21 +246,21 @@ export class Dispatcher {
    */
   private async fire(entries: Entry[], now: number): Promise<void> {
     const onTime: PlannedFire[] = [];
+    const catching: PlannedFire[] = [];
+    for (const entry of entries) (isCatchingUp(entry, now) ? catching : onTime).push(planEntry(entry, now, this.liveSinceMs));
+    // the smallest catch-ups first: a task that missed a fire or two (or keeps only the latest) is not
+    // queued behind another's backlog of thousands, which would take the budget tick after tick
+    catching.sort((a, b) => a.rows - b.rows);
     const catchUp: PlannedFire[] = [];
     let budget = CATCH_UP_ROWS_PER_TICK;
-    for (const entry of entries) {
-      if (!isCatchingUp(entry, now)) {
-        onTime.push(planEntry(entry, now, this.liveSinceMs));
-        continue;
-      }
-      const planned = budget > 0 ? planEntry(entry, now, this.liveSinceMs) : undefined;
+    for (const planned of catching) {
       // one chunk always fits, so a task whose chunk alone is larger than the budget still catches up
-      if (planned && (planned.rows <= budget || catchUp.length === 0)) {
+      if (planned.rows <= budget || catchUp.length === 0) {
         budget -= planned.rows;
         catchUp.push(planned);
       } else {
         budget = 0;
-        this.heap.push(now, entry.id, entry.armedSlot as number);
+        this.heap.push(now, planned.entry.id, planned.entry.armedSlot as number);
       }
     }
     let failure: unknown;
