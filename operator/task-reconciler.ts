@@ -35,7 +35,7 @@ export interface TaskReconcilerDeps {
 
 const plural = RESOURCE_KINDS.ScheduledTask.plural;
 /** how long a new task with dependsOn waits for the tasks it names to arrive (those of the same kubectl apply) */
-const DEPENDENCY_GRACE_MS = 1500;
+const DEPENDENCY_GRACE_MS = 3000;
 const DEPENDENCY_RETRY_MS = 200;
 
 export interface TaskReconciler {
