@@ -1,4 +1,5 @@
-import type { TaskRunState, RunSummary } from '../core/dispatch/kubernetes-tasks.ts';
+import type { RunSummary } from '../core/store/run-summary.ts';
+import type { TaskRunState } from '../core/store/task-run-states.ts';
 import type { RunStatus, TaskSpec } from '../core/model/index.ts';
 import { condition } from './conditions.ts';
 import type { Condition, ScheduledTaskStatus, RUN_PHASES } from './crd-status.ts';
