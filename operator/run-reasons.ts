@@ -1,4 +1,4 @@
-import type { RunChange } from '../core/store/kubernetes-run-changes.ts';
+import type { RunChange } from '../core/store/index.ts';
 
 /**
  * Why a run was skipped or missed, as a stable code (the sim helper's RunReason: ConcurrencyForbid,

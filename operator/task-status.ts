@@ -1,5 +1,4 @@
-import type { RunSummary } from '../core/store/run-summary.ts';
-import type { TaskRunState } from '../core/store/task-run-states.ts';
+import type { RunSummary, TaskRunState } from '../core/store/index.ts';
 import type { RunStatus, TaskSpec } from '../core/model/index.ts';
 import { condition } from './conditions.ts';
 import type { Condition, ScheduledTaskStatus, RUN_PHASES } from './crd-status.ts';

@@ -1,6 +1,5 @@
 import type { CancelTarget } from '../queue/port.ts';
-import type { Queryable } from '../store/db.ts';
-import { dependantsReadiness, lockOnDemandDependants } from '../store/dependants.ts';
+import { dependantsReadiness, lockOnDemandDependants, type Queryable } from '../store/index.ts';
 import type { CoreContext } from './context.ts';
 import type { RunRequest } from './enqueue.ts';
 import { decidePolicies, type DueFire } from './policies.ts';

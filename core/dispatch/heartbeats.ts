@@ -10,10 +10,7 @@
  */
 import type { StatusEvent } from '../queue/port.ts';
 import { drainTarget, verifyWorkerSignature } from '../queue/worker-identity.ts';
-import { insertDeadLetters, type DeadLetter } from '../store/dead-letters.ts';
-import { attemptsSettledWithoutTheirWorker, runningAttemptsOfWorkers } from '../store/heartbeat-attempts.ts';
-import { toCancelTarget } from '../store/runs.ts';
-import { recordWorkerHeartbeats, workerIdentities } from '../store/worker-queries.ts';
+import { attemptsSettledWithoutTheirWorker, type DeadLetter, insertDeadLetters, recordWorkerHeartbeats, runningAttemptsOfWorkers, toCancelTarget, workerIdentities } from '../store/index.ts';
 import type { CoreContext } from './context.ts';
 import { finishAttempts } from './outcomes.ts';
 import { livenessNow } from './receiving.ts';

@@ -1,8 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Task } from '../model/index.ts';
-import { ConflictError, NotFoundError } from '../store/errors.ts';
-import type { KubernetesTaskWrite } from '../store/kubernetes-tasks.ts';
-import { createTask, deleteTask, findTask, updateTask } from '../store/tasks.ts';
+import { ConflictError, createTask, deleteTask, findTask, type KubernetesTaskWrite, NotFoundError, updateTask } from '../store/index.ts';
 import { compileSchedule } from '../schedule/index.ts';
 import type { CoreContext } from './context.ts';
 import { createRuns } from './enqueue.ts';

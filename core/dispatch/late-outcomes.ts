@@ -14,8 +14,7 @@
  *   retry's own outcome decides what follows.
  */
 import type { CancelTarget } from '../queue/port.ts';
-import type { Queryable } from '../store/db.ts';
-import { deleteWaitingRuns, lockNextAttempts, recordLateSuccesses } from '../store/late-outcomes.ts';
+import { deleteWaitingRuns, lockNextAttempts, type Queryable, recordLateSuccesses } from '../store/index.ts';
 import type { CoreContext } from './context.ts';
 import { handOffCreated } from './enqueue.ts';
 import { followUps, lockRuns, outcomeColumns, type AttemptOutcome, type FinishedRow } from './outcomes.ts';

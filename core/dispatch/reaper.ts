@@ -2,10 +2,7 @@ import type { CoreContext } from './context.ts';
 import { promoteDueRuns } from './enqueue.ts';
 import { finishAttempts } from './outcomes.ts';
 import { livenessNow, noteInterrupted, noteReceiving, receivingForMs } from './receiving.ts';
-import { pruneDeadLetters } from '../store/dead-letters.ts';
-import { statusProvenAt } from '../store/status-path.ts';
-import { attemptsOfDeadWorkers, markSilentWorkersDown, pingDatabase, poolsWithRunsQueuedSince, type HeldAttempt } from '../store/worker-liveness.ts';
-import { deleteGoneWorkers } from '../store/worker-queries.ts';
+import { attemptsOfDeadWorkers, deleteGoneWorkers, type HeldAttempt, markSilentWorkersDown, pingDatabase, poolsWithRunsQueuedSince, pruneDeadLetters, statusProvenAt } from '../store/index.ts';
 
 export interface ReaperOptions {
   workerTimeoutSeconds: number;

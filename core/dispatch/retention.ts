@@ -1,4 +1,4 @@
-import { deleteRunsBeyondHistoryLimits, deleteWorkersDownSince } from '../store/history-retention.ts';
+import { deleteRunsBeyondHistoryLimits, deleteWorkersDownSince } from '../store/index.ts';
 import type { CoreContext } from './context.ts';
 
 /** a worker DOWN this long is forgotten (its row in hg_workers is deleted) */

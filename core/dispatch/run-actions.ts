@@ -1,8 +1,5 @@
 import { ACTIVE_STATUSES, type Run } from '../model/index.ts';
-import { ConflictError } from '../store/errors.ts';
-import { fireAttempts } from '../store/fire-attempts.ts';
-import { cancelRuns, getRun } from '../store/runs.ts';
-import { findTask } from '../store/tasks.ts';
+import { cancelRuns, ConflictError, findTask, fireAttempts, getRun } from '../store/index.ts';
 import type { CoreContext } from './context.ts';
 import { createRuns } from './enqueue.ts';
 

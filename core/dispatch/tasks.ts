@@ -1,10 +1,6 @@
 import { ValidationError, problemsFromZod, splitTaskInput, TaskInput, type Run, type Task } from '../model/index.ts';
 import { compileSchedule, validateTimeZone } from '../schedule/index.ts';
-import type { Queryable } from '../store/db.ts';
-import { dependsOnOf } from '../store/task-dependencies.ts';
-import { ConflictError } from '../store/errors.ts';
-import { getRun } from '../store/runs.ts';
-import { createTask, deleteTask, getTask, updateTask } from '../store/tasks.ts';
+import { ConflictError, createTask, deleteTask, dependsOnOf, getRun, getTask, type Queryable, updateTask } from '../store/index.ts';
 import type { CoreContext } from './context.ts';
 import { createRuns, promoteDueRuns } from './enqueue.ts';
 
