@@ -5,6 +5,7 @@
 export { type Db, type Queryable, type SessionLock } from './db.ts';
 export { type DeadLetter, insertDeadLetters, pruneDeadLetters } from './dead-letters.ts';
 export { dependantsReadiness, lockOnDemandDependants } from './dependants.ts';
+export { type DueRunRow, dueRunsToHandOff } from './due-runs.ts';
 export { ConflictError, isTransientFailure, NotFoundError } from './errors.ts';
 export { fireAttempts } from './fire-attempts.ts';
 export { attemptsSettledWithoutTheirWorker, runningAttemptsOfWorkers } from './heartbeat-attempts.ts';
@@ -19,6 +20,7 @@ export { countFinishedRunsBefore, deleteFinishedRunsBefore, dropSchedulerSchema,
 export { migrate, migrationStatus } from './migrate.ts';
 export { openPgDb } from './pg-db.ts';
 export { openPgliteDb } from './pglite-db.ts';
+export { notifyPools } from './pool-notify.ts';
 export { deletePool, findPool, getPool, listPools, poolActivity, type PoolActivity, poolsSeen, type StoredPool, upsertPool } from './pools.ts';
 export { taskColumns, type TaskRow, toTask } from './rows.ts';
 export { countRuns, listRuns, runLogs, runsByIds, runStatus } from './run-queries.ts';
@@ -27,6 +29,7 @@ export { type ActiveRun, activeRunsOf, type CancelRow, cancelRuns, getRun, type 
 export { recordStatusProbe, statusProvenAt } from './status-path.ts';
 export { ACTIVE, statusAmong } from './status-test.ts';
 export { dependsOnOf } from './task-dependencies.ts';
+export { advanceLastScheduledTimes } from './task-last-scheduled.ts';
 export { countTasks, findTaskWithLastRun, latestRunIds, listTasksFiltered, taskStats } from './task-queries.ts';
 export { taskRunState, type TaskRunState, taskRunStates } from './task-run-states.ts';
 export { createTask, databaseNow, deleteTask, findTask, getTask, loadTaskStates, loadTaskStatesById, lockTasksForShare, type ScheduledTaskState, TASK_CHANGED_CHANNEL, updateTask } from './tasks.ts';
