@@ -14,10 +14,10 @@
  *   retry's own outcome decides what follows.
  */
 import type { CancelTarget } from '../queue/port.ts';
-import { deleteWaitingRuns, lockNextAttempts, type Queryable, recordLateSuccesses } from '../store/index.ts';
+import { deleteWaitingRuns, lockNextAttempts, lockRunsInIdOrder, type Queryable, recordLateSuccesses } from '../store/index.ts';
 import type { CoreContext } from './context.ts';
 import { handOffCreated } from './enqueue.ts';
-import { followUps, lockRuns, outcomeColumns, type AttemptOutcome, type FinishedRow } from './outcomes.ts';
+import { followUps, outcomeColumns, type AttemptOutcome, type FinishedRow } from './outcomes.ts';
 
 const SUPERSEDED = 'superseded: the attempt before it reported its outcome after the core had failed it';
 
@@ -25,7 +25,7 @@ export async function reconcileLateOutcomes(ctx: CoreContext, late: AttemptOutco
   const outcomes = late.filter((o) => o.status === 'succeeded');
   if (outcomes.length === 0) return 0;
   const result = await ctx.db.transaction(async (tx) => {
-    await lockRuns(tx, outcomes.map((o) => o.runId));
+    await lockRunsInIdOrder(tx, outcomes.map((o) => o.runId));
     const rows = await recordLateSuccesses(tx, outcomeColumns(outcomes));
     // only successes reach here: each one withdraws the retry the core made for it, if that has not started
     const { cancelled, stillRunning } = await cancelSuccessors(ctx, tx, rows);
