@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CoreContext } from '../core/dispatch/context.ts';
 import { TERMINAL_STATUSES, type Run } from '../core/model/index.ts';
-import { runLogs, runStatus } from '../core/store/run-queries.ts';
+import { runLogs, runStatus } from '../core/store/index.ts';
 import type { StreamSlots } from './stream-slots.ts';
 
 const POLL_MS = 500;

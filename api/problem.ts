@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { errorInfo, ValidationError, type ErrorCode, type FieldProblem } from '../core/model/index.ts';
-import { ConflictError, isTransientFailure, NotFoundError } from '../core/store/errors.ts';
+import { ConflictError, isTransientFailure, NotFoundError } from '../core/store/index.ts';
 import { AuthError } from './auth.ts';
 
 /** RFC 9457 problem details, with a stable code and, for validation, the path of each bad field. */

@@ -1,5 +1,4 @@
-import type { Queryable } from '../core/store/db.ts';
-import { NotFoundError } from '../core/store/errors.ts';
+import { NotFoundError, type Queryable } from '../core/store/index.ts';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -1,6 +1,6 @@
 import type { Task } from '../core/model/index.ts';
 import { compileSchedule } from '../core/schedule/index.ts';
-import type { Queryable } from '../core/store/db.ts';
+import type { Queryable } from '../core/store/index.ts';
 
 /**
  * What will keep a valid task from running as written, for the response, `apply` and lists: a dependsOn

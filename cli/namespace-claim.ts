@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { Db } from '../core/store/db.ts';
+import type { Db } from '../core/store/index.ts';
 
 /** A claim outlives a crash by this long; a running install renews it every third of it. */
 const CLAIM_TTL_SECONDS = 60;

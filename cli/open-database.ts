@@ -1,8 +1,6 @@
 import path from 'node:path';
 import { loadConfig } from '../core/config/index.ts';
-import type { Db } from '../core/store/db.ts';
-import { openPgDb } from '../core/store/pg-db.ts';
-import { openPgliteDb } from '../core/store/pglite-db.ts';
+import { type Db, openPgDb, openPgliteDb } from '../core/store/index.ts';
 import { phase } from './startup-error.ts';
 
 /** The database the config chain points at, for one-shot commands (migrate), and the environment. */

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { V1Deployment } from '@kubernetes/client-node';
 import type { CoreContext } from '../core/dispatch/context.ts';
-import { kubernetesPoolNamespaces, otherNamespacesUsingPool, poolLoad, type PoolLoad } from '../core/dispatch/kubernetes-tasks.ts';
+import { kubernetesPoolNamespaces, otherNamespacesUsingPool, poolLoad, type PoolLoad } from '../core/store/index.ts';
 import { API_GROUP, API_VERSION, API_VERSION_NAME, RESOURCE_KINDS, parseManifest, type WorkerPoolManifest } from '../core/model/resource.ts';
 import { ValidationError, type WorkerPoolSpec } from '../core/model/index.ts';
 import type { ReconcileResult } from './controller.ts';

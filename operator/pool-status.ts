@@ -1,5 +1,5 @@
 import type { V1Deployment } from '@kubernetes/client-node';
-import type { PoolLoad } from '../core/dispatch/kubernetes-tasks.ts';
+import type { PoolLoad } from '../core/store/index.ts';
 import { condition } from './conditions.ts';
 import type { Condition, WorkerPoolStatus } from './crd-status.ts';
 import { selectorString, workerDeploymentName } from './pool-deployment.ts';

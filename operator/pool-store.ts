@@ -1,7 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { WorkerPoolSpec } from '../core/model/worker-pool.ts';
-import type { Queryable } from '../core/store/db.ts';
-import { deletePool, findPool, upsertPool } from '../core/store/pools.ts';
+import { deletePool, findPool, type Queryable, upsertPool } from '../core/store/index.ts';
 
 /**
  * The WorkerPool mirrored into hg_pools (source kubernetes), so the REST API and scheduler-cli list it.

@@ -1,4 +1,4 @@
-import type { RunChange } from '../core/dispatch/kubernetes-tasks.ts';
+import type { RunChange } from '../core/store/index.ts';
 import { REASON_MESSAGES, runReasonCode } from './run-reasons.ts';
 import { runPhase } from './task-status.ts';
 

@@ -1,4 +1,4 @@
-import type { RunChange } from '../core/dispatch/kubernetes-tasks.ts';
+import type { RunChange } from '../core/store/index.ts';
 
 /**
  * Why a run was skipped or missed, as a stable code (the sim helper's RunReason: ConcurrencyForbid,

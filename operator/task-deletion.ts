@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { CoreContext } from '../core/dispatch/context.ts';
-import { deleteKubernetesTask } from '../core/dispatch/kubernetes-tasks.ts';
+import { deleteKubernetesTask } from '../core/dispatch/kubernetes-task-writes.ts';
 import { API_GROUP, API_VERSION_NAME, RESOURCE_KINDS } from '../core/model/resource.ts';
 import type { EventRecorder } from './event-recorder.ts';
 import { MERGE_PATCH, describeKubeError, isConflict, isNotFound, splitKey, type KubeClients, type KubeObject } from './kube.ts';

@@ -1,16 +1,12 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { CoreContext } from '../core/dispatch/context.ts';
-import {
-  createKubernetesTasks, findTasksByKey, kubernetesPoolNamespaces, kubernetesPoolOwners, manualRunTime, taskRunState, taskRunStates, triggerKubernetesTask, upsertKubernetesTask,
-  type KubernetesTaskWrite, type TaskRunState,
-} from '../core/dispatch/kubernetes-tasks.ts';
+import { manualRunTime, triggerKubernetesTask, upsertKubernetesTask } from '../core/dispatch/kubernetes-task-writes.ts';
 import { checkSchedule } from '../core/dispatch/tasks.ts';
 import { API_GROUP, API_VERSION, API_VERSION_NAME, RESOURCE_KINDS, TRIGGER_ANNOTATION, parseManifest, type ScheduledTaskManifest } from '../core/model/resource.ts';
 import { ValidationError, type Task, type TaskSpec } from '../core/model/index.ts';
 import { compileSchedule } from '../core/schedule/index.ts';
-import { ConflictError } from '../core/store/errors.ts';
-import { findTask } from '../core/store/tasks.ts';
+import { ConflictError, createKubernetesTasks, findTask, findTasksByKey, kubernetesPoolNamespaces, kubernetesPoolOwners, type KubernetesTaskWrite, taskRunState, type TaskRunState, taskRunStates } from '../core/store/index.ts';
 import type { ReconcileResult } from './controller.ts';
 import type { ScheduledTaskStatus } from './crd-status.ts';
 import type { EventRecorder } from './event-recorder.ts';

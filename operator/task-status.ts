@@ -1,4 +1,4 @@
-import type { TaskRunState, RunSummary } from '../core/dispatch/kubernetes-tasks.ts';
+import type { RunSummary, TaskRunState } from '../core/store/index.ts';
 import type { RunStatus, TaskSpec } from '../core/model/index.ts';
 import { condition } from './conditions.ts';
 import type { Condition, ScheduledTaskStatus, RUN_PHASES } from './crd-status.ts';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseDurationMs } from '../../core/model/index.ts';
-import { countFinishedRunsBefore, deleteFinishedRunsBefore, reindexTables, vacuumTables } from '../../core/store/maintenance.ts';
+import { countFinishedRunsBefore, deleteFinishedRunsBefore, reindexTables, vacuumTables } from '../../core/store/index.ts';
 import type { ApiContext } from '../context.ts';
 import { defineRoute, type ApiRoute } from '../route.ts';
 import { Instant } from '../schemas.ts';

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { deletePool, findPool, getPool, listPools, poolActivity, poolsSeen, upsertPool, type PoolActivity, type StoredPool } from '../../core/store/pools.ts';
-import { ConflictError, NotFoundError } from '../../core/store/errors.ts';
+import { ConflictError, deletePool, findPool, getPool, listPools, NotFoundError, poolActivity, type PoolActivity, poolsSeen, type StoredPool, upsertPool } from '../../core/store/index.ts';
 import type { ApiContext } from '../context.ts';
 import { defineRoute, type ApiRoute } from '../route.ts';
 import { NamespaceQuery, PoolBody } from '../schemas.ts';

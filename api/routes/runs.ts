@@ -1,8 +1,6 @@
 import { TERMINAL_STATUSES } from '../../core/model/index.ts';
 import { cancelRun, retryRun } from '../../core/dispatch/run-actions.ts';
-import { getRun } from '../../core/store/runs.ts';
-import { listRuns, runLogs } from '../../core/store/run-queries.ts';
-import { findTask } from '../../core/store/tasks.ts';
+import { findTask, getRun, listRuns, runLogs } from '../../core/store/index.ts';
 import { AuthError, type Principal } from '../auth.ts';
 import { assertInScope } from '../key-scope.ts';
 import type { ApiContext } from '../context.ts';

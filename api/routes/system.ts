@@ -1,9 +1,6 @@
 import { z } from 'zod';
 import { redactConfig } from '../../core/config/index.ts';
-import { poolActivity } from '../../core/store/pools.ts';
-import { countRuns } from '../../core/store/run-queries.ts';
-import { countTasks } from '../../core/store/task-queries.ts';
-import { liveWorkerLoad } from '../../core/store/worker-queries.ts';
+import { countRuns, countTasks, liveWorkerLoad, poolActivity } from '../../core/store/index.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiProblem } from '../problem.ts';
 import { databaseProbe, leaderHeld, probe, queueProbe } from '../probes.ts';

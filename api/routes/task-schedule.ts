@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { compileSchedule } from '../../core/schedule/index.ts';
-import { getTask } from '../../core/store/tasks.ts';
+import { getTask } from '../../core/store/index.ts';
 import type { ApiContext } from '../context.ts';
 import { defineRoute, type ApiRoute } from '../route.ts';
 import { IdParams } from '../schemas.ts';

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { ConflictError } from '../../core/store/errors.ts';
-import { getWorker, listWorkers, markDraining, workerStats } from '../../core/store/worker-queries.ts';
+import { ConflictError, getWorker, listWorkers, markDraining, workerStats } from '../../core/store/index.ts';
 import type { ApiContext } from '../context.ts';
 import { decodeCursor, isIdCursor, page } from '../cursor.ts';
 import { defineRoute, type ApiRoute } from '../route.ts';

@@ -2,9 +2,7 @@
 import { Option, type Command } from 'commander';
 import { stringify as toToml } from 'smol-toml';
 import { loadConfig, redactConfig, RELAXED_ENVIRONMENTS } from '../../core/config/index.ts';
-import type { Db } from '../../core/store/db.ts';
-import { dropSchedulerSchema } from '../../core/store/maintenance.ts';
-import { migrate, migrationStatus } from '../../core/store/migrate.ts';
+import { type Db, dropSchedulerSchema, migrate, migrationStatus } from '../../core/store/index.ts';
 import { addServeOptions, baseProgram, exitWithError, serve, type ServeFlags } from '../serve.ts';
 import { openDatabase } from '../open-database.ts';
 import { exitOnUsageError, SERVICE_EXIT_HELP } from '../startup-error.ts';

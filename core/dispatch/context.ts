@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Db, Queryable } from '../store/db.ts';
+import type { Db, Queryable } from '../store/index.ts';
 import type { QueueProducer } from '../queue/port.ts';
 import type { Clock } from '../clock/index.ts';
 

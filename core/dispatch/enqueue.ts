@@ -2,8 +2,11 @@ import type { RunReason, RunTrigger, Task } from '../model/index.ts';
 import type { RunMessage } from '../queue/port.ts';
 import { buildRunMessage } from '../queue/run-message.ts';
 import type { Queryable } from '../store/db.ts';
+import { dueRunsToHandOff } from '../store/due-runs.ts';
+import { notifyPools } from '../store/pool-notify.ts';
 import { insertRuns, markQueued, type InsertedRun, type NewRun } from '../store/runs.ts';
-import { taskColumns, toTask, type TaskRow } from '../store/rows.ts';
+import { toTask } from '../store/rows.ts';
+import { advanceLastScheduledTimes } from '../store/task-last-scheduled.ts';
 import type { CoreContext } from './context.ts';
 
 /** how long a run may stay pending, without a backoff, before its hand-off to the queue counts as stalled */
@@ -79,7 +82,7 @@ export async function insertRequestedRuns(ctx: CoreContext, tx: Queryable, reque
     }
   }
   const inserted = await insertRuns(tx, rows, new Date(ctx.now()), direct ? { notifyQueuedOn: RUNS_QUEUED_CHANNEL } : {});
-  if (advance && advance.size > 0) await advanceLastScheduled(tx, advance);
+  if (advance && advance.size > 0) await advanceLastScheduledTimes(tx, advance);
   return inserted.map((run) => ({ ...run, task: tasks.get(run.taskId) as Task }));
 }
 
@@ -129,20 +132,12 @@ export async function promoteDueRuns(ctx: CoreContext, options: PromoteOptions =
   const queuedBefore = new Date(ctx.now() - (options.queuedOlderThanMs ?? 0)).toISOString();
   // a pending run without a backoff is normally being published right now; only a stalled one is taken over
   const stalledBefore = new Date(ctx.now() - (options.handOffGraceMs ?? HAND_OFF_GRACE_MS)).toISOString();
-  const { rows } = await ctx.db.query<TaskRow & { run_id: string; r_scheduled_time: Date | string; shard: number; shard_total: number; attempt: number; r_status: string; run_spec: unknown }>(
-    `SELECT r.id::text AS run_id, r.scheduled_time AS r_scheduled_time, r.shard, r.shard_total, r.attempt, r.status AS r_status, COALESCE(s.spec, r.spec) AS run_spec,
-            ${taskColumns('t')}
-       FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id LEFT JOIN hg_run_specs s ON s.digest = r.spec_digest
-      WHERE r.status = ANY($1::text[]) AND t.deleted_at IS NULL AND ($6::text IS NULL OR r.pool = $6)
-        AND (r.not_before <= $2 OR (r.not_before IS NULL AND (r.status = 'queued' AND r.queued_at <= $5 OR r.status = 'pending' AND r.created_at < $4)))
-      ORDER BY r.id LIMIT $3`,
-    [statuses, new Date(ctx.now()).toISOString(), options.limit ?? 5000, stalledBefore, queuedBefore, options.pool ?? null],
-  );
+  const rows = await dueRunsToHandOff(ctx.db, { statuses, now: new Date(ctx.now()), limit: options.limit ?? 5000, stalledBefore, queuedBefore, pool: options.pool ?? null });
   if (rows.length === 0) return 0;
   if (direct) {
     await ctx.db.transaction(async (tx) => {
       await markQueued(tx, rows.map((r) => r.run_id), new Date(ctx.now()));
-      await notifyQueued(tx, rows.map((r) => toTask(r).spec.pool));
+      await notifyPools(tx, RUNS_QUEUED_CHANNEL, rows.map((r) => toTask(r).spec.pool));
     });
     return rows.length;
   }
@@ -160,16 +155,4 @@ export async function promoteDueRuns(ctx: CoreContext, options: PromoteOptions =
   }));
   await handOff(ctx, runs);
   return runs.length;
-}
-
-async function advanceLastScheduled(tx: Queryable, advance: Map<string, Date>): Promise<void> {
-  await tx.query(
-    `UPDATE hg_tasks t SET last_scheduled_time = GREATEST(COALESCE(t.last_scheduled_time, u.at), u.at)
-       FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, at) WHERE t.id = u.id`,
-    [[...advance.keys()], [...advance.values()].map((d) => d.toISOString())],
-  );
-}
-
-async function notifyQueued(tx: Queryable, pools: string[]): Promise<void> {
-  for (const pool of new Set(pools)) await tx.query('SELECT pg_notify($1, $2)', [RUNS_QUEUED_CHANNEL, pool]);
 }

@@ -8,12 +8,9 @@
  * proves nothing (issue 12, defect 1). Only the worker's own word (`abandoned`, claim-ledger.ts) or its
  * death (reaper.ts) lets the core fail an attempt on its behalf.
  */
-import { statusAmong } from '../store/status-test.ts';
 import type { StatusEvent } from '../queue/port.ts';
 import { drainTarget, verifyWorkerSignature } from '../queue/worker-identity.ts';
-import { insertDeadLetters, type DeadLetter } from '../store/dead-letters.ts';
-import { toCancelTarget, type CancelRow } from '../store/runs.ts';
-import { recordWorkerHeartbeats, workerIdentities } from '../store/worker-queries.ts';
+import { attemptsSettledWithoutTheirWorker, type DeadLetter, insertDeadLetters, recordWorkerHeartbeats, runningAttemptsOfWorkers, toCancelTarget, workerIdentities } from '../store/index.ts';
 import type { CoreContext } from './context.ts';
 import { finishAttempts } from './outcomes.ts';
 import { livenessNow } from './receiving.ts';
@@ -88,12 +85,7 @@ function attemptsOf(list: string[] | undefined): Array<[string, number]> {
 async function failAbandoned(ctx: CoreContext, beats: Heartbeat[], now: Date): Promise<void> {
   const pairs = beats.flatMap((b) => attemptsOf(b.abandoned).map(([id, attempt]) => ({ id, attempt, workerId: b.workerId })));
   if (pairs.length === 0) return;
-  const { rows } = await ctx.db.query<{ id: string; attempt: number; worker_id: string }>(
-    `SELECT r.id::text AS id, r.attempt, r.worker_id FROM hg_runs r
-       JOIN unnest($1::bigint[], $2::int[], $3::text[]) AS u(id, attempt, worker_id) ON r.id = u.id AND r.attempt = u.attempt
-      WHERE r.id = ANY($1::bigint[]) AND ${statusAmong('r', ['running'])} AND r.worker_id = u.worker_id`,
-    [pairs.map((p) => p.id), pairs.map((p) => p.attempt), pairs.map((p) => p.workerId)],
-  );
+  const rows = await runningAttemptsOfWorkers(ctx.db, pairs);
   if (rows.length === 0) return;
   ctx.logger.warn({ runs: rows.map((r) => `${r.id}/${r.attempt}`) }, 'workers gave up claims that were granted to them; failing those attempts');
   await finishAttempts(
@@ -119,13 +111,7 @@ async function failAbandoned(ctx: CoreContext, beats: Heartbeat[], now: Date): P
 async function cancelSupersededAttempts(ctx: CoreContext, beats: Heartbeat[]): Promise<void> {
   const held = beats.flatMap((b) => attemptsOf(b.held).map(([id, attempt]) => ({ id, attempt, workerId: b.workerId })));
   if (held.length === 0) return;
-  const { rows } = await ctx.db.query<CancelRow>(
-    `SELECT r.id::text AS id, r.task_id::text AS task_id, r.attempt
-       FROM hg_runs r JOIN unnest($1::bigint[], $2::int[], $3::text[]) AS u(id, attempt, worker_id) ON r.id = u.id AND r.attempt = u.attempt
-      WHERE r.id = ANY($1::bigint[]) AND r.status NOT IN ('pending', 'queued', 'running')
-        AND (r.failed_by_core OR r.status = 'cancelled' OR r.worker_id IS DISTINCT FROM u.worker_id)`,
-    [held.map((h) => h.id), held.map((h) => h.attempt), held.map((h) => h.workerId)],
-  );
+  const rows = await attemptsSettledWithoutTheirWorker(ctx.db, held);
   if (rows.length === 0) return;
   ctx.logger.warn({ runs: rows.map((r) => `${r.id}/${r.attempt}`) }, 'a worker still runs attempts that were settled without it; cancelling them');
   await ctx.queue.publishCancel(rows.map(toCancelTarget));

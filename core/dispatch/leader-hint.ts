@@ -1,4 +1,4 @@
-import type { Db, SessionLock } from '../store/db.ts';
+import type { Db, SessionLock } from '../store/index.ts';
 
 /** advisory lock key of the leader's liveness hint ("hglh" folded into 31 bits) */
 export const LEADER_HINT_KEY = 0x68676c68;

@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../clock/index.ts';
-import type { Db, Queryable } from '../store/db.ts';
-import { acquireLease, fenceLease, LeaseLostError, readLease, releaseLease, renewLease, type LeaseTerm } from '../store/leases.ts';
+import { acquireLease, type Db, fenceLease, LeaseLostError, type LeaseTerm, type Queryable, readLease, releaseLease, renewLease } from '../store/index.ts';
 import { LivenessHint } from './leader-hint.ts';
 
 /** the lease row of the dispatcher leader */

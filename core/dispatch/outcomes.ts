@@ -1,7 +1,9 @@
 import { RETRYABLE_OUTCOMES, type RunStatus, type Task } from '../model/index.ts';
 import type { CancelTarget, FinishedStatus } from '../queue/port.ts';
 import { retryDelayMs } from '../schedule/index.ts';
-import { taskColumns, toTask, type TaskRow } from '../store/rows.ts';
+import { liveTasksById } from '../store/live-tasks.ts';
+import { keepOutputOfCancelledRuns } from '../store/cancelled-output.ts';
+import { lockRunsInIdOrder } from '../store/run-locks.ts';
 import { decideDependants } from './dependants.ts';
 import type { CoreContext } from './context.ts';
 import { handOffCreated, insertRequestedRuns, type CreatedRun, type RunRequest } from './enqueue.ts';
@@ -57,7 +59,7 @@ export async function finishAttempts(ctx: CoreContext, outcomes: AttemptOutcome[
     // Rows are locked in id order first: every writer of hg_runs that locks several rows does so in id
     // order, so two of them can never wait on each other (issue 12, defect 15).
     await ctx.fence?.(tx);
-    await lockRuns(tx, outcomes.map((o) => o.runId));
+    await lockRunsInIdOrder(tx, outcomes.map((o) => o.runId));
     const { rows } = await tx.query<FinishedRow>(
       `UPDATE hg_runs r SET status = u.status, finished_at = GREATEST(u.at, r.started_at, r.queued_at),
               started_at = COALESCE(r.started_at, GREATEST(COALESCE(u.started_at, u.at), r.queued_at)),
@@ -96,12 +98,7 @@ export async function finishAttempts(ctx: CoreContext, outcomes: AttemptOutcome[
 export async function keepOutputOfCancelled(tx: Queryable, outcomes: AttemptOutcome[]): Promise<void> {
   const reports = outcomes.filter((o) => o.output !== undefined && o.output !== null);
   if (reports.length === 0) return;
-  await tx.query(
-    `UPDATE hg_runs r SET output = u.output, exit_code = COALESCE(r.exit_code, u.exit_code), http_status = COALESCE(r.http_status, u.http_status)
-       FROM unnest($1::bigint[], $2::int[], $3::text[], $4::int[], $5::int[]) AS u(id, attempt, output, exit_code, http_status)
-      WHERE r.id = ANY($1::bigint[]) AND r.id = u.id AND r.attempt = u.attempt AND ${statusAmong('r', ['cancelled'])} AND r.output IS NULL`,
-    [reports.map((o) => o.runId), reports.map((o) => o.attempt), reports.map((o) => o.output), reports.map((o) => o.exitCode ?? null), reports.map((o) => o.httpStatus ?? null)],
-  );
+  await keepOutputOfCancelledRuns(tx, reports);
 }
 
 /** The columns every outcome update writes, as the first nine unnest arrays: id, attempt, status, at, worker, exit code, HTTP status, error, output. */
@@ -119,11 +116,6 @@ export function outcomeColumns(outcomes: AttemptOutcome[]): unknown[][] {
   ];
 }
 
-/** Locks these runs' rows in id order (the one lock order of hg_runs, see finishAttempts). */
-export async function lockRuns(tx: Queryable, runIds: string[]): Promise<void> {
-  await tx.query('SELECT id FROM hg_runs WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE', [[...new Set(runIds)]]);
-}
-
 /**
  * What follows from attempts that just finished: retries of failed ones, dependants of succeeded ones (and
  * the runs a dependant's Replace cancelled, for the caller to tell workers once this commits).
@@ -137,7 +129,7 @@ export async function followUps(
   const retryable = options.retry ? rows.filter((row) => RETRYABLE_OUTCOMES.has(row.status)) : [];
   const succeeded = rows.filter((row) => row.status === 'succeeded');
   if (retryable.length === 0 && succeeded.length === 0) return { created: [], cancelled: [] };
-  const retries = retryRequests(ctx, retryable, await loadLiveTasks(tx, [...new Set(retryable.map((r) => r.task_id))]));
+  const retries = retryRequests(ctx, retryable, await liveTasksById(tx, [...new Set(retryable.map((r) => r.task_id))]));
   const dependants = succeeded.length > 0 ? await decideDependants(ctx, tx, succeeded) : { requests: [], cancelled: [] };
   const inserted = await insertRequestedRuns(ctx, tx, [...retries, ...dependants.requests]);
   const backoffs = inserted.flatMap((run) => (run.notBefore ? [run.notBefore.getTime()] : []));
@@ -165,11 +157,4 @@ function retryRequests(ctx: CoreContext, rows: FinishedRow[], tasks: Map<string,
 /** A backoff that is not a finite, sane number of ms must not make an invalid date (issue 13, item 3). */
 function boundedDelay(ms: number): number {
   return Number.isFinite(ms) ? Math.min(Math.max(0, ms), MAX_RETRY_DELAY_MS) : MAX_RETRY_DELAY_MS;
-}
-
-/** Tasks by id, leaving out deleted ones: a deleted task's failed attempt is not retried. */
-async function loadLiveTasks(tx: Queryable, ids: string[]): Promise<Map<string, Task>> {
-  if (ids.length === 0) return new Map();
-  const { rows } = await tx.query<TaskRow>(`SELECT ${taskColumns()} FROM hg_tasks WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL`, [ids]);
-  return new Map(rows.map((row) => [row.id, toTask(row)]));
 }

@@ -1,7 +1,6 @@
 import type { RunReason, Task } from '../model/index.ts';
 import type { CancelTarget } from '../queue/port.ts';
-import type { Queryable } from '../store/db.ts';
-import { activeRunsOf, cancelRuns, latestOutcomes, type ActiveRun } from '../store/runs.ts';
+import { type ActiveRun, activeRunsOf, cancelRuns, latestOutcomes, type Queryable } from '../store/index.ts';
 import type { CoreContext } from './context.ts';
 import type { RunRequest } from './enqueue.ts';
 

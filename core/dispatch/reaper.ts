@@ -2,9 +2,7 @@ import type { CoreContext } from './context.ts';
 import { promoteDueRuns } from './enqueue.ts';
 import { finishAttempts } from './outcomes.ts';
 import { livenessNow, noteInterrupted, noteReceiving, receivingForMs } from './receiving.ts';
-import { pruneDeadLetters } from '../store/dead-letters.ts';
-import { statusProvenAt } from '../store/status-path.ts';
-import { deleteGoneWorkers } from '../store/worker-queries.ts';
+import { attemptsOfDeadWorkers, deleteGoneWorkers, type HeldAttempt, markSilentWorkersDown, pingDatabase, poolsWithRunsQueuedSince, pruneDeadLetters, statusProvenAt } from '../store/index.ts';
 
 export interface ReaperOptions {
   workerTimeoutSeconds: number;
@@ -31,7 +29,7 @@ const DEAD_LETTER_RETENTION_MS = 7 * 86_400_000;
 export async function reap(ctx: CoreContext, options: ReaperOptions): Promise<{ workersDown: number; runsFailed: number }> {
   const timeout = options.workerTimeoutSeconds;
   try {
-    await ctx.db.query('SELECT 1');
+    await pingDatabase(ctx.db);
     await ctx.queue.ping();
   } catch (error) {
     noteInterrupted(ctx);
@@ -43,21 +41,12 @@ export async function reap(ctx: CoreContext, options: ReaperOptions): Promise<{ 
   await ctx.queue.probeStatus(now.toISOString()).catch((error: Error) => ctx.logger.warn({ err: error.message }, 'status probe not sent'));
   const judgedAt = await silenceJudgedAt(ctx, now, timeout);
   let down: Array<{ id: string }> = [];
-  let orphans: HeldRun[] = [];
+  let orphans: HeldAttempt[] = [];
   if (receivingForMs(ctx) >= timeout * 1000) {
-    ({ rows: down } = await ctx.db.query<{ id: string }>(
-      `UPDATE hg_workers SET status = 'DOWN'
-        WHERE status NOT IN ('DOWN', 'STOPPED') AND last_heartbeat_at < $2::timestamptz - make_interval(secs => $1) RETURNING id`,
-      [timeout, judgedAt.toISOString()],
-    ));
+    down = await markSilentWorkersDown(ctx.db, timeout, judgedAt);
     for (const worker of down) ctx.logger.warn({ workerId: worker.id, timeoutSeconds: timeout }, 'worker declared dead: no heartbeat');
     // A STOPPED worker said goodbye; anything still running on it has a whole timeout for its outcome to land.
-    ({ rows: orphans } = await ctx.db.query<HeldRun>(
-      `SELECT r.id::text AS id, r.attempt, r.worker_id FROM hg_runs r LEFT JOIN hg_workers w ON w.id = r.worker_id
-        WHERE r.status = 'running' AND COALESCE(r.started_at, r.created_at) < $2::timestamptz - make_interval(secs => $1)
-          AND (w.id IS NULL OR w.status = 'DOWN' OR (w.status = 'STOPPED' AND w.last_heartbeat_at < $2::timestamptz - make_interval(secs => $1)))`,
-      [timeout, judgedAt.toISOString()],
-    ));
+    orphans = await attemptsOfDeadWorkers(ctx.db, timeout, judgedAt);
     await failAttempts(ctx, orphans, now, (run) => `worker ${run.worker_id ?? '(unknown)'} declared dead: no heartbeat for ${timeout}s`);
   }
   // pending runs older than a few seconds missed their hand-off (a broker was down): publish them again
@@ -100,18 +89,12 @@ async function ageOut(ctx: CoreContext, now: Date, retentionSeconds: number): Pr
   await pruneDeadLetters(ctx.db, new Date(now.getTime() - DEAD_LETTER_RETENTION_MS));
 }
 
-interface HeldRun {
-  id: string;
-  attempt: number;
-  worker_id: string | null;
-}
-
 /**
  * Fails attempts nobody will report on, with the reason; retries follow where the task allows. Each is marked
  * as failed by the core, so an outcome that still arrives is reconciled (late-outcomes.ts), and each is
  * settled only while the same worker holds it.
  */
-function failAttempts(ctx: CoreContext, runs: HeldRun[], at: Date, reason: (run: HeldRun) => string): Promise<void> {
+function failAttempts(ctx: CoreContext, runs: HeldAttempt[], at: Date, reason: (run: HeldAttempt) => string): Promise<void> {
   return finishAttempts(
     ctx,
     runs.map((run) => ({ runId: run.id, attempt: run.attempt, status: 'failed' as const, at, error: reason(run), byCore: true, expectWorkerId: run.worker_id })),
@@ -125,10 +108,7 @@ function failAttempts(ctx: CoreContext, runs: HeldRun[], at: Date, reason: (run:
  * long backlog is never published twice.
  */
 async function republishLost(ctx: CoreContext, lostQueuedSeconds: number, now: Date): Promise<void> {
-  const { rows } = await ctx.db.query<{ pool: string }>(
-    `SELECT DISTINCT pool FROM hg_runs WHERE status = 'queued' AND queued_at < $2::timestamptz - make_interval(secs => $1)`,
-    [lostQueuedSeconds, now.toISOString()],
-  );
+  const rows = await poolsWithRunsQueuedSince(ctx.db, lostQueuedSeconds, now);
   for (const { pool } of rows) {
     if ((await ctx.queue.backlog(pool)) > 0) continue;
     const count = await promoteDueRuns(ctx, { includeQueued: true, queuedOlderThanMs: lostQueuedSeconds * 1000, pool });

@@ -5,7 +5,7 @@
  * receive again before its silence means anything. Decided by the core's own clock only.
  */
 import { systemClock } from '../clock/index.ts';
-import { databaseNow } from '../store/tasks.ts';
+import { databaseNow } from '../store/index.ts';
 import type { CoreContext } from './context.ts';
 
 interface Window {

@@ -1,7 +1,5 @@
 import { ACTIVE_STATUSES, type Run } from '../model/index.ts';
-import { ConflictError } from '../store/errors.ts';
-import { cancelRuns, getRun } from '../store/runs.ts';
-import { findTask } from '../store/tasks.ts';
+import { cancelRuns, ConflictError, findTask, fireAttempts, getRun } from '../store/index.ts';
 import type { CoreContext } from './context.ts';
 import { createRuns } from './enqueue.ts';
 
@@ -36,12 +34,7 @@ export async function retryRun(ctx: CoreContext, runId: string): Promise<Run> {
   }
   const task = await findTask(ctx.db, run.taskId);
   if (!task) throw new ConflictError(`the task of run ${runId} ("${run.taskName}") was deleted; its runs cannot be retried`, 'HG_ERR_RUN_NOT_RETRYABLE');
-  const { rows } = await ctx.db.query<{ attempt: number; active: boolean }>(
-    `SELECT max(attempt)::int AS attempt, bool_or(status IN ('pending', 'queued', 'running')) AS active
-       FROM hg_runs WHERE task_id = $1 AND scheduled_time = $2 AND shard = $3`,
-    [run.taskId, run.scheduledTime, run.shard],
-  );
-  const slot = rows[0] ?? { attempt: run.attempt, active: false };
+  const slot = (await fireAttempts(ctx.db, run.taskId, run.scheduledTime, run.shard)) ?? { attempt: run.attempt, active: false };
   if (slot.active) {
     throw new ConflictError(`another attempt of this fire of "${run.taskName}" is still active; cancel it first or wait for it`, 'HG_ERR_RUN_NOT_RETRYABLE');
   }

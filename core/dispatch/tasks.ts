@@ -1,9 +1,6 @@
 import { ValidationError, problemsFromZod, splitTaskInput, TaskInput, type Run, type Task } from '../model/index.ts';
 import { compileSchedule, validateTimeZone } from '../schedule/index.ts';
-import type { Queryable } from '../store/db.ts';
-import { ConflictError } from '../store/errors.ts';
-import { getRun } from '../store/runs.ts';
-import { createTask, deleteTask, getTask, updateTask } from '../store/tasks.ts';
+import { ConflictError, createTask, deleteTask, dependsOnOf, getRun, getTask, type Queryable, updateTask } from '../store/index.ts';
 import type { CoreContext } from './context.ts';
 import { createRuns, promoteDueRuns } from './enqueue.ts';
 
@@ -100,11 +97,7 @@ export async function checkNoCycle(db: Queryable, namespace: string, name: strin
   const seen = new Set<string>();
   let frontier = [...dependsOn];
   while (frontier.length > 0) {
-    const { rows } = await db.query<{ name: string; deps: string[] | null }>(
-      `SELECT name, ARRAY(SELECT jsonb_array_elements_text(spec -> 'dependsOn')) AS deps
-         FROM hg_tasks WHERE namespace = $1 AND name = ANY($2::text[]) AND deleted_at IS NULL`,
-      [namespace, frontier],
-    );
+    const rows = await dependsOnOf(db, namespace, frontier);
     frontier = [];
     for (const row of rows) {
       for (const dep of row.deps ?? []) {

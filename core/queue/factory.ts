@@ -1,5 +1,5 @@
 import type { Config } from '../config/index.ts';
-import type { Db } from '../store/db.ts';
+import type { Db } from '../store/index.ts';
 import { guardConsumer, type GuardOptions } from './guarded-consumer.ts';
 import { signatureCheck, signingKeys, signingProducer } from './signing-config.ts';
 import type { QueueConsumer, QueueKind, QueueNames, QueueProducer, StatusEvent } from './port.ts';

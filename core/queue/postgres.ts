@@ -1,4 +1,4 @@
-import type { Db } from '../store/db.ts';
+import type { Db } from '../store/index.ts';
 import { buildRunMessage } from './run-message.ts';
 import { cancelEntry, drainedWorkers, drainSignal, type Delivery, type QueueConsumer, type QueueProducer, type RunMessage, type StatusEvent, type Subscription } from './port.ts';
 

@@ -1,19 +1,21 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { CoreContext } from '../../core/dispatch/context.ts';
-import {
-  deleteKubernetesTask, kubernetesRunChanges, listKubernetesTasks, manualRunTime, poolLoad, taskRunState, triggerKubernetesTask, upsertKubernetesTask,
-} from '../../core/dispatch/kubernetes-tasks.ts';
+import { deleteKubernetesTask, manualRunTime, triggerKubernetesTask, upsertKubernetesTask } from '../../core/dispatch/kubernetes-task-writes.ts';
 import { triggerTask } from '../../core/dispatch/tasks.ts';
 import { TaskSpec } from '../../core/model/task.ts';
 import { ScheduleError } from '../../core/schedule/errors.ts';
+import { kubernetesRunChanges } from '../../core/store/kubernetes-run-changes.ts';
+import { listKubernetesTasks } from '../../core/store/kubernetes-tasks.ts';
+import { poolLoad } from '../../core/store/kubernetes-pools.ts';
 import { createTask } from '../../core/store/tasks.ts';
+import { taskRunState } from '../../core/store/task-run-states.ts';
 import { coreOnTestDatabase } from '../support/core.ts';
 import { skipUnless } from '../support/services.ts';
 
 const spec = (over: Record<string, unknown> = {}) => TaskSpec.parse({ type: 'shell', shell: { command: ['true'] }, pool: 'k8s-pool', ...over });
 
-describe('core/dispatch/kubernetes-tasks (what the operator needs from Postgres)', { skip: await skipUnless('postgres') }, () => {
+describe('core/dispatch/kubernetes-task-writes and core/store/kubernetes-* (what the operator needs from Postgres)', { skip: await skipUnless('postgres') }, () => {
   let core: Awaited<ReturnType<typeof coreOnTestDatabase>>;
   let ctx: CoreContext;
   before(async () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { RunChange, TaskRunState } from '../../core/dispatch/kubernetes-tasks.ts';
+import type { RunChange } from '../../core/store/kubernetes-run-changes.ts';
+import type { TaskRunState } from '../../core/store/task-run-states.ts';
 import { TaskSpec } from '../../core/model/task.ts';
 import { WorkerPoolSpec } from '../../core/model/worker-pool.ts';
 import { compileSchedule } from '../../core/schedule/index.ts';

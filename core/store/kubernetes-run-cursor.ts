@@ -1,6 +1,6 @@
-import type { Queryable } from '../store/db.ts';
-import { ms } from '../store/rows.ts';
-import type { RunChangeCursor } from './kubernetes-tasks.ts';
+import type { Queryable } from './db.ts';
+import { ms } from './rows.ts';
+import type { RunChangeCursor } from './kubernetes-run-changes.ts';
 
 /**
  * The operator's run cursor, kept in Postgres under its Lease's name, so the next leader continues where
