@@ -3,7 +3,7 @@ import type { CancelTarget, FinishedStatus } from '../queue/port.ts';
 import { retryDelayMs } from '../schedule/index.ts';
 import { liveTasksById } from '../store/live-tasks.ts';
 import { keepOutputOfCancelledRuns } from '../store/cancelled-output.ts';
-import { lockRunsInIdOrder } from '../store/run-locks.ts';
+import { lockRunsInIdOrder, reachRunsByIndex } from '../store/run-locks.ts';
 import { decideDependants } from './dependants.ts';
 import type { CoreContext } from './context.ts';
 import { handOffCreated, insertRequestedRuns, type CreatedRun, type RunRequest } from './enqueue.ts';
@@ -59,6 +59,7 @@ export async function finishAttempts(ctx: CoreContext, outcomes: AttemptOutcome[
     // Rows are locked in id order first: every writer of hg_runs that locks several rows does so in id
     // order, so two of them can never wait on each other (issue 12, defect 15).
     await ctx.fence?.(tx);
+    await reachRunsByIndex(tx);
     await lockRunsInIdOrder(tx, outcomes.map((o) => o.runId));
     const { rows } = await tx.query<FinishedRow>(
       `UPDATE hg_runs r SET status = u.status, finished_at = GREATEST(u.at, r.started_at, r.queued_at),

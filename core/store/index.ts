@@ -25,7 +25,7 @@ export { openPgliteDb } from './pglite-db.ts';
 export { notifyPools } from './pool-notify.ts';
 export { deletePool, findPool, getPool, listPools, poolActivity, type PoolActivity, poolsSeen, type StoredPool, upsertPool } from './pools.ts';
 export { taskColumns, type TaskRow, toTask } from './rows.ts';
-export { lockRunsInIdOrder } from './run-locks.ts';
+export { lockRunsInIdOrder, reachRunsByIndex } from './run-locks.ts';
 export { countRuns, listRuns, runLogs, runsByIds, runStatus } from './run-queries.ts';
 export { type RunSummary } from './run-summary.ts';
 export { type ActiveRun, activeRunsOf, type CancelRow, cancelRuns, getRun, type InsertedRun, insertRuns, latestOutcomes, listTaskRuns, markQueued, type NewRun, toCancelTarget } from './runs.ts';
