@@ -31,6 +31,8 @@ export class Dispatcher {
   private readonly entries = new Map<string, Entry>();
   /** (time, task id, slot), or (time, RETRY) */
   private readonly heap = new TimerHeap<string>();
+  /** catch-ups left out of the last tick's budget: they go first in the next (round robin) */
+  private deferredCatchUps = new Set<string>();
   private readonly shared = new SharedParts();
   private timer: TimerHandle | undefined;
   private armedAt = Infinity;
@@ -246,21 +248,29 @@ export class Dispatcher {
    */
   private async fire(entries: Entry[], now: number): Promise<void> {
     const onTime: PlannedFire[] = [];
-    const catching: PlannedFire[] = [];
-    for (const entry of entries) (isCatchingUp(entry, now) ? catching : onTime).push(planEntry(entry, now, this.liveSinceMs));
-    // the smallest catch-ups first: a task that missed a fire or two (or keeps only the latest) is not
-    // queued behind another's backlog of thousands, which would take the budget tick after tick
-    catching.sort((a, b) => a.rows - b.rows);
+    const catching: Entry[] = [];
+    for (const entry of entries) {
+      if (isCatchingUp(entry, now)) catching.push(entry);
+      else onTime.push(planEntry(entry, now, this.liveSinceMs));
+    }
+    // Round robin: the catch-ups left out last time go first, so a task that missed a fire or two is not
+    // queued tick after tick behind another's backlog of thousands (which the heap would hand out first,
+    // its next slot being hours older). Only what fits is planned: planning is most of a catch-up's CPU.
+    const waited = this.deferredCatchUps;
+    this.deferredCatchUps = new Set();
+    catching.sort((a, b) => Number(waited.has(b.id)) - Number(waited.has(a.id)));
     const catchUp: PlannedFire[] = [];
     let budget = CATCH_UP_ROWS_PER_TICK;
-    for (const planned of catching) {
+    for (const entry of catching) {
+      const planned = budget > 0 ? planEntry(entry, now, this.liveSinceMs) : undefined;
       // one chunk always fits, so a task whose chunk alone is larger than the budget still catches up
-      if (planned.rows <= budget || catchUp.length === 0) {
+      if (planned && (planned.rows <= budget || catchUp.length === 0)) {
         budget -= planned.rows;
         catchUp.push(planned);
       } else {
         budget = 0;
-        this.heap.push(now, planned.entry.id, planned.entry.armedSlot as number);
+        this.deferredCatchUps.add(entry.id);
+        this.heap.push(now, entry.id, entry.armedSlot as number);
       }
     }
     let failure: unknown;
