@@ -16,15 +16,17 @@ export function throughputCounts(quick: boolean): { jobs: number; realWork: numb
 
 const rate = (count: number, ms: number) => Math.round((count / ms) * 1000);
 
-/** noopOnly: the no-op jobs alone (the history scenario; BENCH_NOOP_ONLY=1 does the same) */
-export async function throughput(system: BenchSystem, options: ScenarioOptions, only: { noopOnly?: boolean } = {}): Promise<Record<string, number>> {
-  const { jobs, realWork } = throughputCounts(options.quick);
+/**
+ * Submits `jobs` jobs, starts the workers, waits for every outcome: rates, CPU per job (this process's and
+ * the Postgres backends' of its database) and, for Hourglass, how busy the history writer was.
+ */
+export async function measureJobs(system: BenchSystem, jobs: number, submit: () => Promise<void>, startWorkers: () => Promise<void>): Promise<Record<string, number>> {
   const pgBefore = system.database ? await postgresCpuMs(system.database) : undefined;
   const cpuBefore = processCpuMs();
   const firstSubmit = performance.now();
-  await system.submit(jobs, 'noop');
+  await submit();
   const submitted = performance.now();
-  await system.startWorker(CONCURRENCY);
+  await startWorkers();
   await system.waitCompleted(jobs, 600_000);
   const done = performance.now();
   const metrics: Record<string, number> = {
@@ -41,6 +43,13 @@ export async function throughput(system: BenchSystem, options: ScenarioOptions, 
     // share of the processing time the history writer was busy writing: near 100 means it is the bottleneck
     metrics.history_writer_busy_pct = Math.max(1, Math.round((ms / (done - submitted)) * 100));
   }
+  return metrics;
+}
+
+/** noopOnly: the no-op jobs alone (the history scenario; BENCH_NOOP_ONLY=1 does the same) */
+export async function throughput(system: BenchSystem, options: ScenarioOptions, only: { noopOnly?: boolean } = {}): Promise<Record<string, number>> {
+  const { jobs, realWork } = throughputCounts(options.quick);
+  const metrics = await measureJobs(system, jobs, () => system.submit(jobs, 'noop'), () => system.startWorker(CONCURRENCY));
   if (system instanceof HourglassSystem) {
     const stored = await system.succeededInDatabase();
     if (stored < jobs) throw new Error(`${system.name}: ${stored} succeeded runs in Postgres, expected ${jobs}`);

@@ -1,4 +1,4 @@
-import { RETRYABLE_OUTCOMES, type RunStatus, type Task } from '../model/index.ts';
+import { RETRYABLE_OUTCOMES, type Task } from '../model/index.ts';
 import type { CancelTarget, FinishedStatus } from '../queue/port.ts';
 import { retryDelayMs } from '../schedule/index.ts';
 import { liveTasksById } from '../store/live-tasks.ts';
@@ -8,6 +8,7 @@ import { decideDependants } from './dependants.ts';
 import type { CoreContext } from './context.ts';
 import { handOffCreated, insertRequestedRuns, type CreatedRun, type RunRequest } from './enqueue.ts';
 import type { Queryable } from '../store/db.ts';
+import type { SettledAttemptRow } from '../store/late-outcomes.ts';
 import { ACTIVE, statusAmong } from '../store/status-test.ts';
 
 /** The leader LISTENs here to arm a timer for a retry's backoff; the payload is the due time in ms. */
@@ -36,14 +37,8 @@ export interface AttemptOutcome {
 /** a retry is never scheduled further out than this, whatever the backoff says (1e308 seconds included) */
 const MAX_RETRY_DELAY_MS = 365 * 86_400_000;
 
-export interface FinishedRow {
-  id: string;
-  task_id: string;
-  scheduled_time: Date | string;
-  shard: number;
-  attempt: number;
-  status: RunStatus;
-}
+/** an attempt as the statement that settled it returns it (one shape for outcomes and late outcomes) */
+export type FinishedRow = SettledAttemptRow;
 
 /**
  * Records the outcome of attempts (from workers, or from the reaper for dead workers) and schedules what

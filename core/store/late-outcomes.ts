@@ -4,7 +4,7 @@ import { statusAmong } from './status-test.ts';
 
 /** Why a late outcome is reconciled, and how: core/dispatch/late-outcomes.ts. */
 
-/** An attempt as a statement that settles it returns it (FinishedRow of core/dispatch/outcomes.ts). */
+/** An attempt as a statement that settles it returns it (core/dispatch/outcomes.ts calls it FinishedRow). */
 export interface SettledAttemptRow {
   id: string;
   task_id: string;
