@@ -35,6 +35,6 @@ export { dependsOnOf } from './task-dependencies.ts';
 export { advanceLastScheduledTimes } from './task-last-scheduled.ts';
 export { countTasks, findTaskWithLastRun, latestRunIds, listTasksFiltered, taskStats } from './task-queries.ts';
 export { taskRunState, type TaskRunState, taskRunStates } from './task-run-states.ts';
-export { createTask, databaseNow, deleteTask, findTask, getTask, loadTaskStates, loadTaskStatesById, lockTasksForShare, type ScheduledTaskState, TASK_CHANGED_CHANNEL, updateTask } from './tasks.ts';
+export { createTask, databaseNow, deleteTask, findTask, getTask, lockTasksForShare, TASK_CHANGED_CHANNEL, updateTask } from './tasks.ts';
 export { attemptsOfDeadWorkers, type HeldAttempt, markSilentWorkersDown, pingDatabase, poolsWithRunsQueuedSince } from './worker-liveness.ts';
 export { deleteGoneWorkers, getWorker, listWorkers, liveWorkerLoad, markDraining, recordWorkerHeartbeats, workerIdentities, workerStats } from './worker-queries.ts';

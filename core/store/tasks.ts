@@ -124,40 +124,6 @@ export async function listTasks(db: Queryable, options: { limit: number; after?:
   return rows.map(toTask);
 }
 
-/** What a dispatcher needs to schedule a task. */
-export interface ScheduledTaskState {
-  task: Task;
-  lastScheduledMs: number | null;
-  /** when the current schedule took effect; planning never looks before it */
-  anchorMs: number;
-  deleted: boolean;
-}
-
-function toState(row: TaskRow): ScheduledTaskState {
-  return {
-    task: toTask(row),
-    lastScheduledMs: row.last_scheduled_time ? new Date(row.last_scheduled_time as string | Date).getTime() : null,
-    anchorMs: new Date(row.schedule_anchor as string | Date).getTime(),
-    deleted: row.deleted_at !== null,
-  };
-}
-
-export async function loadTaskStates(db: Queryable, options: { changedSince?: Date } = {}): Promise<ScheduledTaskState[]> {
-  const { rows } = await db.query<TaskRow>(
-    options.changedSince
-      ? `SELECT ${TASK_COLUMNS} FROM hg_tasks WHERE updated_at >= $1`
-      : `SELECT ${TASK_COLUMNS} FROM hg_tasks WHERE deleted_at IS NULL`,
-    options.changedSince ? [options.changedSince] : [],
-  );
-  return rows.map(toState);
-}
-
-/** The states of these tasks, deleted ones included, in one query. */
-export async function loadTaskStatesById(db: Queryable, ids: string[]): Promise<ScheduledTaskState[]> {
-  const { rows } = await db.query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM hg_tasks WHERE id = ANY($1::uuid[])`, [ids]);
-  return rows.map(toState);
-}
-
 /** The database's clock: watermarks compared with updated_at must not mix clocks of different hosts. */
 export async function databaseNow(db: Queryable): Promise<Date> {
   const { rows } = await db.query<{ now: Date | string }>('SELECT now() AS now');
