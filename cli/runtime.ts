@@ -4,7 +4,7 @@ import { loadConfig, parseBindAddress, type Config } from '../core/config/index.
 import { systemClock } from '../core/clock/index.ts';
 import type { CoreContext } from '../core/dispatch/context.ts';
 import { holdLeadership, type Leadership } from '../core/dispatch/leadership.ts';
-import { startLeaderWork } from '../core/dispatch/leader-work.ts';
+import { startFiring, startLeaderWork } from '../core/dispatch/leader-work.ts';
 import { applyStatusEvents, decideClaims } from '../core/dispatch/status.ts';
 import { createConsumer, createProducer, queueKind, redisUrl } from '../core/queue/factory.ts';
 import type { StatusEvent, Subscription } from '../core/queue/port.ts';
@@ -181,7 +181,8 @@ async function startParts(options: StartOptions, config: Config, logger: Logger,
 }
 
 async function startDispatcher(ctx: CoreContext, config: Config, metrics: Metrics, stops: Array<() => Promise<void>>): Promise<Leadership> {
-  // Every dispatcher replica writes status events and answers claims; only the leader schedules.
+  // Every dispatcher replica writes status events, answers claims and fires the schedules of its share of the
+  // fire partitions; the one leader also reaps, prunes history and hands retries over.
   const subscriptions: Subscription[] = [
     await ctx.queue.consumeStatus((events) => applyStatusEvents(ctx, events)),
     await ctx.queue.serveClaims((claims) => decideClaims(ctx, claims)),
@@ -189,11 +190,15 @@ async function startDispatcher(ctx: CoreContext, config: Config, metrics: Metric
   stops.push(async () => {
     for (const sub of subscriptions) await sub.close();
   });
+  const firing = startFiring(ctx, {
+    syncIntervalMs: config.dispatcher.schedule_interval_seconds * 1000,
+    maxBatch: config.dispatcher.max_concurrent_dispatches,
+    leaseMs: config.dispatcher.leader_lease_seconds * 1000,
+  });
+  stops.push(() => firing.stop());
   const leadership = holdLeadership(ctx.db, ctx.logger, async (term) => {
     metrics.isLeader.set(1);
     const stopWork = await startLeaderWork(ctx, term, {
-      syncIntervalMs: config.dispatcher.schedule_interval_seconds * 1000,
-      maxBatch: config.dispatcher.max_concurrent_dispatches,
       workerTimeoutSeconds: config.dispatcher.worker_timeout_seconds,
       lostQueuedSeconds: config.message_queue.consumer_timeout_seconds,
     });

@@ -2,25 +2,30 @@ import { compileSchedule, jitterMs } from '../schedule/index.ts';
 import { forEachSchedulePage, loadSchedulesById, type ScheduleState } from '../store/schedule-states.ts';
 import { TASK_CHANGED_CHANNEL, databaseNow, lockTasksForShare } from '../store/tasks.ts';
 import type { CoreContext } from './context.ts';
-import { handOffCreated, insertRequestedRuns, promoteDueRuns, type RunRequest } from './enqueue.ts';
-import { RETRY_SCHEDULED_CHANNEL } from './outcomes.ts';
+import { handOffCreated, insertRequestedRuns, type RunRequest } from './enqueue.ts';
+import { type FirePartitions, partitionOf } from './fire-partitions.ts';
 import { decidePolicies, missedReason, type DueFire } from './policies.ts';
 import type { CancelTarget } from '../queue/port.ts';
 import { CATCH_UP_ROWS_PER_TICK, SharedParts, batchFires, isCatchingUp, planEntry, type Entry, type PlannedFire } from './fire-plan.ts';
+import { RetryTimer } from './retry-timer.ts';
 import { TimerHeap } from './timer-heap.ts';
 import type { TimerHandle } from '../clock/index.ts';
+import type { Queryable } from '../store/index.ts';
 
 export interface DispatcherOptions {
   /** how often task state is re-read from Postgres (changes normally arrive by NOTIFY at once) */
   syncIntervalMs: number;
   /** most runs written in one statement */
   maxBatch: number;
+  /**
+   * Fire only the tasks of the partitions this process holds (fire-partitions.ts), each write fenced by their
+   * terms; the leader hands retries over (leader-work.ts). Without it the dispatcher fires every task under
+   * `ctx.fence` and hands retries over itself (one process alone: tests, benchmarks).
+   */
+  partitions?: FirePartitions;
 }
 
 const MAX_RETRY_BACKOFF_MS = 30_000;
-
-/** the heap's key for "a retry's backoff ends": no task id is empty */
-const RETRY = '';
 
 /**
  * Fires due schedules from an in-memory heap with one timer: no periodic scan of all tasks. Runs only
@@ -29,7 +34,7 @@ const RETRY = '';
  */
 export class Dispatcher {
   private readonly entries = new Map<string, Entry>();
-  /** (time, task id, slot), or (time, RETRY) */
+  /** (time, task id, slot) */
   private readonly heap = new TimerHeap<string>();
   /** catch-ups left out of the last tick's budget: they go first in the next (round robin) */
   private deferredCatchUps = new Set<string>();
@@ -47,10 +52,40 @@ export class Dispatcher {
   private liveSinceMs: number | undefined;
   private readonly ctx: CoreContext;
   private readonly options: DispatcherOptions;
+  private readonly retries: RetryTimer | undefined;
 
   constructor(ctx: CoreContext, options: DispatcherOptions) {
     this.ctx = ctx;
     this.options = options;
+    this.retries = options.partitions ? undefined : new RetryTimer(ctx);
+  }
+
+  /** Called by the partitions' holder (in order, synchronously): load the tasks of what was gained, forget the lost. */
+  partitionsGained(partitions: number[]): void {
+    const gained = new Set(partitions);
+    this.enqueueWork(async () => {
+      this.loading = true;
+      try {
+        await forEachSchedulePage(this.ctx.db, (page) => {
+          for (const state of page) if (gained.has(partitionOf(state.id))) this.upsert(state);
+        });
+      } finally {
+        this.loading = false;
+      }
+      await this.tick();
+    });
+  }
+
+  partitionsLost(partitions: number[]): void {
+    const lost = new Set(partitions);
+    this.enqueueWork(async () => {
+      for (const id of this.entries.keys()) if (lost.has(partitionOf(id))) this.entries.delete(id);
+      for (const id of this.deferredCatchUps) if (lost.has(partitionOf(id))) this.deferredCatchUps.delete(id);
+    });
+  }
+
+  private owns(taskId: string): boolean {
+    return this.options.partitions?.ownsTask(taskId) ?? true;
   }
 
   /** Starts scheduling; on failure everything it began is undone before the error is thrown. */
@@ -67,23 +102,20 @@ export class Dispatcher {
     this.running = true;
     this.liveSinceMs = this.ctx.now();
     this.unlisten.push(await this.ctx.db.listen(TASK_CHANGED_CHANNEL, (id) => this.taskChanged(id)));
-    this.unlisten.push(await this.ctx.db.listen(RETRY_SCHEDULED_CHANNEL, (at) => this.retryScheduled(Number(at))));
     const syncStart = new Date((await databaseNow(this.ctx.db)).getTime() - 1000);
     // page by page: what the load holds at once stays small however many tasks there are. No timer is armed
     // before the last page: ticks between pages would fire some tasks while others are not loaded yet.
-    this.loading = true;
-    try {
-      await forEachSchedulePage(this.ctx.db, (page) => page.forEach((state) => this.upsert(state)));
-    } finally {
-      this.loading = false;
+    // With partitions, what is held so far is loaded by partitionsGained (queued behind this start).
+    if (!this.options.partitions) {
+      this.loading = true;
+      try {
+        await forEachSchedulePage(this.ctx.db, (page) => page.forEach((state) => this.upsert(state)));
+      } finally {
+        this.loading = false;
+      }
     }
     this.lastSync = syncStart;
-    // A new leader takes over whatever its predecessor left: runs never published, retries now due. Queued
-    // runs stay where they are: the broker holds them durably, and republishing a whole backlog at every
-    // election made a backlog under repeated failovers feed itself. Runs a broker really lost are found by
-    // the reaper (republishLost), which publishes again only into an empty broker queue.
-    await promoteDueRuns(this.ctx, { handOffGraceMs: 0 });
-    await this.scheduleNextRetry();
+    await this.retries?.start();
     this.ctx.logger.info({ tasks: this.entries.size }, 'dispatcher started');
     this.syncTimer = this.ctx.clock.setInterval(() => this.enqueueWork(() => this.sync()), this.options.syncIntervalMs);
     this.enqueueWork(() => this.tick());
@@ -94,10 +126,12 @@ export class Dispatcher {
     this.ctx.clock.clearTimeout(this.timer);
     this.ctx.clock.clearInterval(this.syncTimer);
     for (const stop of this.unlisten.splice(0)) await stop();
+    await this.retries?.stop();
     await this.busy;
   }
 
   private taskChanged(id: string): void {
+    if (!this.owns(id)) return;
     this.changed.add(id);
     this.enqueueWork(async () => {
       const ids = [...this.changed];
@@ -114,12 +148,6 @@ export class Dispatcher {
     });
   }
 
-  private retryScheduled(atMs: number): void {
-    if (!Number.isFinite(atMs)) return;
-    this.heap.push(atMs, RETRY);
-    this.arm();
-  }
-
   /**
    * Catches changes whose NOTIFY was lost (a reconnect): reads tasks updated since the last sync. Runs whose
    * hand-off stalled, or whose retry notification was lost, are the reaper's (reaper.ts), not this.
@@ -134,7 +162,7 @@ export class Dispatcher {
 
   private upsert(state: ScheduleState): void {
     const previous = this.entries.get(state.id);
-    if (state.deleted || !state.schedule || state.suspend) {
+    if (state.deleted || !state.schedule || state.suspend || !this.owns(state.id)) {
       this.entries.delete(state.id);
       return;
     }
@@ -217,24 +245,14 @@ export class Dispatcher {
 
   private async tick(): Promise<void> {
     const now = this.ctx.now();
-    let retryDue = false;
     const fires = new Map<string, Entry>();
     for (const { key, value: slot } of this.heap.popDue(now)) {
-      if (key === RETRY) {
-        retryDue = true;
-        continue;
-      }
       const entry = this.entries.get(key);
       if (entry && entry.armedSlot === slot) fires.set(key, entry);
     }
     try {
       if (fires.size > 0) await this.fire([...fires.values()], now);
     } finally {
-      // retries that came due in this tick are handed over even when the fires failed
-      if (retryDue) {
-        await promoteDueRuns(this.ctx);
-        await this.scheduleNextRetry();
-      }
       this.arm();
     }
   }
@@ -251,7 +269,7 @@ export class Dispatcher {
     const catching: Entry[] = [];
     for (const entry of entries) {
       if (isCatchingUp(entry, now)) catching.push(entry);
-      else onTime.push(planEntry(entry, now, this.liveSinceMs));
+      else onTime.push(planEntry(entry, now, this.liveSince(entry.id)));
     }
     // Round robin: the catch-ups left out last time go first, so a task that missed a fire or two is not
     // queued tick after tick behind another's backlog of thousands (which the heap would hand out first,
@@ -262,7 +280,7 @@ export class Dispatcher {
     const catchUp: PlannedFire[] = [];
     let budget = CATCH_UP_ROWS_PER_TICK;
     for (const entry of catching) {
-      const planned = budget > 0 ? planEntry(entry, now, this.liveSinceMs) : undefined;
+      const planned = budget > 0 ? planEntry(entry, now, this.liveSince(entry.id)) : undefined;
       // one chunk always fits, so a task whose chunk alone is larger than the budget still catches up
       if (planned && (planned.rows <= budget || catchUp.length === 0)) {
         budget -= planned.rows;
@@ -313,7 +331,7 @@ export class Dispatcher {
   private async writeFires(batch: PlannedFire[], advance: Map<string, Date>, now: number): Promise<void> {
     let cancelled: CancelTarget[] = [];
     const created = await this.ctx.db.transaction(async (tx) => {
-      await this.ctx.fence?.(tx); // the leader's term (leadership.ts): a woken old leader must not commit fires
+      await this.fence(tx, batch); // a woken old owner of these tasks must not commit fires
       const tasks = await lockTasksForShare(tx, batch.map(({ entry }) => entry.id));
       const requests: RunRequest[] = [];
       const due: DueFire[] = [];
@@ -333,11 +351,16 @@ export class Dispatcher {
     await handOffCreated(this.ctx, created);
   }
 
-  private async scheduleNextRetry(): Promise<void> {
-    const { rows } = await this.ctx.db.query<{ at: Date | string | null }>(
-      `SELECT min(not_before) AS at FROM hg_runs WHERE status = 'pending' AND not_before IS NOT NULL`,
-    );
-    const at = rows[0]?.at;
-    if (at) this.retryScheduled(new Date(at).getTime());
+  /** The terms of the tasks' partitions (fire-partitions.ts), or the leader's (leadership.ts). */
+  private async fence(tx: Queryable, batch: PlannedFire[]): Promise<void> {
+    const { partitions } = this.options;
+    if (partitions) await partitions.fence(tx, batch.map(({ entry }) => entry.id));
+    else await this.ctx.fence?.(tx);
+  }
+
+  /** since when this process has fired the task: a fire after that written late was not missed in downtime */
+  private liveSince(taskId: string): number | undefined {
+    const held = this.options.partitions?.heldSince(taskId);
+    return held === undefined ? this.liveSinceMs : Math.max(held, this.liveSinceMs ?? -Infinity);
   }
 }

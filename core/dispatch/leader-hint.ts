@@ -13,12 +13,15 @@ export const LEADER_HINT_KEY = 0x68676c68;
  */
 export class LivenessHint {
   readonly #db: Db;
+  readonly #key: number;
   #lock: SessionLock | undefined;
   #trying = false;
   #released = false;
 
-  constructor(db: Db) {
+  /** `key`: the advisory lock of this holder (the leader's by default; each dispatcher member has its own) */
+  constructor(db: Db, key: number = LEADER_HINT_KEY) {
     this.#db = db;
+    this.#key = key;
   }
 
   get held(): boolean {
@@ -30,7 +33,7 @@ export class LivenessHint {
     if (this.#lock || this.#trying || this.#released || this.#db.kind !== 'pg') return this.held;
     this.#trying = true;
     try {
-      const lock = await this.#db.tryLock(LEADER_HINT_KEY);
+      const lock = await this.#db.tryLock(this.#key);
       // released while trying: the term is over, the lock must not outlive it
       if (lock && this.#released) await lock.release();
       else if (lock) {

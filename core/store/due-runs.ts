@@ -29,3 +29,10 @@ export async function dueRunsToHandOff(db: Queryable, query: DueRunsQuery): Prom
   );
   return rows;
 }
+
+/** When the earliest retry's backoff ends (a pending run with not_before), or null when none waits. */
+export async function nextRetryAt(db: Queryable): Promise<Date | null> {
+  const { rows } = await db.query<{ at: Date | string | null }>(`SELECT min(not_before) AS at FROM hg_runs WHERE status = 'pending' AND not_before IS NOT NULL`);
+  const at = rows[0]?.at;
+  return at ? new Date(at) : null;
+}

@@ -6,7 +6,7 @@ export { type AttemptReport, keepOutputOfCancelledRuns } from './cancelled-outpu
 export { type Db, type Queryable, type SessionLock } from './db.ts';
 export { type DeadLetter, insertDeadLetters, pruneDeadLetters } from './dead-letters.ts';
 export { dependantsReadiness, lockOnDemandDependants } from './dependants.ts';
-export { type DueRunRow, dueRunsToHandOff } from './due-runs.ts';
+export { type DueRunRow, dueRunsToHandOff, nextRetryAt } from './due-runs.ts';
 export { ConflictError, isTransientFailure, NotFoundError } from './errors.ts';
 export { fireAttempts } from './fire-attempts.ts';
 export { attemptsSettledWithoutTheirWorker, runningAttemptsOfWorkers } from './heartbeat-attempts.ts';
@@ -16,6 +16,7 @@ export { kubernetesRunChanges, type RunChange, type RunChangeCursor } from './ku
 export { loadRunCursor, saveRunCursor } from './kubernetes-run-cursor.ts';
 export { createKubernetesTasks, findTasksByKey, type KubernetesTaskRef, type KubernetesTaskWrite, listKubernetesTasks } from './kubernetes-tasks.ts';
 export { deleteWaitingRuns, lockNextAttempts, recordLateSuccesses } from './late-outcomes.ts';
+export { acquirePartitions, fencePartitions, freeGoneHolder, heartbeatMember, leaveMembers, type MemberBeat, type PartitionTerm, releasePartitions, renewPartitions } from './partition-leases.ts';
 export { acquireLease, fenceLease, LeaseLostError, type LeaseTerm, readLease, releaseLease, renewLease } from './leases.ts';
 export { liveTasksById } from './live-tasks.ts';
 export { countFinishedRunsBefore, deleteFinishedRunsBefore, dropSchedulerSchema, reindexTables, vacuumTables } from './maintenance.ts';

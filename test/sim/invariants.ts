@@ -1,5 +1,6 @@
 import type { Db } from '../../core/store/db.ts';
 import { compileSchedule } from '../../core/schedule/index.ts';
+import { partitionOf } from '../../core/dispatch/fire-partitions.ts';
 import type { SimTask } from './scenario.ts';
 import type { World } from './world.ts';
 
@@ -123,7 +124,11 @@ export async function finalChecks(world: World, db: Db, know: Knowledge): Promis
     }
   }
 
-  // every slot of a schedulable window has a record for every shard (run, missed, skipped)
+  // every slot of a schedulable window has a record for every shard (run, missed, skipped), owed once the
+  // task's fire partition was held long enough (each incarnation of the name: the one held least)
+  const { rows: incarnations } = await db.query<{ id: string; name: string }>('SELECT id::text AS id, name FROM hg_tasks');
+  const partitionsOf = new Map<string, number[]>();
+  for (const row of incarnations) partitionsOf.set(row.name, [...(partitionsOf.get(row.name) ?? []), partitionOf(row.id)]);
   for (const task of know.tasks) {
     if (!task.schedule || task.pruned) continue;
     const schedule = compileSchedule(task.schedule, 'UTC');
@@ -131,9 +136,9 @@ export async function finalChecks(world: World, db: Db, know: Knowledge): Promis
     for (const window of know.windows.get(task.name) ?? []) {
       const to = window.to ?? know.activeEndMs;
       for (let slot = schedule.next(window.from + EDGE_MS); slot !== undefined && slot <= to - EDGE_MS; slot = schedule.next(slot)) {
-        if (uptime(world, slot, to) < FIRE_GRACE_MS) continue;
+        if (Math.min(...(partitionsOf.get(task.name) ?? [0]).map((p) => uptime(world, p, slot, to))) < FIRE_GRACE_MS) continue;
         for (let shard = 0; shard < task.shards; shard++) {
-          if (!have.has(`${slot}/${shard}`)) out.push(`slot ${new Date(slot).toISOString()} of ${task.name} shard ${shard} has no record (window ${new Date(window.from).toISOString()}..)`);
+          if (!have.has(`${slot}/${shard}`)) out.push(`slot ${new Date(slot).toISOString()} of ${task.name} shard ${shard} has no record (window ${new Date(window.from).toISOString()}..; ${holdersOf(world, partitionsOf.get(task.name) ?? [])})`);
         }
       }
     }
@@ -174,10 +179,18 @@ export async function finalChecks(world: World, db: Db, know: Knowledge): Promis
   return out;
 }
 
-/** how long some leader was leading, and not frozen, within [from, to) */
-function uptime(world: World, from: number, to: number): number {
+/** who held these fire partitions when, for a violation's message */
+function holdersOf(world: World, partitions: number[]): string {
+  const at = (ms: number | undefined) => (ms === undefined ? 'on' : `${((ms - world.startMs) / 1000).toFixed(1)}s`);
+  return partitions
+    .map((p) => `partition ${p}: ${world.partitionTerms.filter((t) => t.partition === p).map((t) => `${t.owner} ${at(t.start)}-${at(t.end)}`).join(', ') || 'never held'}`)
+    .join('; ');
+}
+
+/** how long some dispatcher held the fire partition, and was not frozen, within [from, to) */
+function uptime(world: World, partition: number, from: number, to: number): number {
   const pieces: Array<[number, number]> = [];
-  for (const term of world.leaderTerms) {
+  for (const term of world.partitionTerms.filter((t) => t.partition === partition)) {
     let cuts: Array<[number, number]> = [[Math.max(from, term.start), Math.min(to, term.end ?? Infinity)]];
     for (const f of world.freezes.filter((z) => z.owner === term.owner)) {
       cuts = cuts.flatMap(([a, b]): Array<[number, number]> => [[a, Math.min(b, f.from)], [Math.max(a, f.to), b]]);

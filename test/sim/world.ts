@@ -1,7 +1,7 @@
 import { pino, type Logger } from 'pino';
 import type { Clock } from '../../core/clock/index.ts';
 import type { CoreContext } from '../../core/dispatch/context.ts';
-import { startLeaderWork } from '../../core/dispatch/leader-work.ts';
+import { type Firing, startFiring, startLeaderWork } from '../../core/dispatch/leader-work.ts';
 import { holdLeadership, type Leadership } from '../../core/dispatch/leadership.ts';
 import { applyStatusEvents, decideClaims } from '../../core/dispatch/status.ts';
 import type { ClaimLedger } from '../../core/queue/claim-ledger.ts';
@@ -35,11 +35,19 @@ interface DispatcherProcess {
   owner: string;
   name: string;
   leadership?: Leadership;
+  firing?: Firing;
 }
 
 export interface LeaderTermRecord {
   owner: string;
   epoch: number;
+  start: number;
+  end?: number;
+}
+
+export interface PartitionTermRecord {
+  owner: string;
+  partition: number;
   start: number;
   end?: number;
 }
@@ -66,6 +74,8 @@ export class World {
   readonly live = new Map<string, Execution>();
   /** [start, end) of each leader's term, in true time (terms of a frozen leader may overlap its successor's) */
   readonly leaderTerms: LeaderTermRecord[] = [];
+  /** [start, end) of each fire partition's terms, in true time (a frozen holder's may overlap its successor's) */
+  readonly partitionTerms: PartitionTermRecord[] = [];
   readonly dispatchers = new Map<string, DispatcherProcess>();
   /** when each process was frozen, in true time */
   readonly freezes: Array<{ owner: string; from: number; to: number }> = [];
@@ -76,6 +86,9 @@ export class World {
   /** each worker incarnation's claim ledger (the queue layer's memory of claims it gave up on), by owner */
   readonly ledgers = new Map<string, ClaimLedger>();
   readonly dbSkewMs: number;
+  get startMs(): number {
+    return this.#options.startMs;
+  }
   readonly #options: WorldOptions;
   #generation = 0;
   readonly #owners = new Set<string>();
@@ -136,13 +149,34 @@ export class World {
       ctx.clock.setTimeout(() => void this.#bootDispatcher(proc, ctx), 1000);
       return;
     }
+    const open = new Map<number, PartitionTermRecord>();
+    proc.firing = startFiring(ctx, {
+      syncIntervalMs: 10_000,
+      maxBatch: 50,
+      leaseMs: LEASE_MS,
+      holder: owner,
+      observe: {
+        gained: (partitions) => {
+          for (const partition of partitions) {
+            const term: PartitionTermRecord = { owner, partition, start: this.time.now };
+            open.set(partition, term);
+            this.partitionTerms.push(term);
+          }
+        },
+        lost: (partitions) => {
+          for (const partition of partitions) {
+            const term = open.get(partition);
+            if (term) term.end ??= this.time.now;
+            open.delete(partition);
+          }
+        },
+      },
+    });
     proc.leadership = holdLeadership(
       ctx.db,
       ctx.logger,
       async (term) => {
         const stop = await startLeaderWork(ctx, term, {
-          syncIntervalMs: 10_000,
-          maxBatch: 50,
           workerTimeoutSeconds: WORKER_TIMEOUT_SECONDS,
           lostQueuedSeconds: 30,
           retentionIntervalMs: RETENTION_MS,
@@ -200,6 +234,7 @@ export class World {
   #gone(owner: string): void {
     this.time.kill(owner);
     for (const term of this.leaderTerms) if (term.owner === owner) term.end ??= this.time.now;
+    for (const term of this.partitionTerms) if (term.owner === owner) term.end ??= this.time.now;
   }
 
   startWorker(name: string, pool: string, concurrency: number): void {
