@@ -21,8 +21,8 @@ function pickSome<T>(items: readonly T[], count: number, random: () => number): 
 
 /**
  * The leader's host vanishes for `vanishMs`: its database and broker connections, open and new, carry
- * nothing. Measures how long until another dispatcher fires (a scheduled run created after the leader
- * went silent), then brings the host back: the old leader wakes up and must not act on its old term.
+ * nothing. Measures how long until every task that was firing fires again (its share of the fire
+ * partitions moved to the other dispatchers), then brings the host back: the old leader wakes up and must not act on its old term.
  */
 export async function vanishLeaderHost(topo: Topology, counts: FaultCounts, sql: pg.Client, vanishMs: number, note: Note): Promise<boolean> {
   const leader = topo.leader;
@@ -35,13 +35,24 @@ export async function vanishLeaderHost(topo: Topology, counts: FaultCounts, sql:
   const { rows } = await sql.query<{ at: Date }>('SELECT now() AS at');
   const mark = rows[0]?.at as Date;
   note(`host of ${name} (leader) vanishes for ${vanishMs} ms`);
+  // Every dispatcher fires its own share of the tasks (fire partitions): recovered once every '@every 1s'
+  // task that was firing has fired again, the vanished host's share included (one still schedulable now)
+  const { rows: firing } = await sql.query<{ id: string }>(
+    `SELECT DISTINCT r.task_id::text AS id FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id
+      WHERE r.trigger = 'schedule' AND r.created_at BETWEEN $1::timestamptz - interval '3 seconds' AND $1 AND t.spec ->> 'schedule' = '@every 1s'`,
+    [mark],
+  );
   let recoveredMs: number | undefined;
   while (Date.now() - vanishedAt < vanishMs) {
     if (recoveredMs === undefined) {
-      const fired = await sql.query(`SELECT 1 FROM hg_runs WHERE trigger = 'schedule' AND created_at > $1 LIMIT 1`, [mark]);
-      if (fired.rows.length > 0) {
+      const { rows: waiting } = await sql.query(
+        `SELECT 1 FROM hg_tasks t WHERE t.id = ANY($2::uuid[]) AND t.deleted_at IS NULL AND NOT COALESCE((t.spec ->> 'suspend')::boolean, false)
+            AND NOT EXISTS (SELECT 1 FROM hg_runs r WHERE r.task_id = t.id AND r.trigger = 'schedule' AND r.created_at > $1) LIMIT 1`,
+        [mark, firing.map((f) => f.id)],
+      );
+      if (firing.length > 0 && waiting.length === 0) {
         recoveredMs = Date.now() - vanishedAt;
-        note(`another dispatcher fired ${recoveredMs} ms after the leader's host vanished`);
+        note(`every task that was firing (${firing.length}) fired again ${recoveredMs} ms after the leader's host vanished`);
       }
     }
     await sleep(recoveredMs === undefined ? 100 : 500);

@@ -2,6 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Db } from '../../core/store/db.ts';
 import { DEFAULT_OPTIONS, openSimDatabase, runSeed } from './simulate.ts';
+import { PARTITION_SIM_DEFAULTS, runPartitionSeed } from './partition-sim.ts';
 
 /**
  * The CI form of the deterministic simulator (npm run sim is the long form): 300 seeds of a short world
@@ -68,4 +69,18 @@ describe('deterministic simulation of the core and the worker', () => {
       assert.ok(executions > 0, 'the seeds executed attempts');
     });
   }
+
+  // issue 16: partitioned leadership at scale (npm run sim:partitions is the long form)
+  it('partitioned leadership: 16 dispatchers joining, crashing and freezing over 1,000,000 schedules fire each slot once, none lost, a dead share within 10 s', async (t) => {
+    const failed: string[] = [];
+    for (const seed of [1, 2]) {
+      const result = await runPartitionSeed(db, seed, PARTITION_SIM_DEFAULTS);
+      const s = result.stats;
+      t.diagnostic(`seed ${seed}: ${s.executedPerS} slots executed/s of ${s.duePerS} due, ${s.deaths} deaths (slowest share fired again after ${s.healMaxMs} ms), ${s.freezes} freezes, schedules per dispatcher ${s.schedulesPerDispatcher.min}-${s.schedulesPerDispatcher.max}`);
+      assert.ok(s.deaths > 5 && s.freezes > 5, 'the seed killed and froze dispatchers');
+      assert.ok(s.executedPerS >= s.duePerS * 0.99, `${s.executedPerS} slots executed/s of ${s.duePerS} due`);
+      if (result.violations.length > 0) failed.push(`seed ${seed} (replay: npm run sim:partitions -- --seed ${seed}):\n  ${result.violations.slice(0, 5).join('\n  ')}`);
+    }
+    assert.deepEqual(failed, []);
+  });
 });
