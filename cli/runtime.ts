@@ -190,11 +190,14 @@ async function startDispatcher(ctx: CoreContext, config: Config, metrics: Metric
   stops.push(async () => {
     for (const sub of subscriptions) await sub.close();
   });
+  const held = () => metrics.firePartitions.set(firing.partitions.held().length);
   const firing = startFiring(ctx, {
     syncIntervalMs: config.dispatcher.schedule_interval_seconds * 1000,
     maxBatch: config.dispatcher.max_concurrent_dispatches,
     leaseMs: config.dispatcher.leader_lease_seconds * 1000,
+    observe: { gained: held, lost: held },
   });
+  metrics.firePartitions.set(0);
   stops.push(() => firing.stop());
   const leadership = holdLeadership(ctx.db, ctx.logger, async (term) => {
     metrics.isLeader.set(1);

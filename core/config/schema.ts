@@ -112,7 +112,7 @@ const Dispatcher = z
     schedule_interval_seconds: int(10, 'Safety-net resync of task definitions; fires themselves are timer-driven.', 1),
     max_concurrent_dispatches: int(1000, 'Most fires written to Postgres and handed to the queue in one batch when many schedules come due at once.', 1),
     worker_timeout_seconds: int(90, 'A worker silent this long is declared dead; must exceed worker.heartbeat_interval_seconds.', 1),
-    leader_lease_seconds: int(5, 'Lease of the dispatcher leader: renewed every fifth of it; a leader that cannot renew for half of it stops leading; a standby takes over once it expired.', 2),
+    leader_lease_seconds: int(5, 'Lease of the dispatcher leader and of each fire partition: renewed every fifth of it; a holder that cannot renew for half of it stops acting on it; another dispatcher takes it over once it expired.', 2),
   })
   .prefault({})
   .describe('Schedules tasks and creates runs.');

@@ -84,7 +84,8 @@ export function createMetrics() {
         for (const worker of snap?.workers ?? []) this.set({ worker_id: worker.id }, worker.load);
       },
     }),
-    isLeader: new Gauge({ name: 'hourglass_dispatcher_leader', help: '1 while this process is the dispatcher leader', registers: [registry] }),
+    isLeader: new Gauge({ name: 'hourglass_dispatcher_leader', help: '1 while this process is the dispatcher leader (reaper, retention, retries)', registers: [registry] }),
+    firePartitions: new Gauge({ name: 'hourglass_dispatcher_fire_partitions', help: 'fire partitions this dispatcher holds, of 64: it fires the schedules of their tasks', registers: [registry] }),
     /** feeds queue_backlog, workers_alive and worker_load_percentage; set by the process that serves /metrics */
     observeCluster(read: () => Promise<ClusterSnapshot>): void {
       source = read;
