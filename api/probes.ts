@@ -1,4 +1,5 @@
 import type { CoreContext } from '../core/dispatch/context.ts';
+import { firePartitionsHeld } from '../core/dispatch/fire-partitions.ts';
 import { leaderHeld as leaseHeld } from '../core/dispatch/leadership.ts';
 
 export interface Probe {
@@ -40,4 +41,9 @@ export function queueProbe(core: CoreContext, timeoutMs: number): Promise<Probe>
  */
 export async function leaderHeld(core: CoreContext): Promise<boolean> {
   return leaseHeld(core.db, core.now());
+}
+
+/** How many of the FIRE_PARTITIONS fire partitions a live dispatcher holds. */
+export function partitionsHeld(core: CoreContext): Promise<number> {
+  return firePartitionsHeld(core.db, core.now());
 }

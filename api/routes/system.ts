@@ -3,7 +3,8 @@ import { redactConfig } from '../../core/config/index.ts';
 import { countRuns, countTasks, liveWorkerLoad, poolActivity } from '../../core/store/index.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiProblem } from '../problem.ts';
-import { databaseProbe, leaderHeld, probe, queueProbe } from '../probes.ts';
+import { FIRE_PARTITIONS } from '../../core/dispatch/fire-partitions.ts';
+import { databaseProbe, leaderHeld, partitionsHeld, probe, queueProbe } from '../probes.ts';
 import { defineRoute, type ApiRoute } from '../route.ts';
 
 const TAG = 'system';
@@ -40,9 +41,19 @@ export function systemRoutes(api: ApiContext): ApiRoute[] {
       async handler({ reply }) {
         const [database, queue] = await Promise.all([databaseProbe(core, PROBE_TIMEOUT_MS), queueProbe(core, PROBE_TIMEOUT_MS)]);
         let leader = false;
+        let held = 0;
         let workers: Array<{ id: string; pool: string; load: number }> = [];
         let backlog: Record<string, number> = {};
-        const dispatcher = await probe(async () => (leader = await leaderHeld(core)), PROBE_TIMEOUT_MS);
+        const dispatcher = await probe(async () => {
+          [leader, held] = await Promise.all([leaderHeld(core), partitionsHeld(core)]);
+        }, PROBE_TIMEOUT_MS);
+        const dispatcherDetail = { leaderElected: leader, firePartitionsHeld: held, firePartitions: FIRE_PARTITIONS, thisProcess: api.isLeader?.() ?? false };
+        // a rebalance leaves a few partitions unheld for a second or two; a dead dispatcher's, for its lease
+        const dispatcherProblem = !leader
+          ? 'no dispatcher holds the leadership: retries wait and dead workers are not reaped'
+          : held < FIRE_PARTITIONS
+            ? `${FIRE_PARTITIONS - held} of ${FIRE_PARTITIONS} fire partitions have no live dispatcher: their tasks do not fire`
+            : undefined;
         const workerProbe = await probe(async () => (workers = await liveWorkerLoad(core.db, api.workerTimeoutSeconds)), PROBE_TIMEOUT_MS);
         const backlogProbe = await probe(async () => {
           backlog = Object.fromEntries([...(await poolActivity(core.db, api.workerTimeoutSeconds)).values()].map((p) => [p.pool, p.backlog]));
@@ -50,9 +61,9 @@ export function systemRoutes(api: ApiContext): ApiRoute[] {
         const components = {
           database,
           queue: { ...queue, detail: { kind: core.queue.kind } },
-          dispatcher: dispatcher.ok && !leader
-            ? { ...dispatcher, ok: false, reason: 'no dispatcher holds the leadership: nothing is scheduled', detail: { leaderElected: false, thisProcess: api.isLeader?.() ?? false } }
-            : { ...dispatcher, detail: { leaderElected: leader, thisProcess: api.isLeader?.() ?? false } },
+          dispatcher: dispatcher.ok && dispatcherProblem
+            ? { ...dispatcher, ok: false, reason: dispatcherProblem, detail: dispatcherDetail }
+            : { ...dispatcher, detail: dispatcherDetail },
           workers: workerProbe.ok && workers.length === 0
             ? { ...workerProbe, ok: false, reason: 'no live worker: queued runs wait', detail: { alive: 0 } }
             : { ...workerProbe, detail: { alive: workers.length } },

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock/index.ts';
 import {
   acquirePartitions,
+  countLiveLeases,
   type Db,
   fencePartitions,
   freeGoneHolder,
@@ -43,6 +44,11 @@ function memberHintKey(holder: string): number {
 
 export function partitionLeaseName(partition: number): string {
   return `${PARTITION_PREFIX}${String(partition).padStart(2, '0')}`;
+}
+
+/** How many fire partitions some dispatcher holds now (by the reader's clock): below FIRE_PARTITIONS, some tasks fire nowhere. */
+export function firePartitionsHeld(db: Queryable, nowMs: number): Promise<number> {
+  return countLiveLeases(db, PARTITION_PREFIX, nowMs);
 }
 
 /** What the owner of partitions is told, synchronously and in order, as they come and go. */

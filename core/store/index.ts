@@ -16,7 +16,7 @@ export { kubernetesRunChanges, type RunChange, type RunChangeCursor } from './ku
 export { loadRunCursor, saveRunCursor } from './kubernetes-run-cursor.ts';
 export { createKubernetesTasks, findTasksByKey, type KubernetesTaskRef, type KubernetesTaskWrite, listKubernetesTasks } from './kubernetes-tasks.ts';
 export { deleteWaitingRuns, lockNextAttempts, recordLateSuccesses } from './late-outcomes.ts';
-export { acquirePartitions, fencePartitions, freeGoneHolder, heartbeatMember, leaveMembers, type MemberBeat, type PartitionTerm, releasePartitions, renewPartitions } from './partition-leases.ts';
+export { acquirePartitions, countLiveLeases, fencePartitions, freeGoneHolder, heartbeatMember, leaveMembers, type MemberBeat, type PartitionTerm, releasePartitions, renewPartitions } from './partition-leases.ts';
 export { acquireLease, fenceLease, LeaseLostError, type LeaseTerm, readLease, releaseLease, renewLease } from './leases.ts';
 export { liveTasksById } from './live-tasks.ts';
 export { countFinishedRunsBefore, deleteFinishedRunsBefore, dropSchedulerSchema, reindexTables, vacuumTables } from './maintenance.ts';

@@ -138,3 +138,9 @@ export async function fencePartitions(tx: Queryable, holder: string, terms: Part
   );
   return rows.length === terms.length;
 }
+
+/** How many lease rows named with `prefix` are unexpired by `nowMs` (the fire partitions some dispatcher holds). */
+export async function countLiveLeases(db: Queryable, prefix: string, nowMs: number): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM hg_leases WHERE starts_with(name, $1) AND expires_at > $2::timestamptz`, [prefix, iso(nowMs)]);
+  return rows[0]?.n ?? 0;
+}

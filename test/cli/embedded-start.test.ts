@@ -40,7 +40,7 @@ describe('scheduler --mode all on the embedded database (npm start)', () => {
     }, 20_000, 200, 'a healthy system').catch((error: Error) => assert.fail(`${error.message}; last body: ${JSON.stringify(last)}`));
     const { components } = health as { components: Record<string, { ok: boolean; detail: { leaderElected?: boolean; thisProcess?: boolean } }> };
     assert.equal(components.dispatcher?.ok, true);
-    assert.deepEqual(components.dispatcher?.detail, { leaderElected: true, thisProcess: true });
+    assert.deepEqual(components.dispatcher?.detail, { leaderElected: true, firePartitionsHeld: 64, firePartitions: 64, thisProcess: true });
 
     const result = await cliFor(url)(['system', 'health', '-o', 'json']);
     assert.equal(result.code, 0, show(result));

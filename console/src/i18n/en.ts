@@ -153,6 +153,8 @@ export const en = {
   'system.uptime': 'Uptime',
   'system.leader': 'Leader elected',
   'system.leaderHere': 'this process leads',
+  'system.firePartitions': 'Fire partitions',
+  'system.firePartitionsHeld': '{held} of {all} held by live dispatchers',
   'system.counts': 'Counts',
   'system.recentErrors': 'Recent failed runs',
   'system.ok': 'healthy',

@@ -155,6 +155,8 @@ export const zh: Record<MessageKey, string> = {
   'system.uptime': '运行时长',
   'system.leader': '已选出主节点',
   'system.leaderHere': '本进程是主节点',
+  'system.firePartitions': '触发分区',
+  'system.firePartitionsHeld': '存活的调度器持有 {held} / {all} 个',
   'system.counts': '计数',
   'system.recentErrors': '最近失败的运行',
   'system.ok': '健康',

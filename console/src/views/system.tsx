@@ -26,7 +26,7 @@ export function SystemView() {
   }, []);
   const stats = useFetch(() => api.get('/api/system/stats'), []);
   const failures = useFetch(() => api.get('/api/task-runs', { query: { status: 'failed,timed_out', limit: 10 } }), []);
-  const dispatcher = health.data?.components.dispatcher?.detail as { leaderElected?: boolean; thisProcess?: boolean } | undefined;
+  const dispatcher = health.data?.components.dispatcher?.detail as { leaderElected?: boolean; thisProcess?: boolean; firePartitionsHeld?: number; firePartitions?: number } | undefined;
   return (
     <section aria-labelledby="view-title">
       <h1 id="view-title">{t('system.title')}</h1>
@@ -41,6 +41,7 @@ export function SystemView() {
               <dt>{t('system.environment')}</dt><dd>{info.data.environment}</dd>
               <dt>{t('system.uptime')}</dt><dd>{duration(info.data.uptimeSeconds * 1000)}</dd>
               <dt>{t('system.leader')}</dt><dd>{dispatcher ? `${dispatcher.leaderElected ? t('system.yes') : t('system.no')}${dispatcher.thisProcess ? ` (${t('system.leaderHere')})` : ''}` : t('common.none')}</dd>
+              {dispatcher?.firePartitions !== undefined && <><dt>{t('system.firePartitions')}</dt><dd>{t('system.firePartitionsHeld', { held: dispatcher.firePartitionsHeld ?? 0, all: dispatcher.firePartitions })}</dd></>}
               <dt>{t('system.node')}</dt><dd>{info.data.node}</dd>
               <dt>{t('system.storage')}</dt><dd>{info.data.database} / {info.data.queue}</dd>
             </dl>
