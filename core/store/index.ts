@@ -3,6 +3,7 @@
  * a module of this folder, one per operation; other folders import it from here, never from a module.
  */
 export { type AttemptReport, keepOutputOfCancelledRuns } from './cancelled-output.ts';
+export { pingDatabase } from './database-ping.ts';
 export { type Db, type Queryable, type SessionLock } from './db.ts';
 export { type DeadLetter, insertDeadLetters, pruneDeadLetters } from './dead-letters.ts';
 export { dependantsReadiness, lockOnDemandDependants } from './dependants.ts';
@@ -37,5 +38,5 @@ export { advanceLastScheduledTimes } from './task-last-scheduled.ts';
 export { countTasks, findTaskWithLastRun, latestRunIds, listTasksFiltered, taskStats } from './task-queries.ts';
 export { taskRunState, type TaskRunState, taskRunStates } from './task-run-states.ts';
 export { createTask, databaseNow, deleteTask, findTask, getTask, lockTasksForShare, TASK_CHANGED_CHANNEL, updateTask } from './tasks.ts';
-export { attemptsOfDeadWorkers, type HeldAttempt, markSilentWorkersDown, pingDatabase, poolsWithRunsQueuedSince } from './worker-liveness.ts';
+export { attemptsOfDeadWorkers, type HeldAttempt, markSilentWorkersDown, poolsWithRunsQueuedSince } from './worker-liveness.ts';
 export { deleteGoneWorkers, getWorker, listWorkers, liveWorkerLoad, markDraining, recordWorkerHeartbeats, workerIdentities, workerStats } from './worker-queries.ts';

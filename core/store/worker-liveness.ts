@@ -2,11 +2,6 @@ import type { Queryable } from './db.ts';
 
 /** What the reaper (core/dispatch/reaper.ts) reads and writes to find dead workers and the runs they leave. */
 
-/** Throws when the database cannot answer. */
-export async function pingDatabase(db: Queryable): Promise<void> {
-  await db.query('SELECT 1');
-}
-
 /** Workers not DOWN or STOPPED whose last heartbeat is older than `timeoutSeconds` before `judgedAt` become DOWN; returns them. */
 export async function markSilentWorkersDown(db: Queryable, timeoutSeconds: number, judgedAt: Date): Promise<Array<{ id: string }>> {
   const { rows } = await db.query<{ id: string }>(
