@@ -1,16 +1,12 @@
 import { REJECTED_CLAIMANT } from '../queue/guarded-consumer.ts';
 import type { Claim, StatusEvent } from '../queue/port.ts';
 import { verifyWorkerSignature } from '../queue/worker-identity.ts';
-import { insertDeadLetters, type DeadLetter } from '../store/dead-letters.ts';
-import { isTransientFailure } from '../store/errors.ts';
-import { toCancelTarget, type CancelRow } from '../store/runs.ts';
+import { attemptsWithHolders, cancelledRunsAmong, type DeadLetter, grantClaims, insertDeadLetters, insertRunLogs, isTransientFailure, pingDatabase, recordStartedAttempts, recordStatusProbe, toCancelTarget } from '../store/index.ts';
 import type { CoreContext } from './context.ts';
 import { applyHeartbeats } from './heartbeats.ts';
 import { reconcileLateOutcomes } from './late-outcomes.ts';
 import { finishAttempts, keepOutputOfCancelled, type AttemptOutcome } from './outcomes.ts';
 import { blamesTheEvents, livenessNow, noteInterrupted, noteReceiving, UNEXPLAINED_FAILURES_BEFORE_DEAD_LETTER } from './receiving.ts';
-import { recordStatusProbe } from '../store/status-path.ts';
-import { ACTIVE as ACTIVE_STATUSES, statusAmong } from '../store/status-test.ts';
 
 type Of<K extends StatusEvent['kind']> = Extract<StatusEvent, { kind: K }>;
 
@@ -97,7 +93,7 @@ async function applyOrSetAside(ctx: CoreContext, events: StatusEvent[]): Promise
 
 async function databaseAnswers(ctx: CoreContext): Promise<boolean> {
   try {
-    await ctx.db.query('SELECT 1');
+    await pingDatabase(ctx.db);
     return true;
   } catch {
     return false;
@@ -172,13 +168,7 @@ async function applyBatch(ctx: CoreContext, events: StatusEvent[]): Promise<void
  * is reconciled (late-outcomes.ts).
  */
 async function applyOutcomes(ctx: CoreContext, finished: Of<'finished'>[], startedAt: Map<string, Date>): Promise<void> {
-  const { rows } = await ctx.db.query<{ id: string; attempt: number; status: string; worker_id: string | null; failed_by_core: boolean; public_key: string | null }>(
-    `SELECT r.id::text AS id, r.attempt, r.status, r.worker_id, r.failed_by_core, w.public_key
-       FROM hg_runs r JOIN unnest($1::bigint[], $2::int[]) AS u(id, attempt) ON r.id = u.id AND r.attempt = u.attempt
-       LEFT JOIN hg_workers w ON w.id = r.worker_id
-      WHERE r.id = ANY($1::bigint[])`,
-    [finished.map((e) => e.runId), finished.map((e) => e.attempt)],
-  );
+  const rows = await attemptsWithHolders(ctx.db, finished);
   const current = new Map(rows.map((r) => [`${r.id}/${r.attempt}`, r]));
   const live: Of<'finished'>[] = [];
   const late: Of<'finished'>[] = [];
@@ -219,39 +209,22 @@ async function applyOutcomes(ctx: CoreContext, finished: Of<'finished'>[], start
 const ACTIVE = new Set(['pending', 'queued', 'running']);
 
 async function recordStarted(ctx: CoreContext, events: Of<'started'>[]): Promise<void> {
-  const { rows } = await ctx.db.query<{ id: string }>(
-    // the worker's clock is not the core's: a start is never recorded before the run was queued (issue 18,
-    // item 19); a started event from a worker other than the one holding the attempt changes nothing
-    `UPDATE hg_runs r SET status = 'running', worker_id = u.worker_id, started_at = COALESCE(r.started_at, GREATEST(u.at, r.queued_at))
-       FROM unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[]) AS u(id, attempt, worker_id, at)
-      WHERE r.id = ANY($1::bigint[]) AND r.id = u.id AND r.attempt = u.attempt AND ${statusAmong('r', ACTIVE_STATUSES)}
-        AND (r.worker_id IS NULL OR r.worker_id = u.worker_id)
-      RETURNING r.id::text AS id`,
-    [events.map((e) => e.runId), events.map((e) => e.attempt), events.map((e) => e.workerId), events.map((e) => e.at)],
-  );
+  // the worker's clock is not the core's, and a worker not holding the attempt changes nothing (recordStartedAttempts)
+  const rows = await recordStartedAttempts(ctx.db, events);
   if (rows.length === events.length) return;
   // A run cancelled while it waited in the queue was started anyway by a broker worker: tell it to stop.
   const updated = new Set(rows.map((r) => r.id));
   const late = events.filter((e) => !updated.has(e.runId)).map((e) => e.runId);
-  const { rows: cancelled } = await ctx.db.query<CancelRow>(
-    `SELECT id::text AS id, task_id::text AS task_id, attempt FROM hg_runs r WHERE id = ANY($1::bigint[]) AND ${statusAmong('r', ['cancelled'])}`,
-    [late],
-  );
+  const cancelled = await cancelledRunsAmong(ctx.db, late);
   if (cancelled.length > 0) await ctx.queue.publishCancel(cancelled.map(toCancelTarget));
 }
 
 async function recordLogs(ctx: CoreContext, logs: Of<'log'>[]): Promise<void> {
-  await ctx.db.query(
-    `INSERT INTO hg_run_logs (run_id, attempt, seq, stream, chunk, created_at)
-     SELECT id, attempt, seq, stream, chunk, COALESCE(at, $7::timestamptz)
-       FROM unnest($1::bigint[], $2::int[], $3::int[], $4::text[], $5::text[], $6::timestamptz[]) AS u(id, attempt, seq, stream, chunk, at)
-     ON CONFLICT DO NOTHING`,
-    [
-      logs.map((l) => l.runId), logs.map((l) => l.attempt), logs.map((l) => l.seq), logs.map((l) => l.stream), logs.map((l) => l.chunk),
-      // the time the worker read the line (issue 18 item 19); a worker that does not say: the time it is written
-      logs.map((l) => (l.at !== undefined && !Number.isNaN(Date.parse(l.at)) ? l.at : null)),
-      new Date(ctx.now()).toISOString(),
-    ],
+  await insertRunLogs(
+    ctx.db,
+    // the time the worker read the line (issue 18 item 19); a worker that does not say: the time it is written
+    logs.map((l) => ({ runId: l.runId, attempt: l.attempt, seq: l.seq, stream: l.stream, chunk: l.chunk, at: l.at !== undefined && !Number.isNaN(Date.parse(l.at)) ? l.at : null })),
+    new Date(ctx.now()),
   );
 }
 
@@ -268,16 +241,8 @@ export async function decideClaims(ctx: CoreContext, claims: Claim[]): Promise<b
   }
   const askable = claims.filter((c) => c.workerId !== REJECTED_CLAIMANT && RUN_ID_RE.test(c.runId) && c.attempt >= 1 && c.attempt <= INT4_MAX);
   if (askable.length === 0) return claims.map(() => false);
-  const { rows } = await ctx.db.query<{ id: string; worker_id: string }>(
-    // rows are locked in id order, the one lock order of hg_runs (outcomes.ts)
-    `WITH locked AS (SELECT id FROM hg_runs WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE)
-     UPDATE hg_runs r SET status = 'running', worker_id = u.worker_id, started_at = COALESCE(r.started_at, GREATEST($4::timestamptz, r.queued_at))
-       FROM unnest($1::bigint[], $2::int[], $3::text[]) AS u(id, attempt, worker_id), locked
-      WHERE r.id = ANY($1::bigint[]) AND r.id = u.id AND r.attempt = u.attempt AND locked.id = r.id
-        AND (${statusAmong('r', ['pending', 'queued'])} OR (${statusAmong('r', ['running'])} AND r.worker_id = u.worker_id))
-      RETURNING r.id::text AS id, r.worker_id`,
-    [askable.map((c) => c.runId), askable.map((c) => c.attempt), askable.map((c) => c.workerId), new Date(ctx.now()).toISOString()],
-  );
+  // rows are locked in id order, the one lock order of hg_runs (outcomes.ts)
+  const rows = await grantClaims(ctx.db, askable, new Date(ctx.now()));
   const granted = new Set(rows.map((r) => `${r.id}/${r.worker_id}`));
   // Two claims for one attempt in the same batch: only the first may win.
   const seen = new Set<string>();

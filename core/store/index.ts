@@ -2,7 +2,9 @@
  * The store's public API: what code outside core/store may use. Every SQL statement of the core lives in
  * a module of this folder, one per operation; other folders import it from here, never from a module.
  */
+export { type AttemptHolderRow, attemptsWithHolders } from './attempt-holders.ts';
 export { type AttemptReport, keepOutputOfCancelledRuns } from './cancelled-output.ts';
+export { type ClaimRequest, grantClaims } from './claims.ts';
 export { pingDatabase } from './database-ping.ts';
 export { type Db, type Queryable, type SessionLock } from './db.ts';
 export { type DeadLetter, insertDeadLetters, pruneDeadLetters } from './dead-letters.ts';
@@ -28,9 +30,11 @@ export { notifyPools } from './pool-notify.ts';
 export { deletePool, findPool, getPool, listPools, poolActivity, type PoolActivity, poolsSeen, type StoredPool, upsertPool } from './pools.ts';
 export { taskColumns, type TaskRow, toTask } from './rows.ts';
 export { lockRunsInIdOrder, reachRunsByIndex } from './run-locks.ts';
+export { insertRunLogs, type RunLogLine } from './run-log-writes.ts';
 export { countRuns, listRuns, runLogs, runsByIds, runStatus } from './run-queries.ts';
 export { type RunSummary } from './run-summary.ts';
 export { type ActiveRun, activeRunsOf, type CancelRow, cancelRuns, getRun, type InsertedRun, insertRuns, latestOutcomes, listTaskRuns, markQueued, type NewRun, toCancelTarget } from './runs.ts';
+export { type AttemptStart, cancelledRunsAmong, recordStartedAttempts } from './started-attempts.ts';
 export { recordStatusProbe, statusProvenAt } from './status-path.ts';
 export { ACTIVE, statusAmong } from './status-test.ts';
 export { dependsOnOf } from './task-dependencies.ts';
