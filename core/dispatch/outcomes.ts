@@ -1,15 +1,10 @@
 import { RETRYABLE_OUTCOMES, type Task } from '../model/index.ts';
 import type { CancelTarget, FinishedStatus } from '../queue/port.ts';
 import { retryDelayMs } from '../schedule/index.ts';
-import { liveTasksById } from '../store/live-tasks.ts';
-import { keepOutputOfCancelledRuns } from '../store/cancelled-output.ts';
-import { lockRunsInIdOrder, reachRunsByIndex } from '../store/run-locks.ts';
+import { keepOutputOfCancelledRuns, liveTasksById, lockRunsInIdOrder, notify, type Queryable, reachRunsByIndex, type SettledAttemptRow, settleAttempts } from '../store/index.ts';
 import { decideDependants } from './dependants.ts';
 import type { CoreContext } from './context.ts';
 import { handOffCreated, insertRequestedRuns, type CreatedRun, type RunRequest } from './enqueue.ts';
-import type { Queryable } from '../store/db.ts';
-import type { SettledAttemptRow } from '../store/late-outcomes.ts';
-import { ACTIVE, statusAmong } from '../store/status-test.ts';
 
 /** The leader LISTENs here to arm a timer for a retry's backoff; the payload is the due time in ms. */
 export const RETRY_SCHEDULED_CHANNEL = 'hg_retry_scheduled';
@@ -56,23 +51,12 @@ export async function finishAttempts(ctx: CoreContext, outcomes: AttemptOutcome[
     await ctx.fence?.(tx);
     await reachRunsByIndex(tx);
     await lockRunsInIdOrder(tx, outcomes.map((o) => o.runId));
-    const { rows } = await tx.query<FinishedRow>(
-      `UPDATE hg_runs r SET status = u.status, finished_at = GREATEST(u.at, r.started_at, r.queued_at),
-              started_at = COALESCE(r.started_at, GREATEST(COALESCE(u.started_at, u.at), r.queued_at)),
-              worker_id = COALESCE(u.worker_id, r.worker_id), exit_code = u.exit_code, http_status = u.http_status,
-              error = u.error, output = u.output, failed_by_core = u.by_core
-         FROM unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[], $5::text[], $6::int[], $7::int[], $8::text[], $9::text[], $10::timestamptz[], $11::bool[], $12::text[])
-              AS u(id, attempt, status, at, worker_id, exit_code, http_status, error, output, started_at, by_core, expect)
-        WHERE r.id = ANY($1::bigint[]) AND r.id = u.id AND r.attempt = u.attempt AND ${statusAmong('r', ACTIVE)}
-          AND (u.expect IS NULL OR r.worker_id = u.expect)
-        RETURNING r.id::text AS id, r.task_id::text AS task_id, r.scheduled_time, r.shard, r.attempt, r.status`,
-      [
-        ...outcomeColumns(outcomes),
-        outcomes.map((o) => o.startedAt?.toISOString() ?? null),
-        outcomes.map((o) => o.byCore === true),
-        outcomes.map((o) => o.expectWorkerId ?? null),
-      ],
-    );
+    const rows: FinishedRow[] = await settleAttempts(tx, [
+      ...outcomeColumns(outcomes),
+      outcomes.map((o) => o.startedAt?.toISOString() ?? null),
+      outcomes.map((o) => o.byCore === true),
+      outcomes.map((o) => o.expectWorkerId ?? null),
+    ]);
     // only an attempt this did not settle can have been cancelled before its report
     const settled = new Set(rows.map((row) => `${row.id}/${row.attempt}`));
     await keepOutputOfCancelled(tx, outcomes.filter((o) => !settled.has(`${o.runId}/${o.attempt}`)));
@@ -129,7 +113,7 @@ export async function followUps(
   const dependants = succeeded.length > 0 ? await decideDependants(ctx, tx, succeeded) : { requests: [], cancelled: [] };
   const inserted = await insertRequestedRuns(ctx, tx, [...retries, ...dependants.requests]);
   const backoffs = inserted.flatMap((run) => (run.notBefore ? [run.notBefore.getTime()] : []));
-  if (backoffs.length > 0) await tx.query('SELECT pg_notify($1, $2)', [RETRY_SCHEDULED_CHANNEL, String(Math.min(...backoffs))]);
+  if (backoffs.length > 0) await notify(tx, RETRY_SCHEDULED_CHANNEL, String(Math.min(...backoffs)));
   return { created: inserted, cancelled: dependants.cancelled };
 }
 

@@ -3,6 +3,7 @@
  * a module of this folder, one per operation; other folders import it from here, never from a module.
  */
 export { type AttemptHolderRow, attemptsWithHolders } from './attempt-holders.ts';
+export { settleAttempts } from './attempt-outcomes.ts';
 export { type AttemptReport, keepOutputOfCancelledRuns } from './cancelled-output.ts';
 export { type ClaimRequest, grantClaims } from './claims.ts';
 export { pingDatabase } from './database-ping.ts';
@@ -18,12 +19,13 @@ export { kubernetesPoolNamespaces, kubernetesPoolOwners, otherNamespacesUsingPoo
 export { kubernetesRunChanges, type RunChange, type RunChangeCursor } from './kubernetes-run-changes.ts';
 export { loadRunCursor, saveRunCursor } from './kubernetes-run-cursor.ts';
 export { createKubernetesTasks, findTasksByKey, type KubernetesTaskRef, type KubernetesTaskWrite, listKubernetesTasks } from './kubernetes-tasks.ts';
-export { deleteWaitingRuns, lockNextAttempts, recordLateSuccesses } from './late-outcomes.ts';
+export { deleteWaitingRuns, lockNextAttempts, recordLateSuccesses, type SettledAttemptRow } from './late-outcomes.ts';
 export { acquirePartitions, countLiveLeases, fencePartitions, freeGoneHolder, heartbeatMember, leaveMembers, type MemberBeat, type PartitionTerm, releasePartitions, renewPartitions } from './partition-leases.ts';
 export { acquireLease, fenceLease, LeaseLostError, type LeaseTerm, readLease, releaseLease, renewLease } from './leases.ts';
 export { liveTasksById } from './live-tasks.ts';
 export { countFinishedRunsBefore, deleteFinishedRunsBefore, dropSchedulerSchema, reindexTables, vacuumTables } from './maintenance.ts';
 export { migrate, migrationStatus } from './migrate.ts';
+export { notify } from './notify.ts';
 export { openPgDb } from './pg-db.ts';
 export { openPgliteDb } from './pglite-db.ts';
 export { notifyPools } from './pool-notify.ts';
