@@ -1,4 +1,4 @@
-import type { Db } from '../store/index.ts';
+import { databaseNow, type Db, type DequeuedRow, dequeueRuns, notify, pingDatabase, queuedRunCount, runsTakenSince } from '../store/index.ts';
 import { buildRunMessage } from './run-message.ts';
 import { cancelEntry, drainedWorkers, drainSignal, type Delivery, type QueueConsumer, type QueueProducer, type RunMessage, type StatusEvent, type Subscription } from './port.ts';
 
@@ -25,8 +25,7 @@ export function createPostgresProducer(options: PostgresQueueOptions): QueueProd
     // runs are queued by the insert that created them (core/dispatch/enqueue.ts); nothing more to do
     async publish() {},
     async backlog(pool) {
-      const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM hg_runs WHERE status = 'queued' AND pool = $1`, [pool]);
-      return rows[0]?.n ?? 0;
+      return queuedRunCount(db, pool);
     },
     async consumeStatus() {
       return { close: async () => {} };
@@ -38,35 +37,22 @@ export function createPostgresProducer(options: PostgresQueueOptions): QueueProd
     async publishCancel(targets) {
       const entries = targets.map(cancelEntry);
       for (let i = 0; i < entries.length; i += CANCEL_CHUNK) {
-        await db.query('SELECT pg_notify($1, $2)', [CANCEL_CHANNEL, entries.slice(i, i + CANCEL_CHUNK).join(',')]);
+        await notify(db, CANCEL_CHANNEL, entries.slice(i, i + CANCEL_CHUNK).join(','));
       }
     },
     // the id is URI-encoded: this channel's payload is a comma-separated list
     async publishDrain(workerId) {
-      await db.query('SELECT pg_notify($1, $2)', [CANCEL_CHANNEL, drainSignal(encodeURIComponent(workerId))]);
+      await notify(db, CANCEL_CHANNEL, drainSignal(encodeURIComponent(workerId)));
     },
     // these workers write their heartbeats straight to the core's writer: so does the probe
     async probeStatus(at) {
       await options.applyStatus([{ kind: 'probe', at }]);
     },
     async ping() {
-      await db.query('SELECT 1');
+      await pingDatabase(db);
     },
     async close() {},
   };
-}
-
-interface DequeuedRow {
-  id: string;
-  attempt: number;
-  task_id: string;
-  name: string;
-  pool: string;
-  priority: number;
-  spec: { type: string; shell?: unknown; http?: unknown; params?: Record<string, unknown>; timeoutSeconds: number };
-  shard: number;
-  shard_total: number;
-  scheduled_time: Date | string;
 }
 
 export function createPostgresConsumer(options: PostgresQueueOptions & { workerId: string }): QueueConsumer {
@@ -101,12 +87,7 @@ export function createPostgresConsumer(options: PostgresQueueOptions & { workerI
 
   async function recoverLost(pool: string, max: number): Promise<Delivery[]> {
     if (!uncertain || since === undefined) return [];
-    const { rows } = await db.query<DequeuedRow>(
-      `SELECT r.id::text AS id, r.attempt, r.task_id::text AS task_id, t.name, r.pool, r.priority, COALESCE(s.spec, r.spec, t.spec) AS spec, r.shard, r.shard_total, r.scheduled_time
-         FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id LEFT JOIN hg_run_specs s ON s.digest = r.spec_digest
-        WHERE r.status = 'running' AND r.worker_id = $1 AND r.pool = $2 AND r.started_at >= $3`,
-      [workerId, pool, since],
-    );
+    const rows = await runsTakenSince(db, workerId, pool, since);
     uncertain = false;
     return handOut(rows.filter((row) => !delivered.has(`${row.id}/${row.attempt}`)).slice(0, max));
   }
@@ -122,7 +103,7 @@ export function createPostgresConsumer(options: PostgresQueueOptions & { workerI
   }
 
   async function take(pool: string, max: number): Promise<Delivery[]> {
-    since ??= (await db.query<{ now: Date }>('SELECT now() AS now')).rows[0]?.now;
+    since ??= await databaseNow(db);
     const lost = await recoverLost(pool, max);
     if (lost.length > 0) return lost;
     try {
@@ -135,8 +116,7 @@ export function createPostgresConsumer(options: PostgresQueueOptions & { workerI
 
   async function dequeue(pool: string, max: number): Promise<DequeuedRow[]> {
     // hg_dequeue (migration 0010): the claim and the receive in one statement, planned to walk hg_runs_queue
-    const { rows } = await db.query<DequeuedRow>('SELECT * FROM hg_dequeue($1, $2, $3)', [pool, max, workerId]);
-    return rows;
+    return dequeueRuns(db, pool, max, workerId);
   }
 
   return {
@@ -170,7 +150,7 @@ export function createPostgresConsumer(options: PostgresQueueOptions & { workerI
       return { close: stop };
     },
     async ping() {
-      await db.query('SELECT 1');
+      await pingDatabase(db);
     },
     async close() {
       for (const wake of [...wakers]) wake();

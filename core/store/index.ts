@@ -30,6 +30,7 @@ export { openPgDb } from './pg-db.ts';
 export { openPgliteDb } from './pglite-db.ts';
 export { notifyPools } from './pool-notify.ts';
 export { deletePool, findPool, getPool, listPools, poolActivity, type PoolActivity, poolsSeen, type StoredPool, upsertPool } from './pools.ts';
+export { type DequeuedRow, dequeueRuns, queuedRunCount, runsTakenSince } from './postgres-queue.ts';
 export { taskColumns, type TaskRow, toTask } from './rows.ts';
 export { lockRunsInIdOrder, reachRunsByIndex } from './run-locks.ts';
 export { insertRunLogs, type RunLogLine } from './run-log-writes.ts';
