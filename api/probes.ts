@@ -1,6 +1,7 @@
 import type { CoreContext } from '../core/dispatch/context.ts';
 import { firePartitionsHeld } from '../core/dispatch/fire-partitions.ts';
 import { leaderHeld as leaseHeld } from '../core/dispatch/leadership.ts';
+import { pingDatabase } from '../core/store/index.ts';
 
 export interface Probe {
   ok: boolean;
@@ -28,7 +29,7 @@ export async function probe(check: () => Promise<unknown>, timeoutMs: number): P
 }
 
 export function databaseProbe(core: CoreContext, timeoutMs: number): Promise<Probe> {
-  return probe(() => core.db.query('SELECT 1'), timeoutMs);
+  return probe(() => pingDatabase(core.db), timeoutMs);
 }
 
 export function queueProbe(core: CoreContext, timeoutMs: number): Promise<Probe> {

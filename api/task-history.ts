@@ -1,4 +1,4 @@
-import { NotFoundError, type Queryable } from '../core/store/index.ts';
+import { historyTaskById, historyTaskByName, NotFoundError, type Queryable } from '../core/store/index.ts';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -7,13 +7,7 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
  * A delete keeps the history readable (docs/api.md), so the history routes must still find its task.
  */
 export async function taskForHistory(db: Queryable, idOrName: string, namespace = ''): Promise<{ id: string }> {
-  const byId = UUID_RE.test(idOrName);
-  const { rows } = await db.query<{ id: string }>(
-    byId
-      ? 'SELECT id::text AS id FROM hg_tasks WHERE id = $1'
-      : 'SELECT id::text AS id FROM hg_tasks WHERE namespace = $2 AND name = $1 ORDER BY deleted_at DESC NULLS FIRST LIMIT 1',
-    byId ? [idOrName] : [idOrName, namespace],
-  );
-  if (!rows[0]) throw new NotFoundError(`task "${idOrName}" not found (neither live nor deleted)`, 'HG_ERR_TASK_NOT_FOUND');
-  return rows[0];
+  const task = UUID_RE.test(idOrName) ? await historyTaskById(db, idOrName) : await historyTaskByName(db, idOrName, namespace);
+  if (!task) throw new NotFoundError(`task "${idOrName}" not found (neither live nor deleted)`, 'HG_ERR_TASK_NOT_FOUND');
+  return task;
 }

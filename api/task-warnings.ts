@@ -1,6 +1,6 @@
 import type { Task } from '../core/model/index.ts';
 import { compileSchedule } from '../core/schedule/index.ts';
-import type { Queryable } from '../core/store/index.ts';
+import { liveTaskNames, type Queryable } from '../core/store/index.ts';
 
 /**
  * What will keep a valid task from running as written, for the response, `apply` and lists: a dependsOn
@@ -11,11 +11,7 @@ export async function taskWarnings(db: Queryable, tasks: readonly Task[], nowMs:
   const wanted = [...new Set(tasks.flatMap((t) => t.spec.dependsOn ?? []))];
   const existing = new Set<string>();
   if (wanted.length > 0) {
-    const { rows } = await db.query<{ namespace: string; name: string }>(
-      'SELECT namespace, name FROM hg_tasks WHERE deleted_at IS NULL AND name = ANY($1::text[])',
-      [wanted],
-    );
-    for (const row of rows) existing.add(`${row.namespace}/${row.name}`);
+    for (const row of await liveTaskNames(db, wanted)) existing.add(`${row.namespace}/${row.name}`);
   }
   const out = new Map<string, string[]>();
   for (const task of tasks) {

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { Db } from '../core/store/index.ts';
+import { type Db, readInstallId } from '../core/store/index.ts';
 
 /** A claim outlives a crash by this long; a running install renews it every third of it. */
 const CLAIM_TTL_SECONDS = 60;
@@ -17,9 +17,9 @@ export interface NamespaceClaim {
 
 /** The random id migration 0008 gave this database: what tells two installations apart. */
 export async function installId(db: Db): Promise<string> {
-  const { rows } = await db.query<{ id: string }>('SELECT id::text AS id FROM hg_install');
-  if (!rows[0]) throw new Error('hg_install is empty: run scheduler migrate run');
-  return rows[0].id;
+  const id = await readInstallId(db);
+  if (id === undefined) throw new Error('hg_install is empty: run scheduler migrate run');
+  return id;
 }
 
 export class NamespaceTaken extends Error {}

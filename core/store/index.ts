@@ -15,6 +15,8 @@ export { ConflictError, isTransientFailure, NotFoundError } from './errors.ts';
 export { fireAttempts } from './fire-attempts.ts';
 export { attemptsSettledWithoutTheirWorker, runningAttemptsOfWorkers } from './heartbeat-attempts.ts';
 export { deleteRunsBeyondHistoryLimits, deleteWorkersDownSince } from './history-retention.ts';
+export { historyTaskById, historyTaskByName } from './history-tasks.ts';
+export { readInstallId } from './install-id.ts';
 export { kubernetesPoolNamespaces, kubernetesPoolOwners, otherNamespacesUsingPool, type PoolLoad, poolLoad } from './kubernetes-pools.ts';
 export { kubernetesRunChanges, type RunChange, type RunChangeCursor } from './kubernetes-run-changes.ts';
 export { loadRunCursor, saveRunCursor } from './kubernetes-run-cursor.ts';
@@ -22,6 +24,7 @@ export { createKubernetesTasks, findTasksByKey, type KubernetesTaskRef, type Kub
 export { deleteWaitingRuns, lockNextAttempts, recordLateSuccesses, type SettledAttemptRow } from './late-outcomes.ts';
 export { acquirePartitions, countLiveLeases, fencePartitions, freeGoneHolder, heartbeatMember, leaveMembers, type MemberBeat, type PartitionTerm, releasePartitions, renewPartitions } from './partition-leases.ts';
 export { acquireLease, fenceLease, LeaseLostError, type LeaseTerm, readLease, releaseLease, renewLease } from './leases.ts';
+export { liveTaskNames } from './live-task-names.ts';
 export { liveTasksById } from './live-tasks.ts';
 export { countFinishedRunsBefore, deleteFinishedRunsBefore, dropSchedulerSchema, reindexTables, vacuumTables } from './maintenance.ts';
 export { migrate, migrationStatus } from './migrate.ts';
