@@ -162,7 +162,7 @@ export async function partitions(system: BenchSystem, options: ScenarioOptions):
       WHERE r.task_id IS NULL OR r.status = 'missed' OR r.queued_at > d.slot + $4 * interval '1 millisecond'`,
     [new Date(from), new Date(end), PREFIX, LATE_MS],
   );
-  const lateIn = (a: number, b: number) => problems.filter((p) => p.kind !== 'none' && p.slot.getTime() >= a && p.slot.getTime() < b).length;
+  const lateIn = (a: number, b: number, kinds = ['missed', 'late']) => problems.filter((p) => kinds.includes(p.kind) && p.slot.getTime() >= a && p.slot.getTime() < b).length;
   // the slot key has the attempt too (a constraint): this counts runs of a (task, slot, shard) whatever their attempt
   const [dup] = await system.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM (SELECT 1 FROM hg_runs WHERE trigger = 'schedule' GROUP BY task_id, scheduled_time, shard HAVING count(*) > 1) d`,
@@ -184,6 +184,8 @@ export async function partitions(system: BenchSystem, options: ScenarioOptions):
     [`lag_p99_after_${name}_ms`]: lagOf(p.moved, p.moved + afterMs).p99_ms,
     // a slot of the second before the event may have been in the write the event cut short
     [`late_or_missed_${name}`]: lateIn(p.at - 1000, p.moved + afterMs),
+    // of those, recorded missed instead of run (catchUp None: slots before the new holder took the partition)
+    [`missed_records_${name}`]: lateIn(p.at - 1000, p.moved + afterMs, ['missed']),
   });
   const metrics: Record<string, number> = {
     balance_s: seconds(balancedAt - startedAt),
