@@ -98,7 +98,7 @@ const PLANS: Record<ScenarioName, Plan> = {
   partitions: {
     description: (quick) => {
       const { tasks, steadyMs, afterMs } = partitionsShape(quick);
-      return `${tasks} schedules (S * * * * *, spread over the minute) fired by 3 dispatchers (64 fire partitions, lease 5 s), postgres queue: a ${steadyMs / 1000} s steady window, then one killed and one vanished; lag ${afterMs / 1000} s after each move`;
+      return `${tasks} schedules (S * * * * *, spread over the minute) fired by 3 dispatchers (64 fire partitions, lease 5 s), postgres queue: a ${steadyMs / 1000} s steady window, then one killed, one vanished and one joining; lag ${afterMs / 1000} s after each move`;
     },
     systems: ['hourglass/postgres'],
     notes: ['peers have no partitioned scheduler to compare; Hourglass only. duplicates: (task, slot, shard) with more than one run; missed_slots: due slots with no run nor missed record'],
