@@ -9,6 +9,7 @@
 import { catchUp } from './scenarios/catch-up.ts';
 import { latency } from './scenarios/latency.ts';
 import { OPERATOR_SYSTEM, operatorCase } from './scenarios/operator.ts';
+import { partitions } from './scenarios/partitions.ts';
 import { scale } from './scenarios/scale.ts';
 import { lagShapes, scheduleLag } from './scenarios/schedule-lag.ts';
 import { historyCase } from './scenarios/history.ts';
@@ -23,7 +24,7 @@ import type { BenchSystem, SystemName } from './systems/types.ts';
 export const RESULT_PREFIX = 'BENCH_RESULT ';
 
 export interface CaseSpec {
-  scenario: 'throughput' | 'throughput-spread' | 'latency' | 'schedule-lag' | 'scale' | 'catch-up' | 'history' | 'operator';
+  scenario: 'throughput' | 'throughput-spread' | 'latency' | 'schedule-lag' | 'scale' | 'partitions' | 'catch-up' | 'history' | 'operator';
   system: SystemName | typeof OPERATOR_SYSTEM;
   quick: boolean;
   /** schedule-lag: which of lagShapes() */
@@ -50,6 +51,7 @@ async function runCase(spec: CaseSpec): Promise<{ metrics: Record<string, number
     else if (spec.scenario === 'throughput-spread') metrics = await throughputSpread(system, options);
     else if (spec.scenario === 'latency') metrics = await latency(system, options);
     else if (spec.scenario === 'scale') metrics = await scale(system, options);
+    else if (spec.scenario === 'partitions') metrics = await partitions(system, options);
     else if (spec.scenario === 'catch-up') metrics = await catchUp(system, options);
     else {
       const shape = lagShapes(spec.quick)[spec.shape ?? 0];

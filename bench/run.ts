@@ -24,12 +24,13 @@ import { historyShape } from './lib/history-fill.ts';
 import { dropHistoryTemplate, historyCalls } from './scenarios/history.ts';
 import { catchUpShape } from './scenarios/catch-up.ts';
 import { OPERATOR_SYSTEM } from './scenarios/operator.ts';
+import { partitionsShape } from './scenarios/partitions.ts';
 import { lagShapes } from './scenarios/schedule-lag.ts';
 import { throughputCounts } from './scenarios/throughput.ts';
 import { spreadCounts } from './scenarios/throughput-spread.ts';
 import { SYSTEMS, type SystemName } from './systems/types.ts';
 
-const SCENARIO_NAMES = ['throughput', 'throughput-spread', 'latency', 'schedule-lag', 'scale', 'catch-up', 'history', 'operator'] as const;
+const SCENARIO_NAMES = ['throughput', 'throughput-spread', 'latency', 'schedule-lag', 'scale', 'partitions', 'catch-up', 'history', 'operator'] as const;
 /** left out of --quick unless named with --scenario: history's two databases, fill and API lists add ~50 s to the smoke run */
 const NOT_QUICK: ScenarioName[] = ['history'];
 type ScenarioName = (typeof SCENARIO_NAMES)[number];
@@ -91,6 +92,16 @@ const PLANS: Record<ScenarioName, Plan> = {
     description: (quick) => `${quick ? 2000 : 100_000} schedules (S * * * * *, spread over the minute) loaded into one dispatcher, postgres queue`,
     systems: ['hourglass/postgres'],
     notes: ['peers have no single-dispatcher equivalent to load 100,000 schedules into; Hourglass only'],
+    variants: () => [{ prefix: '' }],
+    timeoutMs: 600_000,
+  },
+  partitions: {
+    description: (quick) => {
+      const { tasks, steadyMs, afterMs } = partitionsShape(quick);
+      return `${tasks} schedules (S * * * * *, spread over the minute) fired by 3 dispatchers (64 fire partitions, lease 5 s), postgres queue: a ${steadyMs / 1000} s steady window, then one killed, one vanished and one joining; lag ${afterMs / 1000} s after each move`;
+    },
+    systems: ['hourglass/postgres'],
+    notes: ['peers have no partitioned scheduler to compare; Hourglass only. duplicates: (task, slot, shard) with more than one run; missed_slots: due slots with no run nor missed record'],
     variants: () => [{ prefix: '' }],
     timeoutMs: 600_000,
   },

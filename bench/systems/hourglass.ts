@@ -6,9 +6,11 @@
 import { systemClock } from '../../core/clock/index.ts';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import type { CoreContext } from '../../core/dispatch/context.ts';
 import { Dispatcher } from '../../core/dispatch/dispatcher.ts';
+import type { PartitionListener } from '../../core/dispatch/fire-partitions.ts';
+import { type Firing, startFiring } from '../../core/dispatch/leader-work.ts';
 import { createRuns } from '../../core/dispatch/enqueue.ts';
 import { applyStatusEvents, decideClaims } from '../../core/dispatch/status.ts';
 import { createTaskFromInput } from '../../core/dispatch/tasks.ts';
@@ -23,12 +25,46 @@ import { openPgDb } from '../../core/store/pg-db.ts';
 import { createHttpExecutor, createNoopExecutor, createShellExecutor, ExecutorRegistry } from '../../worker/executors/index.ts';
 import type { Executor } from '../../worker/executors/index.ts';
 import { Worker } from '../../worker/worker.ts';
+import { type FaultProxy, startFaultProxy, viaProxy } from '../../test/support/fault-proxy.ts';
 import { SERVICE_URLS, createTestDatabase, uniqueNamespace } from '../../test/support/services.ts';
 import { startLocalHttp } from './local-http.ts';
 import type { BenchSystem, JobKind, Spread, StartHook } from './types.ts';
 
 const SUBMIT_BATCH = 2000;
 const PREFETCH = 100;
+/** how long a fenced-out dispatcher's teardown may take before the bench gives up on it */
+const FIRING_STOP_MS = 15_000;
+
+/** a line a dispatcher logged (pino's JSON) */
+export interface DispatcherLogEntry {
+  level: number;
+  msg: string;
+  err?: string;
+}
+
+/**
+ * One dispatcher replica as `scheduler --mode dispatcher` runs it (startFiring: its share of the fire
+ * partitions), on a database pool of its own that reaches Postgres through a TCP proxy of its own
+ * (test/support/fault-proxy.ts), so that its death can be played on the wire, as Postgres would see it.
+ */
+export interface FiringDispatcher {
+  readonly holder: string;
+  readonly firing: Firing;
+  /**
+   * kill -9: every connection of the process is reset (the server ends its sessions, its transactions and
+   * its advisory locks, the liveness hint among them) and new ones are refused; then its timers are stopped.
+   * Nothing is released: its stop() can reach no database.
+   */
+  kill(): void;
+  /**
+   * Its host vanishes: no byte passes either way any more, but every socket stays open, so the server keeps
+   * its sessions (and its liveness hint) until they time out. The process goes on, cut off: its renewals
+   * hang, its fence refuses after the renewal deadline; its partitions move on their expiry.
+   */
+  vanish(): void;
+  /** a clean stop: its partitions handed back, its pool closed */
+  stop(): Promise<void>;
+}
 
 export class HourglassSystem implements BenchSystem {
   readonly name: string;
@@ -47,6 +83,7 @@ export class HourglassSystem implements BenchSystem {
   #spreadTasks: Task[] = [];
   #spread: Spread | undefined;
   #dispatcher: Dispatcher | undefined;
+  readonly #firing: Array<{ dispatcher: FiringDispatcher; close: () => Promise<void> }> = [];
   #http: Awaited<ReturnType<typeof startLocalHttp>> | undefined;
   readonly #tasks = new Map<JobKind, Promise<Task>>();
   #completed = 0;
@@ -309,12 +346,89 @@ export class HourglassSystem implements BenchSystem {
     return { loadMs: performance.now() - started };
   }
 
+  /**
+   * `count` more dispatcher replicas firing the scheduled tasks between them (partitioned leadership): each with
+   * its own pool (the defaults of [database]: 10 connections, query timeout 40 s, keepalive 10 s), its own
+   * context and postgres producer, startFiring with holder `bench-dispatcher-N`, the production
+   * schedule_interval_seconds (10) and max_concurrent_dispatches (1000); N counts on across calls. `observe(N)`
+   * is told of dispatcher N's partitions as they come and go. The other scenarios' single Dispatcher (startDispatcher) is untouched.
+   */
+  async startFiringDispatchers(
+    count: number,
+    options: { leaseMs: number; observe?: (n: number) => PartitionListener; log?: (n: number, entry: DispatcherLogEntry) => void },
+  ): Promise<FiringDispatcher[]> {
+    if (this.#backend !== 'postgres') throw new Error('startFiringDispatchers: the postgres queue only');
+    const url = this.url;
+    const target = new URL(url);
+    const applyStatus = (events: StatusEvent[]) => this.#applyStatus(events);
+    const started: FiringDispatcher[] = [];
+    // numbered on from those started before: a dispatcher started later is a new process with a new holder
+    const first = this.#firing.length;
+    for (let n = first; n < first + count; n++) {
+      const proxy: FaultProxy = await startFaultProxy({ host: target.hostname, port: Number(target.port || 5432) });
+      const db = await openPgDb({ url: viaProxy(url, proxy), maxConnections: 10, queryTimeoutMs: 40_000, keepAliveMs: 10_000, logger: this.#logger });
+      const producer = createPostgresProducer({ db, applyStatus });
+      const holder = `bench-dispatcher-${n}`;
+      const logger = options.log ? this.#dispatcherLogger(n, holder, options.log) : this.#logger;
+      const ctx: CoreContext = { db, queue: producer, logger, clock: systemClock, now: Date.now };
+      const firing = startFiring(ctx, { syncIntervalMs: 10_000, maxBatch: 1000, leaseMs: options.leaseMs, holder, ...(options.observe ? { observe: options.observe(n) } : {}) });
+      let stopping: Promise<void> | undefined;
+      // the process's end, whichever way: its timers stopped, its pool and its proxy closed (bounded: a
+      // cut-off dispatcher's stop waits on nothing that can answer)
+      const end = () =>
+        (stopping ??= (async () => {
+          await withTimeout(Promise.allSettled([firing.partitions.stop(), firing.stop()]), FIRING_STOP_MS);
+          await withTimeout(producer.close().catch(() => {}), FIRING_STOP_MS);
+          await withTimeout(db.close().catch(() => {}), FIRING_STOP_MS);
+          await proxy.close();
+        })());
+      const dispatcher: FiringDispatcher = {
+        holder,
+        firing,
+        kill() {
+          proxy.cut();
+          void end();
+        },
+        vanish() {
+          proxy.stall();
+        },
+        async stop() {
+          await withTimeout(firing.stop(), FIRING_STOP_MS);
+          await end();
+        },
+      };
+      this.#firing.push({
+        dispatcher,
+        // at teardown a dispatcher still cut off (vanished) is killed: nothing it holds is waited for
+        close: async () => {
+          if (proxy.mode === 'stalled') dispatcher.kill();
+          await (proxy.mode === 'cut' ? end() : dispatcher.stop());
+        },
+      });
+      started.push(dispatcher);
+    }
+    return started;
+  }
+
+  /** dispatcher n's logger: every line from info up told to `log`, and printed as the system's logger would (BENCH_LOG_LEVEL) */
+  #dispatcherLogger(n: number, holder: string, log: (n: number, entry: DispatcherLogEntry) => void): Logger {
+    const printed = pino.levels.values[process.env.BENCH_LOG_LEVEL ?? 'silent'] ?? Infinity;
+    return pino({ level: 'info', base: { dispatcher: holder } }, {
+      write(line: string) {
+        const entry = JSON.parse(line) as DispatcherLogEntry;
+        log(n, entry);
+        if (entry.level >= printed) process.stdout.write(line);
+      },
+    });
+  }
+
   get database(): string | undefined {
     return this.#database ? new URL(this.#database.url).pathname.slice(1) : undefined;
   }
 
   async teardown(): Promise<void> {
     await this.#dispatcher?.stop().catch(() => {});
+    for (const { close } of this.#firing) await close().catch(() => {});
     await this.#worker?.stop().catch(() => {});
     for (const { worker } of this.#spreadWorkers) await worker.stop().catch(() => {});
     for (const { consumer } of this.#spreadWorkers) await consumer.close().catch(() => {});
@@ -352,6 +466,13 @@ async function removeBrokerObjects(backend: QueueKind, namespace: string, pools:
       await connection.close();
     }
   }
+}
+
+/** resolves when `promise` settles or after `ms`, whichever is first */
+async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise.catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 /** the pool of spread task n: the tasks go round the pools */

@@ -36,8 +36,11 @@ function runQuickBench(): Promise<{ code: number | null; stdout: string; stderr:
   });
 }
 
-/** counts (missed and duplicate fires, writes while idle or on a relist) are rightly zero; every other figure is positive */
-const mayBeZero = (metric: string) => /missed|duplicates|idle_writes|relist_(task_)?writes/.test(metric);
+/**
+ * counts (missed, late and duplicate fires, partition moves in a steady window, partitions told held twice,
+ * refused or failed dispatcher writes, writes while idle or on a relist) are rightly zero; every other figure is positive
+ */
+const mayBeZero = (metric: string) => /missed|duplicate|steady_moves|told_overlaps|refusals|failures|idle_writes|relist_(task_)?writes/.test(metric);
 
 describe('bench --quick', { skip: await skipUnless('postgres', 'redis', 'rabbitmq'), timeout: 900_000 }, () => {
   it('runs every scenario on every system and reports finite figures in the documented JSON shape', async () => {
@@ -46,7 +49,7 @@ describe('bench --quick', { skip: await skipUnless('postgres', 'redis', 'rabbitm
     const report = JSON.parse(stdout) as { machine: Record<string, unknown>; scenarios: Array<{ name: string; rows: Row[]; notes: string[] }> };
     assert.equal(typeof report.machine.cpus, 'number');
     assert.ok(report.machine.versions, 'versions of the systems compared');
-    assert.deepEqual(report.scenarios.map((s) => s.name), ['throughput', 'throughput-spread', 'latency', 'schedule-lag', 'scale', 'catch-up', 'operator']);
+    assert.deepEqual(report.scenarios.map((s) => s.name), ['throughput', 'throughput-spread', 'latency', 'schedule-lag', 'scale', 'partitions', 'catch-up', 'operator']);
     const failures = report.scenarios.flatMap((s) => s.notes.filter((n) => n.includes('failed')));
     assert.deepEqual(failures, [], 'no system failed');
     const systemsOf = (name: string) => new Set(report.scenarios.find((s) => s.name === name)?.rows.map((r) => r.system));
@@ -55,6 +58,7 @@ describe('bench --quick', { skip: await skipUnless('postgres', 'redis', 'rabbitm
     }
     assert.ok(systemsOf('schedule-lag').has('bullmq') && systemsOf('schedule-lag').has('hourglass/postgres'));
     assert.ok(systemsOf('scale').has('hourglass/postgres'));
+    assert.ok(systemsOf('partitions').has('hourglass/postgres'));
     assert.ok(systemsOf('catch-up').has('hourglass/postgres'));
     assert.ok(systemsOf('operator').has('hourglass/operator'));
     for (const scenario of report.scenarios) {
@@ -71,5 +75,9 @@ describe('bench --quick', { skip: await skipUnless('postgres', 'redis', 'rabbitm
     for (const row of report.scenarios.find((s) => s.name === 'schedule-lag')?.rows ?? []) {
       if (/missed|duplicates/.test(row.metric) && row.system.startsWith('hourglass/')) assert.equal(row.max, 0, `${row.system} ${row.metric}`);
     }
+    // partitioned leadership: one run per slot, none without, and every partition held after each move
+    const partitions = new Map(report.scenarios.find((s) => s.name === 'partitions')?.rows.map((r) => [r.metric, r]));
+    for (const metric of ['duplicates', 'duplicate_starts', 'missed_slots', 'told_overlaps']) assert.equal(partitions.get(metric)?.max, 0, `partitions ${metric}`);
+    for (const metric of ['held_after_kill', 'held_after_vanish', 'held_after_join']) assert.equal(partitions.get(metric)?.min, 64, `partitions ${metric}`);
   });
 });
