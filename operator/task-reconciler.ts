@@ -10,7 +10,7 @@ import { ConflictError, createKubernetesTasks, findTask, findTasksByKey, kuberne
 import type { ReconcileResult } from './controller.ts';
 import type { ScheduledTaskStatus } from './crd-status.ts';
 import type { EventRecorder } from './event-recorder.ts';
-import { MERGE_PATCH, objectKey, splitKey, type KubeClients, type KubeObject } from './kube.ts';
+import { objectKey, splitKey, type KubeClients, type KubeObject } from './kube.ts';
 import { statusPatch } from './conditions.ts';
 import { cycleThrough, unseenDependency, type DependencyGraph } from './dependency-cycles.ts';
 import { createTaskDeletion } from './task-deletion.ts';
@@ -80,7 +80,7 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
 
   const deletion = createTaskDeletion(deps);
   const patchStatus = (namespace: string, name: string, status: unknown): Promise<KubeObject> =>
-    kube.custom.patchNamespacedCustomObjectStatus({ group: API_GROUP, version: API_VERSION_NAME, namespace, plural, name, body: { status } }, MERGE_PATCH);
+    kube.patchStatus({ group: API_GROUP, version: API_VERSION_NAME, namespace, plural, name }, status);
 
   /** A relist: tasks that are new are created in bulk, and the tasks and run states of all are read in bulk. */
   async function prime(objects: KubeObject[]): Promise<void> {
