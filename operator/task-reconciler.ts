@@ -33,10 +33,13 @@ const plural = RESOURCE_KINDS.ScheduledTask.plural;
 /** how long a new task with dependsOn waits for the tasks it names to arrive (those of the same kubectl apply) */
 const DEPENDENCY_GRACE_MS = 3000;
 const DEPENDENCY_RETRY_MS = 200;
+/** objects of a relist prepared in bulk at once: the first chunk, then twice as many each time up to the last */
+const PRIME_FIRST_CHUNK = 250;
+const PRIME_MAX_CHUNK = 2000;
 
 export interface TaskReconciler {
   reconcile(key: string, object: KubeObject | undefined): Promise<ReconcileResult | void>;
-  /** Before a relist's objects are reconciled: registers and reads them in bulk, so each reconcile needs no query. */
+  /** Before a relist's objects are reported: starts registering and reading them in bulk (in chunks), so each reconcile needs no query. */
   prime(objects: KubeObject[]): Promise<void>;
   /** A DELETED event: the next reconcile of the key deletes the task of that object (also when a new object took its name). */
   deleted(key: string, object: KubeObject): void;
@@ -82,9 +85,50 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
   const patchStatus = (namespace: string, name: string, status: unknown): Promise<KubeObject> =>
     kube.patchStatus({ group: API_GROUP, version: API_VERSION_NAME, namespace, plural, name }, status);
 
-  /** A relist: tasks that are new are created in bulk, and the tasks and run states of all are read in bulk. */
+  /** the current prime: a chunk of an older one (a relist came meanwhile) stores nothing */
+  let primeRun = 0;
+  /** keys of the current prime whose chunk is not done: their reconcile waits for it */
+  const priming = new Map<string, Promise<void>>();
+  /** keys whose runs changed while their chunk was being read: its run state may predate the change */
+  const runsStale = new Set<string>();
+
+  /**
+   * A relist: in list order and in chunks (small first, so that status writes start at once), tasks that
+   * are new are created in bulk and the tasks and run states of all are read in bulk. Returns once that has
+   * started: the objects are reported (and queued) meanwhile, and the reconcile of a key waits for its
+   * chunk, so the API server takes the first chunks' status writes while later chunks are prepared. A chunk
+   * that fails leaves its objects to their own reconciles.
+   */
   async function prime(objects: KubeObject[]): Promise<void> {
+    const run = ++primeRun;
     primed.clear();
+    priming.clear();
+    runsStale.clear();
+    let owners: Promise<Map<string, string[]>> | undefined;
+    let previous: Promise<void> = Promise.resolve();
+    const counts = { created: 0, primed: 0 };
+    for (let start = 0, size = PRIME_FIRST_CHUNK; start < objects.length; start += size, size = Math.min(size * 2, PRIME_MAX_CHUNK)) {
+      const chunk = objects.slice(start, start + size);
+      const done: Promise<void> = previous.then(async () => {
+        if (run !== primeRun) return;
+        const result = await primeChunk(run, chunk, () => (owners ??= kubernetesPoolOwners(ctx.db)));
+        counts.created += result.created;
+        counts.primed += result.primed;
+      }).catch((error: unknown) => deps.logger.warn({ objects: chunk.length, err: (error as Error).message }, 'bulk preparation of relisted ScheduledTasks failed; reconciling them one by one')).finally(() => {
+        if (run !== primeRun) return;
+        for (const object of chunk) {
+          const key = objectKey(object);
+          if (priming.get(key) === done) priming.delete(key);
+          runsStale.delete(key);
+        }
+      });
+      for (const object of chunk) priming.set(objectKey(object), done);
+      previous = done;
+    }
+    void previous.then(() => deps.logger.debug({ objects: objects.length, ...counts }, 'ScheduledTasks registered in bulk'));
+  }
+
+  async function primeChunk(run: number, objects: KubeObject[], poolOwners: () => Promise<Map<string, string[]>>): Promise<{ created: number; primed: number }> {
     let candidates: Array<{ key: string; object: KubeObject; write: KubernetesTaskWrite }> = [];
     for (const object of objects) {
       if (object.metadata.deletionTimestamp) continue;
@@ -99,11 +143,12 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
         continue;
       }
     }
-    if (candidates.length === 0) return;
-    const owners = await kubernetesPoolOwners(ctx.db);
+    if (candidates.length === 0) return { created: 0, primed: 0 };
+    const owners = await poolOwners();
     // a task naming another namespace's pool is refused by its own reconcile, never created here
     candidates = candidates.filter((c) => !foreignPool(c.write.namespace, c.write.spec.pool, owners.get(c.write.spec.pool) ?? []));
     const existing = await findTasksByKey(ctx.db, candidates.map((c) => c.write));
+    if (run !== primeRun) return { created: 0, primed: 0 };
     const created = await createKubernetesTasks(ctx.db, candidates.filter((c) => !existing.has(c.key)).map((c) => c.write));
     const ready: Array<{ key: string; resourceVersion: string | undefined; task: Task }> = [];
     for (const { key, object, write } of candidates) {
@@ -113,8 +158,9 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
       ready.push({ key, resourceVersion: object.metadata.resourceVersion, task });
     }
     const runs = await taskRunStates(ctx.db, ready.map((r) => r.task.id));
-    for (const { key, resourceVersion, task } of ready) primed.set(key, { resourceVersion, task, runs: runs.get(task.id) });
-    deps.logger.debug({ objects: objects.length, created: created.size, primed: ready.length }, 'ScheduledTasks registered in bulk');
+    if (run !== primeRun) return { created: created.size, primed: 0 };
+    for (const { key, resourceVersion, task } of ready) primed.set(key, { resourceVersion, task, runs: runsStale.has(key) ? undefined : runs.get(task.id) });
+    return { created: created.size, primed: ready.length };
   }
 
   /** first reconcile of new tasks waiting for a task they reach through dependsOn to be seen */
@@ -134,12 +180,16 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
 
   function runsChanged(key: string): void {
     echoes.delete(key);
+    if (priming.has(key)) runsStale.add(key);
     const entry = primed.get(key);
     if (entry) entry.runs = undefined;
   }
 
   async function reconcileTask(key: string, object: KubeObject | undefined): Promise<ReconcileResult | void> {
     const { namespace, name } = splitKey(key);
+    // relisted and its chunk still being prepared: what it stores saves this reconcile its queries
+    const chunk = priming.get(key);
+    if (chunk) await chunk;
     const primedEntry = primed.get(key);
     primed.delete(key);
     const echo = echoes.get(key);
