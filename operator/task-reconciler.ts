@@ -96,8 +96,10 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
    * A relist: in list order and in chunks (small first, so that status writes start at once), tasks that
    * are new are created in bulk and the tasks and run states of all are read in bulk. Returns once that has
    * started: the objects are reported (and queued) meanwhile, and the reconcile of a key waits for its
-   * chunk, so the API server takes the first chunks' status writes while later chunks are prepared. A chunk
-   * that fails leaves its objects to their own reconciles.
+   * chunk, so the API server takes the first chunks' status writes while later chunks are prepared. Chunks
+   * are registered one after another without waiting for the run states of the last (read meanwhile), so
+   * that the tasks are in Postgres about as soon as when all were registered first. A chunk that fails
+   * leaves its objects to their own reconciles.
    */
   async function prime(objects: KubeObject[]): Promise<void> {
     const run = ++primeRun;
@@ -105,15 +107,20 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
     priming.clear();
     runsStale.clear();
     let owners: Promise<Map<string, string[]>> | undefined;
-    let previous: Promise<void> = Promise.resolve();
+    let registering: Promise<unknown> = Promise.resolve();
+    const chunks: Promise<void>[] = [];
     const counts = { created: 0, primed: 0 };
     for (let start = 0, size = PRIME_FIRST_CHUNK; start < objects.length; start += size, size = Math.min(size * 2, PRIME_MAX_CHUNK)) {
       const chunk = objects.slice(start, start + size);
-      const done: Promise<void> = previous.then(async () => {
-        if (run !== primeRun) return;
-        const result = await primeChunk(run, chunk, () => (owners ??= kubernetesPoolOwners(ctx.db)));
+      const registered = registering.then(() => (run === primeRun ? registerChunk(run, chunk, () => (owners ??= kubernetesPoolOwners(ctx.db))) : undefined));
+      registering = registered.catch(() => undefined);
+      const done: Promise<void> = registered.then(async (result) => {
+        if (!result || run !== primeRun) return;
         counts.created += result.created;
-        counts.primed += result.primed;
+        const runs = await taskRunStates(ctx.db, result.ready.map((r) => r.task.id));
+        if (run !== primeRun) return;
+        for (const { key, resourceVersion, task } of result.ready) primed.set(key, { resourceVersion, task, runs: runsStale.has(key) ? undefined : runs.get(task.id) });
+        counts.primed += result.ready.length;
       }).catch((error: unknown) => deps.logger.warn({ objects: chunk.length, err: (error as Error).message }, 'bulk preparation of relisted ScheduledTasks failed; reconciling them one by one')).finally(() => {
         if (run !== primeRun) return;
         for (const object of chunk) {
@@ -123,12 +130,13 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
         }
       });
       for (const object of chunk) priming.set(objectKey(object), done);
-      previous = done;
+      chunks.push(done);
     }
-    void previous.then(() => deps.logger.debug({ objects: objects.length, ...counts }, 'ScheduledTasks registered in bulk'));
+    void Promise.all(chunks).then(() => deps.logger.debug({ objects: objects.length, ...counts }, 'ScheduledTasks registered in bulk'));
   }
 
-  async function primeChunk(run: number, objects: KubeObject[], poolOwners: () => Promise<Map<string, string[]>>): Promise<{ created: number; primed: number }> {
+  /** The tasks of a chunk of relisted objects: found, or created when new; those whose reconcile may use them. */
+  async function registerChunk(run: number, objects: KubeObject[], poolOwners: () => Promise<Map<string, string[]>>): Promise<{ created: number; ready: Array<{ key: string; resourceVersion: string | undefined; task: Task }> } | undefined> {
     let candidates: Array<{ key: string; object: KubeObject; write: KubernetesTaskWrite }> = [];
     for (const object of objects) {
       if (object.metadata.deletionTimestamp) continue;
@@ -143,12 +151,12 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
         continue;
       }
     }
-    if (candidates.length === 0) return { created: 0, primed: 0 };
+    if (candidates.length === 0) return undefined;
     const owners = await poolOwners();
     // a task naming another namespace's pool is refused by its own reconcile, never created here
     candidates = candidates.filter((c) => !foreignPool(c.write.namespace, c.write.spec.pool, owners.get(c.write.spec.pool) ?? []));
     const existing = await findTasksByKey(ctx.db, candidates.map((c) => c.write));
-    if (run !== primeRun) return { created: 0, primed: 0 };
+    if (run !== primeRun) return undefined;
     const created = await createKubernetesTasks(ctx.db, candidates.filter((c) => !existing.has(c.key)).map((c) => c.write));
     const ready: Array<{ key: string; resourceVersion: string | undefined; task: Task }> = [];
     for (const { key, object, write } of candidates) {
@@ -157,10 +165,7 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
       if (!task || task.source !== 'kubernetes' || !isDeepStrictEqual(task.spec, write.spec) || !isDeepStrictEqual(task.labels, write.labels)) continue;
       ready.push({ key, resourceVersion: object.metadata.resourceVersion, task });
     }
-    const runs = await taskRunStates(ctx.db, ready.map((r) => r.task.id));
-    if (run !== primeRun) return { created: created.size, primed: 0 };
-    for (const { key, resourceVersion, task } of ready) primed.set(key, { resourceVersion, task, runs: runsStale.has(key) ? undefined : runs.get(task.id) });
-    return { created: created.size, primed: ready.length };
+    return { created: created.size, ready };
   }
 
   /** first reconcile of new tasks waiting for a task they reach through dependsOn to be seen */
