@@ -85,9 +85,10 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
   const patchStatus = (namespace: string, name: string, status: unknown): Promise<KubeObject> =>
     kube.patchStatus({ group: API_GROUP, version: API_VERSION_NAME, namespace, plural, name }, status);
 
-  /** the current prime: a chunk of an older one (a relist came meanwhile) stores nothing */
-  let primeRun = 0;
-  /** keys of the current prime whose chunk is not done: their reconcile waits for it */
+  /** the prime that prepares each key (one per reflector; a later relist of the key takes it over) */
+  let primeRuns = 0;
+  const primeRunOf = new Map<string, number>();
+  /** keys whose chunk is not done: their reconcile waits for it */
   const priming = new Map<string, Promise<void>>();
   /** keys whose runs changed while their chunk was being read: its run state may predate the change */
   const runsStale = new Set<string>();
@@ -99,33 +100,42 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
    * chunk, so the API server takes the first chunks' status writes while later chunks are prepared. Chunks
    * are registered one after another without waiting for the run states of the last (read meanwhile), so
    * that the tasks are in Postgres about as soon as when all were registered first. A chunk that fails
-   * leaves its objects to their own reconciles.
+   * leaves its objects to their own reconciles. The relist of another reflector (namespace) leaves these
+   * keys alone; a later relist of the same keys takes them over.
    */
   async function prime(objects: KubeObject[]): Promise<void> {
-    const run = ++primeRun;
-    primed.clear();
-    priming.clear();
-    runsStale.clear();
+    const run = ++primeRuns;
+    const owned = (key: string) => primeRunOf.get(key) === run;
+    for (const object of objects) {
+      const key = objectKey(object);
+      primeRunOf.set(key, run);
+      primed.delete(key);
+      runsStale.delete(key);
+    }
     let owners: Promise<Map<string, string[]>> | undefined;
     let registering: Promise<unknown> = Promise.resolve();
     const chunks: Promise<void>[] = [];
     const counts = { created: 0, primed: 0 };
     for (let start = 0, size = PRIME_FIRST_CHUNK; start < objects.length; start += size, size = Math.min(size * 2, PRIME_MAX_CHUNK)) {
       const chunk = objects.slice(start, start + size);
-      const registered = registering.then(() => (run === primeRun ? registerChunk(run, chunk, () => (owners ??= kubernetesPoolOwners(ctx.db))) : undefined));
+      const registered = registering.then(() => registerChunk(chunk.filter((o) => owned(objectKey(o))), () => (owners ??= kubernetesPoolOwners(ctx.db))));
       registering = registered.catch(() => undefined);
       const done: Promise<void> = registered.then(async (result) => {
-        if (!result || run !== primeRun) return;
-        counts.created += result.created;
-        const runs = await taskRunStates(ctx.db, result.ready.map((r) => r.task.id));
-        if (run !== primeRun) return;
-        for (const { key, resourceVersion, task } of result.ready) primed.set(key, { resourceVersion, task, runs: runsStale.has(key) ? undefined : runs.get(task.id) });
-        counts.primed += result.ready.length;
+        const ready = result?.ready.filter((r) => owned(r.key)) ?? [];
+        counts.created += result?.created ?? 0;
+        if (ready.length === 0) return;
+        const runs = await taskRunStates(ctx.db, ready.map((r) => r.task.id));
+        for (const { key, resourceVersion, task } of ready) {
+          if (!owned(key)) continue;
+          primed.set(key, { resourceVersion, task, runs: runsStale.has(key) ? undefined : runs.get(task.id) });
+          counts.primed += 1;
+        }
       }).catch((error: unknown) => deps.logger.warn({ objects: chunk.length, err: (error as Error).message }, 'bulk preparation of relisted ScheduledTasks failed; reconciling them one by one')).finally(() => {
-        if (run !== primeRun) return;
         for (const object of chunk) {
           const key = objectKey(object);
-          if (priming.get(key) === done) priming.delete(key);
+          if (!owned(key)) continue;
+          primeRunOf.delete(key);
+          priming.delete(key);
           runsStale.delete(key);
         }
       });
@@ -136,7 +146,7 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
   }
 
   /** The tasks of a chunk of relisted objects: found, or created when new; those whose reconcile may use them. */
-  async function registerChunk(run: number, objects: KubeObject[], poolOwners: () => Promise<Map<string, string[]>>): Promise<{ created: number; ready: Array<{ key: string; resourceVersion: string | undefined; task: Task }> } | undefined> {
+  async function registerChunk(objects: KubeObject[], poolOwners: () => Promise<Map<string, string[]>>): Promise<{ created: number; ready: Array<{ key: string; resourceVersion: string | undefined; task: Task }> } | undefined> {
     let candidates: Array<{ key: string; object: KubeObject; write: KubernetesTaskWrite }> = [];
     for (const object of objects) {
       if (object.metadata.deletionTimestamp) continue;
@@ -156,7 +166,6 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
     // a task naming another namespace's pool is refused by its own reconcile, never created here
     candidates = candidates.filter((c) => !foreignPool(c.write.namespace, c.write.spec.pool, owners.get(c.write.spec.pool) ?? []));
     const existing = await findTasksByKey(ctx.db, candidates.map((c) => c.write));
-    if (run !== primeRun) return undefined;
     const created = await createKubernetesTasks(ctx.db, candidates.filter((c) => !existing.has(c.key)).map((c) => c.write));
     const ready: Array<{ key: string; resourceVersion: string | undefined; task: Task }> = [];
     for (const { key, object, write } of candidates) {

@@ -24,10 +24,12 @@ interface Held {
  * The test database, whose queries matching `pattern` run at once but whose results are held until
  * release(): what a reconcile sees while a relist's chunk is still being prepared.
  */
-function holdingResults(db: Db, pattern: RegExp): { db: Db; hold(): Held } {
+function holdingResults(db: Db, pattern: RegExp): { db: Db; hold(): Held; queries: { count: number } } {
+  const queries = { count: 0 };
   let gate: { promise: Promise<void>; release(): void; issued: Promise<void>; markIssued(): void } | undefined;
   const query = (async (sql: string, params?: unknown[]) => {
     const current = gate;
+    queries.count += 1;
     const result = await db.query(sql, params);
     if (current && pattern.test(sql)) {
       current.markIssued();
@@ -36,6 +38,7 @@ function holdingResults(db: Db, pattern: RegExp): { db: Db; hold(): Held } {
     return result;
   }) as Db['query'];
   return {
+    queries,
     db: new Proxy(db, { get: (target, key) => (key === 'query' ? query : Reflect.get(target, key)) }),
     hold() {
       let release = () => {};
@@ -52,6 +55,7 @@ describe('a relist prepared in chunks while its objects are reconciled (task rec
   let core: Awaited<ReturnType<typeof coreOnTestDatabase>>;
   let ctx: CoreContext;
   let hold: () => Held;
+  let queries: { count: number };
   let resourceVersion = 1000;
   const patches: Array<{ name: string; status: Record<string, unknown> }> = [];
   const cache = new Map<string, KubeObject>();
@@ -61,6 +65,7 @@ describe('a relist prepared in chunks while its objects are reconciled (task rec
     const holding = holdingResults(core.db, RUN_STATES_SQL);
     ctx = { ...core.ctx, db: holding.db };
     hold = holding.hold;
+    queries = holding.queries;
   });
   after(async () => core?.close());
 
@@ -126,6 +131,24 @@ describe('a relist prepared in chunks while its objects are reconciled (task rec
     assert.equal(registered.size, second.length);
     assert.equal(patches.length, second.length);
     for (const p of patches) assert.equal(p.status['taskId'], registered.get(`prime-b/${p.name}`)?.id);
+    patches.length = 0;
+  });
+
+  it('the relists of two namespaces (two reflectors) keep each other prepared: no reconcile queries Postgres', async () => {
+    const tasks = reconciler();
+    const one = Array.from({ length: 400 }, (_, i) => object('prime-d', `v-${i}`));
+    const two = Array.from({ length: 400 }, (_, i) => object('prime-e', `w-${i}`));
+    await tasks.prime(one);
+    await tasks.prime(two);
+    // the last of each waits for its own chunks; then the others' are done too
+    await tasks.reconcile(`prime-d/v-399`, one.at(-1));
+    await tasks.reconcile(`prime-e/w-399`, two.at(-1));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const before = queries.count;
+    for (const o of [...one.slice(0, -1), ...two.slice(0, -1)]) await tasks.reconcile(`${o.metadata.namespace}/${o.metadata.name}`, o);
+    assert.equal(queries.count - before, 0, 'each reconcile used what its relist prepared');
+    assert.equal(patches.length, one.length + two.length);
+    for (const p of patches) assert.equal(ready(p.status)?.status, 'True');
     patches.length = 0;
   });
 
