@@ -11,9 +11,6 @@ import type { StatusEvent, Subscription } from '../core/queue/port.ts';
 import { type Db, migrate, openPgDb, openPgliteDb } from '../core/store/index.ts';
 import { createLogger, type LogLevel } from '../core/telemetry/logger.ts';
 import { createMetrics, type Metrics } from '../core/telemetry/metrics.ts';
-import { buildApi } from '../api/server.ts';
-import { buildWorkerRegistry } from '../worker/index.ts';
-import { Worker } from '../worker/worker.ts';
 import { brokerAddress, brokerAnswers } from './broker-check.ts';
 import { claimNamespace, installId } from './namespace-claim.ts';
 import { brokerProblem, phase, StartupError } from './startup-error.ts';
@@ -85,6 +82,11 @@ async function startParts(options: StartOptions, config: Config, logger: Logger,
   if (config.embedded && mode !== 'all') {
     throw new StartupError('config', `--mode ${mode} needs a shared database: set DATABASE_URL (or database.url); the embedded database serves --mode all only`);
   }
+  // loaded in this mode only (other modes never need the Kubernetes client), and while the database and the
+  // dispatcher start, so that compiling it overlaps their round trips instead of following them
+  const operatorModule = mode === 'operator' ? import('../operator/index.ts') : undefined;
+  // a start that fails before the operator awaits it must not also report an unhandled rejection
+  operatorModule?.catch(() => undefined);
   const kind = queueKind(config);
   const needsDb = mode !== 'worker' || kind === 'postgres';
   let db: Db | undefined;
@@ -142,6 +144,8 @@ async function startParts(options: StartOptions, config: Config, logger: Logger,
   let apiUrl: string | undefined;
   if (ctx && runs('api')) {
     warnAboutAuth(config, logger);
+    // the API (fastify, its plugins and routes) is loaded only by the modes that serve it
+    const { buildApi } = await import('../api/server.ts');
     const app = await buildApi({
       ctx,
       logger,
@@ -172,8 +176,7 @@ async function startParts(options: StartOptions, config: Config, logger: Logger,
     logger.info({ url: listener.url }, 'health and metrics listening');
   }
   if (ctx && mode === 'operator') {
-    // loaded in this mode only: other modes never need the Kubernetes client
-    const { startOperator } = await import('../operator/index.ts');
+    const { startOperator } = await (operatorModule as Promise<typeof import('../operator/index.ts')>);
     const operator = await startOperator({ ctx, config: config.operator, workerDrainSeconds: config.worker.drain_timeout_seconds, registry: metrics.registry, logger });
     stops.push(() => operator.stop());
   }
@@ -223,6 +226,8 @@ async function startWorker(
   stops: Array<() => Promise<void>>,
 ): Promise<void> {
   const workerId = config.worker.worker_id;
+  // loaded only by the modes that run a worker
+  const [{ buildWorkerRegistry }, { Worker }] = await Promise.all([import('../worker/index.ts'), import('../worker/worker.ts')]);
   // worker.task_isolation = "namespace" that cannot be honoured is a configuration problem (exit 3), not the broker's
   const registry = await phase('config', () => buildWorkerRegistry(config, logger));
   const consumer = createConsumer(config, workerId, db, applyStatus, {

@@ -10,7 +10,7 @@ import { ConflictError, createKubernetesTasks, findTask, findTasksByKey, kuberne
 import type { ReconcileResult } from './controller.ts';
 import type { ScheduledTaskStatus } from './crd-status.ts';
 import type { EventRecorder } from './event-recorder.ts';
-import { MERGE_PATCH, objectKey, splitKey, type KubeClients, type KubeObject } from './kube.ts';
+import { objectKey, splitKey, type KubeClients, type KubeObject } from './kube.ts';
 import { statusPatch } from './conditions.ts';
 import { cycleThrough, unseenDependency, type DependencyGraph } from './dependency-cycles.ts';
 import { createTaskDeletion } from './task-deletion.ts';
@@ -33,10 +33,13 @@ const plural = RESOURCE_KINDS.ScheduledTask.plural;
 /** how long a new task with dependsOn waits for the tasks it names to arrive (those of the same kubectl apply) */
 const DEPENDENCY_GRACE_MS = 3000;
 const DEPENDENCY_RETRY_MS = 200;
+/** objects of a relist prepared in bulk at once: the first chunk, then twice as many each time up to the last */
+const PRIME_FIRST_CHUNK = 250;
+const PRIME_MAX_CHUNK = 2000;
 
 export interface TaskReconciler {
   reconcile(key: string, object: KubeObject | undefined): Promise<ReconcileResult | void>;
-  /** Before a relist's objects are reconciled: registers and reads them in bulk, so each reconcile needs no query. */
+  /** Before a relist's objects are reported: starts registering and reading them in bulk (in chunks), so each reconcile needs no query. */
   prime(objects: KubeObject[]): Promise<void>;
   /** A DELETED event: the next reconcile of the key deletes the task of that object (also when a new object took its name). */
   deleted(key: string, object: KubeObject): void;
@@ -80,11 +83,70 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
 
   const deletion = createTaskDeletion(deps);
   const patchStatus = (namespace: string, name: string, status: unknown): Promise<KubeObject> =>
-    kube.custom.patchNamespacedCustomObjectStatus({ group: API_GROUP, version: API_VERSION_NAME, namespace, plural, name, body: { status } }, MERGE_PATCH);
+    kube.patchStatus({ group: API_GROUP, version: API_VERSION_NAME, namespace, plural, name }, status);
 
-  /** A relist: tasks that are new are created in bulk, and the tasks and run states of all are read in bulk. */
+  /** the prime that prepares each key (one per reflector; a later relist of the key takes it over) */
+  let primeRuns = 0;
+  const primeRunOf = new Map<string, number>();
+  /** keys whose chunk is not done: their reconcile waits for it */
+  const priming = new Map<string, Promise<void>>();
+  /** keys whose runs changed while their chunk was being read: its run state may predate the change */
+  const runsStale = new Set<string>();
+
+  /**
+   * A relist: in list order and in chunks (small first, so that status writes start at once), tasks that
+   * are new are created in bulk and the tasks and run states of all are read in bulk. Returns once that has
+   * started: the objects are reported (and queued) meanwhile, and the reconcile of a key waits for its
+   * chunk, so the API server takes the first chunks' status writes while later chunks are prepared. Chunks
+   * are registered one after another without waiting for the run states of the last (read meanwhile), so
+   * that the tasks are in Postgres about as soon as when all were registered first. A chunk that fails
+   * leaves its objects to their own reconciles. The relist of another reflector (namespace) leaves these
+   * keys alone; a later relist of the same keys takes them over.
+   */
   async function prime(objects: KubeObject[]): Promise<void> {
-    primed.clear();
+    const run = ++primeRuns;
+    const owned = (key: string) => primeRunOf.get(key) === run;
+    for (const object of objects) {
+      const key = objectKey(object);
+      primeRunOf.set(key, run);
+      primed.delete(key);
+      runsStale.delete(key);
+    }
+    let owners: Promise<Map<string, string[]>> | undefined;
+    let registering: Promise<unknown> = Promise.resolve();
+    const chunks: Promise<void>[] = [];
+    const counts = { created: 0, primed: 0 };
+    for (let start = 0, size = PRIME_FIRST_CHUNK; start < objects.length; start += size, size = Math.min(size * 2, PRIME_MAX_CHUNK)) {
+      const chunk = objects.slice(start, start + size);
+      const registered = registering.then(() => registerChunk(chunk.filter((o) => owned(objectKey(o))), () => (owners ??= kubernetesPoolOwners(ctx.db))));
+      registering = registered.catch(() => undefined);
+      const done: Promise<void> = registered.then(async (result) => {
+        const ready = result?.ready.filter((r) => owned(r.key)) ?? [];
+        counts.created += result?.created ?? 0;
+        if (ready.length === 0) return;
+        const runs = await taskRunStates(ctx.db, ready.map((r) => r.task.id));
+        for (const { key, resourceVersion, task } of ready) {
+          if (!owned(key)) continue;
+          primed.set(key, { resourceVersion, task, runs: runsStale.has(key) ? undefined : runs.get(task.id) });
+          counts.primed += 1;
+        }
+      }).catch((error: unknown) => deps.logger.warn({ objects: chunk.length, err: (error as Error).message }, 'bulk preparation of relisted ScheduledTasks failed; reconciling them one by one')).finally(() => {
+        for (const object of chunk) {
+          const key = objectKey(object);
+          if (!owned(key)) continue;
+          primeRunOf.delete(key);
+          priming.delete(key);
+          runsStale.delete(key);
+        }
+      });
+      for (const object of chunk) priming.set(objectKey(object), done);
+      chunks.push(done);
+    }
+    void Promise.all(chunks).then(() => deps.logger.debug({ objects: objects.length, ...counts }, 'ScheduledTasks registered in bulk'));
+  }
+
+  /** The tasks of a chunk of relisted objects: found, or created when new; those whose reconcile may use them. */
+  async function registerChunk(objects: KubeObject[], poolOwners: () => Promise<Map<string, string[]>>): Promise<{ created: number; ready: Array<{ key: string; resourceVersion: string | undefined; task: Task }> } | undefined> {
     let candidates: Array<{ key: string; object: KubeObject; write: KubernetesTaskWrite }> = [];
     for (const object of objects) {
       if (object.metadata.deletionTimestamp) continue;
@@ -99,8 +161,8 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
         continue;
       }
     }
-    if (candidates.length === 0) return;
-    const owners = await kubernetesPoolOwners(ctx.db);
+    if (candidates.length === 0) return undefined;
+    const owners = await poolOwners();
     // a task naming another namespace's pool is refused by its own reconcile, never created here
     candidates = candidates.filter((c) => !foreignPool(c.write.namespace, c.write.spec.pool, owners.get(c.write.spec.pool) ?? []));
     const existing = await findTasksByKey(ctx.db, candidates.map((c) => c.write));
@@ -112,9 +174,7 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
       if (!task || task.source !== 'kubernetes' || !isDeepStrictEqual(task.spec, write.spec) || !isDeepStrictEqual(task.labels, write.labels)) continue;
       ready.push({ key, resourceVersion: object.metadata.resourceVersion, task });
     }
-    const runs = await taskRunStates(ctx.db, ready.map((r) => r.task.id));
-    for (const { key, resourceVersion, task } of ready) primed.set(key, { resourceVersion, task, runs: runs.get(task.id) });
-    deps.logger.debug({ objects: objects.length, created: created.size, primed: ready.length }, 'ScheduledTasks registered in bulk');
+    return { created: created.size, ready };
   }
 
   /** first reconcile of new tasks waiting for a task they reach through dependsOn to be seen */
@@ -134,12 +194,16 @@ export function createTaskReconciler(deps: TaskReconcilerDeps): TaskReconciler {
 
   function runsChanged(key: string): void {
     echoes.delete(key);
+    if (priming.has(key)) runsStale.add(key);
     const entry = primed.get(key);
     if (entry) entry.runs = undefined;
   }
 
   async function reconcileTask(key: string, object: KubeObject | undefined): Promise<ReconcileResult | void> {
     const { namespace, name } = splitKey(key);
+    // relisted and its chunk still being prepared: what it stores saves this reconcile its queries
+    const chunk = priming.get(key);
+    if (chunk) await chunk;
     const primedEntry = primed.get(key);
     primed.delete(key);
     const echo = echoes.get(key);

@@ -39,6 +39,19 @@ function rssPeakMb(pid: number): number {
   }
 }
 
+/** CPU seconds (user + system) the process has used so far, from /proc/<pid>/stat; NaN when unreadable. */
+function cpuSeconds(pid: number): number {
+  try {
+    // the fields after the command (which may hold spaces): state is the 3rd field, utime the 14th, stime the 15th
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // clock ticks of 1/100 s (USER_HZ on Linux)
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 type Counts = ReturnType<KubeApiServer['requestCounts']>;
 
 function diff(from: Counts, to: Counts): Counts {
@@ -143,6 +156,7 @@ export async function operatorCase(quick: boolean): Promise<{ metrics: Record<st
     const watch = await fetch(`${kube.url}${GROUP_PATH}?watch=1&resourceVersion=${startRv}`, { headers: { authorization: 'Bearer bench' }, signal: watchAbort.signal });
     void countReady(watch, ready).catch(() => undefined);
     const before = kube.requestCounts();
+    const benchCpuBefore = process.cpuUsage();
     const started = performance.now();
     const operator: Proc = startProcess({
       name: 'operator',
@@ -153,6 +167,8 @@ export async function operatorCase(quick: boolean): Promise<{ metrics: Record<st
     running.push(operator);
     let registeredMs = NaN;
     let syncedMs = NaN;
+    let operatorCpuS = NaN;
+    let apiServerCpuS = NaN;
     const deadline = started + (quick ? 120_000 : 300_000);
     while (Number.isNaN(syncedMs)) {
       if (operator.exited) throw new Error(`the operator exited:\n${operator.lines.slice(-10).join('\n')}`);
@@ -163,7 +179,12 @@ export async function operatorCase(quick: boolean): Promise<{ metrics: Record<st
         if ((rows.rows[0]?.n ?? 0) >= count) registeredMs = performance.now() - started;
         else continue;
       }
-      if (ready.size >= count) syncedMs = performance.now() - started;
+      if (ready.size >= count) {
+        syncedMs = performance.now() - started;
+        operatorCpuS = cpuSeconds(operator.pid);
+        const bench = process.cpuUsage(benchCpuBefore);
+        apiServerCpuS = (bench.user + bench.system) / 1e6;
+      }
       // BENCH_OPERATOR_PROGRESS=1: how far the sync got, every 250 ms, on stderr
       if (process.env.BENCH_OPERATOR_PROGRESS) process.stderr.write(`  ${Math.round(performance.now() - started)} ms: ${ready.size} Ready\n`);
     }
@@ -202,6 +223,8 @@ export async function operatorCase(quick: boolean): Promise<{ metrics: Record<st
       registered_s: Math.round(registeredMs / 10) / 100,
       synced_s: Math.round(syncedMs / 10) / 100,
       rss_peak_mb: rssPeakMb(operator.pid),
+      operator_cpu_s: Math.round(operatorCpuS * 100) / 100,
+      apiserver_cpu_s: Math.round(apiServerCpuS * 100) / 100,
       api_requests_per_s: Math.round(sync.total / (syncedMs / 1000)),
       sync_requests: sync.total,
       task_writes_per_object: Math.round((taskWrites(sync) / count) * 1000) / 1000,

@@ -44,6 +44,22 @@ describe('operator API calls over a connection that stops forwarding (client-nod
     }
   });
 
+  it('a status patch sent without the generated client has the same deadline', async () => {
+    const clients = loadKubeClients(kubeconfig, 1000);
+    try {
+      await clients.core.listNamespace();
+      proxy.stall();
+      const started = Date.now();
+      const target = { group: 'scheduling.hourglass.dev', version: 'v1alpha1', namespace: 'default', plural: 'scheduledtasks', name: 'x' };
+      await assert.rejects(clients.patchStatus(target, { observedGeneration: 1 }), (error: Error & { code?: string }) => /timeout/i.test(`${error.name} ${error.code ?? ''} ${error.message}`));
+      const tookMs = Date.now() - started;
+      assert.ok(tookMs >= 900 && tookMs < 5000, `failed after ${tookMs} ms (timeout 1000 ms)`);
+    } finally {
+      proxy.restore();
+      clients.close();
+    }
+  });
+
   it('close() aborts a call in flight at once, and later calls fail without reaching the API', async () => {
     const clients = loadKubeClients(kubeconfig, 60_000);
     await clients.core.listNamespace();
