@@ -10,7 +10,7 @@ import { CATCH_UP_ROWS_PER_TICK, SharedParts, batchFires, isCatchingUp, planEntr
 import { RetryTimer } from './retry-timer.ts';
 import { TimerHeap } from './timer-heap.ts';
 import type { TimerHandle } from '../clock/index.ts';
-import type { Queryable } from '../store/index.ts';
+import { LeaseLostError, type Queryable } from '../store/index.ts';
 
 export interface DispatcherOptions {
   /** how often task state is re-read from Postgres (changes normally arrive by NOTIFY at once) */
@@ -26,6 +26,8 @@ export interface DispatcherOptions {
 }
 
 const MAX_RETRY_BACKOFF_MS = 30_000;
+/** a write refused because a renewal of the partitions is late goes again this soon, without a backoff */
+const LATE_RENEWAL_RETRY_MS = 250;
 
 /**
  * Fires due schedules from an in-memory heap with one timer: no periodic scan of all tasks. Runs only
@@ -36,6 +38,8 @@ export class Dispatcher {
   private readonly entries = new Map<string, Entry>();
   /** (time, task id, slot) */
   private readonly heap = new TimerHeap<string>();
+  /** fire partitions gained whose tasks are not loaded yet (a load failed, or is queued) */
+  private readonly unloaded = new Set<number>();
   /** catch-ups left out of the last tick's budget: they go first in the next (round robin) */
   private deferredCatchUps = new Set<string>();
   private readonly shared = new SharedParts();
@@ -62,22 +66,34 @@ export class Dispatcher {
 
   /** Called by the partitions' holder (in order, synchronously): load the tasks of what was gained, forget the lost. */
   partitionsGained(partitions: number[]): void {
-    const gained = new Set(partitions);
-    this.enqueueWork(async () => {
-      this.loading = true;
-      try {
-        await forEachSchedulePage(this.ctx.db, (page) => {
-          for (const state of page) if (gained.has(partitionOf(state.id))) this.upsert(state);
-        });
-      } finally {
-        this.loading = false;
-      }
-      await this.tick();
-    });
+    for (const p of partitions) this.unloaded.add(p);
+    this.enqueueWork(() => this.loadGained());
+  }
+
+  /** Loads the tasks of the partitions gained and not loaded yet; a failed load is tried again until it succeeds. */
+  private async loadGained(): Promise<void> {
+    const gained = new Set(this.unloaded);
+    this.unloaded.clear();
+    if (gained.size === 0) return;
+    this.loading = true;
+    try {
+      await forEachSchedulePage(this.ctx.db, (page) => {
+        for (const state of page) if (gained.has(partitionOf(state.id))) this.upsert(state);
+      });
+    } catch (error) {
+      const held = new Set(this.options.partitions?.held());
+      for (const p of gained) if (held.has(p)) this.unloaded.add(p);
+      this.ctx.clock.setTimeout(() => this.enqueueWork(() => this.loadGained()), 1000);
+      throw error;
+    } finally {
+      this.loading = false;
+    }
+    await this.tick();
   }
 
   partitionsLost(partitions: number[]): void {
     const lost = new Set(partitions);
+    for (const p of partitions) this.unloaded.delete(p);
     this.enqueueWork(async () => {
       for (const id of this.entries.keys()) if (lost.has(partitionOf(id))) this.entries.delete(id);
       for (const id of this.deferredCatchUps) if (lost.has(partitionOf(id))) this.deferredCatchUps.delete(id);
@@ -264,9 +280,11 @@ export class Dispatcher {
    * A failed write backs off only its own entries (the others are written all the same), and an entry whose
    * write failed is written alone from then on, so one task whose write keeps failing never holds up another.
    */
-  private async fire(entries: Entry[], now: number): Promise<void> {
+  private async fire(due: Entry[], now: number): Promise<void> {
     const onTime: PlannedFire[] = [];
     const catching: Entry[] = [];
+    // a partition given up since the entry was armed: its new holder fires it
+    const entries = due.filter((entry) => this.owns(entry.id));
     for (const entry of entries) {
       if (isCatchingUp(entry, now)) catching.push(entry);
       else onTime.push(planEntry(entry, now, this.liveSince(entry.id)));
@@ -292,11 +310,22 @@ export class Dispatcher {
       }
     }
     let failure: unknown;
-    for (const batch of [...batchFires(onTime, this.options.maxBatch), ...batchFires(catchUp, this.options.maxBatch)]) {
+    for (const planned of [...batchFires(onTime, this.options.maxBatch), ...batchFires(catchUp, this.options.maxBatch)]) {
+      // one batch holds tasks of many partitions: one that changed hands meanwhile must not hold up the others
+      const batch = planned.filter(({ entry }) => this.owns(entry.id));
+      if (batch.length === 0) continue;
       try {
         await this.fireBatch(batch, now);
         for (const { entry } of batch) entry.failures = 0;
       } catch (error) {
+        if (this.options.partitions && error instanceof LeaseLostError) {
+          // not a failure of these tasks' writes: what is still held goes again at once (a lost partition
+          // was given up by the fence) or, when a renewal is late, shortly; no backoff, no solo writes
+          const retryAt = 'partitions' in error ? now : now + LATE_RENEWAL_RETRY_MS;
+          for (const { entry } of batch) if (this.owns(entry.id)) this.armEntry(entry, retryAt);
+          this.ctx.logger.info({ err: error.message }, 'fire partitions changed hands during a write; their tasks are left to the new holder, the others written again');
+          continue;
+        }
         failure ??= error;
         for (const { entry } of batch) {
           entry.failures += 1;

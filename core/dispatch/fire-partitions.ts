@@ -11,9 +11,11 @@ import {
   heartbeatMember,
   LeaseLostError,
   leaveMembers,
+  PartitionsLostError,
   type PartitionTerm,
   type Queryable,
   releasePartitions,
+  type TakenPartition,
   renewPartitions,
 } from '../store/index.ts';
 import { LEADER_HINT_KEY, LivenessHint } from './leader-hint.ts';
@@ -64,9 +66,17 @@ export interface FirePartitions {
    * is the fence's to say (a late renewal makes it refuse for a while without the partition being lost).
    */
   ownsTask(taskId: string): boolean;
-  /** when this process took the task's partition: its fires before then were not this process's to write */
+  /**
+   * Since when this process answers for the task's fires: when it took the partition, or, for one handed
+   * over (a clean stop, a rebalance, a holder found gone), when the last holder last renewed it, at most a
+   * lease before. The few seconds of a hand-over are late fires, not downtime.
+   */
   heldSince(taskId: string): number | undefined;
-  /** Fails (LeaseLostError) unless every task's partition is still held; holds off takeovers until the transaction ends. */
+  /**
+   * Fails unless every task's partition is still held; holds off takeovers until the transaction ends.
+   * PartitionsLostError: these partitions changed hands (they are given up here at once, so the rest of the
+   * write can go again without them); LeaseLostError: no renewal succeeded in time (try again shortly).
+   */
   fence(tx: Queryable, taskIds: Iterable<string>): Promise<void>;
   held(): number[];
   /** Starts taking and renewing partitions (the listener must be ready). */
@@ -155,7 +165,11 @@ export function holdFirePartitions(db: Db, logger: Logger, listener: PartitionLi
       const taken = await acquirePartitions(db, holder, free, share - held.size, started, leaseMs);
       if (taken.length > 0) {
         const gained = taken.map((term) => Number(term.name.slice(PARTITION_PREFIX.length)));
-        for (const [i, p] of gained.entries()) held.set(p, { term: taken[i] as PartitionTerm, since: started });
+        for (const [i, p] of gained.entries()) {
+          const took = taken[i] as TakenPartition;
+          const since = took.handedOver ? Math.min(started, Math.max(took.previousRenewedMs, started - leaseMs)) : started;
+          held.set(p, { term: { name: took.name, epoch: took.epoch }, since });
+        }
         logger.info({ partitions: gained.length, held: held.size, members }, 'fire partitions taken');
         listener.gained(gained);
       }
@@ -196,8 +210,12 @@ export function holdFirePartitions(db: Db, logger: Logger, listener: PartitionLi
         terms.set(h.term.name, h.term);
       }
       // PGlite's session lives in this process: no vanished host can hold it, and its timer would be a real one
-      if (!(await fencePartitions(tx, holder, [...terms.values()], db.kind === 'pg' ? renewDeadlineMs : undefined))) {
-        throw new LeaseLostError({ name: PARTITION_PREFIX, holder, epoch: 0 });
+      const still = await fencePartitions(tx, holder, [...terms.values()], db.kind === 'pg' ? renewDeadlineMs : undefined);
+      if (still.size < terms.size) {
+        const gone = [...terms.values()].filter((t) => !still.has(t.name)).map((t) => Number(t.name.slice(PARTITION_PREFIX.length)));
+        // the database says another holder has them: given up now, not at the next renewal
+        drop(gone.filter((p) => held.get(p)?.term.epoch === terms.get(partitionLeaseName(p))?.epoch), 'taken over (seen by a write)');
+        throw new PartitionsLostError(holder, gone);
       }
     },
     held: () => [...held.keys()].sort((a, b) => a - b),

@@ -22,7 +22,7 @@ export { kubernetesRunChanges, type RunChange, type RunChangeCursor } from './ku
 export { loadRunCursor, saveRunCursor } from './kubernetes-run-cursor.ts';
 export { createKubernetesTasks, findTasksByKey, type KubernetesTaskRef, type KubernetesTaskWrite, listKubernetesTasks } from './kubernetes-tasks.ts';
 export { deleteWaitingRuns, lockNextAttempts, recordLateSuccesses, type SettledAttemptRow } from './late-outcomes.ts';
-export { acquirePartitions, countLiveLeases, fencePartitions, freeGoneHolder, heartbeatMember, leaveMembers, type MemberBeat, type PartitionTerm, releasePartitions, renewPartitions } from './partition-leases.ts';
+export { acquirePartitions, countLiveLeases, fencePartitions, freeGoneHolder, heartbeatMember, leaveMembers, type MemberBeat, PartitionsLostError, type PartitionTerm, type TakenPartition, releasePartitions, renewPartitions } from './partition-leases.ts';
 export { acquireLease, fenceLease, LeaseLostError, type LeaseTerm, readLease, releaseLease, renewLease } from './leases.ts';
 export { liveTaskNames } from './live-task-names.ts';
 export { liveTasksById } from './live-tasks.ts';

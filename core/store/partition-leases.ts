@@ -1,4 +1,15 @@
 import type { Queryable } from './db.ts';
+import { LeaseLostError } from './leases.ts';
+
+/** thrown by a fire partition's fence: these partitions changed hands; the rest of the write may be tried again */
+export class PartitionsLostError extends LeaseLostError {
+  readonly partitions: number[];
+  constructor(holder: string, partitions: number[]) {
+    super({ name: `fire partitions ${partitions.join(', ')}`, holder, epoch: 0 });
+    this.name = 'PartitionsLostError';
+    this.partitions = partitions;
+  }
+}
 
 /**
  * Fire partitions as lease rows of hg_leases (the table of core/store/leases.ts): one row per partition,
@@ -10,6 +21,13 @@ export interface PartitionTerm {
   /** the lease row's name */
   name: string;
   epoch: number;
+}
+
+export interface TakenPartition extends PartitionTerm {
+  /** its last holder gave it back (a clean stop, a rebalance) or was found gone, rather than letting it expire */
+  handedOver: boolean;
+  /** when its last holder last renewed it, by that holder's clock */
+  previousRenewedMs: number;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -84,7 +102,7 @@ export async function renewPartitions(db: Queryable, holder: string, terms: Part
  * Takes at most `most` of the named partitions that are free (never held, expired by `nowMs`, or released),
  * lowest name first; a row locked by its holder's fence (a write in flight) is skipped, not waited for.
  */
-export async function acquirePartitions(db: Queryable, holder: string, names: string[], most: number, nowMs: number, leaseMs: number): Promise<PartitionTerm[]> {
+export async function acquirePartitions(db: Queryable, holder: string, names: string[], most: number, nowMs: number, leaseMs: number): Promise<TakenPartition[]> {
   if (names.length === 0 || most <= 0) return [];
   // rows that never existed are made free first, so that taking them is the same statement as taking an expired one
   await db.query(
@@ -93,18 +111,21 @@ export async function acquirePartitions(db: Queryable, holder: string, names: st
      ON CONFLICT (name) DO NOTHING`,
     [names],
   );
-  const { rows } = await db.query<{ name: string; epoch: string | number }>(
+  const { rows } = await db.query<{ name: string; epoch: string | number; handed_over: boolean; previous_renewed_ms: string | number }>(
     `WITH free AS (
-       SELECT name FROM hg_leases WHERE name = ANY($1::text[]) AND expires_at <= $3::timestamptz
+       SELECT name, holder <> '' AND expires_at = 'epoch'::timestamptz AS handed_over, renewed_at AS previous_renewed_at
+         FROM hg_leases WHERE name = ANY($1::text[]) AND expires_at <= $3::timestamptz
         ORDER BY name LIMIT $5 FOR UPDATE SKIP LOCKED
      )
      UPDATE hg_leases l SET holder = $2, epoch = l.epoch + 1, acquired_at = $3::timestamptz, renewed_at = $3::timestamptz,
                             expires_at = $4::timestamptz, hinted = false
        FROM free WHERE l.name = free.name
-     RETURNING l.name, l.epoch`,
+     RETURNING l.name, l.epoch, free.handed_over, floor(extract(epoch FROM free.previous_renewed_at) * 1000)::float8 AS previous_renewed_ms`,
     [names, holder, iso(nowMs), iso(nowMs + leaseMs), most],
   );
-  return rows.map((r) => ({ name: r.name, epoch: Number(r.epoch) })).sort((a, b) => a.name.localeCompare(b.name));
+  return rows
+    .map((r) => ({ name: r.name, epoch: Number(r.epoch), handedOver: r.handed_over, previousRenewedMs: Number(r.previous_renewed_ms) }))
+    .sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /** Gives terms up: another dispatcher may take them at once. Waits for this holder's writes in flight (their fence). */
@@ -120,14 +141,15 @@ export async function releasePartitions(db: Queryable, holder: string, terms: Pa
 
 /**
  * The fence of a write that fires tasks of these partitions: it holds their rows FOR SHARE until the
- * transaction ends (no takeover commits in between) and returns false when any term is over. As in
+ * transaction ends (no takeover commits in between) and returns the names of the terms still held (fewer
+ * than given: a term is over, and the transaction must not commit). As in
  * fenceLease, `idleTimeoutMs` makes the server end the transaction of a holder gone silent, whose row locks
  * would otherwise outlive it; undefined on the embedded PGlite.
  */
-export async function fencePartitions(tx: Queryable, holder: string, terms: PartitionTerm[], idleTimeoutMs: number | undefined): Promise<boolean> {
-  if (terms.length === 0) return true;
-  const { rows } = await tx.query(
-    `SELECT ${idleTimeoutMs === undefined ? '1' : `set_config('idle_in_transaction_session_timeout', $4, true)`}
+export async function fencePartitions(tx: Queryable, holder: string, terms: PartitionTerm[], idleTimeoutMs: number | undefined): Promise<Set<string>> {
+  if (terms.length === 0) return new Set();
+  const { rows } = await tx.query<{ name: string }>(
+    `SELECT l.name${idleTimeoutMs === undefined ? '' : `, set_config('idle_in_transaction_session_timeout', $4, true)`}
        FROM hg_leases l JOIN unnest($2::text[], $3::bigint[]) AS t(name, epoch) ON l.name = t.name AND l.epoch = t.epoch
       WHERE l.holder = $1
       ORDER BY l.name
@@ -136,7 +158,7 @@ export async function fencePartitions(tx: Queryable, holder: string, terms: Part
       ? [holder, terms.map((t) => t.name), terms.map((t) => t.epoch)]
       : [holder, terms.map((t) => t.name), terms.map((t) => t.epoch), String(Math.max(1, Math.round(idleTimeoutMs)))],
   );
-  return rows.length === terms.length;
+  return new Set(rows.map((r) => r.name));
 }
 
 /** How many lease rows named with `prefix` are unexpired by `nowMs` (the fire partitions some dispatcher holds). */

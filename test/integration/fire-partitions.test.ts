@@ -5,7 +5,7 @@ import { FIRE_PARTITIONS, type FirePartitions, holdFirePartitions, partitionLeas
 import type { Db } from '../../core/store/db.ts';
 import { LeaseLostError } from '../../core/store/leases.ts';
 import { migrate } from '../../core/store/migrate.ts';
-import { acquirePartitions, fencePartitions, renewPartitions } from '../../core/store/partition-leases.ts';
+import { acquirePartitions, fencePartitions, PartitionsLostError, releasePartitions, renewPartitions } from '../../core/store/partition-leases.ts';
 import { openPgDb } from '../../core/store/pg-db.ts';
 import { startFaultProxy, viaProxy } from '../support/fault-proxy.ts';
 import { silentLogger } from '../support/core.ts';
@@ -79,8 +79,20 @@ describe('partitioned leadership: fire partitions as leases (issue 16)', { skip:
     const [b] = await acquirePartitions(db, 'b', [name], 1, T0 + 1000, 1000);
     assert.equal(b?.epoch, a.epoch + 1);
     assert.equal((await renewPartitions(db, 'a', [a], T0 + 1, 1000)).size, 0, 'the old holder renewed');
-    assert.equal(await db.transaction((tx) => fencePartitions(tx, 'a', [a], 1000)), false, 'the old holder passed the fence');
-    assert.equal(await db.transaction((tx) => fencePartitions(tx, 'b', [b as { name: string; epoch: number }], 1000)), true);
+    assert.equal((await db.transaction((tx) => fencePartitions(tx, 'a', [a], 1000))).size, 0, 'the old holder passed the fence');
+    assert.deepEqual(await db.transaction((tx) => fencePartitions(tx, 'b', [b as { name: string; epoch: number }], 1000)), new Set([name]));
+    assert.equal(b?.handedOver, false, 'an expired lease counted as handed over');
+  });
+
+  it('a partition given back is taken as handed over, with its last renewal: the seconds of a hand-over are late fires, not downtime', async () => {
+    const name = partitionLeaseName(9);
+    const [a] = await acquirePartitions(db, 'a', [name], 1, T0, 1000);
+    assert.equal(a?.handedOver, false, 'a never-held partition counted as handed over');
+    await renewPartitions(db, 'a', [a as { name: string; epoch: number }], T0 + 500, 1000);
+    await releasePartitions(db, 'a', [a as { name: string; epoch: number }]);
+    const [b] = await acquirePartitions(db, 'b', [name], 1, T0 + 800, 1000);
+    assert.equal(b?.handedOver, true);
+    assert.equal(b?.previousRenewedMs, T0 + 500);
   });
 
   it('three dispatchers share the 64 partitions, one holder each; a stopped one\'s move at once, a vanished one\'s on expiry', async (t) => {
@@ -112,6 +124,19 @@ describe('partitioned leadership: fire partitions as leases (issue 16)', { skip:
       // back from the dead, its old terms are refused by the fence
       proxy.restore();
       await assert.rejects(c.db.transaction((tx) => c.partitions.fence(tx, [taskOfC])), LeaseLostError);
+
+      // a write of a live holder that names a partition another took: refused, and that partition given up at
+      // once (not at the next renewal), so the rest of the write can go again without it
+      const stolen = a.partitions.held()[0] as number;
+      const taskOfStolen = Array.from({ length: 5000 }, (_, i) => `task-${i}`).find((id) => partitionOf(id) === stolen) as string;
+      const taskOfKept = Array.from({ length: 5000 }, (_, i) => `task-${i}`).find((id) => partitionOf(id) === a.partitions.held()[1]) as string;
+      await db.query(`UPDATE hg_leases SET epoch = epoch + 1, holder = 'thief' WHERE name = $1`, [partitionLeaseName(stolen)]);
+      const refused = await a.db.transaction((tx) => a.partitions.fence(tx, [taskOfStolen, taskOfKept])).then(() => undefined, (error: Error) => error);
+      assert.ok(refused instanceof PartitionsLostError, `refused with ${String(refused)}`);
+      assert.deepEqual(refused.partitions, [stolen]);
+      assert.ok(!a.partitions.held().includes(stolen), 'the partition seen taken by the fence is still held');
+      await a.db.transaction((tx) => a.partitions.fence(tx, [taskOfKept]));
+      await db.query(`UPDATE hg_leases SET expires_at = 'epoch' WHERE name = $1`, [partitionLeaseName(stolen)]);
       await c.partitions.stop();
       members.splice(members.indexOf(c), 1);
       await c.db.close();

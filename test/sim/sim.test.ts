@@ -36,6 +36,8 @@ describe('deterministic simulation of the core and the worker', () => {
     { seed: 44, what: 'Replace: a retry made between the decision and the write ran beside the new fire', options: DEFAULT_OPTIONS },
     { seed: 535, what: 'late successes of an attempt and of its retry, reconciled in one batch, lost the dependant', options: CI_OPTIONS },
     { seed: 393, what: 'a success set aside (dead-lettered) after five connection resets in a row, then recorded as failed', options: DEFAULT_OPTIONS },
+    { seed: 1420, what: 'fire partitions gained while the load of their tasks failed were never fired (issue 16)', options: DEFAULT_OPTIONS },
+    { seed: 1558, what: 'the same, with three shards and a restarted dispatcher (issue 16)', options: DEFAULT_OPTIONS },
   ];
   it(`keeps every invariant on the seeds that found defects (${FOUND.map((f) => f.seed).join(', ')})`, async () => {
     const failed: string[] = [];
