@@ -1,36 +1,23 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { API_GROUP, API_VERSION_NAME } from '../../core/model/resource.ts';
-import { buildCrd } from '../../operator/crds.ts';
 import { MERGE_PATCH, describeKubeError, isNotFound, loadKubeClients, type KubeClients, type KubeObject } from '../../operator/kube.ts';
-import { startKubeApiServer, type KubeApiServer } from '../support/kube/server.ts';
+import type { KubeApiServer } from '../support/kube/server.ts';
+import { startScheduledTaskApi, type ScheduledTaskApi } from '../support/kube/scheduled-task-api.ts';
 
 /** kube.patchStatus (undici's request API) against the generated client's patchNamespacedCustomObjectStatus. */
 describe('the status merge patch without the generated client (in-memory API server)', () => {
   let kube: KubeApiServer;
   let clients: KubeClients;
-  let dir: string;
+  let api: ScheduledTaskApi;
   const target = (name: string) => ({ group: API_GROUP, version: API_VERSION_NAME, namespace: 'default', plural: 'scheduledtasks', name });
 
   before(async () => {
-    kube = await startKubeApiServer({ log: () => undefined });
-    dir = mkdtempSync(path.join(tmpdir(), 'hg-patch-status-'));
-    kube.writeKubeconfig(path.join(dir, 'kubeconfig'), 'default');
-    clients = loadKubeClients(path.join(dir, 'kubeconfig'));
-    const response = await fetch(`${kube.url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(buildCrd('ScheduledTask')),
-    });
-    assert.equal(response.status, 201, await response.text());
+    api = await startScheduledTaskApi('hg-patch-status-');
+    ({ kube, clients } = api);
   });
   after(async () => {
-    clients?.close();
-    await kube?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await api?.close();
   });
 
   const create = (name: string) =>
@@ -65,7 +52,7 @@ describe('the status merge patch without the generated client (in-memory API ser
   });
 
   it('fails at once once the clients are closed, without reaching the API server', async () => {
-    const closing = loadKubeClients(path.join(dir, 'kubeconfig'));
+    const closing = loadKubeClients(api.kubeconfig);
     await create('closed');
     await closing.patchStatus(target('closed'), { observedGeneration: 1 });
     closing.close();

@@ -1,40 +1,28 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { API_GROUP, API_VERSION_NAME } from '../../core/model/resource.ts';
-import { buildCrd } from '../../operator/crds.ts';
-import { loadKubeClients, type KubeClients, type KubeObject } from '../../operator/kube.ts';
+import { type KubeClients, type KubeObject } from '../../operator/kube.ts';
 import { Reflector, type ReflectorEvent } from '../../operator/reflector.ts';
 import { waitFor } from '../support/processes.ts';
-import { startKubeApiServer, type KubeApiServer } from '../support/kube/server.ts';
+import type { KubeApiServer } from '../support/kube/server.ts';
+import { startScheduledTaskApi, type ScheduledTaskApi } from '../support/kube/scheduled-task-api.ts';
 
 const PATH = `/apis/${API_GROUP}/${API_VERSION_NAME}/namespaces/default/scheduledtasks`;
 
 describe('reflector (list + watch) against the in-memory API server', () => {
   let kube: KubeApiServer;
   let clients: KubeClients;
-  let dir: string;
+  let api: ScheduledTaskApi;
   const reflectors: Reflector[] = [];
 
   before(async () => {
-    kube = await startKubeApiServer({ log: () => undefined });
-    dir = mkdtempSync(path.join(tmpdir(), 'hg-reflector-'));
-    kube.writeKubeconfig(path.join(dir, 'kubeconfig'), 'default');
-    clients = loadKubeClients(path.join(dir, 'kubeconfig'));
-    const response = await fetch(`${kube.url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(buildCrd('ScheduledTask')),
-    });
-    assert.equal(response.status, 201, await response.text());
+    api = await startScheduledTaskApi('hg-reflector-');
+    ({ kube, clients } = api);
   });
   after(async () => {
     await Promise.all(reflectors.map((r) => r.stop()));
-    await kube.close();
-    rmSync(dir, { recursive: true, force: true });
+    await api?.close();
   });
 
   const create = (name: string) =>
