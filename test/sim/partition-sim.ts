@@ -2,6 +2,7 @@ import { pino } from 'pino';
 import { FIRE_PARTITIONS, type FirePartitions, holdFirePartitions, partitionOf } from '../../core/dispatch/fire-partitions.ts';
 import type { Db } from '../../core/store/db.ts';
 import { Prng } from './prng.ts';
+import { settle } from './settle.ts';
 import { SimDatabase } from './sim-db.ts';
 import { VirtualTime } from './virtual-time.ts';
 
@@ -259,7 +260,7 @@ export async function runPartitionSeed(raw: Db, seed: number, options: Partition
 
 async function runUntil(time: VirtualTime, db: SimDatabase, endMs: number, trace: string[]): Promise<void> {
   for (;;) {
-    await settle(time, db, trace);
+    if (!(await settle(() => `${db.ops}/${time.fired}/${trace.length}`, () => db.inflight))) throw new Error('the simulated world never went idle');
     const next = time.peek();
     if (next === undefined || next > endMs) {
       time.now = Math.max(time.now, endMs);
@@ -267,18 +268,4 @@ async function runUntil(time: VirtualTime, db: SimDatabase, endMs: number, trace
     }
     time.step();
   }
-}
-
-async function settle(time: VirtualTime, db: SimDatabase, trace: string[]): Promise<void> {
-  let last = '';
-  let quiet = 0;
-  for (let turn = 0; turn < 20_000; turn++) {
-    await new Promise((resolve) => setImmediate(resolve));
-    const signature = `${db.ops}/${time.fired}/${trace.length}`;
-    if (signature === last && db.inflight === 0) {
-      if (++quiet >= 2) return;
-    } else quiet = 0;
-    last = signature;
-  }
-  throw new Error('the simulated world never went idle');
 }

@@ -12,6 +12,7 @@ import { makeScenario, POOLS, type SimTask } from './scenario.ts';
 import type { BrokerFaults } from './sim-broker.ts';
 import type { DbFaults } from './sim-db.ts';
 import { World } from './world.ts';
+import { settle } from './settle.ts';
 
 export interface SimOptions {
   /** virtual time with faults and events, ms */
@@ -208,7 +209,7 @@ async function runUntil(world: World, endMs: number, probeNow: (out: string[]) =
   let lastProbe = world.time.now;
   let steps = 0;
   for (;;) {
-    if (!(await settle(world))) {
+    if (!(await settleWorld(world))) {
       violations.push('the world never went idle (a busy loop without timers)');
       return steps;
     }
@@ -222,7 +223,7 @@ async function runUntil(world: World, endMs: number, probeNow: (out: string[]) =
     steps++;
     if (world.time.now - lastProbe >= PROBE_EVERY_MS) {
       lastProbe = world.time.now;
-      if (!(await settle(world))) continue;
+      if (!(await settleWorld(world))) continue;
       const found: string[] = [];
       await probeNow(found);
       for (const v of found) world.log(`VIOLATION ${v}`);
@@ -231,19 +232,9 @@ async function runUntil(world: World, endMs: number, probeNow: (out: string[]) =
   }
 }
 
-/** Lets every promise chain run until nothing moves: no round trip in flight and no new activity. */
-async function settle(world: World): Promise<boolean> {
-  let last = '';
-  let quiet = 0;
-  for (let turn = 0; turn < 20_000; turn++) {
-    await new Promise((resolve) => setImmediate(resolve));
-    const signature = `${world.db.ops}/${world.broker.ops}/${world.time.fired}/${world.trace.length}`;
-    if (signature === last && world.db.inflight === 0) {
-      if (++quiet >= 2) return true;
-    } else quiet = 0;
-    last = signature;
-  }
-  return false;
+/** the simulator's world at rest (settle.ts) */
+function settleWorld(world: World): Promise<boolean> {
+  return settle(() => `${world.db.ops}/${world.broker.ops}/${world.time.fired}/${world.trace.length}`, () => world.db.inflight);
 }
 
 /** The task's real state after an API call (which may have failed after committing): the windows follow it. */
