@@ -11,7 +11,8 @@
  *   says only that; taking it for the truth withdrew the retry and lost the run (the chaos suite's
  *   vanished worker host);
  * - if the retry already started, nothing can be undone: the attempt is still recorded truthfully, and the
- *   retry's own outcome decides what follows.
+ *   retry's own outcome decides what follows. A retry whose row still says queued has started too if a
+ *   worker already claimed it where the broker decides claims (redis_stream): the queue's `withdraw` tells.
  */
 import type { CancelTarget } from '../queue/port.ts';
 import { deleteWaitingRuns, lockNextAttempts, lockRunsInIdOrder, type Queryable, recordLateSuccesses } from '../store/index.ts';
@@ -51,7 +52,13 @@ async function cancelSuccessors(ctx: CoreContext, tx: Queryable, rows: FinishedR
   const waiting = next.filter((n) => n.status === 'pending' || n.status === 'queued');
   const stillRunning = new Set(next.filter((n) => !waiting.includes(n) && n.status !== 'cancelled').map((n) => `${n.task_id}/${new Date(n.scheduled_time).getTime()}/${n.shard}`));
   if (waiting.length === 0) return { cancelled: [], stillRunning };
-  const cancelled = await deleteWaitingRuns(tx, waiting.map((n) => n.id));
+  // The row says waiting, but where the broker decides claims (redis_stream) a worker may hold the retry already,
+  // its start still on the way: deleting that row lost the record of a retry that then ran (chaos, seed
+  // 124485720). Only what the broker put out of reach goes; the rest counts as started.
+  const withdrawn = new Set((await ctx.queue.withdraw(waiting.map((n) => ({ runId: n.id, taskId: n.task_id, attempt: n.attempt })))).map((t) => t.runId));
+  for (const n of waiting) if (!withdrawn.has(n.id)) stillRunning.add(`${n.task_id}/${new Date(n.scheduled_time).getTime()}/${n.shard}`);
+  if (withdrawn.size === 0) return { cancelled: [], stillRunning };
+  const cancelled = await deleteWaitingRuns(tx, [...withdrawn]);
   ctx.logger.info({ runs: cancelled.map((r) => r.id), reason: SUPERSEDED }, 'retries withdrawn');
   return { cancelled: cancelled.map((r) => ({ runId: r.id, taskId: r.task_id, attempt: r.attempt })), stillRunning };
 }

@@ -142,6 +142,16 @@ export interface QueueProducer {
    */
   publishCancel(targets: CancelTarget[]): Promise<void>;
   /**
+   * Puts these attempts, which the caller's row locks show still waiting, out of every worker's reach before
+   * the core forgets them (deletes their rows), and answers those it did. Where the broker decides claims
+   * itself (redis_stream) a worker may already hold one whose row still says queued (its `started` event is
+   * on its way): that one is not answered, so the caller leaves it to run and to report. Where claims are
+   * decided by the row (postgres, rabbitmq) the caller's lock already decides, and every target is answered.
+   * An attempt answered here stays refused to every worker even if the caller's transaction then fails; a
+   * second call for it answers it again, so the caller can retry.
+   */
+  withdraw(targets: CancelTarget[]): Promise<CancelTarget[]>;
+  /**
    * Tells one worker to drain (stop taking runs, finish what it holds, leave its queue). Rides on the cancel
    * broadcast as the pseudo run id `drain:<workerId>` (drainSignal), which cancel handlers ignore.
    */

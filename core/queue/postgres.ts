@@ -40,6 +40,10 @@ export function createPostgresProducer(options: PostgresQueueOptions): QueueProd
         await notify(db, CANCEL_CHANNEL, entries.slice(i, i + CANCEL_CHUNK).join(','));
       }
     },
+    // a claim here is the row's update, which the caller's row lock holds back
+    async withdraw(targets) {
+      return targets;
+    },
     // the id is URI-encoded: this channel's payload is a comma-separated list
     async publishDrain(workerId) {
       await notify(db, CANCEL_CHANNEL, drainSignal(encodeURIComponent(workerId)));

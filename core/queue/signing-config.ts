@@ -23,6 +23,7 @@ export function signingProducer(inner: QueueProducer, secret: NonNullable<Signin
     consumeStatus: (handler) => inner.consumeStatus(handler),
     serveClaims: (decide) => inner.serveClaims(decide),
     publishCancel: (targets) => inner.publishCancel(targets),
+    withdraw: (targets) => inner.withdraw(targets),
     publishDrain: (workerId) => inner.publishDrain(workerId),
     probeStatus: (at) => inner.probeStatus(at),
     ping: () => inner.ping(),

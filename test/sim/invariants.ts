@@ -87,6 +87,10 @@ export async function finalChecks(world: World, db: Db, know: Knowledge): Promis
   const executed = new Map<string, number>();
   for (const e of world.executions) executed.set(`${e.runId}/${e.attempt}`, (executed.get(`${e.runId}/${e.attempt}`) ?? 0) + 1);
   for (const [key, n] of executed) if (n > 1) out.push(`attempt ${key} executed ${n} times`);
+  // a withdrawn retry leaves no record, so it must never have run (where the broker decides claims, a row
+  // that still says queued may already be a worker's)
+  const { rows: withdrawn } = await db.query<{ key: string }>(`SELECT id::text || '/' || attempt::text AS key FROM sim_withdrawn`);
+  for (const { key } of withdrawn) if (executed.has(key)) out.push(`attempt ${key} was executed, but the core withdrew it (deleted its row) as never started`);
   // a worker that reported a claim abandoned promised never to run it: the core failed it on that word
   for (const e of world.executions) {
     if (world.ledgers.get(e.workerOwner)?.isAbandoned(e.runId, e.attempt)) out.push(`${e.workerOwner} executed ${e.runId}/${e.attempt} after reporting its claim abandoned`);
@@ -210,13 +214,16 @@ function uptime(world: World, partition: number, from: number, to: number): numb
 
 export const GUARDS_SQL = `
 CREATE TABLE IF NOT EXISTS sim_violations (id serial PRIMARY KEY, what text NOT NULL);
+CREATE TABLE IF NOT EXISTS sim_withdrawn (id bigint NOT NULL, attempt int NOT NULL);
 CREATE OR REPLACE FUNCTION sim_guard_delete() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
   -- the one active run that may go: a retry not yet started whose attempt before it succeeded late
-  -- (late-outcomes.ts withdraws it, so the task does not run twice)
+  -- (late-outcomes.ts withdraws it, so the task does not run twice); finalChecks holds that it never ran
   IF OLD.status IN ('pending', 'queued', 'running') AND NOT (OLD.status IN ('pending', 'queued') AND EXISTS (
        SELECT 1 FROM hg_runs p WHERE p.task_id = OLD.task_id AND p.scheduled_time = OLD.scheduled_time AND p.shard = OLD.shard
           AND p.attempt = OLD.attempt - 1 AND p.status = 'succeeded')) THEN
     INSERT INTO sim_violations (what) VALUES (format('run %s/%s deleted while it was %s', OLD.id, OLD.attempt, OLD.status));
+  ELSIF OLD.status IN ('pending', 'queued') THEN
+    INSERT INTO sim_withdrawn (id, attempt) VALUES (OLD.id, OLD.attempt);
   END IF;
   RETURN OLD;
 END $$;

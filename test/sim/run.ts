@@ -1,14 +1,21 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_OPTIONS, openSimDatabase, runSeed, type SeedResult } from './simulate.ts';
 
-const USAGE = `npm run sim -- [--seeds N] [--seed S] [--first F] [--json] [--no-faults] [--heartbeats-overtake] [--long-stalls] [--lost-claim-answers] [--active-s A] [--settle-s S] [--trace]
+const USAGE = `npm run sim -- [--seeds N] [--seed S] [--first F] [--json] [--no-faults] [--heartbeats-overtake] [--long-stalls] [--lost-claim-answers] [--broker-claims] [--parallel-status] [--worker-freezes] [--active-s A] [--settle-s S] [--trace]
   --seeds N              how many seeds to run (default 100), from --first (default 1)
   --seed S               run only seed S (a replay), with its whole trace on a failure
   --heartbeats-overtake  let heartbeats overtake outcomes on the broker (issue 12 defect 1)
   --long-stalls          database round trips may hang, and a vanished dispatcher's connections go
                          unnoticed, past worker_timeout (issue 12 defect 11)
   --lost-claim-answers   a granted claim's answer may be lost (issue 12 defect 6)
-  These three fault families are off by default; the CI form runs the first and the third on 100 seeds.
+  --broker-claims        claims are decided by the broker, as on redis_stream (a claim key per attempt,
+                         taken by the first claimer or by a cancel), not by the core on the run's row
+  --parallel-status      every core consumer takes status batches at once (a consumer group), so batches
+                         are applied side by side, in any order
+  --worker-freezes       workers may freeze past worker_timeout and go on (a partitioned host), so their
+                         late outcomes meet the retries the core made
+  These six are off by default; the CI form runs the first and the third on 100 seeds, and all but the
+  second on 100 more (the redis_stream world).
   Every seed runs 1 to 3 dispatcher replicas under the real lease; faults include crashed, frozen and
   vanished dispatchers, crashed and drained workers, failed and hanging round trips, lost answers.
   --active-s A           seconds of simulated time with faults per seed (default ${DEFAULT_OPTIONS.activeMs / 1000})
@@ -29,6 +36,9 @@ const { values } = parseArgs({
     'heartbeats-overtake': { type: 'boolean', default: false },
     'long-stalls': { type: 'boolean', default: false },
     'lost-claim-answers': { type: 'boolean', default: false },
+    'broker-claims': { type: 'boolean', default: false },
+    'parallel-status': { type: 'boolean', default: false },
+    'worker-freezes': { type: 'boolean', default: false },
     'active-s': { type: 'string' },
     'settle-s': { type: 'string' },
     trace: { type: 'boolean', default: false },
@@ -55,6 +65,9 @@ const options = {
   heartbeatsOvertake: values['heartbeats-overtake'],
   longStalls: values['long-stalls'],
   lostClaimAnswers: values['lost-claim-answers'],
+  brokerClaims: values['broker-claims'],
+  parallelStatus: values['parallel-status'],
+  workerFreezes: values['worker-freezes'],
   ...(values['active-s'] ? { activeMs: Number(values['active-s']) * 1000 } : {}),
   ...(values['settle-s'] ? { settleMs: Number(values['settle-s']) * 1000 } : {}),
   fullTrace: replay !== undefined || values.trace,
@@ -68,6 +81,9 @@ const replayFlags = [
   values['heartbeats-overtake'] ? ' --heartbeats-overtake' : '',
   values['long-stalls'] ? ' --long-stalls' : '',
   values['lost-claim-answers'] ? ' --lost-claim-answers' : '',
+  values['broker-claims'] ? ' --broker-claims' : '',
+  values['parallel-status'] ? ' --parallel-status' : '',
+  values['worker-freezes'] ? ' --worker-freezes' : '',
 ].join('');
 
 const jobs = Number(values.jobs ?? 1);

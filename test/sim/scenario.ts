@@ -22,6 +22,7 @@ export type SimEvent =
   | { at: number; kind: 'crash-worker' | 'stop-worker'; worker: string; downMs: number }
   | { at: number; kind: 'crash-dispatcher' | 'vanish-dispatcher'; dispatcher: string; downMs: number }
   | { at: number; kind: 'freeze-dispatcher'; dispatcher: string; forMs: number }
+  | { at: number; kind: 'freeze-worker'; worker: string; forMs: number }
   | { at: number; kind: 'trigger' | 'delete' | 'change-pool'; task: string }
   | { at: number; kind: 'suspend'; task: string; forMs: number }
   | { at: number; kind: 'cancel-a-run' }
@@ -46,7 +47,8 @@ const SCHEDULES: Array<[string, number]> = [
 ];
 
 /** A random deployment and a random story of what happens to it during `activeMs`, all from the prng. */
-export function makeScenario(prng: Prng, activeMs: number): Scenario {
+/** workerFreezes: workers may stop past worker_timeout and go on (a partitioned host), so late outcomes meet their retries */
+export function makeScenario(prng: Prng, activeMs: number, { workerFreezes = false } = {}): Scenario {
   const tasks: SimTask[] = [];
   const count = prng.int(2, 5);
   for (let i = 0; i < count; i++) {
@@ -97,9 +99,12 @@ export function makeScenario(prng: Prng, activeMs: number): Scenario {
   const free = tasks.filter((t) => !t.hasDependants && !t.upstream);
   for (let i = prng.int(3, 12); i > 0; i--) {
     const at = prng.int(1000, activeMs - 1000);
-    const kind = prng.pick(['crash-worker', 'stop-worker', 'crash-dispatcher', 'vanish-dispatcher', 'freeze-dispatcher', 'trigger', 'suspend', 'change-pool', 'delete', 'cancel-a-run', 'fault-burst'] as const);
+    const kinds = ['crash-worker', 'stop-worker', 'crash-dispatcher', 'vanish-dispatcher', 'freeze-dispatcher', 'trigger', 'suspend', 'change-pool', 'delete', 'cancel-a-run', 'fault-burst'] as const;
+    // appended only when asked for, so that every other world draws what it always drew
+    const kind = prng.pick(workerFreezes ? [...kinds, 'freeze-worker' as const, 'freeze-worker' as const] : kinds);
     if (kind === 'crash-worker' || kind === 'stop-worker') events.push({ at, kind, worker: prng.pick(workers).name, downMs: prng.int(0, 25_000) });
     else if (kind === 'crash-dispatcher' || kind === 'vanish-dispatcher') events.push({ at, kind, dispatcher: prng.pick(dispatchers), downMs: prng.int(0, 30_000) });
+    else if (kind === 'freeze-worker') events.push({ at, kind, worker: prng.pick(workers).name, forMs: prng.pick([3000, 10_000, 17_000, 20_000, 25_000, 40_000]) });
     else if (kind === 'freeze-dispatcher') events.push({ at, kind, dispatcher: prng.pick(dispatchers), forMs: prng.pick([1000, 3000, 6000, 15_000, 40_000]) });
     else if (kind === 'suspend') events.push({ at, kind, task: prng.pick(tasks.filter((t) => t.schedule)).name, forMs: prng.int(5_000, 60_000) });
     else if (kind === 'cancel-a-run' || kind === 'fault-burst') events.push(kind === 'fault-burst' ? { at, kind, forMs: prng.int(2_000, 20_000) } : { at, kind });

@@ -24,6 +24,18 @@ export interface BrokerFaults {
    * (issue 12 defect 1, queue side); off: one FIFO for all of a worker's events
    */
   heartbeatsOvertake: boolean;
+  /**
+   * claims are decided by the broker itself, as on redis_stream: the first claimer of an attempt takes its
+   * claim key and its `started` event goes to the status stream in the same step; a cancel or a withdraw takes
+   * the key first. Off: claims are decided by the core on the run's row (rabbitmq).
+   */
+  brokerClaims: boolean;
+  /**
+   * every core consumer takes batches of the status stream at once (a consumer group: redis_stream's `core`,
+   * rabbitmq's competing consumers), so two batches are applied side by side in any order; off: one batch
+   * in flight at a time, in order
+   */
+  parallelStatus: boolean;
 }
 
 export const NO_BROKER_FAULTS: BrokerFaults = {
@@ -36,6 +48,8 @@ export const NO_BROKER_FAULTS: BrokerFaults = {
   claimAnswerLost: 0,
   maxDelayMs: 20,
   heartbeatsOvertake: false,
+  brokerClaims: false,
+  parallelStatus: false,
 };
 
 interface Copy {
@@ -52,6 +66,8 @@ interface Pending {
 
 /** how long a claim waits for an answer before the worker gives up (the rabbitmq claim client's deadline) */
 const CLAIM_TIMEOUT_MS = 5000;
+/** the claim key of an attempt cancelled or withdrawn before any worker took it */
+const CANCELLED = 'cancelled';
 
 class SimBrokerError extends Error {}
 
@@ -65,7 +81,8 @@ interface StatusConsumer {
 /**
  * A broker with the semantics the queue port allows and no more: at-least-once delivery, duplicates,
  * redelivery of whatever a dead consumer held, delayed and (optionally) reordered status events, claims
- * decided by the core in Postgres (as with rabbitmq). All time is virtual; all choices come from the prng.
+ * decided by the core in Postgres (as with rabbitmq) or by the broker (as with redis_stream: brokerClaims).
+ * All time is virtual; all choices come from the prng.
  */
 export class SimBroker {
   faults: BrokerFaults = { ...NO_BROKER_FAULTS };
@@ -82,11 +99,15 @@ export class SimBroker {
   readonly #held = new Map<number, { copy: Copy; owner: string }>();
   readonly #waiters = new Set<{ pool: string; wake: () => void }>();
   #status: Pending[] = [];
+  /** parallelStatus: batches of dead consumers, delivered again once their readyAt has come */
+  #orphans: Pending[] = [];
   #beats: Pending[] = [];
   /** every dispatcher replica consumes status events and serves claims (cli/runtime.ts); one is picked each time */
   #statusConsumers: StatusConsumer[] = [];
   #claimServers: Array<{ owner: string; decide: (claims: Claim[]) => Promise<boolean[]> }> = [];
   readonly #cancelHandlers = new Map<object, { owner: string; handler: (runIds: string[]) => void }>();
+  /** brokerClaims: "runId/attempt" to the worker that claimed it, or CANCELLED */
+  readonly #claimKeys = new Map<string, string>();
   #pumpArmed = false;
 
   constructor(time: VirtualTime, prng: Prng, trace: (line: string) => void) {
@@ -102,7 +123,7 @@ export class SimBroker {
       this.#held.delete(seq);
       this.#enqueue(held.copy);
     }
-    for (const consumer of this.#statusConsumers.filter((c) => c.owner === owner)) this.#unacked(consumer);
+    for (const consumer of this.#statusConsumers.filter((c) => c.owner === owner)) this.#unacked(consumer, true);
     this.#statusConsumers = this.#statusConsumers.filter((c) => c.owner !== owner);
     this.#claimServers = this.#claimServers.filter((c) => c.owner !== owner);
   }
@@ -116,13 +137,13 @@ export class SimBroker {
 
   /** status events not yet applied by the core */
   undelivered(): number {
-    return this.#status.length + this.#beats.length;
+    return this.#status.length + this.#beats.length + this.#orphans.length;
   }
 
   /** events other than heartbeats and probes (which are always on their way) not yet applied, in a batch or not */
   undeliveredReports(): number {
     const busy = this.#statusConsumers.flatMap((c) => c.busy ?? []);
-    return [...this.#status, ...this.#beats, ...busy].filter((p) => p.event.kind !== 'heartbeat' && p.event.kind !== 'probe').length;
+    return [...this.#status, ...this.#beats, ...this.#orphans, ...busy].filter((p) => p.event.kind !== 'heartbeat' && p.event.kind !== 'probe').length;
   }
 
   producer(owner: string): QueueProducer {
@@ -172,7 +193,14 @@ export class SimBroker {
       publishCancel: async (targets: CancelTarget[]) => {
         this.ops++;
         await unfrozen();
+        if (this.faults.brokerClaims) for (const t of targets) this.#takeClaimKey(t, CANCELLED);
         this.#broadcast(targets.map(cancelEntry));
+      },
+      withdraw: async (targets: CancelTarget[]) => {
+        this.ops++;
+        await unfrozen();
+        if (!this.faults.brokerClaims) return targets;
+        return targets.filter((t) => this.#takeClaimKey(t, CANCELLED) === CANCELLED);
       },
       publishDrain: async (workerId) => {
         this.ops++;
@@ -303,7 +331,43 @@ export class SimBroker {
     };
   }
 
+  /** SET NX: answers who holds the key afterwards */
+  #takeClaimKey(target: { runId: string; attempt: number }, holder: string): string {
+    const key = `${target.runId}/${target.attempt}`;
+    const now = this.#claimKeys.get(key) ?? holder;
+    this.#claimKeys.set(key, now);
+    return now;
+  }
+
+  /**
+   * brokerClaims (redis_stream's claim script): the copy is settled, the key taken if free and the `started`
+   * event appended, all in one step; the winner asking again is answered yes. A lost request changes nothing
+   * and the copy is delivered again; a lost answer leaves the step done.
+   */
+  async #brokerClaim(copy: Copy, owner: string, workerId: string): Promise<boolean> {
+    const { runId, attempt } = copy.message;
+    await new Promise<void>((resolve) => this.#time.schedule(owner, this.#prng.int(0, 5), resolve));
+    const fail = async (why: string, requeue: boolean): Promise<never> => {
+      await new Promise<void>((resolve) => this.#time.schedule(owner, CLAIM_TIMEOUT_MS, resolve));
+      this.#trace(`broker: claim of ${runId}/${attempt} by ${workerId}: ${why}`);
+      if (requeue) this.#requeue(copy);
+      throw new SimBrokerError(`sim: claim ${why}`);
+    };
+    if (this.#time.isDead(owner)) return new Promise<boolean>(() => {});
+    if (this.#prng.chance(this.faults.claimLost)) return fail('request lost (fault); delivered again', true);
+    this.#held.delete(copy.seq);
+    const holder = this.#takeClaimKey(copy.message, workerId);
+    const granted = holder === workerId;
+    if (granted) this.#sendStatus({ kind: 'started', runId, attempt, workerId, at: new Date(this.#time.now).toISOString() });
+    this.#trace(`broker: claim of ${runId}/${attempt} by ${workerId}: ${granted ? 'granted' : `refused (${holder})`}`);
+    await this.#time.awake(owner);
+    if (this.#time.isDead(owner)) return new Promise<boolean>(() => {});
+    if (this.#prng.chance(this.faults.claimAnswerLost)) return fail(`answer (${granted}) lost (fault)`, false);
+    return granted;
+  }
+
   async #claim(copy: Copy, owner: string, workerId: string): Promise<boolean> {
+        if (this.faults.brokerClaims) return this.#brokerClaim(copy, owner, workerId);
         const { runId, attempt } = copy.message;
         const servers = this.#claimServers.filter((c) => !this.#time.isDead(c.owner));
         const server = servers.length > 0 ? servers[this.#prng.int(0, servers.length - 1)] : undefined;
@@ -365,11 +429,21 @@ export class SimBroker {
     });
   }
 
-  /** a consumer's batch goes back, in order, ahead of what came after it */
-  #unacked(consumer: StatusConsumer): void {
+  /**
+   * A consumer's batch goes back, in order, ahead of what came after it. In a consumer group a dead consumer's
+   * batch waits for its idle time before another takes it (redis_stream's XAUTOCLAIM), while later events
+   * flow on: those may be applied first.
+   */
+  #unacked(consumer: StatusConsumer, died = false): void {
     const batch = consumer.busy;
     consumer.busy = undefined;
     if (!batch) return;
+    if (died && this.faults.parallelStatus) {
+      const readyAt = this.#time.now + this.#prng.int(1000, 30_000);
+      this.#orphans.push(...batch.map((p) => ({ ...p, readyAt })));
+      this.#armPump(readyAt - this.#time.now);
+      return;
+    }
     this.#status.unshift(...batch.filter((p) => !p.beat));
     this.#beats.unshift(...batch.filter((p) => p.beat));
     this.#armPump(500);
@@ -377,21 +451,35 @@ export class SimBroker {
 
   /** hands ready status events to the core in order; they are acked only once its handler resolved */
   #pump(): void {
-    // one batch in flight at a time, in order (a single active consumer, as the adapters arrange it)
-    if (this.#statusConsumers.some((c) => c.busy)) return;
-    const ready = this.#statusConsumers.filter((c) => !this.#time.isDead(c.owner));
-    const consumer = ready.length > 0 ? ready[this.#prng.int(0, ready.length - 1)] : undefined;
-    if (!consumer) return;
+    if (!this.faults.parallelStatus) {
+      // one batch in flight at a time, in order
+      if (this.#statusConsumers.some((c) => c.busy)) return;
+      const ready = this.#statusConsumers.filter((c) => !this.#time.isDead(c.owner));
+      const consumer = ready.length > 0 ? ready[this.#prng.int(0, ready.length - 1)] : undefined;
+      if (consumer) this.#handOut(consumer);
+      return;
+    }
+    // a consumer group: each idle consumer takes the next batch, and the batches are applied side by side
+    const idle = this.#statusConsumers.filter((c) => !c.busy && !this.#time.isDead(c.owner));
+    while (idle.length > 0) {
+      const [consumer] = idle.splice(this.#prng.int(0, idle.length - 1), 1);
+      if (!consumer || !this.#handOut(consumer)) return;
+    }
+  }
+
+  /** hands the next ready batch to this consumer; false when nothing was ready */
+  #handOut(consumer: StatusConsumer): boolean {
     const now = this.#time.now;
-    const batch: Pending[] = [];
+    const batch: Pending[] = this.#orphans.filter((p) => p.readyAt <= now).slice(0, 50);
+    this.#orphans = this.#orphans.filter((p) => !batch.includes(p));
     while (batch.length < 50 && this.#status[0] && this.#status[0].readyAt <= now) batch.push(this.#status.shift() as Pending);
     const beats = this.#beats.filter((p) => p.readyAt <= now).slice(0, 50);
     this.#beats = this.#beats.filter((p) => !beats.includes(p));
     batch.push(...beats);
-    const later = [...this.#status, ...this.#beats].map((p) => p.readyAt);
+    const later = [...this.#status, ...this.#beats, ...this.#orphans].map((p) => p.readyAt);
     if (batch.length === 0) {
       if (later.length > 0) this.#armPump(Math.min(...later) - now);
-      return;
+      return false;
     }
     consumer.busy = batch;
     this.ops++;
@@ -406,5 +494,6 @@ export class SimBroker {
         if (consumer.busy === batch) this.#unacked(consumer);
       },
     );
+    return true;
   }
 }

@@ -12,6 +12,15 @@ const CI_OPTIONS = { ...DEFAULT_OPTIONS, activeMs: 20_000, settleMs: 40_000 };
 const SEEDS = Number(process.env.SIM_SEEDS ?? 300);
 const GROUP = 25;
 const OVERTAKE_SEEDS = Number(process.env.SIM_OVERTAKE_SEEDS ?? 100);
+/**
+ * The redis_stream world: claims decided by the broker (a worker may hold a run whose row still says queued),
+ * status batches applied side by side by every dispatcher (a consumer group; a dead one's batch taken over
+ * late), workers frozen past worker_timeout (late outcomes meet their retries), heartbeats overtaking
+ * outcomes and lost claim answers.
+ */
+const REDIS_WORLD_SEEDS = Number(process.env.SIM_REDIS_WORLD_SEEDS ?? 100);
+const REDIS_WORLD = { brokerClaims: true, parallelStatus: true, workerFreezes: true, heartbeatsOvertake: true, lostClaimAnswers: true };
+const REDIS_WORLD_FLAGS = ' --broker-claims --parallel-status --worker-freezes --heartbeats-overtake --lost-claim-answers';
 
 describe('deterministic simulation of the core and the worker', () => {
   let db: Db;
@@ -51,19 +60,25 @@ describe('deterministic simulation of the core and the worker', () => {
   // in groups, so that each test stays well inside the suite's per-test timeout on a loaded machine; then
   // the first seeds again with heartbeats overtaking outcomes on the broker (issue 12, defect 1) and
   // granted claims whose answer is lost (defect 6)
-  const groups: Array<{ first: number; last: number; overtake: boolean }> = [];
-  for (let first = 1; first <= SEEDS; first += GROUP) groups.push({ first, last: Math.min(SEEDS, first + GROUP - 1), overtake: false });
-  for (let first = 1; first <= OVERTAKE_SEEDS; first += GROUP) groups.push({ first, last: Math.min(OVERTAKE_SEEDS, first + GROUP - 1), overtake: true });
-  for (const { first, last, overtake } of groups) {
-    const options = overtake ? { ...CI_OPTIONS, heartbeatsOvertake: true, lostClaimAnswers: true } : CI_OPTIONS;
-    it(`keeps every invariant, with faults${overtake ? ', heartbeats overtaking outcomes and lost claim answers' : ''}, for seeds ${first} to ${last}`, async () => {
+  const WORLDS = {
+    default: { options: CI_OPTIONS, flags: '', what: '' },
+    overtake: { options: { ...CI_OPTIONS, heartbeatsOvertake: true, lostClaimAnswers: true }, flags: ' --heartbeats-overtake --lost-claim-answers', what: ', heartbeats overtaking outcomes and lost claim answers' },
+    redis: { options: { ...CI_OPTIONS, ...REDIS_WORLD }, flags: REDIS_WORLD_FLAGS, what: ' in the redis_stream world (broker-decided claims, status batches side by side, frozen workers)' },
+  };
+  const groups: Array<{ first: number; last: number; world: keyof typeof WORLDS }> = [];
+  for (let first = 1; first <= SEEDS; first += GROUP) groups.push({ first, last: Math.min(SEEDS, first + GROUP - 1), world: 'default' });
+  for (let first = 1; first <= OVERTAKE_SEEDS; first += GROUP) groups.push({ first, last: Math.min(OVERTAKE_SEEDS, first + GROUP - 1), world: 'overtake' });
+  for (let first = 1; first <= REDIS_WORLD_SEEDS; first += GROUP) groups.push({ first, last: Math.min(REDIS_WORLD_SEEDS, first + GROUP - 1), world: 'redis' });
+  for (const { first, last, world } of groups) {
+    const { options, flags, what } = WORLDS[world];
+    it(`keeps every invariant, with faults${what}, for seeds ${first} to ${last}`, async () => {
       const failed: string[] = [];
       let executions = 0;
       for (let seed = first; seed <= last; seed++) {
         const result = await runSeed(db, seed, options);
         executions += result.stats.executions;
         if (result.violations.length > 0) {
-          failed.push(`seed ${seed} (replay: npm run sim -- --seed ${seed} --active-s 20 --settle-s 40${overtake ? ' --heartbeats-overtake --lost-claim-answers' : ''}):\n  ${result.violations.slice(0, 5).join('\n  ')}\n  trace tail:\n    ${result.trace.slice(-30).join('\n    ')}`);
+          failed.push(`seed ${seed} (replay: npm run sim -- --seed ${seed} --active-s 20 --settle-s 40${flags}):\n  ${result.violations.slice(0, 5).join('\n  ')}\n  trace tail:\n    ${result.trace.slice(-30).join('\n    ')}`);
           if (failed.length >= 3) break;
         }
       }

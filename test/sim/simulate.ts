@@ -35,10 +35,16 @@ export interface SimOptions {
    * reaper may already fail it as unheld): issue 12 defect 6, owned by the queue side
    */
   lostClaimAnswers: boolean;
+  /** claims decided by the broker (redis_stream's claim keys), not by the core on the run's row (rabbitmq) */
+  brokerClaims: boolean;
+  /** status batches applied side by side by every core consumer (a consumer group), not one at a time */
+  parallelStatus: boolean;
+  /** workers may freeze past worker_timeout (a partitioned host) and go on, so late outcomes meet their retries */
+  workerFreezes: boolean;
   fullTrace?: boolean;
 }
 
-export const DEFAULT_OPTIONS: SimOptions = { activeMs: 90_000, settleMs: 150_000, faults: true, heartbeatsOvertake: false, longStalls: false, lostClaimAnswers: false };
+export const DEFAULT_OPTIONS: SimOptions = { activeMs: 90_000, settleMs: 150_000, faults: true, heartbeatsOvertake: false, longStalls: false, lostClaimAnswers: false, brokerClaims: false, parallelStatus: false, workerFreezes: false };
 
 export interface SeedResult {
   seed: number;
@@ -56,7 +62,7 @@ const MAX_SETTLE_MS = 600_000;
 const MIN_SETTLE_MS = 45_000;
 const QUIET_STEP_MS = 10_000;
 const BASE_DB: DbFaults = { failQuery: 0.01, failCommit: 0.01, failAfterCommit: 0.005, hang: 0.002, hangMs: [1000, 8000], loseNotify: 0.05 };
-const BASE_BROKER: Omit<BrokerFaults, 'heartbeatsOvertake'> = {
+const BASE_BROKER: Omit<BrokerFaults, 'heartbeatsOvertake' | 'brokerClaims' | 'parallelStatus'> = {
   publishFail: 0.02, publishAmbiguous: 0.02, duplicate: 0.03, statusFail: 0.02, statusAmbiguous: 0.02, claimLost: 0.02, claimAnswerLost: 0.02, maxDelayMs: 2000,
 };
 
@@ -84,7 +90,7 @@ export async function openSimDatabase(): Promise<Db> {
 async function reset(db: Db): Promise<void> {
   // TRUNCATE, not DELETE: fresh files, so rows lie where they lay in any other run of the seed (a query
   // without ORDER BY returns them in storage order, and a replay must see the same order)
-  await db.exec('TRUNCATE hg_run_logs, hg_runs, hg_workers, hg_pools, hg_tasks, hg_leases, hg_dead_letters, sim_violations RESTART IDENTITY CASCADE');
+  await db.exec('TRUNCATE hg_run_logs, hg_runs, hg_workers, hg_pools, hg_tasks, hg_leases, hg_dead_letters, sim_violations, sim_withdrawn RESTART IDENTITY CASCADE');
   await db.exec("UPDATE hg_status_path SET proven_at = '-infinity'");
 }
 
@@ -96,7 +102,7 @@ export async function runSeed(db: Db, seed: number, options: SimOptions = DEFAUL
   const violations: string[] = [];
   let steps = 0;
   try {
-    const scenario = makeScenario(world.prng.fork(3), options.activeMs);
+    const scenario = makeScenario(world.prng.fork(3), options.activeMs, { workerFreezes: options.workerFreezes });
     const know: Knowledge = { tasks: scenario.tasks, manualFires: new Set(), windows: new Map(), deletedAt: new Map(), activeEndMs: START_MS + options.activeMs, maxSkewMs: MAX_SKEW_MS };
     const applyFaults = (factor: number) => {
       world.db.faults = { ...(options.faults ? scale(BASE_DB, factor) : scale(BASE_DB, 0)), hangMs: options.longStalls ? [5000, 40_000] : BASE_DB.hangMs };
@@ -106,6 +112,8 @@ export async function runSeed(db: Db, seed: number, options: SimOptions = DEFAUL
         claimAnswerLost: options.lostClaimAnswers ? broker.claimAnswerLost : 0,
         maxDelayMs: options.faults ? BASE_BROKER.maxDelayMs : 20,
         heartbeatsOvertake: options.heartbeatsOvertake,
+        brokerClaims: options.brokerClaims,
+        parallelStatus: options.parallelStatus,
       };
     };
     applyFaults(0);
@@ -143,6 +151,10 @@ export async function runSeed(db: Db, seed: number, options: SimOptions = DEFAUL
           at(event.downMs, () => world.startDispatcher(event.dispatcher));
         } else if (event.kind === 'freeze-dispatcher') {
           world.freezeDispatcher(event.dispatcher, event.forMs);
+        } else if (event.kind === 'freeze-worker') {
+          // a worker with attempts under way, when there is one: an idle worker's freeze proves little
+          const busy = [...world.workers.values()].filter((w) => [...world.live.keys()].some((k) => k.startsWith(`${w.owner}:`))).map((w) => w.name);
+          world.freezeWorker(busy.length > 0 ? world.prng.pick(busy) : event.worker, event.forMs);
         } else if (event.kind === 'fault-burst') {
           world.log('faults x5');
           applyFaults(5);

@@ -231,6 +231,17 @@ export class World {
     this.freezes.push({ owner: proc.owner, from: this.time.now, to: this.time.now + ms });
   }
 
+  /**
+   * A worker stops for a while (its host partitioned, SIGSTOP) and goes on where it was: past worker_timeout
+   * the core fails its attempts and retries them elsewhere, and its outcomes arrive late.
+   */
+  freezeWorker(name: string, ms: number): void {
+    const proc = this.workers.get(name);
+    if (!proc) return;
+    this.log(`${proc.owner} FREEZES for ${ms} ms`);
+    this.time.freeze(proc.owner, ms);
+  }
+
   #gone(owner: string): void {
     this.time.kill(owner);
     for (const term of this.leaderTerms) if (term.owner === owner) term.end ??= this.time.now;

@@ -130,6 +130,11 @@ export class RabbitProducer implements QueueProducer {
     await publishAll(state.pub, [() => state.pub.publish(this.#names.cancel, '', Buffer.from(JSON.stringify(entries)), { contentType: JSON_TYPE })]);
   }
 
+  /** a claim here is decided on the run's row (claim-server.ts), which the caller's row lock holds back */
+  async withdraw(targets: CancelTarget[]): Promise<CancelTarget[]> {
+    return targets;
+  }
+
   async publishDrain(workerId: string): Promise<void> {
     const state = await this.#ready();
     await publishAll(state.pub, [() => state.pub.publish(this.#names.cancel, '', Buffer.from(JSON.stringify([drainSignal(workerId)])), { contentType: JSON_TYPE })]);

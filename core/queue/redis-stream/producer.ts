@@ -109,6 +109,21 @@ export class RedisStreamProducer implements QueueProducer {
     await this.#cmd.publish(this.#keys.cancel, JSON.stringify(targets.map(cancelEntry)));
   }
 
+  /**
+   * A claim here is decided by Redis alone, so a row that still says queued proves nothing: the attempt is
+   * withdrawn only if the cancel takes its claim key (or took it before: a retried call); one a worker already
+   * claimed keeps its owner, and its `started` event is on its way to the core.
+   */
+  async withdraw(targets: CancelTarget[]): Promise<CancelTarget[]> {
+    if (targets.length === 0) return [];
+    const tx = this.#cmd.multi();
+    for (const t of targets) tx.set(this.#keys.claim(t), CANCELLED_CLAIM, 'EX', CLAIM_TTL_SECONDS, 'NX').get(this.#keys.claim(t));
+    const replies = await tx.exec();
+    execErrors(replies);
+    // each target's GET answers who holds its claim key now (SET NX GET in one command needs Redis 7)
+    return targets.filter((_, i) => replies?.[2 * i + 1]?.[1] === CANCELLED_CLAIM);
+  }
+
   async publishDrain(workerId: string): Promise<void> {
     await this.#cmd.publish(this.#keys.cancel, JSON.stringify([drainSignal(workerId)]));
   }
