@@ -12,6 +12,14 @@ export default tseslint.config(
     },
   },
   {
+    // the store's public API is its index (core/store/index.ts): no other folder reaches into a module
+    files: ['core/**/*.ts', 'cli/**/*.ts', 'api/**/*.ts', 'worker/**/*.ts', 'operator/**/*.ts', 'bench/**/*.ts'],
+    ignores: ['core/store/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/store/*', '!**/store/index.ts'], message: 'import the store through core/store/index.ts' }] }],
+    },
+  },
+  {
     files: ['test/**/*.ts'],
     rules: { 'no-restricted-properties': ['error', { object: 'it', property: 'only' }, { object: 'test', property: 'only' }, { object: 'describe', property: 'only' }] },
   },

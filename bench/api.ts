@@ -17,8 +17,7 @@ import { loadConfig } from '../core/config/index.ts';
 import type { CoreContext } from '../core/dispatch/context.ts';
 import { applyStatusEvents } from '../core/dispatch/status.ts';
 import { createPostgresProducer } from '../core/queue/postgres.ts';
-import { migrate } from '../core/store/migrate.ts';
-import { openPgDb } from '../core/store/pg-db.ts';
+import { migrate, openPgDb } from '../core/store/index.ts';
 import { createMetrics } from '../core/telemetry/metrics.ts';
 import { createTestDatabase } from '../test/support/services.ts';
 

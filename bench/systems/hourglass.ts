@@ -19,9 +19,7 @@ import type { QueueConsumer, QueueKind, QueueProducer, StatusEvent, Subscription
 import { createPostgresConsumer, createPostgresProducer } from '../../core/queue/postgres.ts';
 import { createRabbitConsumer, createRabbitProducer } from '../../core/queue/rabbitmq/index.ts';
 import { createRedisStreamConsumer, createRedisStreamProducer } from '../../core/queue/redis-stream/index.ts';
-import type { Db } from '../../core/store/db.ts';
-import { migrate } from '../../core/store/migrate.ts';
-import { openPgDb } from '../../core/store/pg-db.ts';
+import { type Db, migrate, openPgDb } from '../../core/store/index.ts';
 import { createHttpExecutor, createNoopExecutor, createShellExecutor, ExecutorRegistry } from '../../worker/executors/index.ts';
 import type { Executor } from '../../worker/executors/index.ts';
 import { Worker } from '../../worker/worker.ts';

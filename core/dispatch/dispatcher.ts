@@ -1,6 +1,5 @@
 import { compileSchedule, jitterMs } from '../schedule/index.ts';
-import { forEachSchedulePage, loadSchedulesById, type ScheduleState } from '../store/schedule-states.ts';
-import { TASK_CHANGED_CHANNEL, databaseNow, lockTasksForShare } from '../store/tasks.ts';
+import { databaseNow, forEachSchedulePage, loadSchedulesById, lockTasksForShare, type ScheduleState, TASK_CHANGED_CHANNEL } from '../store/index.ts';
 import type { CoreContext } from './context.ts';
 import { handOffCreated, insertRequestedRuns, type RunRequest } from './enqueue.ts';
 import { type FirePartitions, partitionOf } from './fire-partitions.ts';

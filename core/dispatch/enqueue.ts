@@ -1,12 +1,7 @@
 import type { RunReason, RunTrigger, Task } from '../model/index.ts';
 import type { RunMessage } from '../queue/port.ts';
 import { buildRunMessage } from '../queue/run-message.ts';
-import type { Queryable } from '../store/db.ts';
-import { dueRunsToHandOff } from '../store/due-runs.ts';
-import { notifyPools } from '../store/pool-notify.ts';
-import { insertRuns, markQueued, type InsertedRun, type NewRun } from '../store/runs.ts';
-import { toTask } from '../store/rows.ts';
-import { advanceLastScheduledTimes } from '../store/task-last-scheduled.ts';
+import { advanceLastScheduledTimes, dueRunsToHandOff, type InsertedRun, insertRuns, markQueued, type NewRun, notifyPools, type Queryable, toTask } from '../store/index.ts';
 import type { CoreContext } from './context.ts';
 
 /** how long a run may stay pending, without a backoff, before its hand-off to the queue counts as stalled */
