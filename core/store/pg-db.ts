@@ -30,6 +30,7 @@ export interface PgDbOptions {
 
 const LOCK_PING_MS = 2000;
 const LISTEN_PING_MS = 5000;
+const LISTEN_PING_DEADLINE_MS = 5000;
 
 export async function openPgDb(options: PgDbOptions): Promise<Db> {
   const clock = options.clock ?? systemClock;
@@ -96,16 +97,39 @@ export async function openPgDb(options: PgDbOptions): Promise<Db> {
 
   /**
    * A LISTEN connection only reads: on a silently dead connection it would wait for notifications forever.
-   * A periodic round trip (under query_timeout) finds that out; ending the client reconnects it.
+   * A periodic round trip finds that out. One ping at a time, with its own deadline: waiting out
+   * query_timeout (40 s by default) left the listener deaf that long while pings piled up on the dead
+   * client. A lost connection is replaced at once: the dead socket's end may never come (no FIN, no RST).
    */
   function watchListener(client: pg.Client): void {
     if (!options.queryTimeoutMs) return;
+    const deadlineMs = Math.min(options.queryTimeoutMs, LISTEN_PING_DEADLINE_MS);
+    let pinging = false;
+    const lose = (why: string) => {
+      clock.clearInterval(ping);
+      if (listenClient === client && !closed) {
+        options.logger?.warn({ why }, 'postgres LISTEN connection unresponsive; reconnecting');
+        listenClient = undefined;
+        listenConnecting = connectListener();
+      }
+      void client.end().catch(() => {});
+    };
     const ping = clock.setInterval(() => {
       if (listenClient !== client || closed) return clock.clearInterval(ping);
-      client.query('SELECT 1').catch(() => {
-        clock.clearInterval(ping);
-        void client.end().catch(() => {});
-      });
+      if (pinging) return;
+      pinging = true;
+      const deadline = clock.setTimeout(() => lose(`no answer to a ping within ${deadlineMs} ms`), deadlineMs);
+      deadline.unref?.();
+      client.query('SELECT 1').then(
+        () => {
+          pinging = false;
+          clock.clearTimeout(deadline);
+        },
+        (error: Error) => {
+          clock.clearTimeout(deadline);
+          lose(error.message);
+        },
+      );
     }, LISTEN_PING_MS);
     ping.unref?.();
   }
