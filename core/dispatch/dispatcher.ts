@@ -76,9 +76,7 @@ export class Dispatcher {
     if (gained.size === 0) return;
     this.loading = true;
     try {
-      await forEachSchedulePage(this.ctx.db, (page) => {
-        for (const state of page) if (gained.has(partitionOf(state.id))) this.upsert(state);
-      });
+      await forEachSchedulePage(this.ctx.db, (page) => page.forEach((state) => this.upsert(state)), { partitions: [...gained] });
     } catch (error) {
       const held = new Set(this.options.partitions?.held());
       for (const p of gained) if (held.has(p)) this.unloaded.add(p);

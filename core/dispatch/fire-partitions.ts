@@ -6,11 +6,13 @@ import {
   acquirePartitions,
   countLiveLeases,
   type Db,
+  FIRE_PARTITIONS,
   fencePartitions,
   freeGoneHolder,
   heartbeatMember,
   LeaseLostError,
   leaveMembers,
+  partitionOf,
   PartitionsLostError,
   type PartitionTerm,
   type Queryable,
@@ -21,23 +23,15 @@ import {
 import { LEADER_HINT_KEY, LivenessHint } from './leader-hint.ts';
 
 /**
- * How many partitions the scheduled tasks are spread over. Fixed, so that every replica of every version
- * agrees on which partition a task is in without asking; 64 spreads the firing work evenly over up to a few
- * dozen dispatchers (each holds ceil(64 / members)).
+ * FIRE_PARTITIONS: how many partitions the scheduled tasks are spread over. Fixed, so that every replica of
+ * every version agrees on which partition a task is in without asking (partitionOf, and the column Postgres
+ * keeps of it); 64 spreads the firing work evenly over up to a few dozen dispatchers (each holds
+ * ceil(64 / members)).
  */
-export const FIRE_PARTITIONS = 64;
+export { FIRE_PARTITIONS, partitionOf } from '../store/index.ts';
+
 const PARTITION_PREFIX = 'dispatcher/fire/';
 const MEMBER_PREFIX = 'dispatcher/member/';
-
-/** The partition of a task: FNV-1a of its id, so every process computes the same one with no lookup. */
-export function partitionOf(taskId: string, partitions = FIRE_PARTITIONS): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < taskId.length; i++) {
-    hash ^= taskId.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0) % partitions;
-}
 
 /** the advisory lock key of a member's liveness hint: apart from the leader's, one per holder */
 function memberHintKey(holder: string): number {

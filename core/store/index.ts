@@ -13,6 +13,7 @@ export { dependantsReadiness, lockOnDemandDependants } from './dependants.ts';
 export { type DueRunRow, dueRunsToHandOff, nextRetryAt } from './due-runs.ts';
 export { ConflictError, isTransientFailure, NotFoundError } from './errors.ts';
 export { fireAttempts } from './fire-attempts.ts';
+export { FIRE_PARTITIONS, partitionOf } from './fire-partition.ts';
 export { attemptsSettledWithoutTheirWorker, runningAttemptsOfWorkers } from './heartbeat-attempts.ts';
 export { deleteRunsBeyondHistoryLimits, deleteWorkersDownSince } from './history-retention.ts';
 export { historyTaskById, historyTaskByName } from './history-tasks.ts';

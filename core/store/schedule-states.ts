@@ -67,18 +67,29 @@ function toState(row: Row): ScheduleState {
 /**
  * Reads the scheduled tasks page by page through a cursor (one plan, one pass over the table; keyset pages
  * re-planned on a table without statistics read it whole for every page) and hands each page to `onPage`
- * before the next is read, so the load holds one page at a time. Live tasks with a schedule, or with
- * `changedSince` every task updated since then, deleted and unscheduled ones included (they leave the heap).
+ * before the next is read, so the load holds one page at a time. Live tasks with a schedule (with `partitions`,
+ * those of these fire partitions only), or with `changedSince` every task updated since then, deleted and
+ * unscheduled ones included (they leave the heap).
  */
-export async function forEachSchedulePage(db: Db, onPage: (page: ScheduleState[]) => void, options: { changedSince?: Date; pageSize?: number } = {}): Promise<void> {
+export async function forEachSchedulePage(
+  db: Db,
+  onPage: (page: ScheduleState[]) => void,
+  options: { changedSince?: Date; pageSize?: number; partitions?: number[] } = {},
+): Promise<void> {
   const pageSize = options.pageSize ?? SCHEDULE_PAGE;
   await db.transaction(async (tx) => {
-    await tx.query(
-      options.changedSince
-        ? `DECLARE hg_schedules NO SCROLL CURSOR FOR SELECT ${COLUMNS} FROM hg_tasks WHERE updated_at >= $1`
-        : `DECLARE hg_schedules NO SCROLL CURSOR FOR SELECT ${COLUMNS} FROM hg_tasks WHERE deleted_at IS NULL AND spec ? 'schedule'`,
-      options.changedSince ? [options.changedSince] : [],
-    );
+    if (options.changedSince) {
+      await tx.query(`DECLARE hg_schedules NO SCROLL CURSOR FOR SELECT ${COLUMNS} FROM hg_tasks WHERE updated_at >= $1`, [options.changedSince]);
+    } else if (options.partitions) {
+      // the fire partitions a dispatcher gained: their tasks only (migration 0012's index)
+      await tx.query(
+        `DECLARE hg_schedules NO SCROLL CURSOR FOR SELECT ${COLUMNS} FROM hg_tasks
+          WHERE deleted_at IS NULL AND spec ? 'schedule' AND fire_partition = ANY($1::smallint[])`,
+        [options.partitions],
+      );
+    } else {
+      await tx.query(`DECLARE hg_schedules NO SCROLL CURSOR FOR SELECT ${COLUMNS} FROM hg_tasks WHERE deleted_at IS NULL AND spec ? 'schedule'`);
+    }
     for (;;) {
       const { rows } = await tx.query<Row>(`FETCH ${Math.max(1, Math.floor(pageSize))} FROM hg_schedules`);
       if (rows.length > 0) onPage(rows.map(toState));
