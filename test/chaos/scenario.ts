@@ -201,16 +201,25 @@ async function waitRecovered(sql: pg.Client, since: number): Promise<number> {
 }
 
 /**
- * Suspends every scheduled task (as `scheduler-cli suspend` would); returns the database time it happened.
- * On-demand tasks stay as they are: dependants of the fires still finishing must still be made.
+ * Suspends every scheduled task, one statement each (as `scheduler-cli suspend` would, one task at a time);
+ * returns the database time of the first. On-demand tasks stay as they are: dependants of the fires still
+ * finishing must still be made. One UPDATE of every task locked them in storage order while the system's
+ * transactions lock tasks in id order, and Postgres broke the deadlock by failing this statement (seed
+ * 1842338309): a deadlock of the harness, not of the system.
  */
 async function suspendAll(sql: pg.Client): Promise<Date> {
-  const { rows } = await sql.query<{ id: string; at: Date }>(
-    `UPDATE hg_tasks SET spec = jsonb_set(spec, '{suspend}', 'true'), updated_at = now(), generation = generation + 1
-      WHERE deleted_at IS NULL AND spec ? 'schedule' RETURNING id::text AS id, now() AS at`,
-  );
-  for (const { id } of rows) await sql.query('SELECT pg_notify($1, $2)', [TASK_CHANGED_CHANNEL, id]);
-  return rows[0]?.at ?? new Date();
+  const { rows: tasks } = await sql.query<{ id: string }>(`SELECT id::text AS id FROM hg_tasks WHERE deleted_at IS NULL AND spec ? 'schedule' ORDER BY id`);
+  let first: Date | undefined;
+  for (const { id } of tasks) {
+    const { rows } = await sql.query<{ at: Date }>(
+      `UPDATE hg_tasks SET spec = jsonb_set(spec, '{suspend}', 'true'), updated_at = now(), generation = generation + 1
+        WHERE id = $1 AND deleted_at IS NULL RETURNING now() AS at`,
+      [id],
+    );
+    first ??= rows[0]?.at;
+    await sql.query('SELECT pg_notify($1, $2)', [TASK_CHANGED_CHANNEL, id]);
+  }
+  return first ?? new Date();
 }
 
 /** Until no run is pending, queued or running (retries included), or the limit passed. */
