@@ -50,15 +50,20 @@ async function cancelSuccessors(ctx: CoreContext, tx: Queryable, rows: FinishedR
   if (rows.length === 0) return { cancelled: [], stillRunning: new Set() };
   const next = await lockNextAttempts(tx, rows);
   const waiting = next.filter((n) => n.status === 'pending' || n.status === 'queued');
-  const stillRunning = new Set(next.filter((n) => !waiting.includes(n) && n.status !== 'cancelled').map((n) => `${n.task_id}/${new Date(n.scheduled_time).getTime()}/${n.shard}`));
+  const stillRunning = new Set(next.filter((n) => !waiting.includes(n) && n.status !== 'cancelled').map(slotOf));
   if (waiting.length === 0) return { cancelled: [], stillRunning };
   // The row says waiting, but where the broker decides claims (redis_stream) a worker may hold the retry already,
   // its start still on the way: deleting that row lost the record of a retry that then ran (chaos, seed
   // 124485720). Only what the broker put out of reach goes; the rest counts as started.
   const withdrawn = new Set((await ctx.queue.withdraw(waiting.map((n) => ({ runId: n.id, taskId: n.task_id, attempt: n.attempt })))).map((t) => t.runId));
-  for (const n of waiting) if (!withdrawn.has(n.id)) stillRunning.add(`${n.task_id}/${new Date(n.scheduled_time).getTime()}/${n.shard}`);
+  for (const n of waiting) if (!withdrawn.has(n.id)) stillRunning.add(slotOf(n));
   if (withdrawn.size === 0) return { cancelled: [], stillRunning };
   const cancelled = await deleteWaitingRuns(tx, [...withdrawn]);
   ctx.logger.info({ runs: cancelled.map((r) => r.id), reason: SUPERSEDED }, 'retries withdrawn');
   return { cancelled: cancelled.map((r) => ({ runId: r.id, taskId: r.task_id, attempt: r.attempt })), stillRunning };
+}
+
+/** a fire's shard, as the log names it */
+function slotOf(n: { task_id: string; scheduled_time: Date | string; shard: number }): string {
+  return `${n.task_id}/${new Date(n.scheduled_time).getTime()}/${n.shard}`;
 }

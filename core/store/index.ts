@@ -40,7 +40,7 @@ export { lockRunsInIdOrder, reachRunsByIndex } from './run-locks.ts';
 export { insertRunLogs, type RunLogLine } from './run-log-writes.ts';
 export { countRuns, listRuns, runLogs, runsByIds, runStatus } from './run-queries.ts';
 export { type RunSummary } from './run-summary.ts';
-export { forEachSchedulePage, loadSchedulesById, SCHEDULE_PAGE, type ScheduleState } from './schedule-states.ts';
+export { forEachSchedulePage, loadSchedulesById, type ScheduleState } from './schedule-states.ts';
 export { type ActiveRun, activeRunsOf, type CancelRow, cancelRuns, getRun, type InsertedRun, insertRuns, latestOutcomes, listTaskRuns, markQueued, type NewRun, toCancelTarget } from './runs.ts';
 export { type AttemptStart, cancelledRunsAmong, recordStartedAttempts } from './started-attempts.ts';
 export { recordStatusProbe, statusProvenAt } from './status-path.ts';
