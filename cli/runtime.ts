@@ -197,6 +197,8 @@ async function startDispatcher(ctx: CoreContext, config: Config, metrics: Metric
   const firing = startFiring(ctx, {
     syncIntervalMs: config.dispatcher.schedule_interval_seconds * 1000,
     maxBatch: config.dispatcher.max_concurrent_dispatches,
+    // PGlite has one session: a write held open until its fire's time would hold up every other
+    fireLeadMs: ctx.db.kind === 'pg' ? config.dispatcher.fire_lead_ms : 0,
     leaseMs: config.dispatcher.leader_lease_seconds * 1000,
     observe: { gained: held, lost: held },
   });

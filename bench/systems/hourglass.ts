@@ -14,6 +14,7 @@ import { type Firing, startFiring } from '../../core/dispatch/leader-work.ts';
 import { createRuns } from '../../core/dispatch/enqueue.ts';
 import { applyStatusEvents, decideClaims } from '../../core/dispatch/status.ts';
 import { createTaskFromInput } from '../../core/dispatch/tasks.ts';
+import { ConfigSchema } from '../../core/config/schema.ts';
 import type { Task } from '../../core/model/index.ts';
 import type { QueueConsumer, QueueKind, QueueProducer, StatusEvent, Subscription } from '../../core/queue/port.ts';
 import { createPostgresConsumer, createPostgresProducer } from '../../core/queue/postgres.ts';
@@ -339,7 +340,7 @@ export class HourglassSystem implements BenchSystem {
 
   async startDispatcher(): Promise<{ loadMs: number }> {
     const started = performance.now();
-    this.#dispatcher = new Dispatcher(this.ctx, { syncIntervalMs: 10_000, maxBatch: 1000 });
+    this.#dispatcher = new Dispatcher(this.ctx, { syncIntervalMs: 10_000, maxBatch: 1000, fireLeadMs: fireLeadMs() });
     await this.#dispatcher.start();
     return { loadMs: performance.now() - started };
   }
@@ -369,7 +370,7 @@ export class HourglassSystem implements BenchSystem {
       const holder = `bench-dispatcher-${n}`;
       const logger = options.log ? this.#dispatcherLogger(n, holder, options.log) : this.#logger;
       const ctx: CoreContext = { db, queue: producer, logger, clock: systemClock, now: Date.now };
-      const firing = startFiring(ctx, { syncIntervalMs: 10_000, maxBatch: 1000, leaseMs: options.leaseMs, holder, ...(options.observe ? { observe: options.observe(n) } : {}) });
+      const firing = startFiring(ctx, { syncIntervalMs: 10_000, maxBatch: 1000, fireLeadMs: fireLeadMs(), leaseMs: options.leaseMs, holder, ...(options.observe ? { observe: options.observe(n) } : {}) });
       let stopping: Promise<void> | undefined;
       // the process's end, whichever way: its timers stopped, its pool and its proxy closed (bounded: a
       // cut-off dispatcher's stop waits on nothing that can answer)
@@ -476,4 +477,13 @@ async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void>
 /** the pool of spread task n: the tasks go round the pools */
 export function spreadPool(n: number, spread: Spread): string {
   return `pool-${n % spread.pools}`;
+}
+
+/**
+ * dispatcher.fire_lead_ms as the server would use it on Postgres: the schema's default, or BENCH_FIRE_LEAD_MS
+ * (0 measures fires written at their time, as before the lead)
+ */
+function fireLeadMs(): number {
+  const set = process.env.BENCH_FIRE_LEAD_MS;
+  return set !== undefined && set !== '' ? Number(set) : ConfigSchema.parse({}).dispatcher.fire_lead_ms;
 }

@@ -153,6 +153,13 @@ export function checkRules(config: Config, ctx: RuleContext): RuleResult {
       message: `in ${where(ctx, 'dispatcher.worker_timeout_seconds')}: must exceed worker.heartbeat_interval_seconds (${config.worker.heartbeat_interval_seconds}), or every worker is declared dead between heartbeats`,
     });
   }
+  // a fire prepared ahead holds its fence open: the server ends a transaction idle for half the lease (leases.ts)
+  if (config.dispatcher.fire_lead_ms * 4 > config.dispatcher.leader_lease_seconds * 1000) {
+    out.problems.push({
+      path: 'dispatcher.fire_lead_ms',
+      message: `in ${where(ctx, 'dispatcher.fire_lead_ms')}: must be at most a quarter of dispatcher.leader_lease_seconds (${config.dispatcher.leader_lease_seconds} s, so ${config.dispatcher.leader_lease_seconds * 250} ms): a fire prepared ahead keeps its transaction open that long`,
+    });
+  }
   // A status write stalled on one replica ends at the query deadline and its batch is applied elsewhere; a
   // reaper that counts silence past that deadline declares workers dead whose outcomes are merely stuck
   // (docs/reliability.md, Known gaps)

@@ -112,6 +112,12 @@ const Dispatcher = z
     schedule_interval_seconds: int(10, 'Safety-net resync of task definitions; fires themselves are timer-driven.', 1),
     max_concurrent_dispatches: int(1000, 'Most fires written to Postgres and handed to the queue in one batch when many schedules come due at once.', 1),
     worker_timeout_seconds: int(90, 'A worker silent this long is declared dead; must exceed worker.heartbeat_interval_seconds.', 1),
+    fire_lead_ms: int(
+      200,
+      'How long before its time a fire of a task with concurrencyPolicy Allow and no dependsOn is written: the write is prepared that much ahead and committed at the fire\'s time, so a run starts one commit and one dequeue after it (docs/reliability.md, Fire lead). Edits of the task in that window wait for the commit. 0: every fire is written at its time. Not used on the embedded PGlite. At most a quarter of leader_lease_seconds.',
+      0,
+      2500,
+    ),
     leader_lease_seconds: int(5, 'Lease of the dispatcher leader and of each fire partition: renewed every fifth of it; a holder that cannot renew for half of it stops acting on it; another dispatcher takes it over once it expired.', 2),
   })
   .prefault({})

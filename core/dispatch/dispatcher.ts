@@ -1,7 +1,7 @@
 import { compileSchedule, jitterMs } from '../schedule/index.ts';
 import { databaseNow, forEachSchedulePage, loadSchedulesById, lockTasksForShare, type ScheduleState, TASK_CHANGED_CHANNEL } from '../store/index.ts';
 import type { CoreContext } from './context.ts';
-import { handOffCreated, insertRequestedRuns, type RunRequest } from './enqueue.ts';
+import { type CreatedRun, handOffCreated, insertRequestedRuns, type RunRequest } from './enqueue.ts';
 import { type FirePartitions, partitionOf } from './fire-partitions.ts';
 import { decidePolicies, missedReason, type DueFire } from './policies.ts';
 import type { CancelTarget } from '../queue/port.ts';
@@ -22,6 +22,13 @@ export interface DispatcherOptions {
    * `ctx.fence` and hands retries over itself (one process alone: tests, benchmarks).
    */
   partitions?: FirePartitions;
+  /**
+   * How long before their time the fires of preparable tasks (concurrencyPolicy Allow, no dependsOn) are
+   * written: the transaction is prepared that much ahead and committed at the fire's time, so the runs become
+   * visible to workers then, and not before. 0 (the default): every fire is written at its time. Keep it
+   * far below the fence's idle timeout (half the lease), and 0 on PGlite, whose one session it would hold.
+   */
+  fireLeadMs?: number;
 }
 
 const MAX_RETRY_BACKOFF_MS = 30_000;
@@ -37,6 +44,8 @@ export class Dispatcher {
   private readonly entries = new Map<string, Entry>();
   /** (time, task id, slot) */
   private readonly heap = new TimerHeap<string>();
+  /** (time less the fire lead, task id, slot): the fires whose write is prepared ahead */
+  private readonly ahead = new TimerHeap<string>();
   /** fire partitions gained whose tasks are not loaded yet (a load failed, or is queued) */
   private readonly unloaded = new Set<number>();
   /** catch-ups left out of the last tick's budget: they go first in the next (round robin) */
@@ -198,6 +207,7 @@ export class Dispatcher {
         startingDeadlineSeconds: state.startingDeadlineSeconds,
         jitterSeconds: state.jitterSeconds,
         shards: state.shards,
+        preparable: state.preparable,
       }),
       // our own fires are newer than what we last read back from the database, if they were of this schedule
       lastFireMs: Math.max(state.lastScheduledMs ?? -Infinity, sameSchedule ? (previous?.lastFireMs ?? -Infinity) : -Infinity),
@@ -209,7 +219,18 @@ export class Dispatcher {
     if (!Number.isFinite(entry.lastFireMs) || (entry.lastFireMs as number) < entry.anchorMs) entry.lastFireMs = undefined;
     this.entries.set(state.id, entry);
     // the previous entry's slot is still on the heap only if it was armed (suspended tasks have no entry)
-    this.armEntry(entry, -Infinity, sameSchedule ? previous?.armedSlot : undefined);
+    const sameHeap = previous !== undefined && this.prepares(previous) === this.prepares(entry);
+    this.armEntry(entry, -Infinity, sameSchedule && sameHeap ? previous.armedSlot : undefined);
+  }
+
+  /** whether this entry's next fire is written ahead of its time (a failed write goes at its time, alone) */
+  private prepares(entry: Entry): boolean {
+    return (this.options.fireLeadMs ?? 0) > 0 && entry.rules.preparable && entry.failures === 0;
+  }
+
+  /** when the slot fires: its time plus the task's jitter */
+  private fireTime(entry: Entry, slot: number): number {
+    return slot + jitterMs(entry.id, slot, entry.rules.jitterSeconds);
   }
 
   /**
@@ -224,15 +245,16 @@ export class Dispatcher {
     if (slot === undefined) return;
     entry.armedSlot = slot;
     if (slot === onHeap && notBefore === -Infinity) return;
-    const at = Math.max(slot + jitterMs(entry.id, slot, entry.rules.jitterSeconds), notBefore);
-    this.heap.push(at, entry.id, slot);
+    const at = Math.max(this.fireTime(entry, slot), notBefore);
+    if (notBefore === -Infinity && this.prepares(entry)) this.ahead.push(at - (this.options.fireLeadMs as number), entry.id, slot);
+    else this.heap.push(at, entry.id, slot);
     this.arm();
   }
 
   private arm(): void {
     if (!this.running || this.loading) return;
-    const next = this.heap.peekTime();
-    if (next === undefined || next >= this.armedAt) return;
+    const next = Math.min(this.heap.peekTime() ?? Infinity, this.ahead.peekTime() ?? Infinity);
+    if (next === Infinity || next >= this.armedAt) return;
     this.ctx.clock.clearTimeout(this.timer);
     this.armedAt = next;
     // setTimeout caps at ~24.8 days; a far timer just wakes up early and re-arms
@@ -263,11 +285,93 @@ export class Dispatcher {
       const entry = this.entries.get(key);
       if (entry && entry.armedSlot === slot) fires.set(key, entry);
     }
+    const ahead = new Map<string, Entry>();
+    for (const { key, value: slot } of this.ahead.popDue(now)) {
+      const entry = this.entries.get(key);
+      if (!entry || entry.armedSlot !== slot || fires.has(key)) continue;
+      const at = this.fireTime(entry, slot);
+      // due already (a late tick), no longer preparable (an edit, a failed write) or catching up: at its time
+      if (at <= now) fires.set(key, entry);
+      else if (!this.prepares(entry) || isCatchingUp(entry, at)) this.heap.push(at, key, slot);
+      else ahead.set(key, entry);
+    }
+    let failure: unknown;
     try {
       if (fires.size > 0) await this.fire([...fires.values()], now);
-    } finally {
-      this.arm();
+    } catch (error) {
+      failure = error;
     }
+    try {
+      if (ahead.size > 0) await this.fireAhead([...ahead.values()]);
+    } catch (error) {
+      failure ??= error;
+    }
+    this.arm();
+    if (failure !== undefined) throw failure;
+  }
+
+  /**
+   * The fires due within the lead, grouped by their time: each group's write is prepared now, in one
+   * transaction, and committed at that time. Until then the runs are invisible to workers (no early start) and
+   * the tasks' rows stay locked: an edit, a suspension or a deletion of one of them waits for the commit and
+   * applies from the next slot, exactly as if it had come just after a fire written at its time. A write that
+   * fails backs its tasks off as fire() does; they are written at their time from then on, alone.
+   */
+  private async fireAhead(entries: Entry[]): Promise<void> {
+    const groups = new Map<number, Entry[]>();
+    for (const entry of entries) {
+      const at = this.fireTime(entry, entry.armedSlot as number);
+      const group = groups.get(at);
+      if (group) group.push(entry);
+      else groups.set(at, [entry]);
+    }
+    let failure: unknown;
+    for (const at of [...groups.keys()].sort((a, b) => a - b)) {
+      // The dispatcher's work waits while a prepared write waits for its time: a fire due before then that is
+      // written at its time (Forbid, Replace, dependsOn, a backoff) must not wait with it. This group is then
+      // written at its time too.
+      const atItsTime = this.heap.peekTime();
+      if (atItsTime !== undefined && atItsTime < at) {
+        for (const entry of groups.get(at) as Entry[]) this.heap.push(at, entry.id, entry.armedSlot as number);
+        continue;
+      }
+      // in id order (uuid text order is Postgres's): the transaction's batches then lock tasks in the one order
+      // every other writer of hg_tasks uses, which matters while it holds them until the fire's time
+      const planned = (groups.get(at) as Entry[])
+        .filter((entry) => this.owns(entry.id))
+        .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+        .map((entry) => planEntry(entry, at, this.liveSince(entry.id)));
+      if (planned.length === 0) continue;
+      const advance = advanceOf(planned);
+      try {
+        const created = await this.ctx.db.transaction(async (tx) => {
+          const made: Written = { created: [], cancelled: [] };
+          for (const batch of batchFires(planned, this.options.maxBatch)) {
+            const written = await this.writeFireBatch(tx, batch, advanceOf(batch), at, at);
+            made.created.push(...written.created);
+            made.cancelled.push(...written.cancelled);
+          }
+          // committed at the fire's time: the runs become visible to workers then, and not before
+          const wait = at - this.ctx.now();
+          if (wait > 0) await this.ctx.clock.sleep(wait);
+          return made;
+        });
+        await this.afterWrite(created);
+        for (const { entry } of planned) this.advanced(entry, advance);
+      } catch (error) {
+        if (this.options.partitions && error instanceof LeaseLostError) {
+          for (const { entry } of planned) if (this.owns(entry.id)) this.armEntry(entry, 'partitions' in error ? at : at + LATE_RENEWAL_RETRY_MS);
+          this.ctx.logger.info({ err: error.message }, 'fire partitions changed hands during a write prepared ahead; written again at its time');
+          continue;
+        }
+        failure ??= error;
+        for (const { entry } of planned) {
+          entry.failures += 1;
+          this.armEntry(entry, this.ctx.now() + Math.min(1000 * 2 ** (entry.failures - 1), MAX_RETRY_BACKOFF_MS));
+        }
+      }
+    }
+    if (failure !== undefined) throw failure;
   }
 
   /**
@@ -335,17 +439,16 @@ export class Dispatcher {
   }
 
   private async fireBatch(batch: PlannedFire[], now: number): Promise<void> {
-    const advance = new Map<string, Date>();
-    for (const { entry, missed, due } of batch) {
-      const newest = Math.max(...missed, ...due, entry.lastFireMs ?? -Infinity);
-      if (Number.isFinite(newest)) advance.set(entry.id, new Date(newest));
-    }
+    const advance = advanceOf(batch);
     if (advance.size > 0) await this.writeFires(batch, advance, now);
-    for (const { entry } of batch) {
-      const newest = advance.get(entry.id);
-      if (newest) entry.lastFireMs = newest.getTime();
-      this.armEntry(entry);
-    }
+    for (const { entry } of batch) this.advanced(entry, advance);
+  }
+
+  /** after a committed write: the entry's last fire moves on and its next slot goes on the heap */
+  private advanced(entry: Entry, advance: Map<string, Date>): void {
+    const newest = advance.get(entry.id);
+    if (newest) entry.lastFireMs = newest.getTime();
+    this.armEntry(entry);
   }
 
   /**
@@ -355,24 +458,32 @@ export class Dispatcher {
    * are told to workers once durable.
    */
   private async writeFires(batch: PlannedFire[], advance: Map<string, Date>, now: number): Promise<void> {
-    let cancelled: CancelTarget[] = [];
-    const created = await this.ctx.db.transaction(async (tx) => {
-      await this.fence(tx, batch); // a woken old owner of these tasks must not commit fires
-      const tasks = await lockTasksForShare(tx, batch.map(({ entry }) => entry.id));
-      const requests: RunRequest[] = [];
-      const due: DueFire[] = [];
-      for (const fire of batch) {
-        const task = tasks.get(fire.entry.id);
-        if (!task) continue;
-        for (const slot of fire.missed) {
-          requests.push({ task, scheduledTime: new Date(slot), trigger: 'schedule', terminal: { status: 'missed', ...missedReason(task, now - slot) } });
-        }
-        for (const slot of fire.due) due.push({ task, slot });
+    await this.afterWrite(await this.ctx.db.transaction((tx) => this.writeFireBatch(tx, batch, advance, now)));
+  }
+
+  /**
+   * The write of one batch of fires inside the caller's transaction, planned at `now`; `commitAt`: the time a
+   * write prepared ahead commits at, which its runs record as made (created_at, queued_at).
+   */
+  private async writeFireBatch(tx: Queryable, batch: PlannedFire[], advance: Map<string, Date>, now: number, commitAt?: number): Promise<Written> {
+    await this.fence(tx, batch); // a woken old owner of these tasks must not commit fires
+    const tasks = await lockTasksForShare(tx, batch.map(({ entry }) => entry.id));
+    const requests: RunRequest[] = [];
+    const due: DueFire[] = [];
+    for (const fire of batch) {
+      const task = tasks.get(fire.entry.id);
+      if (!task) continue;
+      for (const slot of fire.missed) {
+        requests.push({ task, scheduledTime: new Date(slot), trigger: 'schedule', terminal: { status: 'missed', ...missedReason(task, now - slot) } });
       }
-      const decided = await decidePolicies(this.ctx, tx, due);
-      cancelled = decided.cancelled;
-      return insertRequestedRuns(this.ctx, tx, [...requests, ...decided.requests], advance);
-    });
+      for (const slot of fire.due) due.push({ task, slot });
+    }
+    const decided = await decidePolicies(this.ctx, tx, due);
+    return { created: await insertRequestedRuns(this.ctx, tx, [...requests, ...decided.requests], advance, commitAt), cancelled: decided.cancelled };
+  }
+
+  /** once a write committed: cancellations are told to workers, runs handed to a broker */
+  private async afterWrite({ created, cancelled }: Written): Promise<void> {
     if (cancelled.length > 0) await this.ctx.queue.publishCancel(cancelled).catch((error: Error) => this.ctx.logger.warn({ err: error.message }, 'telling workers of replaced runs failed'));
     await handOffCreated(this.ctx, created);
   }
@@ -389,4 +500,19 @@ export class Dispatcher {
     const held = this.options.partitions?.heldSince(taskId);
     return held === undefined ? this.liveSinceMs : Math.max(held, this.liveSinceMs ?? -Infinity);
   }
+}
+
+interface Written {
+  created: CreatedRun[];
+  cancelled: CancelTarget[];
+}
+
+/** each task's newest slot recorded by these fires (missed or due), or the last it had */
+function advanceOf(planned: PlannedFire[]): Map<string, Date> {
+  const advance = new Map<string, Date>();
+  for (const { entry, missed, due } of planned) {
+    const newest = Math.max(...missed, ...due, entry.lastFireMs ?? -Infinity);
+    if (Number.isFinite(newest)) advance.set(entry.id, new Date(newest));
+  }
+  return advance;
 }

@@ -50,7 +50,7 @@ export async function createRuns(ctx: CoreContext, requests: RunRequest[], advan
  * The durable half of createRuns, inside the caller's transaction, so that a run can be created
  * atomically with another write (an attempt's outcome and its retry). Call handOffCreated after commit.
  */
-export async function insertRequestedRuns(ctx: CoreContext, tx: Queryable, requests: RunRequest[], advance?: Map<string, Date>): Promise<CreatedRun[]> {
+export async function insertRequestedRuns(ctx: CoreContext, tx: Queryable, requests: RunRequest[], advance?: Map<string, Date>, madeAt?: number): Promise<CreatedRun[]> {
   const direct = ctx.queue.kind === 'postgres';
   const tasks = new Map<string, Task>();
   const rows: NewRun[] = [];
@@ -76,7 +76,8 @@ export async function insertRequestedRuns(ctx: CoreContext, tx: Queryable, reque
       });
     }
   }
-  const inserted = await insertRuns(tx, rows, new Date(ctx.now()), direct ? { notifyQueuedOn: RUNS_QUEUED_CHANNEL } : {});
+  // madeAt: a fire written ahead of its time is made at that time, when it commits (dispatcher.ts)
+  const inserted = await insertRuns(tx, rows, new Date(madeAt ?? ctx.now()), direct ? { notifyQueuedOn: RUNS_QUEUED_CHANNEL } : {});
   if (advance && advance.size > 0) await advanceLastScheduledTimes(tx, advance);
   return inserted.map((run) => ({ ...run, task: tasks.get(run.taskId) as Task }));
 }

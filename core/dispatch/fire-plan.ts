@@ -10,6 +10,8 @@ export interface FireRules {
   readonly startingDeadlineSeconds: number | undefined;
   readonly jitterSeconds: number;
   readonly shards: number;
+  /** the fire's write may be prepared before its time and committed at it (ScheduleState.preparable) */
+  readonly preparable: boolean;
 }
 
 /**
@@ -126,7 +128,7 @@ export class SharedParts {
   readonly #schedules = new Map<string, CompiledSchedule>();
 
   rules(fields: FireRules): FireRules {
-    const key = `${fields.catchUp}|${fields.maxCatchUp}|${fields.startingDeadlineSeconds}|${fields.jitterSeconds}|${fields.shards}`;
+    const key = `${fields.catchUp}|${fields.maxCatchUp}|${fields.startingDeadlineSeconds}|${fields.jitterSeconds}|${fields.shards}|${fields.preparable}`;
     let rules = this.#rules.get(key);
     if (!rules) {
       rules = Object.freeze({ ...fields });

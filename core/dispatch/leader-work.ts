@@ -17,6 +17,8 @@ export interface FiringOptions {
   /** how often task state is re-read from Postgres (changes normally arrive by NOTIFY at once) */
   syncIntervalMs: number;
   maxBatch: number;
+  /** fires of preparable tasks are written this long ahead and committed at their time (dispatcher.fire_lead_ms; 0 on PGlite) */
+  fireLeadMs?: number;
   /** a fire partition not renewed for this long moves to another dispatcher (dispatcher.leader_lease_seconds) */
   leaseMs: number;
   /** the partitions' holder id (default: host, pid and a random suffix) */
@@ -92,7 +94,7 @@ export function startFiring(ctx: CoreContext, options: FiringOptions): Firing {
   // partitions are taken only once a dispatcher is there to fire them; a database down at start is waited out
   const started = (async () => {
     while (!stopped) {
-      const candidate = new Dispatcher(ctx, { syncIntervalMs: options.syncIntervalMs, maxBatch: options.maxBatch, partitions });
+      const candidate = new Dispatcher(ctx, { syncIntervalMs: options.syncIntervalMs, maxBatch: options.maxBatch, partitions, fireLeadMs: options.fireLeadMs ?? 0 });
       try {
         await candidate.start();
         dispatcher = candidate;

@@ -19,6 +19,11 @@ export interface ScheduleState {
   /** when the current schedule took effect; planning never looks before it */
   anchorMs: number;
   deleted: boolean;
+  /**
+   * concurrencyPolicy Allow and no dependsOn: a fire decides nothing from other runs' state, so its write can
+   * be prepared before its time and committed at it (the dispatcher's fire lead)
+   */
+  preparable: boolean;
 }
 
 /** The initial load reads this many tasks per page: its memory stays flat however many tasks there are. */
@@ -29,7 +34,8 @@ const COLUMNS = `id::text AS id, spec ->> 'schedule' AS schedule, spec ->> 'time
   (spec ->> 'maxCatchUp')::int AS max_catch_up, (spec ->> 'startingDeadlineSeconds')::int AS deadline,
   COALESCE((spec ->> 'jitterSeconds')::float8, 0) AS jitter, COALESCE((spec ->> 'shards')::int, 1) AS shards,
   floor(extract(epoch FROM last_scheduled_time) * 1000)::float8 AS last_ms, floor(extract(epoch FROM schedule_anchor) * 1000)::float8 AS anchor_ms,
-  deleted_at IS NOT NULL AS deleted`;
+  deleted_at IS NOT NULL AS deleted,
+  spec ->> 'concurrencyPolicy' = 'Allow' AND COALESCE(spec -> 'dependsOn', '[]'::jsonb) = '[]'::jsonb AS preparable`;
 
 interface Row {
   id: string;
@@ -44,6 +50,7 @@ interface Row {
   last_ms: number | null;
   anchor_ms: number;
   deleted: boolean;
+  preparable: boolean | null;
 }
 
 function toState(row: Row): ScheduleState {
@@ -61,6 +68,8 @@ function toState(row: Row): ScheduleState {
     lastScheduledMs: row.last_ms === null ? null : Number(row.last_ms),
     anchorMs: Number(row.anchor_ms),
     deleted: row.deleted,
+    // a spec written without the policy (none is: it is validated on write) is left to fire at its time
+    preparable: row.preparable === true,
   };
 }
 

@@ -53,9 +53,46 @@ export class SimDatabase {
     for (const stop of this.#unlisten.splice(0)) await stop().catch(() => {});
   }
 
-  /** the database without faults, for the world's own probes */
+  /**
+   * PGlite has one session, which a transaction holds until it ends: a fire prepared ahead holds it until the
+   * fire's time (dispatcher.fire_lead_ms), which comes only as virtual time moves. So every statement waits
+   * for the session here, in plain sight, not inside PGlite: a waiter is not a round trip in flight, the world
+   * counts as idle, and time moves on to the holder's timer.
+   */
+  #session: Promise<void> = Promise.resolve();
+  #held = 0;
+
+  /** whether a transaction (or statement) holds the one session now */
+  get sessionHeld(): boolean {
+    return this.#held > 0;
+  }
+
+  async #exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const before = this.#session;
+    let release!: () => void;
+    this.#session = new Promise<void>((resolve) => (release = resolve));
+    await before;
+    this.#held++;
+    try {
+      return await work();
+    } finally {
+      this.#held--;
+      release();
+    }
+  }
+
+  /** the database without faults, for the world's own probes; it waits for the session like everyone */
   get raw(): Db {
-    return this.#inner;
+    const inner = this.#inner;
+    return {
+      kind: inner.kind,
+      query: (sql, params) => this.#exclusive(() => inner.query(sql, params)),
+      exec: (sql) => this.#exclusive(() => inner.exec(sql)),
+      transaction: (work) => this.#exclusive(() => inner.transaction(work)),
+      listen: (channel, onNotify) => inner.listen(channel, onNotify),
+      tryLock: (key) => inner.tryLock(key),
+      close: () => inner.close(),
+    };
   }
 
   view(owner: string): Db {
@@ -92,7 +129,7 @@ export class SimDatabase {
         await new Promise<void>((resolve) => this.#time.schedule('db', ms, resolve));
         alive();
       }
-      const result = await run(() => this.#inner.query<Row>(sql, params), sql);
+      const result = await this.#exclusive(() => run(() => this.#inner.query<Row>(sql, params), sql));
       await unfrozen();
       return result;
     };
@@ -115,19 +152,21 @@ export class SimDatabase {
       query,
       exec: async (sql) => {
         alive();
-        await run(() => this.#inner.exec(sql));
+        await this.#exclusive(() => run(() => this.#inner.exec(sql)));
       },
       transaction: async <T>(work: (tx: Transaction) => Promise<T>): Promise<T> => {
         await unfrozen();
-        const result = await this.#inner.transaction(async (tx) => {
-          const value = await work(inTx(tx));
-          alive();
-          if (this.#prng.chance(this.faults.failCommit)) {
-            this.#trace(`${owner}: COMMIT failed, rolled back (fault)`);
-            throw new SimDbError('sim: commit failed');
-          }
-          return value;
-        });
+        const result = await this.#exclusive(() =>
+          this.#inner.transaction(async (tx) => {
+            const value = await work(inTx(tx));
+            alive();
+            if (this.#prng.chance(this.faults.failCommit)) {
+              this.#trace(`${owner}: COMMIT failed, rolled back (fault)`);
+              throw new SimDbError('sim: commit failed');
+            }
+            return value;
+          }),
+        );
         if (this.#prng.chance(this.faults.failAfterCommit)) {
           this.#trace(`${owner}: committed, but the answer was lost (fault)`);
           throw new SimDbError('sim: connection lost after commit');

@@ -20,6 +20,8 @@ export const WORKER_TIMEOUT_SECONDS = 15;
 const HEARTBEAT_MS = 3000;
 /** dispatcher.leader_lease_seconds's default */
 const LEASE_MS = 5000;
+/** dispatcher.fire_lead_ms of the simulated dispatchers */
+const FIRE_LEAD_MS = 150;
 const RETENTION_MS = 10_000;
 
 export interface WorldOptions {
@@ -153,6 +155,9 @@ export class World {
     proc.firing = startFiring(ctx, {
       syncIntervalMs: 10_000,
       maxBatch: 50,
+      // fires prepared ahead and committed at their time, so crashes, commit faults and partitions lost land
+      // inside open prepared writes too; short, as PGlite's one session stalls the whole world for it
+      fireLeadMs: FIRE_LEAD_MS,
       leaseMs: LEASE_MS,
       holder: owner,
       observe: {

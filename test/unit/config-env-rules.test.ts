@@ -293,6 +293,15 @@ describe('shipped config files', () => {
     assert.deepEqual(problemsOf(() => loadConfig({ configDir: SHIPPED, environment: 'production', env: brokerOnly, mode: 'api' })).map((p) => p.path), ['api.auth.jwt_secret', 'database.url']);
   });
 
+  it('refuses a fire lead above a quarter of the lease (a fire prepared ahead holds its fenced transaction that long), naming the key and the bound', () => {
+    const paths = (base: string) => problemsOf(() => loadConfig({ configDir: configDir({ 'base.toml': base }), env: {} })).map((p) => p.path);
+    const problems = (base: string) => problemsOf(() => loadConfig({ configDir: configDir({ 'base.toml': base }), env: {} }));
+    assert.deepEqual(paths('[dispatcher]\nfire_lead_ms = 1251\n'), ['dispatcher.fire_lead_ms'], 'the 5 s default lease allows 1,250 ms');
+    assert.match(problems('[dispatcher]\nfire_lead_ms = 800\nleader_lease_seconds = 3\n')[0]?.message ?? '', /at most a quarter of dispatcher\.leader_lease_seconds \(3 s, so 750 ms\)/);
+    assert.equal(loadConfig({ configDir: configDir({ 'base.toml': '[dispatcher]\nfire_lead_ms = 1250\n' }), env: {} }).config.dispatcher.fire_lead_ms, 1250);
+    assert.equal(loadConfig({ configDir: configDir({ 'base.toml': '' }), env: {} }).config.dispatcher.fire_lead_ms, 200, 'the default');
+  });
+
   it('warns when the worker timeout does not exceed the query deadline (a stalled status write would get live workers declared dead)', () => {
     const warned = (base: string) => loadConfig({ configDir: configDir({ 'base.toml': base }), env: {} }).warnings.filter((w) => /does not exceed database.query_timeout_seconds/.test(w));
     assert.equal(warned('[dispatcher]\nworker_timeout_seconds = 40\n').length, 1, 'equal to the 40 s default deadline');
