@@ -9,6 +9,7 @@
  *   npm run bench -- --reps 5              repetitions per system (median, min, max)
  *   npm run bench -- --json                one JSON document on stdout (tables go to stderr)
  *   npm run bench -- --markdown            the tables as markdown (for bench/README.md)
+ *   npm run bench -- --help                the options, and BENCH_FIRE_LEAD_MS
  *
  * Each repetition runs in a fresh child process (bench/case.ts) on a fresh database / key prefix /
  * broker namespace, removed afterwards. See bench/README.md for what each scenario measures.
@@ -135,9 +136,23 @@ const PLANS: Record<ScenarioName, Plan> = {
   },
 };
 
+const USAGE = `npm run bench -- [options]
+
+  --scenario NAME   one scenario, repeatable (default: all): ${SCENARIO_NAMES.join(', ')}
+  --systems A,B     only these systems: ${[...SYSTEMS, OPERATOR_SYSTEM].join(', ')}
+  --reps N          repetitions per system, reported as median (min-max); default 3 (1 with --quick)
+  --quick           smoke run: small counts, 1 repetition (asserts nothing about time)
+  --json            one JSON document on stdout (tables go to stderr)
+  --markdown        the tables as markdown (for bench/README.md)
+  --help            this text
+
+Environment: BENCH_FIRE_LEAD_MS sets Hourglass's dispatcher.fire_lead_ms (default: the configuration's;
+0 writes every fire at its time). What each scenario measures: bench/README.md.`;
+
 function parse() {
   const { values } = parseArgs({
     options: {
+      help: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       markdown: { type: 'boolean', default: false },
@@ -146,6 +161,10 @@ function parse() {
       reps: { type: 'string' },
     },
   });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
   const scenarios = (values.scenario ?? SCENARIO_NAMES.filter((s) => !values.quick || !NOT_QUICK.includes(s))) as ScenarioName[];
   for (const s of scenarios) if (!SCENARIO_NAMES.includes(s)) throw new Error(`--scenario ${s}: one of ${SCENARIO_NAMES.join(', ')}`);
   const systems = values.systems ? (values.systems.split(',') as PlannedSystem[]) : undefined;
