@@ -351,8 +351,10 @@ export class Dispatcher {
             made.created.push(...written.created);
             made.cancelled.push(...written.cancelled);
           }
-          // committed at the fire's time: the runs become visible to workers then, and not before
-          const wait = at - this.ctx.now();
+          // committed at the fire's time: the runs become visible to workers then, and not before. Never held
+          // longer than the lead: a clock that jumped back while this was prepared must not keep the tasks
+          // locked (and this dispatcher's work waiting) for the jump
+          const wait = Math.min(at - this.ctx.now(), this.options.fireLeadMs as number);
           if (wait > 0) await this.ctx.clock.sleep(wait);
           return made;
         });
