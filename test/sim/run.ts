@@ -140,13 +140,15 @@ async function runInJobs(n: number): Promise<number> {
   return failures.length > 0 ? 1 : 0;
 }
 
-const db = await openSimDatabase();
+let db = await openSimDatabase();
 const started = performance.now();
 const failures: SeedResult[] = [];
 let runs = 0;
 let executions = 0;
 for (let seed = first; seed < first + count; seed++) {
   const result = await runSeed(db, seed, options);
+  // a hung seed's stuck world keeps its database: the next seeds get a new one
+  if (result.hung) db = await openSimDatabase();
   runs += result.stats.runs;
   executions += result.stats.executions;
   if (result.violations.length > 0) {

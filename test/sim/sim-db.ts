@@ -24,6 +24,9 @@ class SimDbError extends Error {
   readonly code = 'ECONNRESET';
 }
 
+/** when the server ends the open transaction of a process that died: the fences' idle timeout, half the lease */
+const SESSION_END_AFTER_DEATH_MS = 2500;
+
 /**
  * The one real database (PGlite) as each simulated process sees it: its own faults, and nothing at all
  * once the process is dead (every call rejects, so an open transaction rolls back as Postgres would do it
@@ -78,6 +81,26 @@ export class SimDatabase {
     } finally {
       this.#held--;
       release();
+    }
+  }
+
+  /**
+   * A transaction whose process died is ended by the server, as Postgres ends the session of a dropped or
+   * silent client (idle_in_transaction_session_timeout, half the lease): without this, one that waited on a
+   * timer of its dead process (a fire prepared ahead) would hold PGlite's one session for ever.
+   */
+  async #endsWith<T>(owner: string, work: Promise<T>): Promise<T> {
+    let forget = () => {};
+    const ended = new Promise<never>((_, reject) => {
+      forget = this.#time.onDeath(owner, () => {
+        this.#time.schedule('db', SESSION_END_AFTER_DEATH_MS, () => reject(new SimDbError(`${owner} is dead: the server ended its transaction`)));
+      });
+    });
+    ended.catch(() => {});
+    try {
+      return await Promise.race([work, ended]);
+    } finally {
+      forget();
     }
   }
 
@@ -158,7 +181,7 @@ export class SimDatabase {
         await unfrozen();
         const result = await this.#exclusive(() =>
           this.#inner.transaction(async (tx) => {
-            const value = await work(inTx(tx));
+            const value = await this.#endsWith(owner, work(inTx(tx)));
             alive();
             if (this.#prng.chance(this.faults.failCommit)) {
               this.#trace(`${owner}: COMMIT failed, rolled back (fault)`);

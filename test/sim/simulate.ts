@@ -51,6 +51,8 @@ export interface SeedResult {
   violations: string[];
   trace: string[];
   stats: { runs: number; executions: number; events: number; virtualMs: number; steps: number };
+  /** the seed never ended: its database is left in use by the stuck world and must be replaced */
+  hung?: boolean;
 }
 
 const START_MS = Date.UTC(2026, 2, 1, 12, 0, 0);
@@ -99,123 +101,161 @@ export async function runSeed(db: Db, seed: number, options: SimOptions = DEFAUL
   await reset(db);
   const world = new World(db, { seed, startMs: START_MS, maxSkewMs: MAX_SKEW_MS, fullTrace: options.fullTrace });
   const restore = installDeterminism(world, seed);
-  const violations: string[] = [];
-  let steps = 0;
+  // setTimeout is the real clock (only Date.now follows the world): a seed stuck for good is reported, not waited on
+  let watchdog: NodeJS.Timeout | undefined;
+  const hung = new Promise<SeedResult>((resolve) => {
+    watchdog = setTimeout(() => resolve(hungResult(world, seed, `no end after ${HANG_REAL_MS / 1000} s of real time: the driver waited on something no timer could settle`)), HANG_REAL_MS);
+  });
+  let result: SeedResult | undefined;
   try {
-    const scenario = makeScenario(world.prng.fork(3), options.activeMs, { workerFreezes: options.workerFreezes });
-    const know: Knowledge = { tasks: scenario.tasks, manualFires: new Set(), windows: new Map(), deletedAt: new Map(), activeEndMs: START_MS + options.activeMs, maxSkewMs: MAX_SKEW_MS };
-    const applyFaults = (factor: number) => {
-      world.db.faults = { ...(options.faults ? scale(BASE_DB, factor) : scale(BASE_DB, 0)), hangMs: options.longStalls ? [5000, 40_000] : BASE_DB.hangMs };
-      const broker = options.faults ? scale(BASE_BROKER, factor) : scale(BASE_BROKER, 0);
-      world.broker.faults = {
-        ...broker,
-        claimAnswerLost: options.lostClaimAnswers ? broker.claimAnswerLost : 0,
-        maxDelayMs: options.faults ? BASE_BROKER.maxDelayMs : 20,
-        heartbeatsOvertake: options.heartbeatsOvertake,
-        brokerClaims: options.brokerClaims,
-        parallelStatus: options.parallelStatus,
-      };
-    };
-    applyFaults(0);
-    for (const task of scenario.tasks) await createTaskFromInput(world.api, task.input);
-    for (const task of scenario.tasks) await observe(world, know, task);
-    for (const d of scenario.dispatchers) world.startDispatcher(d);
-    for (const w of scenario.workers) world.startWorker(w.name, w.pool, w.concurrency);
-    applyFaults(1);
-    const at = (ms: number, what: () => void) => world.time.schedule('world', ms, what);
-    const restart = (name: string) => {
-      const spec = scenario.workers.find((w) => w.name === name);
-      if (spec && !world.workers.has(name)) world.startWorker(spec.name, spec.pool, spec.concurrency);
-    };
-    const api = (task: SimTask, label: string, call: () => Promise<unknown>) => {
-      world.log(`api: ${label} ${task.name}`);
-      call().then(
-        () => observe(world, know, task),
-        (error: Error) => {
-          world.log(`api: ${label} ${task.name} failed: ${error.message}`);
-          return observe(world, know, task);
-        },
-      );
-    };
-    for (const event of scenario.events) {
-      at(event.at, () => {
-        if (event.kind === 'crash-worker' || event.kind === 'stop-worker') {
-          if (event.kind === 'crash-worker') world.crashWorker(event.worker);
-          else world.stopWorker(event.worker);
-          at(event.downMs, () => restart(event.worker));
-        } else if (event.kind === 'crash-dispatcher' || event.kind === 'vanish-dispatcher') {
-          if (event.kind === 'crash-dispatcher') world.crashDispatcher(event.dispatcher);
-          // the broker notices a vanished host's connections within a few heartbeats; the long-stall family
-          // lets that take longer than worker_timeout (which the config warns against: docs/reliability.md)
-          else world.vanishDispatcher(event.dispatcher, options.longStalls ? world.prng.int(10_000, 60_000) : world.prng.int(2_000, 12_000));
-          at(event.downMs, () => world.startDispatcher(event.dispatcher));
-        } else if (event.kind === 'freeze-dispatcher') {
-          world.freezeDispatcher(event.dispatcher, event.forMs);
-        } else if (event.kind === 'freeze-worker') {
-          // a worker with attempts under way, when there is one: an idle worker's freeze proves little
-          const busy = [...world.workers.values()].filter((w) => [...world.live.keys()].some((k) => k.startsWith(`${w.owner}:`))).map((w) => w.name);
-          world.freezeWorker(busy.length > 0 ? world.prng.pick(busy) : event.worker, event.forMs);
-        } else if (event.kind === 'fault-burst') {
-          world.log('faults x5');
-          applyFaults(5);
-          at(event.forMs, () => world.time.now < know.activeEndMs && applyFaults(1));
-        } else if (event.kind === 'cancel-a-run') {
-          void cancelSomeRun(world);
-        } else {
-          const task = scenario.tasks.find((t) => t.name === (event as { task: string }).task) as SimTask;
-          if (event.kind === 'trigger') {
-            api(task, 'trigger', async () => know.manualFires.add(`${task.name}@${Date.parse((await triggerTask(world.api, task.name)).scheduledTime)}`));
-          }
-          else if (event.kind === 'delete') api(task, 'delete', () => deleteTaskByRef(world.api, task.name));
-          else if (event.kind === 'change-pool') {
-            task.input = { ...task.input, pool: POOLS.find((p) => p !== task.input.pool) };
-            api(task, 'change pool of', () => replaceTaskFromInput(world.api, task.name, task.input));
-          } else if (event.kind === 'suspend') {
-            api(task, 'suspend', () => replaceTaskFromInput(world.api, task.name, { ...task.input, suspend: true }));
-            at(event.forMs, () => world.time.now < know.activeEndMs && api(task, 'resume', () => replaceTaskFromInput(world.api, task.name, { ...task.input, suspend: false })));
-          }
-        }
-      });
-    }
-    const probeNow = (out: string[]) => probe(world.db.raw, know.manualFires, out);
-    steps += await runUntil(world, START_MS + options.activeMs, probeNow, violations);
-    // settle: no more faults, every process up, schedules suspended; everything must come to rest
-    world.log('--- settling: faults off, every process up, schedules suspended ---');
-    applyFaults(0);
-    for (const d of scenario.dispatchers) world.startDispatcher(d);
-    for (const w of scenario.workers) restart(w.name);
-    for (const task of scenario.tasks.filter((t) => t.schedule && !know.deletedAt.has(t.name))) {
-      api(task, 'suspend', () => replaceTaskFromInput(world.api, task.name, { ...task.input, suspend: true }));
-    }
-    // Settling ends once the world is at rest twice in a row, QUIET_STEP_MS apart, after MIN_SETTLE_MS (past
-    // the longest freeze and hang, and past worker_timeout): at rest, nothing is left that could still act. It
-    // runs at most settleMs while nothing is active, and beyond it, in steps, while runs are still active.
-    const activeEnd = START_MS + options.activeMs;
-    let settleEnd = activeEnd + Math.min(options.settleMs, MIN_SETTLE_MS);
-    steps += await runUntil(world, settleEnd, probeNow, violations);
-    let quietInARow = 0;
-    while (settleEnd < activeEnd + MAX_SETTLE_MS) {
-      steps += await sessionFree(world);
-      const active = await activeRuns(db);
-      quietInARow = active === 0 && atRest(world) ? quietInARow + 1 : 0;
-      if (quietInARow >= 2 || (active === 0 && settleEnd >= activeEnd + options.settleMs)) break;
-      settleEnd += QUIET_STEP_MS;
-      steps += await runUntil(world, settleEnd, probeNow, violations);
-    }
-    world.log(`end: broker holds ${world.broker.waiting()} run messages and ${world.broker.undelivered()} status events; workers ${[...world.workers.values()].map((w) => `${w.owner} active ${w.worker.activeRuns}`).join(', ')}; claims under way: ${[...world.broker.pendingClaims].join(', ') || 'none'}; timers ${JSON.stringify(world.time.pendingByOwner())}; unfinished executions ${world.executions.filter((e) => e.endMs === undefined).map((e) => `${e.runId}/${e.attempt}@${e.workerOwner} from ${e.startMs - START_MS}`).join(" ")}`);
-    steps += await sessionFree(world);
-    violations.push(...(await finalChecks(world, db, know)));
-    const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM hg_runs');
-    return {
-      seed,
-      violations: [...new Set(violations)],
-      trace: world.trace,
-      stats: { runs: rows[0]?.n ?? 0, executions: world.executions.length, events: scenario.events.length, virtualMs: world.time.now - START_MS, steps },
-    };
+    result = await Promise.race([
+      play(world, db, seed, options).catch((error: unknown) => {
+        if (error instanceof WorldStuck) return hungResult(world, seed, error.message);
+        throw error;
+      }),
+      hung,
+    ]);
+    return result;
   } finally {
-    await world.shutdown();
+    clearTimeout(watchdog);
+    // a hung world may hang on its way down too: its database is poisoned and left to the caller (result.hung)
+    if (!result?.hung) await world.shutdown();
     restore();
   }
+}
+
+/**
+ * Real time after which a seed that has not ended is judged stuck: a seed takes about a second, so only a
+ * world waiting on something that can never happen (a promise no timer will settle) gets here.
+ */
+const HANG_REAL_MS = Number(process.env.SIM_HANG_MS ?? 90_000);
+
+function hungResult(world: World, seed: number, why: string): SeedResult {
+  world.log(`HUNG: ${why}; timers ${JSON.stringify(world.time.pendingByOwner())}; session held ${world.db.sessionHeld}; round trips in flight ${world.db.inflight}`);
+  // the stuck driver may be stepping through timers that never end (heartbeats): stop the world's time for good
+  world.time.halt();
+  return {
+    seed,
+    violations: [`the world hung: ${why} (SIM_LIVE=1 prints the trace as it goes)`],
+    trace: world.trace,
+    stats: { runs: 0, executions: world.executions.length, events: 0, virtualMs: world.time.now - START_MS, steps: 0 },
+    hung: true,
+  };
+}
+
+async function play(world: World, db: Db, seed: number, options: SimOptions): Promise<SeedResult> {
+  const violations: string[] = [];
+  let steps = 0;
+  const scenario = makeScenario(world.prng.fork(3), options.activeMs, { workerFreezes: options.workerFreezes });
+  const know: Knowledge = { tasks: scenario.tasks, manualFires: new Set(), windows: new Map(), deletedAt: new Map(), activeEndMs: START_MS + options.activeMs, maxSkewMs: MAX_SKEW_MS };
+  const applyFaults = (factor: number) => {
+    world.db.faults = { ...(options.faults ? scale(BASE_DB, factor) : scale(BASE_DB, 0)), hangMs: options.longStalls ? [5000, 40_000] : BASE_DB.hangMs };
+    const broker = options.faults ? scale(BASE_BROKER, factor) : scale(BASE_BROKER, 0);
+    world.broker.faults = {
+      ...broker,
+      claimAnswerLost: options.lostClaimAnswers ? broker.claimAnswerLost : 0,
+      maxDelayMs: options.faults ? BASE_BROKER.maxDelayMs : 20,
+      heartbeatsOvertake: options.heartbeatsOvertake,
+      brokerClaims: options.brokerClaims,
+      parallelStatus: options.parallelStatus,
+    };
+  };
+  applyFaults(0);
+  for (const task of scenario.tasks) await createTaskFromInput(world.api, task.input);
+  for (const task of scenario.tasks) await observe(world, know, task);
+  for (const d of scenario.dispatchers) world.startDispatcher(d);
+  for (const w of scenario.workers) world.startWorker(w.name, w.pool, w.concurrency);
+  applyFaults(1);
+  const at = (ms: number, what: () => void) => world.time.schedule('world', ms, what);
+  const restart = (name: string) => {
+    const spec = scenario.workers.find((w) => w.name === name);
+    if (spec && !world.workers.has(name)) world.startWorker(spec.name, spec.pool, spec.concurrency);
+  };
+  const api = (task: SimTask, label: string, call: () => Promise<unknown>) => {
+    world.log(`api: ${label} ${task.name}`);
+    call().then(
+      () => observe(world, know, task),
+      (error: Error) => {
+        world.log(`api: ${label} ${task.name} failed: ${error.message}`);
+        return observe(world, know, task);
+      },
+    );
+  };
+  for (const event of scenario.events) {
+    at(event.at, () => {
+      if (event.kind === 'crash-worker' || event.kind === 'stop-worker') {
+        if (event.kind === 'crash-worker') world.crashWorker(event.worker);
+        else world.stopWorker(event.worker);
+        at(event.downMs, () => restart(event.worker));
+      } else if (event.kind === 'crash-dispatcher' || event.kind === 'vanish-dispatcher') {
+        if (event.kind === 'crash-dispatcher') world.crashDispatcher(event.dispatcher);
+        // the broker notices a vanished host's connections within a few heartbeats; the long-stall family
+        // lets that take longer than worker_timeout (which the config warns against: docs/reliability.md)
+        else world.vanishDispatcher(event.dispatcher, options.longStalls ? world.prng.int(10_000, 60_000) : world.prng.int(2_000, 12_000));
+        at(event.downMs, () => world.startDispatcher(event.dispatcher));
+      } else if (event.kind === 'freeze-dispatcher') {
+        world.freezeDispatcher(event.dispatcher, event.forMs);
+      } else if (event.kind === 'freeze-worker') {
+        // a worker with attempts under way, when there is one: an idle worker's freeze proves little
+        const busy = [...world.workers.values()].filter((w) => [...world.live.keys()].some((k) => k.startsWith(`${w.owner}:`))).map((w) => w.name);
+        world.freezeWorker(busy.length > 0 ? world.prng.pick(busy) : event.worker, event.forMs);
+      } else if (event.kind === 'fault-burst') {
+        world.log('faults x5');
+        applyFaults(5);
+        at(event.forMs, () => world.time.now < know.activeEndMs && applyFaults(1));
+      } else if (event.kind === 'cancel-a-run') {
+        void cancelSomeRun(world);
+      } else {
+        const task = scenario.tasks.find((t) => t.name === (event as { task: string }).task) as SimTask;
+        if (event.kind === 'trigger') {
+          api(task, 'trigger', async () => know.manualFires.add(`${task.name}@${Date.parse((await triggerTask(world.api, task.name)).scheduledTime)}`));
+        }
+        else if (event.kind === 'delete') api(task, 'delete', () => deleteTaskByRef(world.api, task.name));
+        else if (event.kind === 'change-pool') {
+          task.input = { ...task.input, pool: POOLS.find((p) => p !== task.input.pool) };
+          api(task, 'change pool of', () => replaceTaskFromInput(world.api, task.name, task.input));
+        } else if (event.kind === 'suspend') {
+          api(task, 'suspend', () => replaceTaskFromInput(world.api, task.name, { ...task.input, suspend: true }));
+          at(event.forMs, () => world.time.now < know.activeEndMs && api(task, 'resume', () => replaceTaskFromInput(world.api, task.name, { ...task.input, suspend: false })));
+        }
+      }
+    });
+  }
+  const probeNow = (out: string[]) => probe(world.db.raw, know.manualFires, out);
+  steps += await runUntil(world, START_MS + options.activeMs, probeNow, violations);
+  // settle: no more faults, every process up, schedules suspended; everything must come to rest
+  world.log('--- settling: faults off, every process up, schedules suspended ---');
+  applyFaults(0);
+  for (const d of scenario.dispatchers) world.startDispatcher(d);
+  for (const w of scenario.workers) restart(w.name);
+  for (const task of scenario.tasks.filter((t) => t.schedule && !know.deletedAt.has(t.name))) {
+    api(task, 'suspend', () => replaceTaskFromInput(world.api, task.name, { ...task.input, suspend: true }));
+  }
+  // Settling ends once the world is at rest twice in a row, QUIET_STEP_MS apart, after MIN_SETTLE_MS (past
+  // the longest freeze and hang, and past worker_timeout): at rest, nothing is left that could still act. It
+  // runs at most settleMs while nothing is active, and beyond it, in steps, while runs are still active.
+  const activeEnd = START_MS + options.activeMs;
+  let settleEnd = activeEnd + Math.min(options.settleMs, MIN_SETTLE_MS);
+  steps += await runUntil(world, settleEnd, probeNow, violations);
+  let quietInARow = 0;
+  while (settleEnd < activeEnd + MAX_SETTLE_MS) {
+    steps += await sessionFree(world);
+    const active = await activeRuns(db);
+    quietInARow = active === 0 && atRest(world) ? quietInARow + 1 : 0;
+    if (quietInARow >= 2 || (active === 0 && settleEnd >= activeEnd + options.settleMs)) break;
+    settleEnd += QUIET_STEP_MS;
+    steps += await runUntil(world, settleEnd, probeNow, violations);
+  }
+  world.log(`end: broker holds ${world.broker.waiting()} run messages and ${world.broker.undelivered()} status events; workers ${[...world.workers.values()].map((w) => `${w.owner} active ${w.worker.activeRuns}`).join(', ')}; claims under way: ${[...world.broker.pendingClaims].join(', ') || 'none'}; timers ${JSON.stringify(world.time.pendingByOwner())}; unfinished executions ${world.executions.filter((e) => e.endMs === undefined).map((e) => `${e.runId}/${e.attempt}@${e.workerOwner} from ${e.startMs - START_MS}`).join(" ")}`);
+  steps += await sessionFree(world);
+  violations.push(...(await finalChecks(world, db, know)));
+  const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM hg_runs');
+  return {
+    seed,
+    violations: [...new Set(violations)],
+    trace: world.trace,
+    stats: { runs: rows[0]?.n ?? 0, executions: world.executions.length, events: scenario.events.length, virtualMs: world.time.now - START_MS, steps },
+  };
 }
 
 /** Advances virtual time to `endMs`, settling the real event loop before each timer; probes every second. */
@@ -254,12 +294,23 @@ async function runUntil(world: World, endMs: number, probeNow: (out: string[]) =
  */
 async function sessionFree(world: World): Promise<number> {
   let steps = 0;
+  const since = world.time.now;
   while ((await settleWorld(world)) && world.db.sessionHeld && world.time.peek() !== undefined) {
+    if (world.time.now - since > SESSION_HELD_LIMIT_MS) {
+      // no transaction of the core waits this long for a timer of its own (a prepared fire waits the lead):
+      // one that does holds Postgres's locks for ever too, and the driver could only step on without end
+      throw new WorldStuck(`a transaction held the database session for over ${SESSION_HELD_LIMIT_MS / 1000} s of virtual time`);
+    }
     world.time.step();
     steps++;
   }
   return steps;
 }
+
+const SESSION_HELD_LIMIT_MS = 60_000;
+
+/** the world cannot go on (its database session is held for good): the seed fails with this, at once */
+class WorldStuck extends Error {}
 
 /** the simulator's world at rest (settle.ts) */
 function settleWorld(world: World): Promise<boolean> {

@@ -29,16 +29,41 @@ export class VirtualTime {
 
   schedule(owner: string, delayMs: number, callback: () => void): Timer {
     const at = Math.max(this.now + Math.max(0, Number.isFinite(delayMs) ? delayMs : 0), this.#frozenUntil.get(owner) ?? 0);
-    const timer: Timer = { at, seq: this.#seq++, owner, callback, cancelled: this.#dead.has(owner) };
+    const timer: Timer = { at, seq: this.#seq++, owner, callback, cancelled: this.#halted || this.#dead.has(owner) };
     this.#push(timer);
     return timer;
   }
+
+  readonly #onDeath = new Map<string, Set<() => void>>();
 
   /** a process died: its timers never fire, and it can set no new ones */
   kill(owner: string): void {
     this.#dead.add(owner);
     for (const timer of this.#heap) if (timer.owner === owner) timer.cancelled = true;
+    const told = this.#onDeath.get(owner);
+    this.#onDeath.delete(owner);
+    for (const tell of told ?? []) tell();
   }
+
+  /** `tell` is called when the process dies (at once if it is dead); the returned function forgets it */
+  onDeath(owner: string, tell: () => void): () => void {
+    if (this.#dead.has(owner)) {
+      tell();
+      return () => {};
+    }
+    const set = this.#onDeath.get(owner) ?? new Set<() => void>();
+    set.add(tell);
+    this.#onDeath.set(owner, set);
+    return () => set.delete(tell);
+  }
+
+  /** the world is abandoned (a hung seed): no timer fires any more and none can be set, so nothing runs on */
+  halt(): void {
+    this.#halted = true;
+    this.#heap = [];
+  }
+
+  #halted = false;
 
   isDead(owner: string): boolean {
     return this.#dead.has(owner);

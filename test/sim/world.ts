@@ -109,6 +109,8 @@ export class World {
 
   log(line: string): void {
     this.trace.push(`[${((this.time.now - this.#options.startMs) / 1000).toFixed(3)}s] ${line}`);
+    // SIM_LIVE=1: the trace as it is written, for a seed that hangs (a hung world returns no trace)
+    if (process.env.SIM_LIVE) process.stderr.write(`${this.trace[this.trace.length - 1]}\n`);
     if (!this.#options.fullTrace && this.trace.length > 600) this.trace.splice(0, 200);
   }
 
