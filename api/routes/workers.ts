@@ -60,12 +60,11 @@ export function workerRoutes(api: ApiContext): ApiRoute[] {
       responses: { 202: { description: 'the worker, marked DRAINING; it confirms with its next heartbeat', body: { ref: 'Worker' } } },
       async handler({ params, reply }) {
         const worker = await getWorker(core.db, alive, params.id);
-        if (!(await markDraining(core.db, alive, worker.id))) {
-          throw new ConflictError(`worker "${worker.id}" is DOWN; only a live worker can be drained`, 'HG_ERR_WORKER_DOWN');
-        }
+        const marked = await markDraining(core.db, alive, worker.id);
+        if (!marked) throw new ConflictError(`worker "${worker.id}" is DOWN; only a live worker can be drained`, 'HG_ERR_WORKER_DOWN');
         await core.queue.publishDrain(worker.id);
         reply.code(202);
-        return getWorker(core.db, alive, worker.id);
+        return marked;
       },
     }),
   ];

@@ -64,15 +64,17 @@ export async function getWorker(db: Queryable, aliveSeconds: number, id: string)
 }
 
 /**
- * Marks a worker DRAINING until it says so itself (its next heartbeat carries its own status). Returns
- * false for a worker that is gone (DOWN or silent), which cannot be drained.
+ * Marks a worker DRAINING and returns it as marked; undefined for a worker that is gone (DOWN or silent),
+ * which cannot be drained. A heartbeat of the same process that still says ALIVE (sent before the drain
+ * reached it) does not undo the mark: a process never leaves DRAINING.
  */
-export async function markDraining(db: Queryable, aliveSeconds: number, id: string): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `UPDATE hg_workers SET status = 'DRAINING' WHERE id = $2 AND status NOT IN ('DOWN', 'STOPPED') AND last_heartbeat_at >= now() - make_interval(secs => $1)`,
+export async function markDraining(db: Queryable, aliveSeconds: number, id: string): Promise<Worker | undefined> {
+  const { rows } = await db.query<WorkerRow>(
+    `UPDATE hg_workers SET status = 'DRAINING' WHERE id = $2 AND status NOT IN ('DOWN', 'STOPPED') AND last_heartbeat_at >= now() - make_interval(secs => $1)
+     RETURNING ${WORKER_COLUMNS}`,
     [aliveSeconds, id],
   );
-  return rowCount > 0;
+  return rows[0] && toWorker(rows[0]);
 }
 
 export interface WorkerStats {
@@ -130,7 +132,8 @@ export async function recordWorkerHeartbeats(db: Queryable, beats: Heartbeat[], 
             hostname, version, started_at, incarnation, public_key, $12
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::text[], $8::text[], $9::timestamptz[], $10::text[], $11::text[], $14::text[])
             AS u(id, pool, task_types, status, concurrency, active_runs, hostname, version, started_at, held_runs, incarnation, public_key)
-     ON CONFLICT (id) DO UPDATE SET pool = excluded.pool, task_types = excluded.task_types, status = excluded.status,
+     ON CONFLICT (id) DO UPDATE SET pool = excluded.pool, task_types = excluded.task_types,
+       status = CASE WHEN w.status = 'DRAINING' AND excluded.status = 'ALIVE' AND w.incarnation IS NOT DISTINCT FROM excluded.incarnation THEN w.status ELSE excluded.status END,
        concurrency = excluded.concurrency, active_runs = excluded.active_runs, held_runs = excluded.held_runs,
        hostname = excluded.hostname, version = excluded.version, started_at = excluded.started_at,
        incarnation = excluded.incarnation, last_heartbeat_at = excluded.last_heartbeat_at,
