@@ -122,7 +122,7 @@ const PLANS: Record<ScenarioName, Plan> = {
       return `${tasks} tasks @every 1s (catchUp All, maxCatchUp 100) back from a ${outageMs / 3_600_000} h outage, beside one task firing every second (priority 10); postgres queue`;
     },
     systems: ['hourglass/postgres'],
-    notes: ['the catch-up runs are written a chunk per tick after the on-time fires; other_fire_* is intended time to durable and queued, other_start_* to the job starting'],
+    notes: ['the catch-up runs are written a chunk per tick after the on-time fires; other_fire_* is intended time to durable and queued (0 for a fire written ahead by the fire lead), other_start_* to the job starting'],
     variants: () => [{ prefix: '' }],
     timeoutMs: 600_000,
   },
