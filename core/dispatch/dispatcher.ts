@@ -513,7 +513,10 @@ interface Written {
 function advanceOf(planned: PlannedFire[]): Map<string, Date> {
   const advance = new Map<string, Date>();
   for (const { entry, missed, due } of planned) {
-    const newest = Math.max(...missed, ...due, entry.lastFireMs ?? -Infinity);
+    // a loop, not Math.max(...missed, ...due): the spread builds an argument list per fire
+    let newest = entry.lastFireMs ?? -Infinity;
+    for (const slot of missed) if (slot > newest) newest = slot;
+    for (const slot of due) if (slot > newest) newest = slot;
     if (Number.isFinite(newest)) advance.set(entry.id, new Date(newest));
   }
   return advance;

@@ -89,6 +89,8 @@ export function planEntry(entry: Entry, now: number, liveSinceMs: number | undef
   });
   const perSlot = Math.max(1, rules.shards);
   const most = Math.max(1, Math.floor(CATCH_UP_CHUNK / perSlot));
+  // the common case, a fire on time: nothing to merge or cut (each fire of 100,000 schedules passes here)
+  if (plan.missed.length === 0 && plan.due.length <= most) return { entry, missed: plan.missed, due: plan.due, rows: plan.due.length * perSlot };
   const slots = [...plan.missed.map((slot) => ({ slot, missed: true })), ...plan.due.map((slot) => ({ slot, missed: false }))].sort((a, b) => a.slot - b.slot);
   const chunk = slots.slice(0, most);
   return {
