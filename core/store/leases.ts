@@ -75,9 +75,12 @@ export async function releaseLease(db: Queryable, term: LeaseTerm): Promise<void
 
 /**
  * The fence: call it inside a write transaction before (or with) its writes. It holds the lease row FOR
- * SHARE until the transaction ends, so a takeover cannot commit in between (the next epoch sees every
- * write of this one), and throws LeaseLostError when the epoch moved on: a leader that woke up after
- * losing its lease cannot commit anything. Because a vanished holder's open transaction would hold that
+ * KEY SHARE until the transaction ends, so a takeover (FOR UPDATE, acquireLease) cannot commit in between
+ * (the next epoch sees every write of this one), and throws LeaseLostError when the epoch moved on: a leader
+ * that woke up after losing its lease cannot commit anything. KEY SHARE, not SHARE: the holder's own renewal
+ * (an UPDATE of no key column) goes past it. Under SHARE a fenced write longer than the renewal deadline
+ * (a history retention pass of 100,000 tasks: 30 s) held the renewal back, and the leader gave up its lease
+ * for a write of its own. Because a vanished holder's open transaction would hold that
  * row lock until the server noticed, the transaction also gets `idle_in_transaction_session_timeout`:
  * the server ends it on its own after `idleTimeoutMs` of client silence. Without it (undefined: the embedded
  * PGlite, one session inside this very process, which no other host can outlive) the row lock alone fences.
@@ -85,9 +88,9 @@ export async function releaseLease(db: Queryable, term: LeaseTerm): Promise<void
 export async function fenceLease(tx: Queryable, term: LeaseTerm, idleTimeoutMs: number | undefined): Promise<void> {
   const { rows } =
     idleTimeoutMs === undefined
-      ? await tx.query(`SELECT 1 FROM hg_leases WHERE name = $1 AND holder = $2 AND epoch = $3 FOR SHARE`, [term.name, term.holder, term.epoch])
+      ? await tx.query(`SELECT 1 FROM hg_leases WHERE name = $1 AND holder = $2 AND epoch = $3 FOR KEY SHARE`, [term.name, term.holder, term.epoch])
       : await tx.query(
-          `SELECT set_config('idle_in_transaction_session_timeout', $4, true) FROM hg_leases WHERE name = $1 AND holder = $2 AND epoch = $3 FOR SHARE`,
+          `SELECT set_config('idle_in_transaction_session_timeout', $4, true) FROM hg_leases WHERE name = $1 AND holder = $2 AND epoch = $3 FOR KEY SHARE`,
           [term.name, term.holder, term.epoch, String(Math.max(1, Math.round(idleTimeoutMs)))],
         );
   if (rows.length === 0) throw new LeaseLostError(term);

@@ -128,7 +128,7 @@ export async function acquirePartitions(db: Queryable, holder: string, names: st
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** Gives terms up: another dispatcher may take them at once. Waits for this holder's writes in flight (their fence). */
+/** Gives terms up: another dispatcher may take them at once, or, where a write of this holder is still in flight, once it ended (its fence holds the row against a takeover). */
 export async function releasePartitions(db: Queryable, holder: string, terms: PartitionTerm[]): Promise<void> {
   if (terms.length === 0) return;
   await db.query(
@@ -140,8 +140,9 @@ export async function releasePartitions(db: Queryable, holder: string, terms: Pa
 }
 
 /**
- * The fence of a write that fires tasks of these partitions: it holds their rows FOR SHARE until the
- * transaction ends (no takeover commits in between) and returns the names of the terms still held (fewer
+ * The fence of a write that fires tasks of these partitions: it holds their rows FOR KEY SHARE until the
+ * transaction ends (no takeover, FOR UPDATE in acquirePartitions, commits in between; the holder's renewal,
+ * which updates no key column, is not held back: see fenceLease) and returns the names of the terms still held (fewer
  * than given: a term is over, and the transaction must not commit). As in
  * fenceLease, `idleTimeoutMs` makes the server end the transaction of a holder gone silent, whose row locks
  * would otherwise outlive it; undefined on the embedded PGlite.
@@ -153,7 +154,7 @@ export async function fencePartitions(tx: Queryable, holder: string, terms: Part
        FROM hg_leases l JOIN unnest($2::text[], $3::bigint[]) AS t(name, epoch) ON l.name = t.name AND l.epoch = t.epoch
       WHERE l.holder = $1
       ORDER BY l.name
-        FOR SHARE OF l`,
+        FOR KEY SHARE OF l`,
     idleTimeoutMs === undefined
       ? [holder, terms.map((t) => t.name), terms.map((t) => t.epoch)]
       : [holder, terms.map((t) => t.name), terms.map((t) => t.epoch), String(Math.max(1, Math.round(idleTimeoutMs)))],

@@ -84,6 +84,33 @@ describe('partitioned leadership: fire partitions as leases (issue 16)', { skip:
     assert.equal(b?.handedOver, false, 'an expired lease counted as handed over');
   });
 
+  it('the holder renews while a fenced write of its own is open, and a takeover still cannot slip in', async () => {
+    const name = partitionLeaseName(11);
+    const [a] = await acquirePartitions(db, 'a', [name], 1, T0, 1000);
+    assert.ok(a, 'a took the free partition');
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let fenced!: () => void;
+    const inside = new Promise<void>((resolve) => (fenced = resolve));
+    const open = db.transaction(async (tx) => {
+      assert.deepEqual(await fencePartitions(tx, 'a', [a], 10_000), new Set([name]));
+      fenced();
+      await held;
+    });
+    await inside;
+    try {
+      const renewal = renewPartitions(db, 'a', [a], T0 + 500, 1000);
+      const verdict = await Promise.race([renewal, new Promise<'held back'>((resolve) => setTimeout(() => resolve('held back'), 1500).unref())]);
+      assert.deepEqual(verdict, new Set([name]), 'the renewal waited for the holder\'s own fenced write');
+      assert.deepEqual(await acquirePartitions(db, 'b', [name], 1, T0 + 10_000, 1000), [], 'taken while a fenced write was in flight');
+    } finally {
+      release();
+      await open;
+    }
+    const [b] = await acquirePartitions(db, 'b', [name], 1, T0 + 10_000, 1000);
+    assert.equal(b?.epoch, a.epoch + 1, 'taken once the write ended');
+  });
+
   it('a partition given back is taken as handed over, with its last renewal: the seconds of a hand-over are late fires, not downtime', async () => {
     const name = partitionLeaseName(9);
     const [a] = await acquirePartitions(db, 'a', [name], 1, T0, 1000);

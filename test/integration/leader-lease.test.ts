@@ -84,6 +84,32 @@ describe('dispatcher leadership as a lease with a fencing epoch (issue 12, defec
     assert.equal(await acquireLease(db, name, 'b', T0 + 10 * LEASE_MS, LEASE_MS), a.epoch + 1);
   });
 
+  it('the holder renews while a fenced write of its own is open, and a takeover still cannot slip in', async () => {
+    // a write longer than the renewal deadline (a retention pass of 100,000 tasks) cost the leader its lease
+    const name = 'renew-under-fence';
+    const a = { name, holder: 'a', epoch: (await acquireLease(db, name, 'a', T0, LEASE_MS)) as number };
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let fenced!: () => void;
+    const inside = new Promise<void>((resolve) => (fenced = resolve));
+    const open = db.transaction(async (tx) => {
+      await fenceLease(tx, a, 10_000);
+      fenced();
+      await held;
+    });
+    await inside;
+    try {
+      const renewal = renewLease(db, a, T0 + 1, LEASE_MS);
+      const verdict = await Promise.race([renewal, new Promise<'held back'>((resolve) => setTimeout(() => resolve('held back'), 1500).unref())]);
+      assert.equal(verdict, true, 'the renewal waited for the holder\'s own fenced transaction');
+      assert.equal(await acquireLease(db, name, 'b', T0 + 10 * LEASE_MS, LEASE_MS), null, 'taken while a fenced write was in flight');
+    } finally {
+      release();
+      await open;
+    }
+    assert.equal(await acquireLease(db, name, 'b', T0 + 10 * LEASE_MS, LEASE_MS), a.epoch + 1, 'taken once the write ended');
+  });
+
   it('the server ends a fenced transaction whose client vanished, so the lease frees up', async () => {
     // A vanished leader's open transaction would hold the lease row FOR SHARE until Postgres noticed the
     // dead client (hours without keepalive): the fence sets idle_in_transaction_session_timeout.
