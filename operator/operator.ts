@@ -6,7 +6,7 @@ import { parseBindAddress, type Config } from '../core/config/index.ts';
 import type { CoreContext } from '../core/dispatch/context.ts';
 import { deleteKubernetesTask } from '../core/dispatch/kubernetes-task-writes.ts';
 import { kubernetesRunChanges, listKubernetesTasks, loadRunCursor, type RunChangeCursor, saveRunCursor } from '../core/store/index.ts';
-import { pruneHistory } from '../core/dispatch/retention.ts';
+import { HistoryRetention } from '../core/dispatch/retention.ts';
 import { RESOURCE_KINDS } from '../core/model/resource.ts';
 import { Controller } from './controller.ts';
 import { DependencyIndex } from './dependency-index.ts';
@@ -251,13 +251,15 @@ function startLeaderWork(options: LeaderWorkOptions, kube: KubeClients, metrics:
     }
   })();
   // the dispatcher's leader prunes too; this covers run_dispatcher = false (idempotent when both do)
-  let prunedUpTo = new Date(Date.now() - 86_400_000);
+  const history = new HistoryRetention(ctx);
+  let pruning = false;
   const retention = setInterval(() => {
-    const next = new Date(Date.now() - 1000);
-    pruneHistory(ctx, prunedUpTo).then(
-      () => (prunedUpTo = next),
-      (error: Error) => logger.warn({ err: error.message }, 'history retention pass failed'),
-    );
+    if (pruning) return;
+    pruning = true;
+    history
+      .pass()
+      .catch((error: Error) => logger.warn({ err: error.message }, 'history retention pass failed'))
+      .finally(() => (pruning = false));
   }, RETENTION_INTERVAL_MS);
   return {
     synced: () => tasks.synced && pools.synced,

@@ -3,7 +3,7 @@ import { Dispatcher } from './dispatcher.ts';
 import { type FirePartitions, holdFirePartitions, type PartitionListener } from './fire-partitions.ts';
 import type { LeaderTerm } from './leadership.ts';
 import { reap } from './reaper.ts';
-import { pruneHistory } from './retention.ts';
+import { HistoryRetention } from './retention.ts';
 import { RetryTimer } from './retry-timer.ts';
 
 export interface LeaderWorkOptions {
@@ -50,17 +50,21 @@ export async function startLeaderWork(ctx: CoreContext, term: LeaderTerm, option
   const reaper = ctx.clock.setInterval(() => {
     reap(fenced, { workerTimeoutSeconds: timeout, lostQueuedSeconds: options.lostQueuedSeconds }).catch((error: Error) => ctx.logger.warn({ err: error.message }, 'reaper pass failed'));
   }, Math.max(500, Math.min(5000, (timeout * 1000) / 10)));
-  // the first pass after an election looks back a day, in case the previous leader fell behind
-  let prunedUpTo = new Date(ctx.now() - 86_400_000);
+  // a pass still going when the next is due is not doubled: the next one starts after it
+  const history = new HistoryRetention(fenced);
+  let pruning = false;
   const retention = ctx.clock.setInterval(() => {
-    const next = new Date(ctx.now() - 1000);
-    pruneHistory(fenced, prunedUpTo).then(
-      (deleted) => {
-        prunedUpTo = next;
-        if (deleted > 0) ctx.logger.debug({ deleted }, 'run history pruned to spec.history');
-      },
-      (error: Error) => ctx.logger.warn({ err: error.message }, 'history retention pass failed'),
-    );
+    if (pruning) return;
+    pruning = true;
+    history
+      .pass()
+      .then(
+        (deleted) => {
+          if (deleted > 0) ctx.logger.debug({ deleted }, 'run history pruned to spec.history');
+        },
+        (error: Error) => ctx.logger.warn({ err: error.message }, 'history retention pass failed'),
+      )
+      .finally(() => (pruning = false));
   }, options.retentionIntervalMs ?? RETENTION_INTERVAL_MS);
   return async () => {
     ctx.clock.clearInterval(retention);

@@ -15,7 +15,7 @@ export { ConflictError, isTransientFailure, NotFoundError } from './errors.ts';
 export { fireAttempts } from './fire-attempts.ts';
 export { FIRE_PARTITIONS, partitionOf } from './fire-partition.ts';
 export { attemptsSettledWithoutTheirWorker, runningAttemptsOfWorkers } from './heartbeat-attempts.ts';
-export { deleteRunsBeyondHistoryLimits, deleteWorkersDownSince } from './history-retention.ts';
+export { countFinishedRuns, deleteRunsBeyondHistoryLimits, deleteWorkersDownSince, taskIdsAfter, type FinishedRunCount } from './history-retention.ts';
 export { historyTaskById, historyTaskByName } from './history-tasks.ts';
 export { readInstallId } from './install-id.ts';
 export { kubernetesPoolNamespaces, kubernetesPoolOwners, otherNamespacesUsingPool, type PoolLoad, poolLoad } from './kubernetes-pools.ts';

@@ -5,7 +5,7 @@ import { Dispatcher } from '../../core/dispatch/dispatcher.ts';
 import { createRuns, insertRequestedRuns } from '../../core/dispatch/enqueue.ts';
 import { finishAttempts } from '../../core/dispatch/outcomes.ts';
 import { decidePolicies } from '../../core/dispatch/policies.ts';
-import { pruneHistory } from '../../core/dispatch/retention.ts';
+import { HistoryRetention } from '../../core/dispatch/retention.ts';
 import { createTaskFromInput, deleteTaskByRef, replaceTaskFromInput, triggerTask } from '../../core/dispatch/tasks.ts';
 import { coreOnTestDatabase, runsOf } from '../support/core.ts';
 import { skipUnless } from '../support/services.ts';
@@ -163,7 +163,7 @@ describe('dispatch defects of issue 12, against Postgres', { skip }, () => {
       `INSERT INTO hg_workers (id, pool, status, concurrency, started_at, last_heartbeat_at) VALUES ('gone', 'p', 'DOWN', 1, $1, $1), ('recent', 'p', 'DOWN', 1, now(), now())`,
       [old],
     );
-    await pruneHistory(env.ctx, new Date());
+    await new HistoryRetention(env.ctx).pass();
     const { rows } = await env.db.query<{ id: string }>(`SELECT id FROM hg_workers WHERE id IN ('gone', 'recent') ORDER BY id`);
     assert.deepEqual(rows.map((r) => r.id), ['recent']);
   });

@@ -4,7 +4,7 @@ import { Dispatcher } from '../../core/dispatch/dispatcher.ts';
 import { createRuns, promoteDueRuns, toRunMessage } from '../../core/dispatch/enqueue.ts';
 import { finishAttempts } from '../../core/dispatch/outcomes.ts';
 import { reap } from '../../core/dispatch/reaper.ts';
-import { pruneHistory } from '../../core/dispatch/retention.ts';
+import { HistoryRetention } from '../../core/dispatch/retention.ts';
 import { applyStatusEvents, decideClaims } from '../../core/dispatch/status.ts';
 import { createTaskFromInput, replaceTaskFromInput, triggerTask } from '../../core/dispatch/tasks.ts';
 import { cancelRuns, getRun } from '../../core/store/runs.ts';
@@ -300,13 +300,14 @@ describe('dispatch against Postgres', { skip }, () => {
     await finishAttempts(env.ctx, runs.slice(0, 6).map((run, i) => ({ runId: run.id, attempt: 1, status: outcome(i), at: new Date() })));
     const otherRun = await triggerTask(env.ctx, other.id);
     await finishAttempts(env.ctx, [{ runId: otherRun.id, attempt: 1, status: 'succeeded', at: new Date() }]);
-    const deleted = await pruneHistory(env.ctx, new Date(Date.now() - 60_000));
+    const retention = new HistoryRetention(env.ctx);
+    const deleted = await retention.pass();
     assert.equal(deleted, 3, '2 of 4 succeeded and 1 of 2 failed runs go');
     const left = await runsOf(env.db, task.id);
     assert.deepEqual(left.map((r) => r.status).sort(), ['failed', 'queued', 'succeeded', 'succeeded']);
     assert.deepEqual(left.filter((r) => r.status === 'succeeded').map((r) => r.id), [runs[2]?.id, runs[3]?.id], 'the newest are kept');
     assert.equal((await runsOf(env.db, other.id)).length, 1, 'other tasks keep theirs');
-    assert.equal(await pruneHistory(env.ctx, new Date(Date.now() - 60_000)), 0, 'a second pass finds nothing');
+    assert.equal(await retention.pass(), 0, 'a second pass finds nothing');
   });
 
   it('keeps firing after the database refused its writes for a while, without losing or doubling a slot', async () => {
