@@ -96,6 +96,43 @@ describe('history retention', { skip: await skipUnless('postgres') }, () => {
     assert.equal(seqAfter, seqBefore, 'hg_runs was read whole');
   });
 
+  it('sweeps every task in turn, whatever the counts saw, and starts again after the last', async () => {
+    // five tasks past their limits by runs no count of this term saw (finished before it began)
+    const ids = await tasksWithHistory('swept', 5, 9, { successfulRunsLimit: 2, failedRunsLimit: 1 }, new Date(clockMs - 3 * 3_600_000));
+    const pastLimits = async () =>
+      Number(
+        (
+          await db.query<{ n: string }>(
+            `SELECT count(*)::text AS n FROM (SELECT task_id FROM hg_runs WHERE task_id = ANY($1::uuid[]) AND status IN ('succeeded', 'failed')
+               GROUP BY task_id HAVING count(*) FILTER (WHERE status = 'succeeded') > 2 OR count(*) FILTER (WHERE status = 'failed') > 1) AS t`,
+            [ids],
+          )
+        ).rows[0]?.n,
+      );
+    assert.equal(await pastLimits(), 5);
+    // every task of the database is swept, two a pass: all of them, the earlier tests' included, within one round
+    const { rows } = await db.query<{ n: string }>('SELECT count(*)::text AS n FROM hg_tasks');
+    const passes = Math.ceil(Number(rows[0]?.n) / 2);
+    const retention = new HistoryRetention(ctx, { sweepPerPass: 2 });
+    for (let i = 0; i < passes; i++) {
+      clockMs += 10_000;
+      await retention.pass();
+    }
+    assert.equal(await pastLimits(), 0, `tasks still past their limits after ${passes} passes of two`);
+    // the next round: runs that no count sees (finished long ago) put a task past its limit again
+    await db.query(
+      `INSERT INTO hg_runs (task_id, scheduled_time, trigger, status, pool, started_at, finished_at)
+       SELECT $1, $2::timestamptz + make_interval(secs => g), 'manual', 'succeeded', 'default', $2, $2 FROM generate_series(1, 3) AS g`,
+      [ids[0], new Date(clockMs - 86_400_000).toISOString()],
+    );
+    assert.equal(await pastLimits(), 1);
+    for (let i = 0; i <= passes; i++) {
+      clockMs += 10_000;
+      await retention.pass();
+    }
+    assert.equal(await pastLimits(), 0, 'the sweep did not go round again');
+  });
+
   it('prunes a task once a tenth of its smaller limit finished since it was last pruned', async () => {
     // limits 20 / 20: pruned every 2 finished runs; the sweep is off, so only the counts decide
     const [id] = await tasksWithHistory('counted', 1, 36, { successfulRunsLimit: 20, failedRunsLimit: 20 }, new Date(clockMs - 7_200_000));
