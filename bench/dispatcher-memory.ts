@@ -15,7 +15,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { procCpuMs } from './lib/cpu.ts';
 import { REPO_ROOT } from './lib/paths.ts';
+import { procMemoryMb } from './lib/proc-memory.ts';
 import { latencies } from './lib/stats.ts';
 import { HourglassSystem } from './systems/hourglass.ts';
 import { CONCURRENCY } from './scenarios/throughput.ts';
@@ -62,28 +64,12 @@ function memoryCgroup(mb: number): { dir: string; remove: () => void } {
   return { dir, remove: () => fs.rmdirSync(dir) };
 }
 
-function procStatus(pid: number): { rssMb: number; peakMb: number } {
-  const fields = Object.fromEntries(
-    fs
-      .readFileSync(`/proc/${pid}/status`, 'utf8')
-      .split('\n')
-      .filter((l) => /^Vm(RSS|HWM):/.test(l))
-      .map((l) => [l.slice(0, 5), Math.round(Number(l.split(/\s+/)[1]) / 1024)]),
-  );
-  return { rssMb: fields.VmRSS as number, peakMb: fields.VmHWM as number };
-}
-
-/** user + system CPU of a process, ms */
-function procCpuMs(pid: number): number {
-  const after = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return ((Number(after[11]) + Number(after[12])) * 1000) / 100;
-}
-
 if (!flags['no-build']) {
   // the compiled tree, as it ships: built now, so it is the tree being measured
   const built = spawnSync(process.execPath, [path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: REPO_ROOT, stdio: 'inherit' });
   if (built.status !== 0) throw new Error('tsc -p tsconfig.build.json failed');
-  fs.cpSync(path.join(REPO_ROOT, 'core/store/migrations'), path.join(REPO_ROOT, 'dist/core/store/migrations'), { recursive: true });
+  const copied = spawnSync(process.execPath, ['scripts/copy-assets.mjs'], { cwd: REPO_ROOT, stdio: 'inherit' });
+  if (copied.status !== 0) throw new Error('scripts/copy-assets.mjs failed');
 }
 
 const system = new HourglassSystem('postgres');
@@ -128,7 +114,7 @@ const pid = child.pid as number;
 
 await new Promise((resolve) => setTimeout(resolve, WARM_UP_MS));
 if (child.exitCode !== null) throw new Error(`the dispatcher exited with ${child.exitCode} during the warm-up`);
-const loaded = procStatus(pid);
+const loaded = procMemoryMb(pid);
 windowFrom = Date.now();
 collections.counting = true;
 const cpuBefore = procCpuMs(pid);
@@ -136,7 +122,7 @@ await new Promise((resolve) => setTimeout(resolve, seconds * 1000 - WARM_UP_MS))
 windowTo = Date.now();
 const windowMs = windowTo - windowFrom;
 const cpuMs = procCpuMs(pid) - cpuBefore;
-const end = procStatus(pid);
+const end = procMemoryMb(pid);
 // fires of the window that start after it still count (their lag is measured): let them start
 await new Promise((resolve) => setTimeout(resolve, 3000));
 child.kill('SIGTERM');

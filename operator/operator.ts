@@ -252,14 +252,8 @@ function startLeaderWork(options: LeaderWorkOptions, kube: KubeClients, metrics:
   })();
   // the dispatcher's leader prunes too; this covers run_dispatcher = false (idempotent when both do)
   const history = new HistoryRetention(ctx);
-  let pruning = false;
   const retention = setInterval(() => {
-    if (pruning) return;
-    pruning = true;
-    history
-      .pass()
-      .catch((error: Error) => logger.warn({ err: error.message }, 'history retention pass failed'))
-      .finally(() => (pruning = false));
+    history.pass().catch((error: Error) => logger.warn({ err: error.message }, 'history retention pass failed'));
   }, RETENTION_INTERVAL_MS);
   return {
     synced: () => tasks.synced && pools.synced,

@@ -9,7 +9,8 @@ import { SERVICE_URLS } from '../../test/support/services.ts';
 
 const TICK_MS = 10; // USER_HZ is 100 on Linux
 
-function procCpuMs(pid: number): number {
+/** user + system CPU of a process so far, ms (0 when unreadable) */
+export function procCpuMs(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

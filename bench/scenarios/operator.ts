@@ -14,6 +14,7 @@ import { CRD_FILES } from '../../operator/crds.ts';
 import { startKubeApiServer, type KubeApiServer } from '../../test/support/kube/server.ts';
 import { REPO_ROOT, backendEnv, freePort, killAll, startProcess, tempDir, writeTestConfig, type Proc } from '../../test/support/processes.ts';
 import { SERVICE_URLS, createTestDatabase, uniqueNamespace } from '../../test/support/services.ts';
+import { procMemoryMb } from '../lib/proc-memory.ts';
 
 export const OPERATOR_SYSTEM = 'hourglass/operator';
 
@@ -28,15 +29,6 @@ async function call(kube: KubeApiServer, method: string, url: string, body?: unk
   });
   const text = await response.text();
   return { status: response.status, json: text ? (JSON.parse(text) as unknown) : undefined };
-}
-
-function rssPeakMb(pid: number): number {
-  try {
-    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? Math.round(Number(match[1]) / 1024) : NaN;
-  } catch {
-    return NaN;
-  }
 }
 
 /** CPU seconds (user + system) the process has used so far, from /proc/<pid>/stat; NaN when unreadable. */
@@ -222,7 +214,7 @@ export async function operatorCase(quick: boolean): Promise<{ metrics: Record<st
     const metrics = {
       registered_s: Math.round(registeredMs / 10) / 100,
       synced_s: Math.round(syncedMs / 10) / 100,
-      rss_peak_mb: rssPeakMb(operator.pid),
+      rss_peak_mb: procMemoryMb(operator.pid).peakMb,
       operator_cpu_s: Math.round(operatorCpuS * 100) / 100,
       apiserver_cpu_s: Math.round(apiServerCpuS * 100) / 100,
       api_requests_per_s: Math.round(sync.total / (syncedMs / 1000)),

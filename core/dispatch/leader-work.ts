@@ -50,21 +50,14 @@ export async function startLeaderWork(ctx: CoreContext, term: LeaderTerm, option
   const reaper = ctx.clock.setInterval(() => {
     reap(fenced, { workerTimeoutSeconds: timeout, lostQueuedSeconds: options.lostQueuedSeconds }).catch((error: Error) => ctx.logger.warn({ err: error.message }, 'reaper pass failed'));
   }, Math.max(500, Math.min(5000, (timeout * 1000) / 10)));
-  // a pass still going when the next is due is not doubled: the next one starts after it
   const history = new HistoryRetention(fenced);
-  let pruning = false;
   const retention = ctx.clock.setInterval(() => {
-    if (pruning) return;
-    pruning = true;
-    history
-      .pass()
-      .then(
-        (deleted) => {
-          if (deleted > 0) ctx.logger.debug({ deleted }, 'run history pruned to spec.history');
-        },
-        (error: Error) => ctx.logger.warn({ err: error.message }, 'history retention pass failed'),
-      )
-      .finally(() => (pruning = false));
+    history.pass().then(
+      (deleted) => {
+        if (deleted > 0) ctx.logger.debug({ deleted }, 'run history pruned to spec.history');
+      },
+      (error: Error) => ctx.logger.warn({ err: error.message }, 'history retention pass failed'),
+    );
   }, options.retentionIntervalMs ?? RETENTION_INTERVAL_MS);
   return async () => {
     ctx.clock.clearInterval(retention);

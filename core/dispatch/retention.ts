@@ -4,9 +4,9 @@ import type { CoreContext } from './context.ts';
 /** a worker DOWN this long is forgotten (its row in hg_workers is deleted) */
 const FORGET_WORKERS_AFTER_MS = 24 * 3_600_000;
 /** tasks pruned per transaction: each holds the leader's fence for a fraction of a second, never across its lease renewal */
-export const PRUNE_CHUNK = 200;
+const PRUNE_CHUNK = 200;
 /** tasks the sweep prunes per pass, finished runs or not */
-export const SWEEP_PER_PASS = 1000;
+const SWEEP_PER_PASS = 1000;
 /** a task is pruned once a tenth of its smaller history limit has finished since its last pruning (at least every run) */
 const SLACK_DIVISOR = 10;
 
@@ -32,17 +32,29 @@ export class HistoryRetention {
   #countedUpTo: Date | undefined;
   #sweepAfter: string | null = null;
   readonly #sweepPerPass: number;
-  readonly #chunk: number;
+  #running = false;
 
-  /** `sweepPerPass` and `chunk`: SWEEP_PER_PASS and PRUNE_CHUNK unless a test asks for others (0: no sweep) */
-  constructor(ctx: CoreContext, options: { sweepPerPass?: number; chunk?: number } = {}) {
+  /** `sweepPerPass`: SWEEP_PER_PASS unless a test asks for another (0: no sweep) */
+  constructor(ctx: CoreContext, options: { sweepPerPass?: number } = {}) {
     this.#ctx = ctx;
     this.#sweepPerPass = options.sweepPerPass ?? SWEEP_PER_PASS;
-    this.#chunk = options.chunk ?? PRUNE_CHUNK;
   }
 
-  /** one pass; returns how many runs it deleted */
+  /**
+   * One pass; returns how many runs it deleted. A pass asked for while one is still going (a timer outran
+   * it) does nothing and returns 0: the next one starts after it, never beside it.
+   */
   async pass(): Promise<number> {
+    if (this.#running) return 0;
+    this.#running = true;
+    try {
+      return await this.#pass();
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  async #pass(): Promise<number> {
     const ctx = this.#ctx;
     const until = new Date(ctx.now() - 1000);
     const due = new Set<string>();
@@ -61,8 +73,8 @@ export class HistoryRetention {
     }
     let deleted = 0;
     const tasks = [...due];
-    for (let i = 0; i < tasks.length; i += this.#chunk) {
-      const chunk = tasks.slice(i, i + this.#chunk);
+    for (let i = 0; i < tasks.length; i += PRUNE_CHUNK) {
+      const chunk = tasks.slice(i, i + PRUNE_CHUNK);
       deleted += await this.#prune(chunk);
       for (const id of chunk) this.#finishedSincePruned.delete(id);
     }

@@ -1,6 +1,8 @@
+import { TERMINAL_STATUSES } from '../model/run.ts';
 import type { Queryable } from './db.ts';
 
-const FINISHED = `('succeeded', 'failed', 'timed_out', 'cancelled', 'missed', 'skipped')`;
+/** the finished statuses as an SQL list (constants of the model, not input) */
+const FINISHED = `(${[...TERMINAL_STATUSES].map((status) => `'${status}'`).join(', ')})`;
 /** spec.history's limits as stored; 100 is the schema's default (core/model/task.ts), for specs stored before it */
 const SUCCEEDED_LIMIT = `COALESCE((t.spec -> 'history' ->> 'successfulRunsLimit')::int, 100)`;
 const FAILED_LIMIT = `COALESCE((t.spec -> 'history' ->> 'failedRunsLimit')::int, 100)`;

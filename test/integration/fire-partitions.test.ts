@@ -10,6 +10,7 @@ import { openPgDb } from '../../core/store/pg-db.ts';
 import { startFaultProxy, viaProxy } from '../support/fault-proxy.ts';
 import { silentLogger } from '../support/core.ts';
 import { createTestDatabase, skipUnless } from '../support/services.ts';
+import { holdTransaction } from '../support/held-transaction.ts';
 import { waitFor } from '../support/processes.ts';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
@@ -88,24 +89,14 @@ describe('partitioned leadership: fire partitions as leases (issue 16)', { skip:
     const name = partitionLeaseName(11);
     const [a] = await acquirePartitions(db, 'a', [name], 1, T0, 1000);
     assert.ok(a, 'a took the free partition');
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let fenced!: () => void;
-    const inside = new Promise<void>((resolve) => (fenced = resolve));
-    const open = db.transaction(async (tx) => {
-      assert.deepEqual(await fencePartitions(tx, 'a', [a], 10_000), new Set([name]));
-      fenced();
-      await held;
-    });
-    await inside;
+    const open = await holdTransaction(db, async (tx) => assert.deepEqual(await fencePartitions(tx, 'a', [a], 10_000), new Set([name])));
     try {
       const renewal = renewPartitions(db, 'a', [a], T0 + 500, 1000);
       const verdict = await Promise.race([renewal, new Promise<'held back'>((resolve) => setTimeout(() => resolve('held back'), 1500).unref())]);
       assert.deepEqual(verdict, new Set([name]), 'the renewal waited for the holder\'s own fenced write');
       assert.deepEqual(await acquirePartitions(db, 'b', [name], 1, T0 + 10_000, 1000), [], 'taken while a fenced write was in flight');
     } finally {
-      release();
-      await open;
+      await open.release();
     }
     const [b] = await acquirePartitions(db, 'b', [name], 1, T0 + 10_000, 1000);
     assert.equal(b?.epoch, a.epoch + 1, 'taken once the write ended');

@@ -12,6 +12,7 @@ import { openPgliteDb } from '../../core/store/pglite-db.ts';
 import { startFaultProxy, viaProxy, type FaultProxy } from '../support/fault-proxy.ts';
 import { coreOnTestDatabase, silentLogger } from '../support/core.ts';
 import { createTestDatabase, skipUnless } from '../support/services.ts';
+import { holdTransaction } from '../support/held-transaction.ts';
 import { waitFor } from '../support/processes.ts';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
@@ -66,21 +67,11 @@ describe('dispatcher leadership as a lease with a fencing epoch (issue 12, defec
   it('a takeover neither waits behind nor slips into an open fenced transaction of the holder', async () => {
     const name = 'share-test';
     const a = { name, holder: 'a', epoch: (await acquireLease(db, name, 'a', T0, LEASE_MS)) as number };
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let fenced!: () => void;
-    const inside = new Promise<void>((resolve) => (fenced = resolve));
-    const open = db.transaction(async (tx) => {
-      await fenceLease(tx, a, 10_000);
-      fenced();
-      await held;
-    });
-    await inside;
+    const open = await holdTransaction(db, (tx) => fenceLease(tx, a, 10_000));
     const started = Date.now();
     assert.equal(await acquireLease(db, name, 'b', T0 + 10 * LEASE_MS, LEASE_MS), null, 'taken while a fenced decision was in flight');
     assert.ok(Date.now() - started < 1000, 'the standby waited for the holder\'s transaction');
-    release();
-    await open;
+    await open.release();
     assert.equal(await acquireLease(db, name, 'b', T0 + 10 * LEASE_MS, LEASE_MS), a.epoch + 1);
   });
 
@@ -88,24 +79,14 @@ describe('dispatcher leadership as a lease with a fencing epoch (issue 12, defec
     // a write longer than the renewal deadline (a retention pass of 100,000 tasks) cost the leader its lease
     const name = 'renew-under-fence';
     const a = { name, holder: 'a', epoch: (await acquireLease(db, name, 'a', T0, LEASE_MS)) as number };
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let fenced!: () => void;
-    const inside = new Promise<void>((resolve) => (fenced = resolve));
-    const open = db.transaction(async (tx) => {
-      await fenceLease(tx, a, 10_000);
-      fenced();
-      await held;
-    });
-    await inside;
+    const open = await holdTransaction(db, (tx) => fenceLease(tx, a, 10_000));
     try {
       const renewal = renewLease(db, a, T0 + 1, LEASE_MS);
       const verdict = await Promise.race([renewal, new Promise<'held back'>((resolve) => setTimeout(() => resolve('held back'), 1500).unref())]);
       assert.equal(verdict, true, 'the renewal waited for the holder\'s own fenced transaction');
       assert.equal(await acquireLease(db, name, 'b', T0 + 10 * LEASE_MS, LEASE_MS), null, 'taken while a fenced write was in flight');
     } finally {
-      release();
-      await open;
+      await open.release();
     }
     assert.equal(await acquireLease(db, name, 'b', T0 + 10 * LEASE_MS, LEASE_MS), a.epoch + 1, 'taken once the write ended');
   });
