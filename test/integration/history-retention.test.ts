@@ -75,6 +75,34 @@ describe('history retention', { skip: await skipUnless('postgres') }, () => {
     return Number(rows[0]?.n);
   }
 
+  /** scans of the indexes whose leading column or predicate is the status: a walk of every run of a status */
+  async function statusIndexScans(): Promise<number> {
+    await db.query('SELECT pg_stat_force_next_flush()');
+    const { rows } = await db.query<{ n: string }>(
+      `SELECT coalesce(sum(idx_scan), 0)::text AS n FROM pg_stat_user_indexes WHERE indexrelname IN ('hg_runs_active', 'hg_runs_status_id', 'hg_runs_worker', 'hg_runs_queue')`,
+    );
+    return Number(rows[0]?.n);
+  }
+
+  // first, while the tables of this database have never been analyzed (a new installation, a bulk load)
+  it('with no statistics on hg_runs, reaches each task\'s runs on hg_runs_task, never through a status index', async () => {
+    await db.query('ALTER TABLE hg_runs SET (autovacuum_enabled = false)');
+    await db.query('ALTER TABLE hg_tasks SET (autovacuum_enabled = false)');
+    const ids = await tasksWithHistory('fresh', 2000, 4, { successfulRunsLimit: 2, failedRunsLimit: 1 }, new Date(clockMs - 3_600_000));
+    const before = await statusIndexScans();
+    const deleted = await new HistoryRetention(ctx, { sweepPerPass: 200 }).pass();
+    assert.equal(await statusIndexScans(), before, 'the pass walked a status index: every run of a status, once per task and class');
+    // the first 200 tasks in id order were swept: each keeps 2 succeeded, 1 failed and its 2 active runs
+    assert.equal(deleted, 200 * 1);
+    const { rows } = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM hg_runs WHERE task_id = ANY($1::uuid[])`, [ids]);
+    assert.equal(Number(rows[0]?.n), 2000 * 6 - 200);
+    // the tests below count on the tables as they leave them
+    await db.query('DELETE FROM hg_runs WHERE task_id = ANY($1::uuid[])', [ids]);
+    await db.query('DELETE FROM hg_tasks WHERE id = ANY($1::uuid[])', [ids]);
+    await db.query('ALTER TABLE hg_runs RESET (autovacuum_enabled)');
+    await db.query('ALTER TABLE hg_tasks RESET (autovacuum_enabled)');
+  });
+
   it('keeps each task\'s newest runs per class and its active ones, in transactions of 200 tasks, reaching runs by index only', async () => {
     await tasksWithHistory('many', TASKS, RUNS_PER_TASK, LIMITS, new Date(clockMs - 3_600_000));
     await db.query('ANALYZE hg_runs');
