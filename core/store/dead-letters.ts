@@ -44,7 +44,8 @@ export interface StoredDeadLetter extends DeadLetter {
 
 export async function listDeadLetters(db: Queryable, limit = 100): Promise<StoredDeadLetter[]> {
   const { rows } = await db.query<{ id: string; source: 'status' | 'run'; kind: string; worker_id: string | null; run_id: string | null; reason: string; payload: string; created_at: Date | string }>(
-    'SELECT id::text AS id, source, kind, worker_id, run_id, reason, payload, created_at FROM hg_dead_letters ORDER BY id DESC LIMIT $1',
+    // ORDER BY the column, not the text alias of the same name: as text, 99 came before 105
+    'SELECT d.id::text AS id, source, kind, worker_id, run_id, reason, payload, created_at FROM hg_dead_letters d ORDER BY d.id DESC LIMIT $1',
     [limit],
   );
   return rows.map((r) => ({ id: r.id, source: r.source, kind: r.kind, workerId: r.worker_id, runId: r.run_id, reason: r.reason, payload: r.payload, createdAt: new Date(r.created_at) }));
