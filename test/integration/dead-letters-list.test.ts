@@ -6,22 +6,18 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Db } from '../../core/store/db.ts';
 import { insertDeadLetters, listDeadLetters } from '../../core/store/dead-letters.ts';
-import { migrate } from '../../core/store/migrate.ts';
-import { openPgDb } from '../../core/store/pg-db.ts';
-import { silentLogger } from '../support/core.ts';
-import { createTestDatabase, skipUnless } from '../support/services.ts';
+import { migratedTestDatabase } from '../support/core.ts';
+import { skipUnless } from '../support/services.ts';
 
 describe('dead letters', { skip: await skipUnless('postgres') }, () => {
-  let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
+  let testDb: Awaited<ReturnType<typeof migratedTestDatabase>>;
   let db: Db;
   before(async () => {
-    testDb = await createTestDatabase();
-    db = await openPgDb({ url: testDb.url, maxConnections: 1, logger: silentLogger });
-    await migrate(db);
+    testDb = await migratedTestDatabase(1);
+    db = testDb.db;
   });
   after(async () => {
-    await db?.close();
-    await testDb?.drop();
+    await testDb?.close();
   });
 
   it('lists the newest first, numerically, past the ids of more digits', async () => {

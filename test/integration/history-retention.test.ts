@@ -16,6 +16,7 @@ import type { Db } from '../../core/store/db.ts';
 import { migrate } from '../../core/store/migrate.ts';
 import { openPgDb } from '../../core/store/pg-db.ts';
 import { silentLogger } from '../support/core.ts';
+import { STATUS_INDEXES, totalIndexScans } from '../support/index-scans.ts';
 import { createTestDatabase, skipUnless } from '../support/services.ts';
 
 const TASKS = 450;
@@ -75,14 +76,7 @@ describe('history retention', { skip: await skipUnless('postgres') }, () => {
     return Number(rows[0]?.n);
   }
 
-  /** scans of the indexes whose leading column or predicate is the status: a walk of every run of a status */
-  async function statusIndexScans(): Promise<number> {
-    await db.query('SELECT pg_stat_force_next_flush()');
-    const { rows } = await db.query<{ n: string }>(
-      `SELECT coalesce(sum(idx_scan), 0)::text AS n FROM pg_stat_user_indexes WHERE indexrelname IN ('hg_runs_active', 'hg_runs_status_id', 'hg_runs_worker', 'hg_runs_queue')`,
-    );
-    return Number(rows[0]?.n);
-  }
+  const statusIndexScans = () => totalIndexScans(db, STATUS_INDEXES);
 
   // first, while the tables of this database have never been analyzed (a new installation, a bulk load)
   it('with no statistics on hg_runs, reaches each task\'s runs on hg_runs_task, never through a status index', async () => {

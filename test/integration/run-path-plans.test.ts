@@ -23,21 +23,12 @@ import { openPgDb } from '../../core/store/pg-db.ts';
 import { listRuns } from '../../core/store/run-queries.ts';
 import { cancelRuns, markQueued } from '../../core/store/runs.ts';
 import { silentLogger } from '../support/core.ts';
+import { indexScans, STATUS_INDEXES } from '../support/index-scans.ts';
 import { createTestDatabase, skipUnless } from '../support/services.ts';
 
-/** indexes whose leading column or predicate is the status */
-const STATUS_INDEXES = ['hg_runs_active', 'hg_runs_status_id', 'hg_runs_worker', 'hg_runs_queue'];
 const BACKLOG = 20_000;
 
-async function statusIndexScans(db: Db): Promise<Record<string, number>> {
-  // this backend's counters reach the shared statistics when it next goes idle
-  await db.query('SELECT pg_stat_force_next_flush()');
-  const { rows } = await db.query<{ name: string; scans: string }>(
-    `SELECT indexrelname AS name, idx_scan::text AS scans FROM pg_stat_user_indexes WHERE indexrelname = ANY($1::text[])`,
-    [STATUS_INDEXES],
-  );
-  return Object.fromEntries(rows.map((row) => [row.name, Number(row.scans)]));
-}
+const statusIndexScans = (db: Db) => indexScans(db, STATUS_INDEXES);
 
 describe('the run path reaches runs by id, whatever the statistics say', { skip: await skipUnless('postgres') }, () => {
   let testDb: Awaited<ReturnType<typeof createTestDatabase>>;

@@ -9,21 +9,20 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Db } from '../../core/store/db.ts';
-import { migrate } from '../../core/store/migrate.ts';
-import { openPgDb } from '../../core/store/pg-db.ts';
 import { taskRunState, taskRunStates } from '../../core/store/task-run-states.ts';
-import { silentLogger } from '../support/core.ts';
-import { createTestDatabase, skipUnless } from '../support/services.ts';
+import { migratedTestDatabase } from '../support/core.ts';
+import { totalIndexScans } from '../support/index-scans.ts';
+import { skipUnless } from '../support/services.ts';
 
 const OLD = '00000000-0000-0000-0000-00000000000a';
 
 describe('task run state', { skip: await skipUnless('postgres') }, () => {
-  let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
+  let testDb: Awaited<ReturnType<typeof migratedTestDatabase>>;
   let db: Db;
   before(async () => {
-    testDb = await createTestDatabase();
-    db = await openPgDb({ url: testDb.url, maxConnections: 1, logger: silentLogger });
-    await migrate(db);
+    // one connection: the statistics flush and the statements counted on the same backend
+    testDb = await migratedTestDatabase(1);
+    db = testDb.db;
     const spec = JSON.stringify({ schedule: '@every 60s', pool: 'default', type: 'noop' });
     await db.query(`INSERT INTO hg_tasks (id, name, spec) SELECT gen_random_uuid(), 'busy-' || n, $1::jsonb FROM generate_series(1, 100) AS n`, [spec]);
     await db.query(`INSERT INTO hg_tasks (id, name, spec) VALUES ($1, 'monthly', $2::jsonb)`, [OLD, spec]);
@@ -48,15 +47,10 @@ describe('task run state', { skip: await skipUnless('postgres') }, () => {
     await db.query('ANALYZE hg_tasks');
   });
   after(async () => {
-    await db?.close();
-    await testDb?.drop();
+    await testDb?.close();
   });
 
-  async function finishedIndexScans(): Promise<number> {
-    await db.query('SELECT pg_stat_force_next_flush()');
-    const { rows } = await db.query<{ n: string }>(`SELECT idx_scan::text AS n FROM pg_stat_user_indexes WHERE indexrelname = 'hg_runs_finished'`);
-    return Number(rows[0]?.n);
-  }
+  const finishedIndexScans = () => totalIndexScans(db, ['hg_runs_finished']);
 
   it('of a task that last ran long ago: its own runs, not a walk of everything finished since', async () => {
     const before = await finishedIndexScans();

@@ -10,11 +10,24 @@ import { createTestDatabase } from './services.ts';
 
 export const silentLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
+/** A new migrated test database; `close` closes the connections and drops it. */
+export async function migratedTestDatabase(maxConnections: number): Promise<{ db: Db; url: string; close(): Promise<void> }> {
+  const testDb = await createTestDatabase();
+  const db = await openPgDb({ url: testDb.url, maxConnections, logger: silentLogger });
+  await migrate(db);
+  return {
+    db,
+    url: testDb.url,
+    async close() {
+      await db.close();
+      await testDb.drop();
+    },
+  };
+}
+
 /** A migrated test database with a core context on the postgres queue; `clock.ms` moves time for the core. */
 export async function coreOnTestDatabase(): Promise<{ ctx: CoreContext; db: Db; url: string; clock: { ms: number | undefined }; close(): Promise<void> }> {
-  const testDb = await createTestDatabase();
-  const db = await openPgDb({ url: testDb.url, maxConnections: 5, logger: silentLogger });
-  await migrate(db);
+  const { db, url, close } = await migratedTestDatabase(5);
   const clock: { ms: number | undefined } = { ms: undefined };
   const ctx: CoreContext = {
     db,
@@ -23,16 +36,7 @@ export async function coreOnTestDatabase(): Promise<{ ctx: CoreContext; db: Db; 
     now: () => clock.ms ?? Date.now(),
     queue: createPostgresProducer({ db, applyStatus: (events) => applyStatusEvents(ctx, events) }),
   };
-  return {
-    ctx,
-    db,
-    url: testDb.url,
-    clock,
-    async close() {
-      await db.close();
-      await testDb.drop();
-    },
-  };
+  return { ctx, db, url, clock, close };
 }
 
 export function postgresConsumer(ctx: CoreContext, workerId: string) {
