@@ -2,6 +2,7 @@ import type { WorkerPoolSpec } from '../model/index.ts';
 import type { Queryable } from './db.ts';
 import { NotFoundError } from './errors.ts';
 import { iso } from './rows.ts';
+import { isActive, isFinished } from './status-test.ts';
 
 /** A declared WorkerPool: from the REST API (compose path) or mirrored from Kubernetes by the operator. */
 export interface StoredPool {
@@ -122,17 +123,19 @@ export async function poolActivity(db: Queryable, aliveSeconds: number): Promise
 }
 
 /**
- * Every pool named by a run (ever) or a worker row, for listing pools that were never declared. Runs are
- * walked as a loose index scan over hg_runs_pool_id: one probe per distinct pool, not one per run.
+ * Every pool named by a run (ever) or a worker row, for listing pools that were never declared. Finished
+ * runs are walked as a loose index scan over hg_runs_pool_id (finished runs only, migration 0014): one probe
+ * per distinct pool, not one per run. Active runs are read through hg_runs_active, as many as the backlog.
  */
 export async function poolsSeen(db: Queryable): Promise<string[]> {
   const { rows } = await db.query<{ pool: string }>(
     `WITH RECURSIVE seen AS (
-       SELECT min(pool) AS pool FROM hg_runs
+       SELECT min(pool) AS pool FROM hg_runs r WHERE ${isFinished('r')}
        UNION ALL
-       SELECT (SELECT min(pool) FROM hg_runs WHERE pool > seen.pool) FROM seen WHERE seen.pool IS NOT NULL
+       SELECT (SELECT min(pool) FROM hg_runs r WHERE ${isFinished('r')} AND r.pool > seen.pool) FROM seen WHERE seen.pool IS NOT NULL
      )
      SELECT pool FROM seen WHERE pool IS NOT NULL
+     UNION SELECT pool FROM hg_runs r WHERE ${isActive('r')}
      UNION SELECT pool FROM hg_workers`,
   );
   return rows.map((r) => r.pool).sort();

@@ -1,4 +1,5 @@
 import type { Run, RunStatus } from '../model/index.ts';
+import { ACTIVE, FINISHED, isActive, isFinished } from './status-test.ts';
 import type { Queryable } from './db.ts';
 import { RUN_LIST_COLUMNS, toRun, type RunRow } from './rows.ts';
 
@@ -17,29 +18,84 @@ export interface RunFilter {
  * Runs newest first, keyset-paged on the id (`beforeId` = the last id of the previous page), so page
  * 10,000 costs what page 1 costs; never OFFSET. Output is left out.
  *
- * The index is chosen here, not left to the planner's estimate of how the filtered runs are spread: a
- * task walks hg_runs_task, one status hg_runs_status_id, a pool hg_runs_pool_id, each in id order, and
- * several statuses walk hg_runs_status_id once per status and merge. Left to its estimates, with 10
- * million runs the planner walked the primary key backwards through every newer run of other pools and
- * statuses (100-300 ms a page where this takes a few ms; issue 15). How: the ORDER BY starts with the
- * index's leading column, so only that index gives the order; and that column is bounded as a range
- * (`>= v AND <= v`) rather than `= v`, because an equality would let the planner drop it from the ORDER BY
- * as constant and walk the primary key again.
+ * A list by status, pool or scheduled time reads two parts and merges them: the finished runs through the
+ * history's indexes, which hold finished runs only (migration 0014: a run enters them once, not at each
+ * change of status), and the active runs (pending, queued, running) through hg_runs_active. A list by task
+ * walks hg_runs_task, which holds every run; a list with none of these filters walks the primary key.
  */
 export async function listRuns(db: Queryable, filter: RunFilter, page: { limit: number; beforeId?: string }): Promise<Run[]> {
-  const params: unknown[] = [];
-  const where: string[] = [];
-  const bind = (value: unknown) => {
-    params.push(value);
-    return `$${params.length}`;
-  };
   const statuses = filter.statuses ?? [];
-  const perStatus = statuses.length > 1 && !filter.taskId;
-  const leading = filter.taskId ? 'task_id' : statuses.length === 1 && !filter.pool ? 'status' : filter.pool && statuses.length === 0 ? 'pool' : undefined;
+  if (filter.taskId || (statuses.length === 0 && !filter.pool && !filter.from && !filter.to)) {
+    const params: unknown[] = [];
+    const where = conditions(filter, page, params, { leading: filter.taskId ? 'task_id' : undefined });
+    const { rows } = await db.query<RunRow>(
+      `SELECT ${RUN_LIST_COLUMNS} FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id ${where}
+        ORDER BY ${filter.taskId ? 'r.task_id, ' : ''}r.id DESC LIMIT ${bindTo(params, page.limit)}`,
+      params,
+    );
+    return rows.map(toRun);
+  }
+  const finished = statuses.length === 0 ? FINISHED : statuses.filter((status) => FINISHED.includes(status));
+  const active = statuses.length === 0 ? [...ACTIVE] : statuses.filter((status) => (ACTIVE as readonly RunStatus[]).includes(status));
+  const params: unknown[] = [];
+  const limit = bindTo(params, page.limit);
+  const parts = [
+    ...(finished.length > 0 ? [finishedPart(filter, finished, statuses.length > 0, page, params, limit)] : []),
+    ...(active.length > 0 ? [activePart(filter, active, statuses.length > 0, page, params, limit)] : []),
+  ];
+  const { rows } = await db.query<RunRow>(
+    `SELECT ${RUN_LIST_COLUMNS} FROM (${parts.length === 1 ? parts[0] : parts.map((part) => `(${part})`).join(' UNION ALL ')}) r
+       JOIN hg_tasks t ON t.id = r.task_id
+      ORDER BY r.id DESC LIMIT ${limit}`,
+    params,
+  );
+  return rows.map(toRun);
+}
+
+/**
+ * Finished runs, through the index of the filter, each walked in id order. Left to its estimates, with 10
+ * million runs the planner walked the primary key backwards through every newer run of other pools and
+ * statuses (100-300 ms a page where this takes a few ms; issue 15). So the index is chosen here: one status
+ * walks hg_runs_status_id, a pool hg_runs_pool_id, and several statuses walk hg_runs_status_id once per
+ * status and merge. How: the ORDER BY starts with the index's leading column, so only that index gives the
+ * order; that column is bounded as a range (`>= v AND <= v`) rather than `= v`, because an equality would let
+ * the planner drop it from the ORDER BY as constant and walk the primary key again; and isFinished spells
+ * out the indexes' predicate, which the planner must prove to use them at all.
+ */
+function finishedPart(filter: RunFilter, statuses: readonly RunStatus[], byStatus: boolean, page: { beforeId?: string }, params: unknown[], limit: string): string {
+  if (byStatus && statuses.length > 1) {
+    const where = conditions({ ...filter, statuses: undefined }, page, params, { extra: ['r.status >= s.status AND r.status <= s.status', isFinished('r')] });
+    return `SELECT r.* FROM unnest(${bindTo(params, statuses)}::text[]) AS s(status)
+             CROSS JOIN LATERAL (SELECT r.* FROM hg_runs r ${where} ORDER BY r.status, r.id DESC LIMIT ${limit}) r`;
+  }
+  const leading = byStatus && !filter.pool ? 'status' : filter.pool && !byStatus ? 'pool' : undefined;
+  const where = conditions({ ...filter, statuses: byStatus ? [...statuses] : undefined }, page, params, { leading, extra: [isFinished('r')] });
+  return `SELECT r.* FROM hg_runs r ${where} ORDER BY ${leading ? `r.${leading}, ` : ''}r.id DESC LIMIT ${limit}`;
+}
+
+/**
+ * Active runs: as many as are pending, queued or running (the backlog), found through hg_runs_active (or
+ * hg_runs_queue) and sorted. OFFSET 0 keeps the ORDER BY id and the LIMIT out of the subquery: with them,
+ * the planner may walk the primary key backwards looking for active runs among millions of finished ones.
+ */
+function activePart(filter: RunFilter, statuses: readonly RunStatus[], byStatus: boolean, page: { beforeId?: string }, params: unknown[], limit: string): string {
+  const where = conditions({ ...filter, statuses: byStatus ? [...statuses] : undefined }, page, params, { extra: [isActive('r')] });
+  return `SELECT a.* FROM (SELECT r.* FROM hg_runs r ${where} OFFSET 0) a ORDER BY a.id DESC LIMIT ${limit}`;
+}
+
+function bindTo(params: unknown[], value: unknown): string {
+  params.push(value);
+  return `$${params.length}`;
+}
+
+/** The WHERE clause of a filter and a page; `leading` is the column an index walk is forced on (see finishedPart). */
+function conditions(filter: RunFilter, page: { beforeId?: string }, params: unknown[], options: { leading?: string; extra?: string[] }): string {
+  const bind = (value: unknown) => bindTo(params, value);
+  const where: string[] = [...(options.extra ?? [])];
   const equal = (column: string, value: string, cast = '') =>
-    column === leading ? `r.${column} >= ${bind(value)}${cast} AND r.${column} <= $${params.length}${cast}` : `r.${column} = ${bind(value)}${cast}`;
+    column === options.leading ? `r.${column} >= ${bind(value)}${cast} AND r.${column} <= $${params.length}${cast}` : `r.${column} = ${bind(value)}${cast}`;
+  const statuses = filter.statuses ?? [];
   if (statuses.length === 1) where.push(equal('status', statuses[0] as string));
-  else if (perStatus) where.push(`r.status >= s.status AND r.status <= s.status`);
   else if (statuses.length > 1) where.push(`r.status = ANY(${bind(statuses)}::text[])`);
   if (filter.taskId) where.push(equal('task_id', filter.taskId, '::uuid'));
   if (filter.pool) where.push(equal('pool', filter.pool));
@@ -47,26 +103,7 @@ export async function listRuns(db: Queryable, filter: RunFilter, page: { limit: 
   if (filter.from) where.push(`r.scheduled_time >= ${bind(filter.from.toISOString())}::timestamptz`);
   if (filter.to) where.push(`r.scheduled_time < ${bind(filter.to.toISOString())}::timestamptz`);
   if (page.beforeId) where.push(`r.id < ${bind(page.beforeId)}::bigint`);
-  const limit = bind(page.limit);
-  const conditions = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-  if (perStatus) {
-    const { rows } = await db.query<RunRow>(
-      `SELECT ${RUN_LIST_COLUMNS}
-         FROM unnest(${bind(statuses)}::text[]) AS s(status)
-        CROSS JOIN LATERAL (SELECT r.* FROM hg_runs r ${conditions} ORDER BY r.status, r.id DESC LIMIT ${limit}) r
-         JOIN hg_tasks t ON t.id = r.task_id
-        ORDER BY r.id DESC LIMIT ${limit}`,
-      params,
-    );
-    return rows.map(toRun);
-  }
-  const { rows } = await db.query<RunRow>(
-    `SELECT ${RUN_LIST_COLUMNS} FROM hg_runs r JOIN hg_tasks t ON t.id = r.task_id
-      ${conditions}
-      ORDER BY ${leading ? `r.${leading}, ` : ''}r.id DESC LIMIT ${limit}`,
-    params,
-  );
-  return rows.map(toRun);
+  return where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
 }
 
 export async function runsByIds(db: Queryable, ids: string[]): Promise<Run[]> {

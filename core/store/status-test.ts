@@ -17,3 +17,20 @@ export function statusAmong(alias: string, statuses: readonly RunStatus[]): stri
 
 /** not finished: pending, queued or running */
 export const ACTIVE = ['pending', 'queued', 'running'] as const satisfies readonly RunStatus[];
+
+/** finished: every status that is not active, in the order of the model */
+export const FINISHED = RUN_STATUSES.filter((status) => !(ACTIVE as readonly RunStatus[]).includes(status));
+
+/**
+ * `<alias>.status` is finished, spelled as the predicate of the history's list indexes (hg_runs_status_id,
+ * hg_runs_pool_id, hg_runs_scheduled: migration 0014), so that the planner can prove it and walk them. The
+ * opposite of statusAmong: for lists, which want those indexes.
+ */
+export function isFinished(alias: string): string {
+  return `${alias}.status IN (${FINISHED.map((status) => `'${status}'`).join(', ')})`;
+}
+
+/** `<alias>.status` is active, spelled as the predicate of hg_runs_active (migration 0001). */
+export function isActive(alias: string): string {
+  return `${alias}.status IN (${ACTIVE.map((status) => `'${status}'`).join(', ')})`;
+}
