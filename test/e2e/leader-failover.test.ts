@@ -123,7 +123,11 @@ describe('the leader\'s host vanishes without closing its sockets (postgres)', {
     await d2.waitForLine(/became the dispatcher leader/, 10_000);
     const ledAfterMs = Date.now() - vanishedAt;
     assert.ok(ledAfterMs < 10_000, `the standby led ${ledAfterMs} ms after the leader's host vanished`);
-    assert.ok(d2.lines.some((l) => /"held":64,.*fire partitions taken/.test(l)), 'the standby did not take every fire partition');
+    // the partitions move on their own leases, renewed apart from the leader's: the last ones may come a
+    // renewal after the leadership, and must come within the same 10 s
+    await d2.waitForLine(/"held":64,.*fire partitions taken/, Math.max(0, 10_000 - (Date.now() - vanishedAt)))
+      .catch(() => assert.fail(`the standby did not take every fire partition within 10 s: ${d2.lines.filter((l) => /fire partitions/.test(l)).join(' | ')}`));
+    t.diagnostic(`the standby held every fire partition ${Date.now() - vanishedAt} ms after the leader's host vanished, and led after ${ledAfterMs} ms`);
     assert.ok(firedAfterMs < 10_000, `every task fired within ${firedAfterMs} ms after the leader's host vanished`);
     assert.ok(d1.lines.some((l) => /lost dispatcher leadership/.test(l)), 'the vanished leader did not stop leading on its own');
 
