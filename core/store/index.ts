@@ -38,7 +38,7 @@ export { type DequeuedRow, dequeueRuns, queuedRunCount, runsTakenSince } from '.
 export { taskColumns, type TaskRow, toTask } from './rows.ts';
 export { lockRunsInIdOrder, reachRunsByIndex } from './run-locks.ts';
 export { insertRunLogs, type RunLogLine } from './run-log-writes.ts';
-export { countRuns, listRuns, runLogs, runsByIds, runStatus } from './run-queries.ts';
+export { countRuns, listRuns, type RunFilter, runLogs, runsByIds, runStatus } from './run-queries.ts';
 export { type RunSummary } from './run-summary.ts';
 export { forEachSchedulePage, loadSchedulesById, type ScheduleState } from './schedule-states.ts';
 export { type ActiveRun, activeRunsOf, type CancelRow, cancelRuns, getRun, type InsertedRun, insertRuns, latestOutcomes, listTaskRuns, markQueued, type NewRun, toCancelTarget } from './runs.ts';

@@ -6,8 +6,8 @@
 -- it started and again when it finished: 9 of the 23 index entries a run costs, for lists that are read
 -- rarely. Now a run enters them once, when it finishes. Active runs (pending, queued, running) are listed
 -- through hg_runs_active and hg_runs_queue instead (core/store/run-queries.ts lists the two parts and merges
--- them). The throughput bench (20,000 no-op runs, 3 runs each side, alternated): Postgres CPU per run
--- 148 -> 126 µs, end to end 6,027 -> 6,618 runs/s (medians).
+-- them). The throughput bench (20,000 no-op runs, the two schemas alternated): WAL 3,110 -> 2,620 bytes a
+-- run, Postgres CPU 84-92 -> 74-79 µs a run, end to end 9,358-9,883 -> 9,959-10,723 runs/s.
 --
 -- The predicate names the finished statuses (core/model/run.ts TERMINAL_STATUSES) rather than "not active":
 -- a statement that tests `status NOT IN (<active>)` (core/store/status-test.ts) then cannot use these
