@@ -179,7 +179,7 @@ for (const { backend, services, open } of BACKENDS) {
         }, 15_000, 250, 'the refused claims');
         assert.match(rows[0].reason, /not signed by this installation/);
       }
-      assert.ok(worker.lines.some((l) => /not signed/.test(l)), 'the worker logs the refused message');
+      await worker.waitForLine(/not signed/, 5_000).catch(() => assert.fail('the worker logs the refused message'));
       for (const poison of expected) {
         // redis_stream keeps the payload as text: bytes that are not UTF-8 come back as U+FFFD
         const letters = dead.filter((d) => d.payload.toString('utf8') === poison.payload.toString('utf8'));
