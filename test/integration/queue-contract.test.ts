@@ -184,6 +184,62 @@ describe('redis_stream claims', { skip: await skipUnless('redis') }, () => {
     }
   });
 
+  it('decide the claims of one turn in one script call, each on its own: answers in order, one started event per claim won, and a claim Redis fails does not fail the others', async () => {
+    const queueNames = names();
+    const options = { url: SERVICE_URLS.redis, names: queueNames, readTimeoutMs: 500 };
+    const producer = createRedisStreamProducer(options);
+    const worker = createRedisStreamConsumer({ ...options, workerId: 'w-batch' });
+    const admin = new Redis(SERVICE_URLS.redis, { protocol: 2, maxRetriesPerRequest: 2 });
+    const taskId = '2b5cf2a4-86f1-4d7e-9c5e-2f4b8e1d0a13';
+    const claimKey = (runId: number) => `${queueNames.namespace}:${queueNames.taskQueue}:claim:${taskId}:${runId}:1`;
+    const message = (runId: number): RunMessage => ({
+      runId: String(runId), attempt: 1, taskId, taskName: 't', pool: 'p', priority: 0, type: 'noop',
+      spec: { params: {} }, timeoutSeconds: 5, shard: 0, shardTotal: 1, scheduledTime: '2030-01-01T00:00:00.000Z',
+    });
+    const scriptCalls = async () => {
+      const stats = String(await admin.call('INFO', 'commandstats'));
+      return Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+    };
+    try {
+      // loads the script, so that the calls counted below are EVALSHA answered at once
+      await producer.publish([message(19)]);
+      const [first] = await worker.receive('p', { max: 1, waitMs: 2000 });
+      assert.equal(await first?.claim('w-batch'), true);
+
+      const runIds = Array.from({ length: 12 }, (_, i) => 20 + i);
+      await producer.publish(runIds.map(message));
+      await admin.set(claimKey(22), 'w-other');
+      await admin.set(claimKey(27), 'w-other');
+      const deliveries = await worker.receive('p', { max: runIds.length, waitMs: 2000 });
+      assert.deepEqual(deliveries.map((d) => Number(d.message.runId)), runIds);
+      const before = await scriptCalls();
+      const answers = await Promise.all(deliveries.map((d) => d.claim('w-batch')));
+      assert.equal(await scriptCalls() - before, 1, 'the twelve claims of one turn went as one script call');
+      assert.deepEqual(answers, runIds.map((id) => id !== 22 && id !== 27));
+
+      // a claim key of the wrong type makes the script fail on that claim, after the claims before it took effect
+      const bad = runIds.map((id) => id + 20);
+      await producer.publish(bad.map(message));
+      await admin.rpush(claimKey(45), 'not a claim');
+      const more = await worker.receive('p', { max: bad.length, waitMs: 2000 });
+      assert.equal(more.length, bad.length);
+      const settled = await Promise.allSettled(more.map((d) => d.claim('w-batch')));
+      assert.deepEqual(settled.map((r) => r.status), bad.map((id) => (id === 45 ? 'rejected' : 'fulfilled')), 'only the failing claim fails');
+      assert.ok(settled.every((r, i) => bad[i] === 45 || (r.status === 'fulfilled' && r.value === true)));
+
+      const events = (await admin.call('XRANGE', `${queueNames.namespace}:${queueNames.statusQueue}`, '-', '+')) as Array<[string, string[]]>;
+      const startedRuns = events.map(([, fields]) => JSON.parse(fields[1] as string) as { kind: string; runId: string }).filter((e) => e.kind === 'started').map((e) => Number(e.runId));
+      const won = [19, ...runIds.filter((id) => id !== 22 && id !== 27), ...bad.filter((id) => id !== 45)];
+      assert.deepEqual([...startedRuns].sort((a, b) => a - b), won, 'one started event per claim won, none for a claim asked again');
+    } finally {
+      await worker.close();
+      await producer.close();
+      const keys = (await admin.call('KEYS', `${queueNames.namespace}:*`)) as string[];
+      if (keys.length > 0) await admin.call('DEL', ...keys);
+      await admin.quit();
+    }
+  });
+
   it('answer a claim asked again by the worker that won it positively, and refuse every other worker (issue 12, defect 6)', async () => {
     const queueNames = names();
     const options = { url: SERVICE_URLS.redis, names: queueNames, readTimeoutMs: 500 };
