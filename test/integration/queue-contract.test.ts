@@ -150,14 +150,35 @@ async function insertAsRuns(ctx: CoreContext, messages: RunMessage[]): Promise<v
   }
 }
 
+type RedisWorker = ReturnType<typeof createRedisStreamConsumer>;
+interface RedisClaimsSetup<W extends readonly string[]> {
+  queueNames: QueueNames;
+  producer: ReturnType<typeof createRedisStreamProducer>;
+  workers: { [K in keyof W]: RedisWorker };
+  admin: Redis;
+}
+
+/** A producer, one worker per id and an admin connection on a fresh namespace, whose keys are deleted after. */
+async function withRedisClaims<const W extends readonly string[]>(workerIds: W, body: (setup: RedisClaimsSetup<W>) => Promise<void>): Promise<void> {
+  const queueNames = names();
+  const options = { url: SERVICE_URLS.redis, names: queueNames, readTimeoutMs: 500 };
+  const producer = createRedisStreamProducer(options);
+  const workers = workerIds.map((workerId) => createRedisStreamConsumer({ ...options, workerId })) as { [K in keyof W]: RedisWorker };
+  const admin = new Redis(SERVICE_URLS.redis, { protocol: 2, maxRetriesPerRequest: 2 });
+  try {
+    await body({ queueNames, producer, workers, admin });
+  } finally {
+    for (const worker of workers) await worker.close();
+    await producer.close();
+    const keys = (await admin.call('KEYS', `${queueNames.namespace}:*`)) as string[];
+    if (keys.length > 0) await admin.call('DEL', ...keys);
+    await admin.quit();
+  }
+}
+
 describe('redis_stream claims', { skip: await skipUnless('redis') }, () => {
-  it('record the started event in the same step, so a worker dying right after a claim is still seen running', async () => {
-    const queueNames = names();
-    const options = { url: SERVICE_URLS.redis, names: queueNames, readTimeoutMs: 500 };
-    const producer = createRedisStreamProducer(options);
-    const worker = createRedisStreamConsumer({ ...options, workerId: 'w-claim' });
-    const admin = new Redis(SERVICE_URLS.redis, { protocol: 2, maxRetriesPerRequest: 2 });
-    try {
+  it('record the started event in the same step, so a worker dying right after a claim is still seen running', () =>
+    withRedisClaims(['w-claim'], async ({ queueNames, producer, workers: [worker], admin }) => {
       const message: RunMessage = {
         runId: '7', attempt: 1, taskId: '0b5cf2a4-86f1-4d7e-9c5e-2f4b8e1d0a11', taskName: 't', pool: 'p', priority: 0, type: 'noop',
         spec: { params: {} }, timeoutSeconds: 5, shard: 0, shardTotal: 1, scheduledTime: '2030-01-01T00:00:00.000Z',
@@ -175,32 +196,20 @@ describe('redis_stream claims', { skip: await skipUnless('redis') }, () => {
       // the claim key names the task, so another database's run 7 is a different claim
       const keys = (await admin.call('KEYS', `${queueNames.namespace}:*claim*`)) as string[];
       assert.deepEqual(keys, [`${queueNames.namespace}:${queueNames.taskQueue}:claim:${message.taskId}:7:1`]);
-    } finally {
-      await worker.close();
-      await producer.close();
-      const keys = (await admin.call('KEYS', `${queueNames.namespace}:*`)) as string[];
-      if (keys.length > 0) await admin.call('DEL', ...keys);
-      await admin.quit();
-    }
-  });
+    }));
 
-  it('decide the claims of one turn in one script call, each on its own: answers in order, one started event per claim won, and a claim Redis fails does not fail the others', async () => {
-    const queueNames = names();
-    const options = { url: SERVICE_URLS.redis, names: queueNames, readTimeoutMs: 500 };
-    const producer = createRedisStreamProducer(options);
-    const worker = createRedisStreamConsumer({ ...options, workerId: 'w-batch' });
-    const admin = new Redis(SERVICE_URLS.redis, { protocol: 2, maxRetriesPerRequest: 2 });
-    const taskId = '2b5cf2a4-86f1-4d7e-9c5e-2f4b8e1d0a13';
-    const claimKey = (runId: number) => `${queueNames.namespace}:${queueNames.taskQueue}:claim:${taskId}:${runId}:1`;
-    const message = (runId: number): RunMessage => ({
-      runId: String(runId), attempt: 1, taskId, taskName: 't', pool: 'p', priority: 0, type: 'noop',
-      spec: { params: {} }, timeoutSeconds: 5, shard: 0, shardTotal: 1, scheduledTime: '2030-01-01T00:00:00.000Z',
-    });
-    const scriptCalls = async () => {
-      const stats = String(await admin.call('INFO', 'commandstats'));
-      return Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0);
-    };
-    try {
+  it('decide the claims of one turn in one script call, each on its own: answers in order, one started event per claim won, and a claim Redis fails does not fail the others', () =>
+    withRedisClaims(['w-batch'], async ({ queueNames, producer, workers: [worker], admin }) => {
+      const taskId = '2b5cf2a4-86f1-4d7e-9c5e-2f4b8e1d0a13';
+      const claimKey = (runId: number) => `${queueNames.namespace}:${queueNames.taskQueue}:claim:${taskId}:${runId}:1`;
+      const message = (runId: number): RunMessage => ({
+        runId: String(runId), attempt: 1, taskId, taskName: 't', pool: 'p', priority: 0, type: 'noop',
+        spec: { params: {} }, timeoutSeconds: 5, shard: 0, shardTotal: 1, scheduledTime: '2030-01-01T00:00:00.000Z',
+      });
+      const scriptCalls = async () => {
+        const stats = String(await admin.call('INFO', 'commandstats'));
+        return Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+      };
       // loads the script, so that the calls counted below are EVALSHA answered at once
       await producer.publish([message(19)]);
       const [first] = await worker.receive('p', { max: 1, waitMs: 2000 });
@@ -231,23 +240,10 @@ describe('redis_stream claims', { skip: await skipUnless('redis') }, () => {
       const startedRuns = events.map(([, fields]) => JSON.parse(fields[1] as string) as { kind: string; runId: string }).filter((e) => e.kind === 'started').map((e) => Number(e.runId));
       const won = [19, ...runIds.filter((id) => id !== 22 && id !== 27), ...bad.filter((id) => id !== 45)];
       assert.deepEqual([...startedRuns].sort((a, b) => a - b), won, 'one started event per claim won, none for a claim asked again');
-    } finally {
-      await worker.close();
-      await producer.close();
-      const keys = (await admin.call('KEYS', `${queueNames.namespace}:*`)) as string[];
-      if (keys.length > 0) await admin.call('DEL', ...keys);
-      await admin.quit();
-    }
-  });
+    }));
 
-  it('answer a claim asked again by the worker that won it positively, and refuse every other worker (issue 12, defect 6)', async () => {
-    const queueNames = names();
-    const options = { url: SERVICE_URLS.redis, names: queueNames, readTimeoutMs: 500 };
-    const producer = createRedisStreamProducer(options);
-    const winner = createRedisStreamConsumer({ ...options, workerId: 'w-win' });
-    const other = createRedisStreamConsumer({ ...options, workerId: 'w-other' });
-    const admin = new Redis(SERVICE_URLS.redis, { protocol: 2, maxRetriesPerRequest: 2 });
-    try {
+  it('answer a claim asked again by the worker that won it positively, and refuse every other worker (issue 12, defect 6)', () =>
+    withRedisClaims(['w-win', 'w-other'], async ({ queueNames, producer, workers: [winner, other], admin }) => {
       const message: RunMessage = {
         runId: '8', attempt: 1, taskId: '1b5cf2a4-86f1-4d7e-9c5e-2f4b8e1d0a12', taskName: 't', pool: 'p', priority: 0, type: 'noop',
         spec: { params: {} }, timeoutSeconds: 5, shard: 0, shardTotal: 1, scheduledTime: '2030-01-01T00:00:00.000Z',
@@ -262,13 +258,5 @@ describe('redis_stream claims', { skip: await skipUnless('redis') }, () => {
       assert.equal(await theirs[0]?.claim('w-other'), false);
       const ttl = Number(await admin.call('TTL', `${queueNames.namespace}:${queueNames.taskQueue}:claim:${message.taskId}:8:1`));
       assert.ok(ttl > 0 && ttl <= 6 * 3600, `claim keys are bounded to 6 hours, not 7 days (ttl ${ttl})`);
-    } finally {
-      await winner.close();
-      await other.close();
-      await producer.close();
-      const keys = (await admin.call('KEYS', `${queueNames.namespace}:*`)) as string[];
-      if (keys.length > 0) await admin.call('DEL', ...keys);
-      await admin.quit();
-    }
-  });
+    }));
 });
