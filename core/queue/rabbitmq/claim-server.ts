@@ -7,21 +7,22 @@ import type { Names } from './topology.ts';
 
 /** most claims decided in one decide() call */
 const CLAIM_BATCH = 500;
-const CLAIM_GATHER_MS = 5;
 
 /** One claim message: a single claim, or the batch of one worker's receive (answered as an array). */
 type ClaimMessage = Buffered<{ claims: Claim[]; batched: boolean }>;
 
 /**
- * serveClaims, the core's side of the claims RPC (claim-client.ts is the worker's): gathers claim RPCs
- * for a few ms (or CLAIM_BATCH claims), one decide() per batch, replies, then acks.
+ * serveClaims, the core's side of the claims RPC (claim-client.ts is the worker's): one decide() per batch,
+ * replies, then acks. A batch is what arrived while the previous one was being decided (up to CLAIM_BATCH
+ * claims), so an idle server answers at once and a busy one batches by itself, with no timer to wait on.
  */
 export class ClaimServer {
   readonly #names: Names;
   readonly #decide: (claims: Claim[]) => Promise<boolean[]>;
   #pending: ClaimMessage[] = [];
-  #pendingClaims = 0;
-  #timer: NodeJS.Timeout | undefined;
+  /** the turn in which the next batch is taken, once the messages of this socket read are all in */
+  #scheduled: NodeJS.Immediate | undefined;
+  #deciding = false;
   #channel: { gen: Generation; ch: Channel } | undefined;
   #chain: Promise<void> = Promise.resolve();
   #closed = false;
@@ -46,9 +47,7 @@ export class ClaimServer {
           return;
         }
         this.#pending.push({ gen, ch, msg, value: decoded.value });
-        this.#pendingClaims += decoded.value.claims.length;
-        if (this.#pendingClaims >= CLAIM_BATCH) this.#flush();
-        else this.#timer ??= setTimeout(() => this.#flush(), CLAIM_GATHER_MS);
+        this.#schedule();
       },
       { noAck: false },
     );
@@ -56,23 +55,30 @@ export class ClaimServer {
 
   lost(gen: Generation): void {
     this.#pending = this.#pending.filter((p) => p.gen !== gen);
-    this.#pendingClaims = this.#pending.reduce((n, p) => n + p.value.claims.length, 0);
     if (this.#channel?.gen === gen) this.#channel = undefined;
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    if (this.#scheduled) clearImmediate(this.#scheduled);
+    this.#scheduled = undefined;
     await this.#chain;
     const channel = this.#channel;
     this.#channel = undefined;
     if (channel && !channel.gen.dead) await channel.gen.closeChannel(channel.ch);
   }
 
-  #flush(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
+  #schedule(): void {
+    if (this.#deciding || this.#scheduled || this.#closed) return;
+    this.#scheduled = setImmediate(() => {
+      this.#scheduled = undefined;
+      this.#decideNext();
+    });
+  }
+
+  /** Batches are decided one after another, so two claims of one attempt are never decided concurrently here. */
+  #decideNext(): void {
+    if (this.#deciding || this.#closed) return;
     const batch: ClaimMessage[] = [];
     let claims = 0;
     while (this.#pending.length > 0 && (batch.length === 0 || claims + (this.#pending[0] as ClaimMessage).value.claims.length <= CLAIM_BATCH)) {
@@ -80,11 +86,12 @@ export class ClaimServer {
       batch.push(next);
       claims += next.value.claims.length;
     }
-    this.#pendingClaims -= claims;
     if (batch.length === 0) return;
-    if (this.#pending.length > 0) this.#timer = setTimeout(() => this.#flush(), CLAIM_GATHER_MS);
-    // Batches are decided one after another, so two claims of one attempt are never decided concurrently here.
-    this.#chain = this.#chain.then(() => this.#answer(batch));
+    this.#deciding = true;
+    this.#chain = this.#answer(batch).finally(() => {
+      this.#deciding = false;
+      if (this.#pending.length > 0) this.#schedule();
+    });
   }
 
   async #answer(batch: ClaimMessage[]): Promise<void> {
